@@ -1,0 +1,49 @@
+"""API authentication: `Authorization: Bearer <key>`, or a logged-in staff session."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions, permissions
+
+from .models import ApiKey
+from .services import api_key_hash
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Give the key as 'Bearer <key>'."))
+        try:
+            raw_key = header[1].decode()
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(_("Invalid API key.")) from None
+        key = ApiKey.objects.filter(key_hash=api_key_hash(raw_key)).first()
+        if key is None or key.is_revoked:
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
+        return (None, key)
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class IsStaffOrApiKey(permissions.BasePermission):
+    """An API key, or a staff session. Session writes also need the model's change right.
+
+    A view names that right with `write_permission = "app.codename"`.
+    """
+
+    message = "Staff access or an API key is required."
+
+    def has_permission(self, request, view):
+        if isinstance(request.auth, ApiKey):
+            return True
+        user = request.user
+        if user is None or not user.is_authenticated or not user.is_staff:
+            return False
+        needed = getattr(view, "write_permission", None)
+        if request.method not in permissions.SAFE_METHODS and needed:
+            return user.has_perm(needed)
+        return True

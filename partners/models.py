@@ -1,0 +1,405 @@
+"""Referral Partner Defaults, partners, programs, tracking links, API keys.
+
+Models hold data and field-level rules only; every write goes through
+`partners.services`.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from .validators import (
+    code_prefix_validator,
+    http_url_validator,
+    partner_code_validator,
+    tracking_link_code_validator,
+)
+
+ZERO = Decimal("0")
+LEVELS = (1, 2, 3)
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    """A non-negative amount in the program currency (2 decimal places)."""
+    return models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
+        **kwargs,
+    )
+
+
+def percent_field(**kwargs) -> models.DecimalField:
+    """A percentage from 0 to 100, e.g. 12.5."""
+    return models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=ZERO,
+        validators=[MinValueValidator(ZERO), MaxValueValidator(Decimal("100"))],
+        **kwargs,
+    )
+
+
+class PartnerSelection(models.TextChoices):
+    LAST = "last", "Last referring partner"
+    FIRST = "first", "First referring partner"
+
+
+class TrackingMethod(models.TextChoices):
+    COOKIE = "cookie", "Cookie"
+    HISTORY_AND_COOKIES = "history_and_cookies", "Referral history and cookies"
+    COOKIES_ONLY = "cookies_only", "Cookies only"
+
+
+# The fields every program copies from the defaults (SPEC §2 "Saving").
+STRUCTURAL_FIELDS = (
+    "levels",
+    "payout_on_lead",
+    "payout_on_sale",
+    "payout_amount",
+    "payout_percent",
+    "pay_if_unused",
+)
+
+
+class ProgramStructure(models.Model):
+    """What the defaults decide for every program: levels and payout types."""
+
+    levels = models.PositiveSmallIntegerField(
+        "Referral partner # of levels",
+        default=2,
+        choices=[(n, str(n)) for n in LEVELS],
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+        help_text="How many levels up the partner tree commissions are paid: 1 pays only "
+        "the partner credited, 2 also pays the partner who recruited them, 3 one more.",
+    )
+    payout_on_lead = models.BooleanField(
+        "Pay on leads",
+        default=False,
+        help_text="Programs pay a lead commission, on the sale, to the partner who "
+        "referred the buyer as a lead.",
+    )
+    payout_on_sale = models.BooleanField(
+        "Pay on sales",
+        default=True,
+        help_text="Programs pay a sale commission to the partner credited for the sale.",
+    )
+    payout_amount = models.BooleanField(
+        "Pay a flat amount",
+        default=True,
+        help_text="Programs pay a fixed amount per lead or sale.",
+    )
+    payout_percent = models.BooleanField(
+        "Pay a percentage",
+        default=False,
+        help_text="Programs pay a percentage of the sale (items less discount, without "
+        "shipping and tax). With both on, the amount and the percentage are added.",
+    )
+    pay_if_unused = models.BooleanField(
+        "Pay if unused",
+        default=False,
+        help_text="When the credited partner has nobody above them, pay them the "
+        "program's 'pay if unused' rate instead of the level 1 rate (2 or 3 levels only).",
+    )
+
+    class Meta:
+        abstract = True
+
+    def structure(self) -> dict:
+        return {name: getattr(self, name) for name in STRUCTURAL_FIELDS}
+
+
+class ReferralDefaults(ProgramStructure):
+    """The one Referral Partner Defaults record (SPEC §2). Its primary key is always 1."""
+
+    SINGLETON_PK = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_PK, editable=False)
+    code_prefix = models.CharField(
+        "Referral partner code prefix",
+        max_length=16,
+        blank=True,
+        default="",
+        validators=[code_prefix_validator],
+        help_text="Put in front of the partner code in every link made for partners, "
+        "e.g. 'vip-'. Links already handed out keep working when you change it.",
+    )
+    skip_notifications = models.BooleanField(
+        "Skip referral partner notifications",
+        default=False,
+        help_text="When on, partners get no email when someone they referred buys or fills "
+        "out a web form, whatever their own settings say.",
+    )
+    partner_selection = models.CharField(
+        "Credit the",
+        max_length=8,
+        choices=PartnerSelection.choices,
+        default=PartnerSelection.LAST,
+        help_text="When a visitor clicked links of several partners: credit the partner "
+        "clicked last, or the one clicked first.",
+    )
+    tracking_method = models.CharField(
+        "Tracking method",
+        max_length=24,
+        choices=TrackingMethod.choices,
+        default=TrackingMethod.COOKIE,
+        help_text="Cookie: the visitor's tracking cookie decides. Referral history and "
+        "cookies: when there is no cookie, the contact's referral history decides. Cookies "
+        "only: nothing but the cookie (or a partner named in the event) counts.",
+    )
+    use_ip_address = models.BooleanField(
+        "Use IP address as a backup",
+        default=False,
+        help_text="When nothing else finds a partner, credit a partner whose link was "
+        "clicked from the same IP address. Has no effect with 'Cookies only'.",
+    )
+    link_url = models.CharField(
+        "Custom referral partner link URL",
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[http_url_validator],
+        help_text="The start of every partner link, for a custom domain that points at "
+        "this site, e.g. https://go.example.com. Leave empty to use this site's address.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "referral partner defaults"
+        verbose_name_plural = "referral partner defaults"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="referral_defaults_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return "Referral Partner Defaults"
+
+
+DEFAULTS_FIELDS = (
+    "code_prefix",
+    "skip_notifications",
+    "partner_selection",
+    "tracking_method",
+    "use_ip_address",
+    "link_url",
+    *STRUCTURAL_FIELDS,
+)
+
+
+class DefaultsChange(models.Model):
+    """One save of the defaults: who, when, and each field's old and new value."""
+
+    at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(max_length=150, help_text="Who saved, kept if the user goes.")
+    changes = models.JSONField(help_text='{"field": {"old": ..., "new": ...}}')
+    programs_updated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} by {self.actor}"
+
+
+class Program(ProgramStructure):
+    """A commission program: per-level rates (see ProgramRate) and pay-if-unused rates."""
+
+    name = models.CharField(max_length=100)
+    notes = models.TextField(blank=True, default="")
+    priority = models.IntegerField(
+        default=100,
+        help_text="Lower wins: the program with the lowest priority is the default for "
+        "partners without a program.",
+    )
+    unused_lead_amount = money_field()
+    unused_lead_percent = percent_field()
+    unused_sale_amount = money_field()
+    unused_sale_percent = percent_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        indexes = [models.Index(fields=["priority", "id"], name="program_priority_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProgramRate(models.Model):
+    """What a program pays at one level of the partner tree."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rates")
+    level = models.PositiveSmallIntegerField(
+        choices=[(n, str(n)) for n in LEVELS],
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+    )
+    lead_amount = money_field()
+    lead_percent = percent_field()
+    sale_amount = money_field()
+    sale_percent = percent_field()
+
+    class Meta:
+        ordering = ["program_id", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "level"], name="program_rate_level_unique"),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=1, level__lte=3), name="program_rate_level_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program} level {self.level}"
+
+
+class PartnerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+
+
+class PartnerQuerySet(models.QuerySet):
+    def by_code(self, code: str) -> "PartnerQuerySet":
+        """Match a code without regard to case, using the unique index on lower(code)."""
+        return self.alias(code_lower=Lower("code")).filter(code_lower=code.lower())
+
+
+class Partner(models.Model):
+    code = models.CharField(
+        max_length=32,
+        validators=[partner_code_validator],
+        help_text="Starts with a letter; 4 to 32 letters, digits, hyphens or underscores. "
+        "Unique without regard to case. Made from the name when left empty.",
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The partner who recruited this one (paid at level 2).",
+    )
+    program = models.ForeignKey(
+        Program,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="partners",
+        help_text="Empty: the program with the lowest priority.",
+    )
+    status = models.CharField(
+        max_length=16, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
+    )
+    cookie_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="How many days after a click it still counts. Empty: no limit.",
+    )
+    notify_lead = models.BooleanField(
+        default=True, help_text="Email this partner when someone they referred fills a form."
+    )
+    notify_sale = models.BooleanField(
+        default=True, help_text="Email this partner when someone they referred buys."
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="partner",
+        help_text="The login of this partner's Partner Center account.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(Lower("code"), name="partner_code_ci_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")), name="partner_not_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == PartnerStatus.ACTIVE
+
+    def validate_constraints(self, exclude=None):
+        # The case-insensitive code rule is checked in clean(), where the error can
+        # name the field; the database constraint stays as the last word.
+        super().validate_constraints(exclude={*(exclude or ()), "code"})
+
+    def clean(self) -> None:
+        from .selectors import partner_code_taken, partner_parent_error
+
+        errors = {}
+        if self.code and partner_code_taken(code=self.code, exclude_pk=self.pk):
+            errors["code"] = "A partner with this code already exists (codes ignore case)."
+        if self.parent_id is not None:
+            message = partner_parent_error(partner_pk=self.pk, parent_id=self.parent_id)
+            if message:
+                errors["parent"] = message
+        if errors:
+            raise ValidationError(errors)
+
+
+class TrackingLink(models.Model):
+    """A named destination on the merchant's site that partner links can point to."""
+
+    code = models.CharField(max_length=32, unique=True, validators=[tracking_link_code_validator])
+    name = models.CharField(max_length=100)
+    destination = models.CharField(max_length=2000, validators=[http_url_validator])
+    is_default = models.BooleanField(
+        default=False, help_text="Where partner links without a tracking link code go."
+    )
+
+    class Meta:
+        ordering = ["-is_default", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_default_tracking_link",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class ApiKey(models.Model):
+    """A key for the JSON API. Only the SHA-256 of the key is stored."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

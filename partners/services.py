@@ -1,0 +1,290 @@
+"""Every write of the partners app: defaults, programs, partners, links, API keys."""
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from .models import (
+    DEFAULTS_FIELDS,
+    LEVELS,
+    STRUCTURAL_FIELDS,
+    ApiKey,
+    DefaultsChange,
+    Partner,
+    PartnerStatus,
+    Program,
+    ProgramRate,
+    ReferralDefaults,
+    TrackingLink,
+)
+from .selectors import partner_ancestor_ids, partner_code_taken
+
+PROGRAM_FIELDS = (
+    "name",
+    "notes",
+    "priority",
+    "unused_lead_amount",
+    "unused_lead_percent",
+    "unused_sale_amount",
+    "unused_sale_percent",
+)
+RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
+PARTNER_FIELDS = (
+    "code",
+    "name",
+    "email",
+    "parent",
+    "program",
+    "status",
+    "cookie_days",
+    "notify_lead",
+    "notify_sale",
+)
+API_KEY_PREFIX = "rp_"
+
+
+# --- Referral Partner Defaults -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DefaultsUpdateResult:
+    changes: dict[str, dict[str, Any]]
+    programs_updated: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def _actor(user: AbstractBaseUser | None, fallback: str) -> str:
+    if user is not None and user.is_authenticated:
+        return user.get_username()
+    return fallback
+
+
+@transaction.atomic
+def defaults_update(
+    *,
+    data: Mapping[str, Any],
+    acting_user: AbstractBaseUser | None,
+    actor: str = "system",
+) -> DefaultsUpdateResult:
+    """Save the defaults and copy their structure onto every program in one UPDATE.
+
+    Only the fields in `data` are touched. Nothing is written when nothing changes.
+    Raises ValidationError (naming the field) on bad input, before any write.
+    """
+    unknown = set(data) - set(DEFAULTS_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a Referral Partner Defaults field." for name in unknown})
+    defaults = ReferralDefaults.objects.select_for_update().get(pk=ReferralDefaults.SINGLETON_PK)
+    changes = {}
+    for name, value in data.items():
+        old = getattr(defaults, name)
+        if old != value:
+            changes[name] = {"old": old, "new": value}
+            setattr(defaults, name, value)
+    if not changes:
+        return DefaultsUpdateResult(changes={}, programs_updated=0)
+    defaults.full_clean()
+    defaults.save(update_fields=[*changes, "updated_at"])
+    programs_updated = Program.objects.update(**defaults.structure())
+    DefaultsChange.objects.create(
+        at=timezone.now(),
+        user=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+        actor=_actor(acting_user, actor),
+        changes=changes,
+        programs_updated=programs_updated,
+    )
+    return DefaultsUpdateResult(changes=changes, programs_updated=programs_updated)
+
+
+def programs_apply_defaults(*, programs: QuerySet[Program]) -> int:
+    """Give the chosen programs the current structural fields; rates are kept."""
+    defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
+    return programs.update(**defaults.structure())
+
+
+# --- Programs ----------------------------------------------------------------------------
+
+
+def _rate_rows(program: Program, rates: Iterable[Mapping[str, Any]]) -> list[ProgramRate]:
+    by_level = {}
+    for rate in rates:
+        level = rate.get("level")
+        if level not in LEVELS:
+            raise ValidationError({"rates": f"Level must be 1, 2 or 3 (got {level!r})."})
+        if level in by_level:
+            raise ValidationError({"rates": f"Level {level} is given twice."})
+        by_level[level] = rate
+    rows = []
+    for level in LEVELS:
+        given = by_level.get(level, {})
+        row = ProgramRate(program=program, level=level, **{f: given[f] for f in RATE_FIELDS if f in given})
+        rows.append(row)
+    return rows
+
+
+@transaction.atomic
+def program_create(*, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] = ()) -> Program:
+    """A new program with the defaults' structure and a rate row for each of levels 1..3."""
+    defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
+    program = Program(**{f: data[f] for f in PROGRAM_FIELDS if f in data}, **defaults.structure())
+    program.full_clean()
+    rows = _rate_rows(program, rates)
+    for row in rows:
+        row.full_clean(exclude=["program"])
+    program.save()
+    ProgramRate.objects.bulk_create(rows)
+    return program
+
+
+@transaction.atomic
+def program_update(
+    *, program: Program, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] | None = None
+) -> Program:
+    """Change a program's name, notes, priority and rates. Its structure follows the defaults."""
+    for name in PROGRAM_FIELDS:
+        if name in data:
+            setattr(program, name, data[name])
+    program.full_clean()
+    program.save()
+    if rates is not None:
+        existing = {rate.level: rate for rate in program.rates.all()}
+        for rate in rates:
+            row = existing.get(rate.get("level"))
+            if row is None:
+                raise ValidationError({"rates": f"Level must be 1, 2 or 3 (got {rate.get('level')!r})."})
+            for name in RATE_FIELDS:
+                if name in rate:
+                    setattr(row, name, rate[name])
+            row.full_clean()
+        ProgramRate.objects.bulk_update(existing.values(), RATE_FIELDS)
+    return program
+
+
+# --- Partners ----------------------------------------------------------------------------
+
+
+def partner_code_from_name(name: str) -> str:
+    """A free code made from the name: 'Jane O'Neil' -> 'jane-oneil', then -2, -3..."""
+    base = slugify(name)[:28].strip("-_") or "partner"
+    if not base[0].isalpha():
+        base = f"p-{base}"[:28]
+    base = base.ljust(4, "0")
+    candidate, n = base, 1
+    while partner_code_taken(code=candidate):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+@transaction.atomic
+def partner_create(*, data: Mapping[str, Any]) -> Partner:
+    unknown = set(data) - set(PARTNER_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a partner field." for name in unknown})
+    values = dict(data)
+    if not values.get("code"):
+        values["code"] = partner_code_from_name(values.get("name") or "")
+    partner = Partner(**values)
+    partner.full_clean()
+    partner.save()
+    return partner
+
+
+@transaction.atomic
+def partner_update(*, partner: Partner, data: Mapping[str, Any]) -> Partner:
+    unknown = set(data) - set(PARTNER_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a partner field." for name in unknown})
+    for name, value in data.items():
+        setattr(partner, name, value)
+    partner.full_clean()
+    partner.save()
+    return partner
+
+
+def partners_assign_program(*, partners: QuerySet[Partner], program: Program | None) -> int:
+    return partners.update(program=program)
+
+
+def partners_set_status(*, partners: QuerySet[Partner], status: str) -> int:
+    if status not in PartnerStatus.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    return partners.update(status=status)
+
+
+def partners_set_notifications(
+    *, partners: QuerySet[Partner], notify_lead: bool | None = None, notify_sale: bool | None = None
+) -> int:
+    values = {
+        name: value
+        for name, value in (("notify_lead", notify_lead), ("notify_sale", notify_sale))
+        if value is not None
+    }
+    return partners.update(**values) if values else 0
+
+
+@transaction.atomic
+def partners_set_parent(*, partners: QuerySet[Partner], parent: Partner | None) -> int:
+    """Give the partners one parent; refused whole if that makes any of them its own ancestor."""
+    ids = set(partners.values_list("pk", flat=True))
+    if parent is not None:
+        if parent.pk in ids:
+            raise ValidationError({"parent": f"{parent.code} cannot be their own parent."})
+        above = set(partner_ancestor_ids(parent.pk))
+        looping = sorted(ids & above)
+        if looping:
+            codes = ", ".join(Partner.objects.filter(pk__in=looping).values_list("code", flat=True))
+            raise ValidationError(
+                {"parent": f"{parent.code} is below {codes} in the tree: that would make a cycle."}
+            )
+    return Partner.objects.filter(pk__in=ids).update(parent=parent)
+
+
+# --- Tracking links --------------------------------------------------------------------
+
+
+@transaction.atomic
+def tracking_link_save(*, link: TrackingLink) -> TrackingLink:
+    """Create or change a tracking link; making it the default unsets the previous one."""
+    link.full_clean(validate_constraints=False)
+    if link.is_default:
+        TrackingLink.objects.filter(is_default=True).exclude(pk=link.pk).update(is_default=False)
+    link.save()
+    return link
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def api_key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_create(*, name: str, created_by: AbstractBaseUser | None = None) -> tuple[ApiKey, str]:
+    """Make a key; the raw key is returned once and only its hash is stored."""
+    if not name.strip():
+        raise ValidationError({"name": "Give the key a name."})
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        name=name.strip(),
+        prefix=raw_key[:10],
+        key_hash=api_key_hash(raw_key),
+        created_by=created_by,
+    )
+    return key, raw_key
+
+
+def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
+    return keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -1,0 +1,60 @@
+"""factory_boy factories shared by the whole suite."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from partners.models import LEVELS, Partner, Program, ProgramRate, TrackingLink
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct-horse-battery")
+
+
+class StaffFactory(UserFactory):
+    """Staff with every right (a superuser); use UserFactory(is_staff=True) for less."""
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    is_superuser = True
+
+
+class ProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Program
+
+    name = factory.Sequence(lambda n: f"Program {n}")
+    priority = factory.Sequence(lambda n: 100 + n)
+
+    @factory.post_generation
+    def rates(program, create, extracted, **kwargs):
+        """`rates={1: {"sale_percent": Decimal("20")}, ...}`; every level gets a row."""
+        if not create:
+            return
+        given = extracted or {}
+        ProgramRate.objects.bulk_create(
+            ProgramRate(program=program, level=level, **given.get(level, {})) for level in LEVELS
+        )
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    code = factory.Sequence(lambda n: f"partner{n:03d}")
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    email = factory.LazyAttribute(lambda p: f"{p.code}@partners.example")
+
+
+class TrackingLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrackingLink
+
+    code = factory.Sequence(lambda n: f"link{n}")
+    name = factory.Sequence(lambda n: f"Link {n}")
+    destination = factory.Sequence(lambda n: f"https://shop.example/page-{n}")
