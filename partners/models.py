@@ -385,7 +385,9 @@ class ApiKey(models.Model):
     """A key for the JSON API. Only the SHA-256 of the key is stored."""
 
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell keys apart.")
+    prefix = models.CharField(
+        max_length=12, help_text="The key's first characters, to tell keys apart."
+    )
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

@@ -16,7 +16,6 @@ from django.utils.text import slugify
 from .models import (
     DEFAULTS_FIELDS,
     LEVELS,
-    STRUCTURAL_FIELDS,
     ApiKey,
     DefaultsChange,
     Partner,
@@ -95,7 +94,7 @@ def defaults_update(
             setattr(defaults, name, value)
     if not changes:
         return DefaultsUpdateResult(changes={}, programs_updated=0)
-    defaults.full_clean()
+    defaults.full_clean(validate_constraints=False)  # the one constraint: its pk is 1
     defaults.save(update_fields=[*changes, "updated_at"])
     programs_updated = Program.objects.update(**defaults.structure())
     DefaultsChange.objects.create(
@@ -129,7 +128,9 @@ def _rate_rows(program: Program, rates: Iterable[Mapping[str, Any]]) -> list[Pro
     rows = []
     for level in LEVELS:
         given = by_level.get(level, {})
-        row = ProgramRate(program=program, level=level, **{f: given[f] for f in RATE_FIELDS if f in given})
+        row = ProgramRate(
+            program=program, level=level, **{f: given[f] for f in RATE_FIELDS if f in given}
+        )
         rows.append(row)
     return rows
 
@@ -163,7 +164,9 @@ def program_update(
         for rate in rates:
             row = existing.get(rate.get("level"))
             if row is None:
-                raise ValidationError({"rates": f"Level must be 1, 2 or 3 (got {rate.get('level')!r})."})
+                raise ValidationError(
+                    {"rates": f"Level must be 1, 2 or 3 (got {rate.get('level')!r})."}
+                )
             for name in RATE_FIELDS:
                 if name in rate:
                     setattr(row, name, rate[name])

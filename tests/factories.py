@@ -27,6 +27,7 @@ class StaffFactory(UserFactory):
 class ProgramFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Program
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Program {n}")
     priority = factory.Sequence(lambda n: 100 + n)
