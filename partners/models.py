@@ -167,6 +167,13 @@ class ReferralDefaults(ProgramStructure):
         help_text="The start of every partner link, for a custom domain that points at "
         "this site, e.g. https://go.example.com. Leave empty to use this site's address.",
     )
+    earlier_prefixes = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Every code prefix used before the current one: links made with them "
+        "keep working.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -405,3 +412,33 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class Click(models.Model):
+    """One visit through a partner link (SPEC §4 "Click").
+
+    The id is made by the tracker itself (time-ordered UUID), so the signed cookie can
+    carry it before the row is written.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="clicks")
+    tracking_link = models.ForeignKey(
+        TrackingLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="clicks"
+    )
+    ad_code = models.CharField(max_length=64, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    referrer = models.CharField(max_length=512, blank=True, default="")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["partner", "at"], name="click_partner_at_idx"),
+            models.Index(fields=["ip", "at"], name="click_ip_at_idx"),
+            models.Index(fields=["at"], name="click_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"click {self.id} on {self.partner_id} at {self.at:%Y-%m-%d %H:%M}"

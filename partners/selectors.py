@@ -1,9 +1,12 @@
 """Reads for the partners app."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import QuerySet, Subquery
+from django.db.models.functions import Lower
 
 from .links import partner_url
-from .models import Partner, Program, ReferralDefaults, TrackingLink
+from .models import Partner, PartnerStatus, Program, ReferralDefaults, TrackingLink
 
 # Walking up more parents than this means the data is broken; stop there.
 MAX_TREE_DEPTH = 1000
@@ -76,3 +79,63 @@ def partner_links(partner: Partner, *, defaults: ReferralDefaults | None = None)
 
 def partners_list() -> QuerySet[Partner]:
     return Partner.objects.select_related("parent", "program")
+
+
+@dataclass(frozen=True)
+class TrackerTarget:
+    """What the /go/ tracker needs to know about one click (two queries)."""
+
+    partner_id: int | None
+    cookie_days: int | None
+    tracking_link_id: int | None
+    destination: str | None
+    default_destination: str | None
+
+
+def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
+    """Resolve `{prefix}{code}` to an active partner, and the tracking link's destination.
+
+    The code may carry the current prefix, any earlier one, or none (SPEC §2).
+    """
+    link = TrackingLink.objects.filter(code=link_code) if link_code else TrackingLink.objects.none()
+    row = (
+        ReferralDefaults.objects.filter(pk=ReferralDefaults.SINGLETON_PK)
+        .annotate(
+            link_id=Subquery(link.values("id")[:1]),
+            link_destination=Subquery(link.values("destination")[:1]),
+            default_destination=Subquery(
+                TrackingLink.objects.filter(is_default=True).values("destination")[:1]
+            ),
+        )
+        .values("code_prefix", "earlier_prefixes", "link_id", "link_destination",
+                "default_destination")
+        .get()
+    )
+    candidates = code_candidates(code, row["code_prefix"], row["earlier_prefixes"])
+    found = {
+        p["code_lower"]: p
+        for p in Partner.objects.alias(code_lower=Lower("code"))
+        .filter(code_lower__in=candidates, status=PartnerStatus.ACTIVE)
+        .values("id", "cookie_days", code_lower=Lower("code"))
+    }
+    partner = next((found[c] for c in candidates if c in found), None)
+    return TrackerTarget(
+        partner_id=partner["id"] if partner else None,
+        cookie_days=partner["cookie_days"] if partner else None,
+        tracking_link_id=row["link_id"],
+        destination=row["link_destination"],
+        default_destination=row["default_destination"],
+    )
+
+
+def code_candidates(code: str, prefix: str, earlier_prefixes: list[str]) -> list[str]:
+    """The partner codes `code` may stand for, lower-cased, most likely first."""
+    code = code.lower()
+    candidates = []
+    for known in [prefix, "", *earlier_prefixes]:
+        known = known.lower()
+        if code.startswith(known) and len(code) > len(known):
+            stripped = code[len(known):]
+            if stripped not in candidates:
+                candidates.append(stripped)
+    return candidates

@@ -17,6 +17,7 @@ from .models import (
     DEFAULTS_FIELDS,
     LEVELS,
     ApiKey,
+    Click,
     DefaultsChange,
     Partner,
     PartnerStatus,
@@ -95,7 +96,12 @@ def defaults_update(
     if not changes:
         return DefaultsUpdateResult(changes={}, programs_updated=0)
     defaults.full_clean(validate_constraints=False)  # the one constraint: its pk is 1
-    defaults.save(update_fields=[*changes, "updated_at"])
+    extra = []
+    old_prefix = changes.get("code_prefix", {}).get("old")
+    if old_prefix and old_prefix not in defaults.earlier_prefixes:
+        defaults.earlier_prefixes = [*defaults.earlier_prefixes, old_prefix]
+        extra.append("earlier_prefixes")
+    defaults.save(update_fields=[*changes, *extra, "updated_at"])
     programs_updated = Program.objects.update(**defaults.structure())
     DefaultsChange.objects.create(
         at=timezone.now(),
@@ -255,6 +261,16 @@ def partners_set_parent(*, partners: QuerySet[Partner], parent: Partner | None) 
     return Partner.objects.filter(pk__in=ids).update(parent=parent)
 
 
+@transaction.atomic
+def partner_set_user(*, partner: Partner, user: AbstractBaseUser | None) -> Partner:
+    """Link the login of the partner's Partner Center account (None unlinks it)."""
+    if user is not None and Partner.objects.filter(user=user).exclude(pk=partner.pk).exists():
+        raise ValidationError({"user": "This login already belongs to another partner."})
+    partner.user = user
+    partner.save(update_fields=["user"])
+    return partner
+
+
 # --- Tracking links --------------------------------------------------------------------
 
 
@@ -291,3 +307,11 @@ def api_key_create(*, name: str, created_by: AbstractBaseUser | None = None) -> 
 
 def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
     return keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# --- Clicks ------------------------------------------------------------------------------
+
+
+def click_record(*, click: Click) -> Click:
+    """Store one click (one INSERT, no prior read: the tracker made its id)."""
+    return Click.objects.bulk_create([click])[0]
