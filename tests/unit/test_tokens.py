@@ -42,7 +42,9 @@ def _flip_one_byte(token: str) -> str:
     "make",
     [
         _flip_one_byte,
-        lambda t: signing.dumps({"v": 1, "c": [[A.click_id.hex, 11, 1]]}, key="x" * 50, salt=TOKEN_SALT),
+        lambda t: signing.dumps(
+            {"v": 1, "c": [[A.click_id.hex, 11, 1]]}, key="x" * 50, salt=TOKEN_SALT
+        ),
         lambda t: t[: len(t) // 2],
         lambda t: t[:-1],
         lambda t: "",

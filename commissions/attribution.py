@@ -1,0 +1,123 @@
+"""Which partner a lead or sale is credited to (SPEC §4). Pure: no ORM, no clock.
+
+The selectors load everything a decision needs into the frozen dataclasses below; `attribute`
+runs the sources in order (explicit, cookie, referral history, IP address) and stops at the
+first that yields a partner. The result carries its trace, kept on every commission.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+FIRST, LAST = "first", "last"
+COOKIE, HISTORY_AND_COOKIES, COOKIES_ONLY = "cookie", "history_and_cookies", "cookies_only"
+
+EXPLICIT, SOURCE_COOKIE, SOURCE_HISTORY, SOURCE_IP = "explicit", "cookie", "history", "ip"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The attribution part of the Referral Partner Defaults, as a value."""
+
+    partner_selection: str = LAST
+    tracking_method: str = COOKIE
+    use_ip_address: bool = False
+
+
+@dataclass(frozen=True)
+class PartnerState:
+    """What attribution needs to know of a partner."""
+
+    id: int
+    active: bool
+    cookie_days: int | None
+
+
+@dataclass(frozen=True)
+class Touch:
+    """A click (from the cookie or the same IP) or a referral history entry."""
+
+    ref: str  # the click id or the history entry id
+    partner_id: int
+    at: datetime
+    expires_at: datetime | None = None  # history entries only; clicks use cookie_days
+
+
+@dataclass(frozen=True)
+class Attribution:
+    partner_id: int | None = None
+    source: str | None = None  # explicit / cookie / history / ip, or None: nobody
+    rule: str | None = None  # first / last, for the sources that chose among several
+    ref: str | None = None
+    ref_at: datetime | None = None
+
+    def trace(self) -> dict:
+        return {
+            "source": self.source,
+            "rule": self.rule,
+            "ref": self.ref,
+            "ref_at": self.ref_at.isoformat() if self.ref_at else None,
+        }
+
+
+NOBODY = Attribution()
+
+
+def click_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
+    """A click counts while its partner is active and within the partner's cookie days."""
+    if partner is None or not partner.active or touch.at > at:
+        return False
+    return partner.cookie_days is None or at - touch.at <= timedelta(days=partner.cookie_days)
+
+
+def history_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
+    """A history entry counts while its partner is active and it has not expired."""
+    if partner is None or not partner.active or touch.at > at:
+        return False
+    return touch.expires_at is None or touch.expires_at > at
+
+
+def pick(touches: Iterable[Touch], rule: str) -> Touch | None:
+    ordered = sorted(touches, key=lambda t: (t.at, t.ref))
+    if not ordered:
+        return None
+    return ordered[0] if rule == FIRST else ordered[-1]
+
+
+def attribute(
+    *,
+    policy: Policy,
+    at: datetime,
+    partners: Mapping[int, PartnerState],
+    explicit_partner_id: int | None = None,
+    cookie_clicks: Iterable[Touch] = (),
+    history: Iterable[Touch] = (),
+    ip_clicks: Iterable[Touch] = (),
+) -> Attribution:
+    """The credited partner and how it was found, or NOBODY."""
+    if explicit_partner_id is not None:
+        return Attribution(partner_id=explicit_partner_id, source=EXPLICIT)
+    rule = policy.partner_selection
+    sources = [(SOURCE_COOKIE, cookie_clicks, click_counts)]
+    if policy.tracking_method == HISTORY_AND_COOKIES:
+        sources.append((SOURCE_HISTORY, history, history_counts))
+    if policy.use_ip_address and policy.tracking_method != COOKIES_ONLY:
+        sources.append((SOURCE_IP, ip_clicks, click_counts))
+    for source, touches, counts in sources:
+        chosen = pick((t for t in touches if counts(t, partners.get(t.partner_id), at)), rule)
+        if chosen is not None:
+            return Attribution(
+                partner_id=chosen.partner_id,
+                source=source,
+                rule=rule,
+                ref=chosen.ref,
+                ref_at=chosen.at,
+            )
+    return NOBODY
+
+
+def valid_clicks(
+    clicks: Iterable[Touch], partners: Mapping[int, PartnerState], at: datetime
+) -> list[Touch]:
+    """The clicks that count at `at`: they are added to the contact's referral history."""
+    return [t for t in clicks if click_counts(t, partners.get(t.partner_id), at)]
