@@ -20,6 +20,7 @@ class Contact(models.Model):
         help_text="Fixed the first time the contact is attributed.",
     )
     lead_partner_set_at = models.DateTimeField(null=True, blank=True)
+    lead_trace = models.JSONField(default=dict, blank=True, help_text="How it was attributed.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,3 +65,191 @@ class Referral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} ← {self.partner} ({self.source})"
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+
+
+class EventKind(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    ORDER = "order", "Order"
+    REFUND = "refund", "Refund"
+
+
+class Event(models.Model):
+    """A raw event as received (SPEC §6): kept to answer repeats and to replay."""
+
+    kind = models.CharField(max_length=8, choices=EventKind.choices)
+    event_id = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    occurred_at = models.DateTimeField()
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "event_id"], name="event_id_unique_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.event_id}"
+
+
+class Lead(models.Model):
+    """A web form filled out by a contact (an opt-in)."""
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="lead")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="leads")
+    form = models.CharField(max_length=100, blank=True, default="")
+    partner = models.ForeignKey(
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+        help_text="The contact's lead partner after this form.",
+    )
+    trace = models.JSONField(default=dict)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["partner", "occurred_at"], name="lead_partner_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} via {self.form or 'web form'}"
+
+
+class Order(models.Model):
+    """An order event as recorded: amounts, the partners credited and why."""
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="order")
+    order_id = models.CharField(max_length=100, unique=True, help_text="The event's event_id.")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="orders")
+    currency = models.CharField(max_length=3)
+    items = models.JSONField()
+    discount = money_field()
+    shipping = money_field()
+    tax = money_field()
+    base = money_field(help_text="Items less discount, never below 0: what percentages apply to.")
+    total = money_field(help_text="Base + shipping + tax: what the customer paid.")
+    refunded = money_field(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    lead_partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lead_orders"
+    )
+    sale_partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="sale_orders"
+    )
+    lead_trace = models.JSONField(default=dict)
+    sale_trace = models.JSONField(default=dict)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["sale_partner", "occurred_at"], name="order_sale_partner_at_idx"),
+            models.Index(fields=["occurred_at"], name="order_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_id
+
+
+class Refund(models.Model):
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="refund")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount = money_field()
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.order}"
+
+
+class CommissionKind(models.TextChoices):
+    LEAD = "lead", "Lead"
+    SALE = "sale", "Sale"
+
+
+class CommissionEntry(models.TextChoices):
+    COMMISSION = "commission", "Commission"
+    CLAWBACK = "clawback", "Clawback"
+
+
+class Commission(models.Model):
+    """A ledger line: a commission earned (+) or a clawback (-) of one.
+
+    Each row keeps the base, rates and attribution it was made with, so the past can be
+    explained and replayed without recomputing.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="commissions")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="commissions")
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="clawbacks"
+    )
+    clawback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="clawbacks"
+    )
+    level = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=4, choices=CommissionKind.choices)
+    entry = models.CharField(max_length=10, choices=CommissionEntry.choices)
+    base = money_field()
+    amount = money_field(help_text="Positive for a commission, negative for a clawback.")
+    currency = models.CharField(max_length=3)
+    program = models.ForeignKey(
+        "partners.Program", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trace = models.JSONField(default=dict)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["partner", "occurred_at"], name="commission_partner_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(entry="commission", amount__gt=0)
+                | models.Q(entry="clawback", amount__lte=0),
+                name="commission_sign_follows_entry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry} {self.amount} {self.currency} to {self.partner_id}"
+
+
+class NotificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """An email to a partner about a lead or sale they were credited for (SPEC §5.6)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="notifications")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=4, choices=CommissionKind.choices)
+    status = models.CharField(max_length=8, choices=NotificationStatus.choices)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "event", "kind"], name="one_notification_per_partner_event"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} notification to {self.partner_id}: {self.status}"

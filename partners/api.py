@@ -1,0 +1,272 @@
+"""The partners app's JSON API resources (SPEC §6): defaults, partners, programs, links.
+
+Views stay thin: a serializer validates, a `partners.services` function writes, the
+serializer renders the result. Nothing is ever deleted through the API: partners,
+programs and tracking links carry history (clicks, commissions, handed-out links).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+import django_filters
+from django import forms
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q, QuerySet
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from . import services
+from .models import ApiKey, Partner, PartnerStatus, Program, ReferralDefaults, TrackingLink
+from .selectors import defaults_get, partners_list
+from .serializers import (
+    DefaultsSavedSerializer,
+    DefaultsSerializer,
+    PartnerSerializer,
+    ProgramSerializer,
+    TrackingLinkSerializer,
+)
+
+
+class ApiKeySchema(OpenApiAuthenticationExtension):
+    """Describes `partners.api_auth.ApiKeyAuthentication` in the OpenAPI schema.
+
+    drf-spectacular registers the extension when this module is imported, which the
+    API's URLs do.
+    """
+
+    target_class = "partners.api_auth.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            **build_bearer_security_scheme_object(
+                header_name="Authorization", token_prefix="Bearer"
+            ),
+            "description": "A key made with `python manage.py create_api_key --name NAME`, "
+            "sent as `Authorization: Bearer <key>`.",
+        }
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Answer a service's ValidationError as a 400 with the errors per field."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        detail = serializers.as_serializer_error(error)
+        if NON_FIELD_ERRORS in detail:
+            detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+        raise serializers.ValidationError(detail) from error
+
+
+class ModelWritePermission:
+    """Session writes need Django's add (POST) or change right on `permission_model`.
+
+    `partners.api_auth.IsStaffOrApiKey` reads `write_permission`; API keys may write.
+    """
+
+    permission_model: type
+
+    @property
+    def write_permission(self) -> str:
+        opts = self.permission_model._meta
+        action = "add" if self.request.method == "POST" else "change"
+        return f"{opts.app_label}.{get_permission_codename(action, opts)}"
+
+
+# --- Referral Partner Defaults -------------------------------------------------------
+
+
+class DefaultsView(generics.GenericAPIView):
+    """The Referral Partner Defaults (SPEC §2).
+
+    A write copies the structural fields onto every program and answers how many
+    program records it updated; it is kept in the defaults' change history.
+    """
+
+    serializer_class = DefaultsSerializer
+    write_permission = "partners.change_referraldefaults"
+    filter_backends = ()
+    pagination_class = None
+
+    def get(self, request):
+        return Response(self.get_serializer(defaults_get()).data)
+
+    @extend_schema(responses=DefaultsSavedSerializer)
+    def put(self, request):
+        return self._save(request, partial=False)
+
+    @extend_schema(responses=DefaultsSavedSerializer)
+    def patch(self, request):
+        return self._save(request, partial=True)
+
+    def _save(self, request, *, partial: bool) -> Response:
+        serializer = self.get_serializer(defaults_get(), data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        with service_errors():
+            result = services.defaults_update(
+                data=serializer.validated_data,
+                acting_user=None if key else request.user,
+                actor=f"api key {key.name}" if key else "system",
+            )
+        saved = DefaultsSavedSerializer(
+            defaults_get(),
+            context={**self.get_serializer_context(), "programs_updated": result.programs_updated},
+        )
+        return Response(saved.data)
+
+
+# --- Partners ----------------------------------------------------------------------------
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A whole number, e.g. a program id (NumberFilter would take 1.5)."""
+
+    field_class = forms.IntegerField
+
+
+class PartnerFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=PartnerStatus.choices)
+    parent = django_filters.CharFilter(
+        method="filter_parent", label="Code of the parent partner (any case)."
+    )
+    program = IdFilter(field_name="program", label="Program id.")
+    search = django_filters.CharFilter(
+        method="filter_search", label="Part of the code, name or email (any case)."
+    )
+
+    class Meta:
+        model = Partner
+        fields = ("status", "parent", "program", "search")
+
+    def filter_parent(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(parent__in=Partner.objects.by_code(value).values("pk"))
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(
+            Q(code__icontains=value) | Q(name__icontains=value) | Q(email__icontains=value)
+        )
+
+
+class PartnerViewSet(
+    ModelWritePermission,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Referral partners, named by code (any case). `link` is their default partner URL."""
+
+    queryset = Partner.objects.none()  # for the schema; get_queryset() is what is served
+    serializer_class = PartnerSerializer
+    filterset_class = PartnerFilter
+    lookup_field = "code"
+    permission_model = Partner
+
+    def get_queryset(self) -> QuerySet[Partner]:
+        return partners_list()
+
+    def get_object(self) -> Partner:
+        partner = generics.get_object_or_404(self.get_queryset().by_code(self.kwargs["code"]))
+        self.check_object_permissions(self.request, partner)
+        return partner
+
+    @cached_property
+    def defaults(self) -> ReferralDefaults:
+        """Read once per request, however many partners get a `link`."""
+        return defaults_get()
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["defaults"] = self.defaults
+        return context
+
+    def perform_create(self, serializer: PartnerSerializer) -> None:
+        with service_errors():
+            serializer.instance = services.partner_create(data=serializer.validated_data)
+
+    def perform_update(self, serializer: PartnerSerializer) -> None:
+        with service_errors():
+            serializer.instance = services.partner_update(
+                partner=serializer.instance, data=serializer.validated_data
+            )
+
+
+# --- Programs ------------------------------------------------------------------------------
+
+
+class ProgramViewSet(
+    ModelWritePermission,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Commission programs and their rates. The structural fields follow the defaults."""
+
+    queryset = Program.objects.none()  # for the schema; get_queryset() is what is served
+    serializer_class = ProgramSerializer
+    permission_model = Program
+
+    def get_queryset(self) -> QuerySet[Program]:
+        return Program.objects.prefetch_related("rates")
+
+    def perform_create(self, serializer: ProgramSerializer) -> None:
+        data = dict(serializer.validated_data)
+        rates = data.pop("rates", ())
+        with service_errors():
+            program = services.program_create(data=data, rates=rates)
+        serializer.instance = self.get_queryset().get(pk=program.pk)
+
+    def perform_update(self, serializer: ProgramSerializer) -> None:
+        data = dict(serializer.validated_data)
+        rates = data.pop("rates", None)
+        with service_errors():
+            program = services.program_update(program=serializer.instance, data=data, rates=rates)
+        serializer.instance = self.get_queryset().get(pk=program.pk)
+
+
+# --- Tracking links ----------------------------------------------------------------------
+
+
+class TrackingLinkViewSet(
+    ModelWritePermission,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Staff-made destinations for partner links, named by code.
+
+    One link is the default destination: making another the default takes the flag from it.
+    """
+
+    queryset = TrackingLink.objects.all()
+    serializer_class = TrackingLinkSerializer
+    lookup_field = "code"
+    permission_model = TrackingLink
+
+    def perform_create(self, serializer: TrackingLinkSerializer) -> None:
+        with service_errors():
+            serializer.instance = services.tracking_link_save(
+                link=TrackingLink(**serializer.validated_data)
+            )
+
+    def perform_update(self, serializer: TrackingLinkSerializer) -> None:
+        link = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(link, name, value)
+        with service_errors():
+            serializer.instance = services.tracking_link_save(link=link)

@@ -1,9 +1,23 @@
 """The JSON API (SPEC §6), one router for both apps."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from commissions import api as commissions_api
+from partners import api as partners_api
+
 router = DefaultRouter()
+router.register("partners", partners_api.PartnerViewSet, basename="partner")
+router.register("programs", partners_api.ProgramViewSet, basename="program")
+router.register("tracking-links", partners_api.TrackingLinkViewSet, basename="tracking-link")
+router.register("referrals", commissions_api.ReferralViewSet, basename="referral")
+router.register("commissions", commissions_api.CommissionViewSet, basename="commission")
+router.register("notifications", commissions_api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
+    path("defaults/", partners_api.DefaultsView.as_view(), name="api-defaults"),
+    path("events/web-forms/", commissions_api.WebFormEventView.as_view(), name="api-web-forms"),
+    path("events/orders/", commissions_api.OrderEventView.as_view(), name="api-orders"),
+    path("events/refunds/", commissions_api.RefundEventView.as_view(), name="api-refunds"),
     *router.urls,
 ]

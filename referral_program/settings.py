@@ -26,6 +26,8 @@ ALLOWED_REDIRECT_HOSTS = env.list("ALLOWED_REDIRECT_HOSTS", default=[])
 REFERRAL_COOKIE_DOMAIN = env.str("REFERRAL_COOKIE_DOMAIN", default="") or None
 # How many proxies in front of the app append to X-Forwarded-For (0: trust none of it).
 TRUSTED_PROXY_DEPTH = env.int("TRUSTED_PROXY_DEPTH", default=0)
+# How far back attribution by IP address looks (it never needs more than click retention).
+IP_ATTRIBUTION_MAX_DAYS = env.int("IP_ATTRIBUTION_MAX_DAYS", default=90)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 
 INSTALLED_APPS = [

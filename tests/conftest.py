@@ -18,3 +18,16 @@ def plain_user(db):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def api(db):
+    """An API client holding a valid key, as a merchant's integration would."""
+    from rest_framework.test import APIClient
+
+    from partners.services import api_key_create
+
+    _, raw_key = api_key_create(name="shop")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client

@@ -1,0 +1,223 @@
+"""JSON shapes of the events intake and the engine's resources (SPEC §6).
+
+Serializers validate and render; the views hand `validated_data` to `commissions.services`.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.utils import timezone
+from rest_framework import serializers
+
+from partners.models import PartnerStatus
+from partners.serializers import PartnerCodeField
+
+from .models import Commission, Notification, Referral
+from .money import minor_units
+
+MAX_ITEMS = 1000
+# Up to a trillion in the currency, with the cents; what the ledger columns hold.
+MONEY_DIGITS = 14
+event_id_validator = RegexValidator(
+    r"^[\x21-\x7e]{1,100}\Z", "Use 1 to 100 visible ASCII characters (no spaces)."
+)
+
+
+class ActivePartnerCodeField(PartnerCodeField):
+    """A partner named by code that is active: inactive partners are never credited."""
+
+    default_error_messages = {"inactive": "Partner {value} is not active."}
+
+    def to_internal_value(self, data):
+        partner = super().to_internal_value(data)
+        if partner.status != PartnerStatus.ACTIVE:
+            self.fail("inactive", value=partner.code)
+        return partner
+
+
+def money(**kwargs) -> serializers.DecimalField:
+    """A decimal string >= 0, at most 2 decimals (the currency's own limit is checked too)."""
+    return serializers.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=2, min_value=0, **kwargs
+    )
+
+
+class ContactSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class EventSerializer(serializers.Serializer):
+    event_id = serializers.CharField(max_length=100, validators=[event_id_validator])
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; now when left out; at most a day ahead."
+    )
+
+    def validate_occurred_at(self, value):
+        if value > timezone.now() + timedelta(days=1):
+            raise serializers.ValidationError("Must not be more than a day in the future.")
+        return value
+
+
+class TrackedEventSerializer(EventSerializer):
+    contact = ContactSerializer()
+    tracking_token = serializers.CharField(
+        required=False, allow_blank=True, max_length=4096, trim_whitespace=True,
+        help_text="The rp_ref value the visitor carried (cookie or landing-page query).",
+    )  # fmt: skip
+    ip = serializers.IPAddressField(required=False, allow_null=True)
+
+
+class WebFormEventSerializer(TrackedEventSerializer):
+    form = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
+
+
+class ItemSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    unit_price = money()
+
+
+class OrderEventSerializer(TrackedEventSerializer):
+    currency = serializers.CharField(min_length=3, max_length=3, required=False)
+    items = ItemSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
+    discount = money(required=False)
+    shipping = money(required=False)
+    tax = money(required=False)
+    sale_partner = ActivePartnerCodeField(required=False, allow_null=True)
+    lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
+
+    def validate_currency(self, value: str) -> str:
+        value = value.upper()
+        if value != settings.DEFAULT_CURRENCY:
+            raise serializers.ValidationError(
+                f"Only {settings.DEFAULT_CURRENCY}, the program currency, is accepted."
+            )
+        return value
+
+    def validate(self, attrs):
+        places = minor_units(attrs.get("currency") or settings.DEFAULT_CURRENCY)
+        errors = {}
+        for name in ("discount", "shipping", "tax"):
+            if name in attrs and _places(attrs[name]) > places:
+                errors[name] = [f"At most {places} decimal places."]
+        items = {
+            str(n): {"unit_price": [f"At most {places} decimal places."]}
+            for n, item in enumerate(attrs["items"])
+            if _places(item["unit_price"]) > places
+        }
+        if items:
+            errors["items"] = items
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+def _places(value) -> int:
+    return max(0, -value.normalize().as_tuple().exponent)
+
+
+class RefundEventSerializer(EventSerializer):
+    order_id = serializers.CharField(max_length=100, help_text="The order's event_id.")
+    amount = money(
+        required=False, allow_null=True, help_text="Left out: all that is not yet refunded."
+    )
+
+
+class WebFormResultSerializer(serializers.Serializer):
+    """For the schema: what a web-form event answers."""
+
+    event_id = serializers.CharField()
+    contact_id = serializers.IntegerField()
+    lead_partner = serializers.CharField(allow_null=True)
+    attribution = serializers.DictField()
+    duplicate = serializers.BooleanField()
+
+
+class CommissionBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    partner = serializers.CharField()
+    level = serializers.IntegerField()
+    kind = serializers.CharField()
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+
+
+class OrderResultSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    order_id = serializers.CharField()
+    base = serializers.CharField()
+    lead_partner = serializers.CharField(allow_null=True)
+    sale_partner = serializers.CharField(allow_null=True)
+    attribution = serializers.DictField()
+    commissions = CommissionBriefSerializer(many=True)
+    duplicate = serializers.BooleanField()
+
+
+class ClawbackBriefSerializer(serializers.Serializer):
+    partner = serializers.CharField()
+    level = serializers.IntegerField()
+    kind = serializers.CharField()
+    amount = serializers.CharField()
+
+
+class RefundResultSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    order_id = serializers.CharField()
+    refunded = serializers.CharField()
+    clawbacks = ClawbackBriefSerializer(many=True)
+    duplicate = serializers.BooleanField()
+
+
+class CommissionSerializer(serializers.ModelSerializer):
+    partner = serializers.CharField(source="partner.code")
+    order_id = serializers.CharField(source="order.order_id")
+
+    class Meta:
+        model = Commission
+        fields = (
+            "id", "partner", "order_id", "level", "kind", "entry", "base", "amount", "currency",
+            "trace", "occurred_at",
+        )  # fmt: skip
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    partner = serializers.CharField(source="partner.code")
+    event_kind = serializers.CharField(source="event.kind")
+    event_id = serializers.CharField(source="event.event_id")
+
+    class Meta:
+        model = Notification
+        fields = (
+            "id", "partner", "event_kind", "event_id", "kind", "status", "reason", "created_at",
+            "sent_at",
+        )  # fmt: skip
+
+
+class ReferralContactSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class ReferralSerializer(serializers.ModelSerializer):
+    """A referral history entry; staff add `manual` ones (SPEC §4)."""
+
+    contact = ReferralContactSerializer()
+    partner = ActivePartnerCodeField()
+    occurred_at = serializers.DateTimeField(
+        write_only=True, required=False, help_text="When the referral happened; now if left out."
+    )
+
+    class Meta:
+        model = Referral
+        fields = (
+            "id", "contact", "partner", "source", "occurred_at", "set_at", "expires_at",
+            "created_by",
+        )  # fmt: skip
+        read_only_fields = ("source", "set_at", "expires_at", "created_by")
+
+    def validate_occurred_at(self, value):
+        return EventSerializer.validate_occurred_at(self, value)

@@ -1,0 +1,168 @@
+"""JSON shapes of the partners app's API resources (SPEC §6).
+
+Serializers validate and render; they never save. The views hand `validated_data` to
+`partners.services`, the one place that writes.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import (
+    DEFAULTS_FIELDS,
+    LEVELS,
+    STRUCTURAL_FIELDS,
+    Partner,
+    Program,
+    ProgramRate,
+    ReferralDefaults,
+    TrackingLink,
+)
+from .selectors import partner_link
+from .validators import partner_code_validator
+
+
+class DefaultsSerializer(serializers.ModelSerializer):
+    """The Referral Partner Defaults (SPEC §2). PUT needs every field, PATCH any of them."""
+
+    class Meta:
+        model = ReferralDefaults
+        fields = DEFAULTS_FIELDS
+        # Every field has a model default, which would make it optional; a PUT sets the
+        # whole record, so all are required (PATCH skips the check).
+        extra_kwargs = {name: {"required": True} for name in DEFAULTS_FIELDS}
+
+
+class DefaultsSavedSerializer(DefaultsSerializer):
+    """The defaults after a save, and how many program records took their structure."""
+
+    programs_updated = serializers.SerializerMethodField(
+        help_text="How many program records were given the structural fields."
+    )
+
+    class Meta(DefaultsSerializer.Meta):
+        fields = (*DEFAULTS_FIELDS, "programs_updated")
+
+    def get_programs_updated(self, defaults: ReferralDefaults) -> int:
+        return self.context["programs_updated"]
+
+
+class PartnerCodeField(serializers.SlugRelatedField):
+    """A partner named by code, matched without regard to case."""
+
+    default_error_messages = {"does_not_exist": "No partner has the code {value}."}
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Partner.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        partner = self.get_queryset().by_code(data).first()
+        if partner is None:
+            self.fail("does_not_exist", slug_name="code", value=data)
+        return partner
+
+
+class PartnerSerializer(serializers.ModelSerializer):
+    """A partner. Needs `defaults` (ReferralDefaults) in its context, to make `link`."""
+
+    # Optional and blank-able: an empty code is made from the name on create. Whether a
+    # code is free (without regard to case) is the service's rule.
+    code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        validators=[partner_code_validator],
+        help_text=Partner._meta.get_field("code").help_text,
+    )
+    parent = PartnerCodeField(
+        allow_null=True,
+        required=False,
+        help_text="The code of the partner who recruited this one (paid at level 2).",
+    )
+    link = serializers.SerializerMethodField(
+        help_text="The partner's default link, with the current code prefix and link URL."
+    )
+
+    class Meta:
+        model = Partner
+        fields = (
+            "code",
+            "name",
+            "email",
+            "parent",
+            "program",
+            "status",
+            "cookie_days",
+            "notify_lead",
+            "notify_sale",
+            "link",
+        )
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_link(self, partner: Partner) -> str:
+        return partner_link(partner, defaults=self.context["defaults"])
+
+
+class ProgramRateSerializer(serializers.ModelSerializer):
+    # A range rather than the model's choices: the defaults' `levels` has the same choice
+    # set, and one enum under two names in the schema would only confuse.
+    level = serializers.IntegerField(min_value=min(LEVELS), max_value=max(LEVELS))
+
+    class Meta:
+        model = ProgramRate
+        fields = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
+
+    def validate(self, attrs):
+        # In a PATCH nothing is required, but a rate without its level means nothing.
+        if "level" not in attrs:
+            raise serializers.ValidationError({"level": "Name the level (1, 2 or 3)."})
+        return attrs
+
+
+class ProgramSerializer(serializers.ModelSerializer):
+    """A program. Its structural fields are read-only: they follow the defaults."""
+
+    rates = ProgramRateSerializer(
+        many=True,
+        required=False,
+        help_text="The rate per level 1..3. Levels left out keep their rates (0 on create).",
+    )
+
+    class Meta:
+        model = Program
+        fields = (
+            "id",
+            "name",
+            "notes",
+            "priority",
+            "rates",
+            "unused_lead_amount",
+            "unused_lead_percent",
+            "unused_sale_amount",
+            "unused_sale_percent",
+            *STRUCTURAL_FIELDS,
+        )
+        read_only_fields = STRUCTURAL_FIELDS
+
+    def validate_rates(self, rates: list[dict]) -> list[dict]:
+        levels = [rate["level"] for rate in rates]
+        twice = sorted({level for level in levels if levels.count(level) > 1})
+        if twice:
+            raise serializers.ValidationError(
+                f"Give each level once (level {', '.join(map(str, twice))} is repeated)."
+            )
+        return rates
+
+
+class TrackingLinkSerializer(serializers.ModelSerializer):
+    # Declared so that ModelSerializer adds no "only one default" uniqueness check: making
+    # a link the default takes the flag from the previous one (the service does that).
+    is_default = serializers.BooleanField(
+        default=False, help_text=TrackingLink._meta.get_field("is_default").help_text
+    )
+
+    class Meta:
+        model = TrackingLink
+        fields = ("code", "name", "destination", "is_default")
