@@ -1,0 +1,159 @@
+"""The Django admin for the engine's records: mostly read-only, writes through services.
+
+Commissions, orders and events are the ledger's evidence: they are never edited or deleted
+here. Staff add manual referral history entries (source "manual") through
+`commissions.services.referral_add_manual`.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from partners.models import Partner, PartnerStatus
+
+from .models import Commission, Contact, Event, Lead, Notification, Order, Referral
+from .services import referral_add_manual
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ReferralInline(admin.TabularInline):
+    model = Referral
+    fields = ("partner", "source", "set_at", "expires_at", "click_id", "created_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyAdmin):
+    list_display = ("email", "first_name", "last_name", "lead_partner", "created_at")
+    search_fields = ("email", "first_name", "last_name")
+    list_select_related = ("lead_partner",)
+    readonly_fields = ("email", "first_name", "last_name", "lead_partner",
+                       "lead_partner_set_at", "lead_trace", "created_at")  # fmt: skip
+    inlines = [ReferralInline]
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_staff
+
+
+class ManualReferralForm(forms.ModelForm):
+    """A referral by phone or email: the contact by email, an active partner."""
+
+    email = forms.EmailField(help_text="The contact's email; a new contact is made if needed.")
+    partner = forms.ModelChoiceField(queryset=Partner.objects.filter(status=PartnerStatus.ACTIVE))
+    referred_at = forms.DateTimeField(required=False, help_text="When it happened; empty: now.")
+
+    class Meta:
+        model = Referral
+        fields = ("partner",)
+
+
+@admin.register(Referral)
+class ReferralAdmin(admin.ModelAdmin):
+    list_display = ("contact", "partner", "source", "set_at", "expires_at", "created_by")
+    list_filter = ("source",)
+    search_fields = ("contact__email", "partner__code")
+    list_select_related = ("contact", "partner")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ManualReferralForm
+            kwargs["fields"] = ("email", "partner", "referred_at")
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("email", "partner", "referred_at")
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("contact", "partner", "source", "click_id", "set_at", "expires_at",
+                "created_by", "created_at")  # fmt: skip
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = referral_add_manual(
+                email=form.cleaned_data["email"],
+                partner=form.cleaned_data["partner"],
+                at=form.cleaned_data.get("referred_at"),
+                created_by=request.user.get_username(),
+            )
+        except ValidationError as error:  # the partner went inactive meanwhile
+            raise ValidationError(error.messages) from error
+        vars(obj).update(vars(saved))
+
+
+class CommissionInline(admin.TabularInline):
+    model = Commission
+    fk_name = "order"
+    fields = ("partner", "level", "kind", "entry", "base", "amount", "currency", "trace")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ("order_id", "contact", "base", "total", "refunded", "currency",
+                    "lead_partner", "sale_partner", "occurred_at")  # fmt: skip
+    search_fields = ("order_id", "contact__email")
+    list_select_related = ("contact", "lead_partner", "sale_partner")
+    date_hierarchy = "occurred_at"
+    inlines = [CommissionInline]
+
+
+@admin.register(Commission)
+class CommissionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "partner", "order", "level", "kind", "entry", "amount", "currency",
+                    "occurred_at")  # fmt: skip
+    list_filter = ("kind", "entry", "level")
+    search_fields = ("partner__code", "order__order_id")
+    list_select_related = ("partner", "order")
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "kind", "occurred_at", "received_at")
+    list_filter = ("kind",)
+    search_fields = ("event_id",)
+
+
+@admin.register(Lead)
+class LeadAdmin(ReadOnlyAdmin):
+    list_display = ("contact", "form", "partner", "occurred_at")
+    list_select_related = ("contact", "partner")
+    search_fields = ("contact__email", "partner__code")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("partner", "kind", "status", "reason", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("partner",)
