@@ -5,9 +5,11 @@ before any validation, so a retry gets the same answer even if the data changed 
 """
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import django_filters
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound
@@ -18,9 +20,14 @@ from partners.api import service_errors
 from partners.models import ApiKey, Partner
 
 from . import services
-from .models import Commission, EventKind, Notification, Referral
+from .ledger import ledger_commissions, ledger_payments, partner_ledger
+from .models import Commission, EventKind, Notification, Payment, PayoutBatch, Referral
+from .payouts import payout_batch_create
 from .serializers import (
     CommissionSerializer,
+    LedgerQuerySerializer,
+    LedgerSerializer,
+    PayoutBatchSerializer,
     NotificationSerializer,
     OrderEventSerializer,
     OrderResultSerializer,
@@ -165,3 +172,63 @@ class ReferralViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.G
             )
 
 
+
+
+def ledger_entries(partner, *, start, end) -> list[dict]:
+    """The commission, clawback and payment entries of the range, by time."""
+    rows = [
+        {"entry": c.entry, "id": c.pk, "at": c.occurred_at, "amount": c.amount,
+         "currency": c.currency, "order_id": c.order.order_id, "level": c.level, "kind": c.kind,
+         "batch": None}
+        for c in ledger_commissions(partner, start=start, end=end)
+    ] + [
+        {"entry": "payment", "id": p.pk, "at": p.paid_at, "amount": -p.amount,
+         "currency": p.currency, "order_id": None, "level": None, "kind": None,
+         "batch": p.batch_id}
+        for p in ledger_payments(partner, start=start, end=end)
+    ]  # fmt: skip
+    return sorted(rows, key=lambda row: (row["at"], row["entry"] == "payment", row["id"]))
+
+
+@extend_schema(parameters=[LedgerQuerySerializer], responses=LedgerSerializer)
+class LedgerView(APIView):
+    """A partner's ledger for a date range (SPEC §5.5); all time when no dates are given."""
+
+    def get(self, request, code: str):
+        partner = Partner.objects.by_code(code).first()
+        if partner is None:
+            raise NotFound({"code": [f"No partner has the code {code}."]})
+        query = LedgerQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end = query.validated_data.get("start"), query.validated_data.get("end")
+        currency = query.validated_data.get("currency", settings.DEFAULT_CURRENCY).upper()
+        summary = partner_ledger(partner, start=start, end=end, currency=currency)
+        entries = [e for e in ledger_entries(partner, start=start, end=end)
+                   if e["currency"] == currency]  # fmt: skip
+        return Response(
+            LedgerSerializer(
+                {**vars(summary), "partner": partner.code, "ending_balance": summary.ending_balance,
+                 "entries": entries}
+            ).data
+        )  # fmt: skip
+
+
+class PayoutBatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Payout batches: POST runs "Create Referral Partner Payments" for a date range."""
+
+    queryset = PayoutBatch.objects.prefetch_related(
+        Prefetch("payments", queryset=Payment.objects.select_related("partner"))
+    ).order_by("-id")
+    serializer_class = PayoutBatchSerializer
+    write_permission = "commissions.add_payoutbatch"
+
+    def perform_create(self, serializer: PayoutBatchSerializer) -> None:
+        data = serializer.validated_data
+        key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        with service_errors():
+            batch = payout_batch_create(
+                start=data["start"], end=data["end"], method=data["method"],
+                minimum=data.get("minimum") or Decimal(0),
+                created_by=f"api key {key.name}" if key else self.request.user.get_username(),
+            )  # fmt: skip
+        serializer.instance = self.get_queryset().get(pk=batch.pk)

@@ -207,11 +207,24 @@ class Commission(models.Model):
     )
     trace = models.JSONField(default=dict)
     occurred_at = models.DateTimeField()
+    payment = models.ForeignKey(
+        "Payment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        help_text="The payment that paid this entry; empty while unpaid.",
+    )
 
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [
             models.Index(fields=["partner", "occurred_at"], name="commission_partner_at_idx"),
+            models.Index(
+                fields=["partner", "occurred_at"],
+                condition=models.Q(payment__isnull=True),
+                name="commission_unpaid_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -253,3 +266,49 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} notification to {self.partner_id}: {self.status}"
+
+
+class PayoutMethod(models.TextChoices):
+    EARNED_IN_RANGE = "earned_in_range", "Commissions earned in the range"
+    BALANCE_PLUS_EARNED = "balance_plus_earned", "Beginning balance plus commissions earned"
+
+
+class PayoutBatch(models.Model):
+    """One run of "Create Referral Partner Payments" (SPEC §5.5)."""
+
+    start = models.DateField()
+    end = models.DateField()
+    method = models.CharField(max_length=20, choices=PayoutMethod.choices)
+    minimum = money_field(default=0)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    total = money_field(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Payout batch {self.pk} ({self.start} to {self.end})"
+
+
+class Payment(models.Model):
+    """What one partner is paid in one batch; the ledger entries it pays point at it."""
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="payments")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payments")
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    paid_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["batch_id", "partner_id"]
+        indexes = [models.Index(fields=["partner", "paid_at"], name="payment_partner_at_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
+            models.UniqueConstraint(
+                fields=["batch", "partner", "currency"], name="one_payment_per_partner_batch"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} to {self.partner_id}"

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from partners.models import PartnerStatus
 from partners.serializers import PartnerCodeField
 
-from .models import Commission, Notification, Referral
+from .models import Commission, Notification, Payment, PayoutBatch, Referral
 from .money import minor_units
 
 MAX_ITEMS = 1000
@@ -221,3 +221,64 @@ class ReferralSerializer(serializers.ModelSerializer):
 
     def validate_occurred_at(self, value):
         return EventSerializer.validate_occurred_at(self, value)
+
+
+class LedgerQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, help_text="First day (UTC); empty: all time.")
+    end = serializers.DateField(required=False, help_text="Last day (UTC), included.")
+    currency = serializers.CharField(required=False, min_length=3, max_length=3)
+
+    def validate(self, attrs):
+        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"end": "The end must not be before the start."})
+        return attrs
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    entry = serializers.CharField(help_text="commission, clawback or payment")
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                      help_text="Signed: what the entry does to the balance.")
+    currency = serializers.CharField()
+    order_id = serializers.CharField(allow_null=True)
+    level = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField(allow_null=True)
+    batch = serializers.IntegerField(allow_null=True)
+
+
+class LedgerSerializer(serializers.Serializer):
+    partner = serializers.CharField()
+    currency = serializers.CharField()
+    start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True)
+    beginning_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    earned = serializers.DecimalField(max_digits=14, decimal_places=2)
+    clawbacks = serializers.DecimalField(max_digits=14, decimal_places=2)
+    payments = serializers.DecimalField(max_digits=14, decimal_places=2)
+    ending_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    entries = LedgerEntrySerializer(many=True)
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    partner = serializers.CharField(source="partner.code")
+
+    class Meta:
+        model = Payment
+        fields = ("partner", "amount", "currency")
+
+
+class PayoutBatchSerializer(serializers.ModelSerializer):
+    payments = PaymentSerializer(many=True, read_only=True)
+    minimum = money(required=False)
+
+    class Meta:
+        model = PayoutBatch
+        fields = ("id", "start", "end", "method", "minimum", "created_at", "created_by", "total",
+                  "payments")  # fmt: skip
+        read_only_fields = ("id", "created_at", "created_by", "total", "payments")
+
+    def validate(self, attrs):
+        if attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"end": "The end must not be before the start."})
+        return attrs

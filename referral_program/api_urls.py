@@ -12,10 +12,12 @@ router.register("programs", partners_api.ProgramViewSet, basename="program")
 router.register("tracking-links", partners_api.TrackingLinkViewSet, basename="tracking-link")
 router.register("referrals", commissions_api.ReferralViewSet, basename="referral")
 router.register("commissions", commissions_api.CommissionViewSet, basename="commission")
+router.register("payouts", commissions_api.PayoutBatchViewSet, basename="payout")
 router.register("notifications", commissions_api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("defaults/", partners_api.DefaultsView.as_view(), name="api-defaults"),
+    path("partners/<str:code>/ledger/", commissions_api.LedgerView.as_view(), name="api-ledger"),
     path("events/web-forms/", commissions_api.WebFormEventView.as_view(), name="api-web-forms"),
     path("events/orders/", commissions_api.OrderEventView.as_view(), name="api-orders"),
     path("events/refunds/", commissions_api.RefundEventView.as_view(), name="api-refunds"),

@@ -1,0 +1,134 @@
+"""The ledger (SPEC §5.5): per partner and currency, for any date range. Reads only.
+
+Every figure is one aggregate query; nothing loops over rows in Python. Dates are whole
+UTC days: a range runs from `start` 00:00 to the end of `end`; either may be open.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+
+from partners.models import Partner
+
+from .models import Commission, CommissionEntry, Payment
+from .money import ZERO
+
+MONEY = Value(ZERO)
+
+
+def day_start(day: date | None) -> datetime | None:
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
+
+
+def day_after(day: date | None) -> datetime | None:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC) if day else None
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    partner_id: int
+    currency: str
+    start: date | None
+    end: date | None
+    beginning_balance: Decimal = ZERO
+    earned: Decimal = ZERO
+    clawbacks: Decimal = ZERO  # a positive figure, subtracted
+    payments: Decimal = ZERO  # a positive figure, subtracted
+    entries: list = field(default_factory=list)
+
+    @property
+    def ending_balance(self) -> Decimal:
+        return self.beginning_balance + self.earned - self.clawbacks - self.payments
+
+
+def _in_range(prefix: str, start: date | None, end: date | None) -> Q:
+    q = Q()
+    if start:
+        q &= Q(**{f"{prefix}__gte": day_start(start)})
+    if end:
+        q &= Q(**{f"{prefix}__lt": day_after(end)})
+    return q
+
+
+def _before(prefix: str, start: date | None) -> Q:
+    return Q(**{f"{prefix}__lt": day_start(start)}) if start else Q(pk__in=[])
+
+
+def _sum(name: str, condition: Q):
+    return Coalesce(Sum(name, filter=condition), MONEY)
+
+
+def ledger_totals(
+    partner_ids: QuerySet | list[int], *, start: date | None, end: date | None
+) -> dict[tuple[int, str], LedgerSummary]:
+    """The figures of many partners at once: two aggregate queries, whatever the rows."""
+    in_range = _in_range("occurred_at", start, end)
+    commissions = (
+        Commission.objects.filter(partner_id__in=partner_ids)
+        .values("partner_id", "currency")
+        .annotate(
+            before=_sum("amount", _before("occurred_at", start)),
+            earned=_sum("amount", in_range & Q(entry=CommissionEntry.COMMISSION)),
+            clawed=_sum("amount", in_range & Q(entry=CommissionEntry.CLAWBACK)),
+        )
+        .order_by()
+    )
+    payments = (
+        Payment.objects.filter(partner_id__in=partner_ids)
+        .values("partner_id", "currency")
+        .annotate(
+            before=_sum("amount", _before("paid_at", start)),
+            paid=_sum("amount", _in_range("paid_at", start, end)),
+        )
+        .order_by()
+    )
+    figures: dict[tuple[int, str], dict] = {}
+    for row in commissions:
+        key = (row["partner_id"], row["currency"])
+        figures[key] = {"beginning_balance": row["before"], "earned": row["earned"],
+                        "clawbacks": -row["clawed"]}  # fmt: skip
+    for row in payments:
+        key = (row["partner_id"], row["currency"])
+        got = figures.setdefault(key, {"beginning_balance": ZERO})
+        got["beginning_balance"] -= row["before"]
+        got["payments"] = row["paid"]
+    return {
+        key: LedgerSummary(partner_id=key[0], currency=key[1], start=start, end=end, **values)
+        for key, values in figures.items()
+    }
+
+
+def partner_ledger(
+    partner: Partner, *, start: date | None = None, end: date | None = None, currency: str
+) -> LedgerSummary:
+    """One partner's figures in one currency (zeros when nothing happened)."""
+    totals = ledger_totals([partner.pk], start=start, end=end)
+    return totals.get(
+        (partner.pk, currency),
+        LedgerSummary(partner_id=partner.pk, currency=currency, start=start, end=end),
+    )
+
+
+def ledger_commissions(
+    partner: Partner, *, start: date | None = None, end: date | None = None
+) -> QuerySet[Commission]:
+    """The partner's commission and clawback lines in the range, oldest first."""
+    return (
+        Commission.objects.filter(partner=partner)
+        .filter(_in_range("occurred_at", start, end))
+        .select_related("order")
+        .order_by("occurred_at", "id")
+    )
+
+
+def ledger_payments(
+    partner: Partner, *, start: date | None = None, end: date | None = None
+) -> QuerySet[Payment]:
+    return (
+        Payment.objects.filter(partner=partner)
+        .filter(_in_range("paid_at", start, end))
+        .order_by("paid_at", "id")
+    )
