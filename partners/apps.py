@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def ensure_referral_defaults(sender, using="default", **kwargs) -> None:
+    """The defaults singleton always exists: made by the first migration, and again after
+    anything that empties the tables and re-emits post_migrate (`flush`, test teardown)."""
+    from .models import ReferralDefaults
+
+    ReferralDefaults.objects.using(using).get_or_create(pk=ReferralDefaults.SINGLETON_PK)
 
 
 class PartnersConfig(AppConfig):
     name = "partners"
     verbose_name = "Referral partners"
+
+    def ready(self) -> None:
+        post_migrate.connect(ensure_referral_defaults, sender=self)

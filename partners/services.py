@@ -113,6 +113,12 @@ def defaults_update(
     return DefaultsUpdateResult(changes=changes, programs_updated=programs_updated)
 
 
+def defaults_ensure() -> ReferralDefaults:
+    """The singleton; made again with its first-migration values if it was ever deleted."""
+    defaults, _ = ReferralDefaults.objects.get_or_create(pk=ReferralDefaults.SINGLETON_PK)
+    return defaults
+
+
 def programs_apply_defaults(*, programs: QuerySet[Program]) -> int:
     """Give the chosen programs the current structural fields; rates are kept."""
     defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)

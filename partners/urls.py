@@ -1,6 +1,48 @@
+"""Staff pages, under the "staff" namespace; "/" leads to the staff home."""
+
 from django.urls import path
 from django.views.generic import RedirectView
 
+from . import views
+
+app_name = "staff"
+
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+    path("", RedirectView.as_view(pattern_name="staff:home", permanent=False), name="root"),
+    path("staff/", views.HomeView.as_view(), name="home"),
+    path("staff/settings/", views.SettingsView.as_view(), name="settings"),
+    path(
+        "staff/settings/referral-partner-defaults/",
+        views.DefaultsView.as_view(),
+        name="defaults",
+    ),
+    path(
+        "staff/settings/referral-partner-defaults/history/",
+        views.DefaultsHistoryView.as_view(),
+        name="defaults_history",
+    ),
+    path("staff/partners/", views.PartnerListView.as_view(), name="partners"),
+    # "new" cannot be a partner code: codes have at least 4 characters.
+    path("staff/partners/new/", views.PartnerCreateView.as_view(), name="partner_create"),
+    path("staff/partners/<str:code>/", views.PartnerDetailView.as_view(), name="partner_detail"),
+    path(
+        "staff/partners/<str:code>/edit/",
+        views.PartnerUpdateView.as_view(),
+        name="partner_update",
+    ),
+    path("staff/programs/", views.ProgramListView.as_view(), name="programs"),
+    path("staff/programs/new/", views.ProgramCreateView.as_view(), name="program_create"),
+    path("staff/programs/<int:pk>/", views.ProgramDetailView.as_view(), name="program_detail"),
+    path("staff/programs/<int:pk>/edit/", views.ProgramUpdateView.as_view(), name="program_update"),
+    path("staff/tracking-links/", views.TrackingLinkListView.as_view(), name="tracking_links"),
+    path(
+        "staff/tracking-links/new/",
+        views.TrackingLinkCreateView.as_view(),
+        name="tracking_link_create",
+    ),
+    path(
+        "staff/tracking-links/<int:pk>/edit/",
+        views.TrackingLinkUpdateView.as_view(),
+        name="tracking_link_update",
+    ),
 ]

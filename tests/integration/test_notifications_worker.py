@@ -51,13 +51,23 @@ def worker(tmp_path, transactional_db):
     saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager",
                                              "task_default_queue")}  # fmt: skip
     celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
+    drop_connections()
     try:
         yield mail_dir
     finally:
         celery_app.conf.update(saved)
+        drop_connections()
         process.terminate()
         output, _ = process.communicate(timeout=30)
         print(output.decode(errors="replace"))
+
+
+def drop_connections():
+    """Forget pooled broker connections, made with whatever broker_url was set then."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 def wait_for(predicate, seconds=60.0):

@@ -1,0 +1,511 @@
+"""The Django admin (SPEC §7 "Admins").
+
+Every save, import and bulk action goes through `partners.services`: the admin validates
+with its forms and calls the service; it never calls `.save()` on a model itself. There
+is no deleting in the admin: partners are made inactive, API keys revoked.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import ngettext
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import CSV
+
+from . import services
+from .models import (
+    DEFAULTS_FIELDS,
+    STRUCTURAL_FIELDS,
+    ApiKey,
+    DefaultsChange,
+    Partner,
+    PartnerStatus,
+    Program,
+    ProgramRate,
+    ReferralDefaults,
+    TrackingLink,
+)
+from .resources import PartnerResource
+from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
+
+BULK_ACTION_TEMPLATE = "admin/partners/partner/bulk_action.html"
+# How many of the selected partners the bulk action page lists by name.
+BULK_ACTION_LISTED = 50
+
+
+def _adopt(obj: Model, saved: Model) -> None:
+    """Make the admin's unsaved object the row a service just created (pk, defaults...)."""
+    vars(obj).update(vars(saved))
+
+
+def _form_data(form: forms.BaseForm, names: tuple[str, ...]) -> dict[str, Any]:
+    """The cleaned values of the named fields the form has."""
+    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
+
+
+def _updated(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural} updated."
+
+
+class NoDeleteMixin:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+# --- Referral Partner Defaults -----------------------------------------------------------
+
+
+@admin.register(ReferralDefaults)
+class ReferralDefaultsAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """The singleton. Saving goes through `defaults_update`, which copies the structural
+    fields onto every program and keeps a history (DefaultsChange)."""
+
+    list_display = ("__str__", "updated_at")
+    fieldsets = (
+        ("Partner links", {"fields": ("code_prefix", "earlier_prefixes", "link_url")}),
+        (
+            "Tracking and attribution",
+            {"fields": ("tracking_method", "partner_selection", "use_ip_address")},
+        ),
+        ("Commissions (saved onto every program)", {"fields": STRUCTURAL_FIELDS}),
+        ("Notifications", {"fields": ("skip_notifications",)}),
+    )
+    readonly_fields = ("earlier_prefixes",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not ReferralDefaults.objects.exists() and super().has_add_permission(request)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            services.defaults_ensure()
+        data = _form_data(form, DEFAULTS_FIELDS)
+        result = services.defaults_update(data=data, acting_user=request.user)
+        if result.changed:
+            message = f"Saved. {result.programs_updated} referral partner program records updated."
+            self.message_user(request, message, messages.SUCCESS)
+        else:
+            self.message_user(request, "Nothing changed.", messages.INFO)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def response_change(self, request, obj):
+        if IS_POPUP_VAR in request.POST:
+            return super().response_change(request, obj)
+        # A settings page: back to the form, with save_model's message only.
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def _change_url(self, obj: ReferralDefaults) -> str:
+        return reverse("admin:partners_referraldefaults_change", args=[obj.pk])
+
+
+@admin.register(DefaultsChange)
+class DefaultsChangeAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """The history of defaults saves: read only."""
+
+    list_display = ("at", "actor", "changes_summary", "programs_updated")
+    list_filter = ("actor",)
+    date_hierarchy = "at"
+    fields = ("at", "actor", "user", "changes_summary", "programs_updated")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    @admin.display(description="changes")
+    def changes_summary(self, change: DefaultsChange) -> str:
+        return "; ".join(
+            f"{name}: {values.get('old')!r} → {values.get('new')!r}"
+            for name, values in change.changes.items()
+        )
+
+
+# --- Programs ------------------------------------------------------------------------------
+
+
+class ProgramRateInline(admin.TabularInline):
+    """The rates per level. The rows are made with the program (levels 1..3); here they
+    are only edited."""
+
+    model = ProgramRate
+    fields = ("level", *RATE_FIELDS)
+    readonly_fields = ("level",)
+    extra = 0
+    max_num = 3
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Program | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Program | None = None) -> bool:
+        return False
+
+
+@admin.register(Program)
+class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
+    list_display = ("name", "priority", *STRUCTURAL_FIELDS)
+    search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "notes", "priority")}),
+        (
+            "Pay if unused",
+            {
+                "fields": (
+                    "unused_lead_amount",
+                    "unused_lead_percent",
+                    "unused_sale_amount",
+                    "unused_sale_percent",
+                ),
+                "description": "Paid to the credited partner instead of the level 1 rate "
+                "when they have nobody above them (with 'Pay if unused' on in the defaults).",
+            },
+        ),
+        (
+            "Structure (follows the Referral Partner Defaults)",
+            {"fields": STRUCTURAL_FIELDS},
+        ),
+    )
+    readonly_fields = STRUCTURAL_FIELDS
+    inlines = [ProgramRateInline]
+    actions = ["apply_defaults"]
+
+    def get_inlines(self, request, obj):
+        # A new program gets its rate rows from program_create; they are edited after.
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # saved in save_related, with its rates, in one service call
+        _adopt(obj, services.program_create(data=self._program_data(form)))
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            return
+        changed = [
+            rate_form
+            for formset in formsets
+            for rate_form in formset.forms
+            if rate_form.has_changed()
+        ]
+        rates = [
+            {"level": rate_form.instance.level, **_form_data(rate_form, RATE_FIELDS)}
+            for rate_form in changed
+        ]
+        services.program_update(
+            program=form.instance, data=self._program_data(form), rates=rates or None
+        )
+        for formset in formsets:
+            # What formset.save() would have noted, for the admin's change message.
+            formset.new_objects, formset.deleted_objects = [], []
+            formset.changed_objects = [
+                (rate_form.instance, rate_form.changed_data)
+                for rate_form in formset.forms
+                if rate_form in changed
+            ]
+
+    def response_post_save_add(self, request, obj):
+        self.message_user(request, "Its rates for levels 1 to 3 are 0: set them below.")
+        return HttpResponseRedirect(reverse("admin:partners_program_change", args=[obj.pk]))
+
+    @staticmethod
+    def _program_data(form: forms.ModelForm) -> dict[str, Any]:
+        return _form_data(form, PROGRAM_FIELDS)
+
+    @admin.action(description="Apply the current Referral Partner Defaults", permissions=["change"])
+    def apply_defaults(self, request: HttpRequest, queryset: QuerySet[Program]) -> None:
+        count = services.programs_apply_defaults(programs=queryset)
+        self.message_user(request, _updated(count, "program", "programs"), messages.SUCCESS)
+
+
+# --- Partners ------------------------------------------------------------------------------
+
+
+class PartnerAdminForm(forms.ModelForm):
+    class Meta:
+        model = Partner
+        fields = PARTNER_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["code"].required = False  # made from the name by partner_create
+
+
+class AssignProgramForm(forms.Form):
+    program = forms.ModelChoiceField(
+        Program.objects.all(),
+        required=False,
+        empty_label="No program (they get the default program)",
+    )
+
+
+class SetParentForm(forms.Form):
+    parent = forms.CharField(
+        label="Parent partner code",
+        required=False,
+        max_length=32,
+        help_text="The code of the partner who recruited them. Empty: no parent.",
+    )
+
+    def clean_parent(self) -> Partner | None:
+        code = self.cleaned_data["parent"].strip()
+        if not code:
+            return None
+        parent = Partner.objects.by_code(code).first()
+        if parent is None:
+            raise ValidationError(f"No partner with code {code!r}.")
+        return parent
+
+
+class SetStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=PartnerStatus.choices)
+
+
+SWITCH_CHOICES = [("", "Leave as it is"), ("on", "On"), ("off", "Off")]
+
+
+def _switch_field(label: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        choices=SWITCH_CHOICES,
+        coerce=lambda value: value == "on",
+        empty_value=None,
+        required=False,
+    )
+
+
+class SetNotificationsForm(forms.Form):
+    notify_lead = _switch_field("Email on leads")
+    notify_sale = _switch_field("Email on sales")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("notify_lead") is None and cleaned.get("notify_sale") is None:
+            raise ValidationError("Choose at least one switch to change.")
+        return cleaned
+
+
+@admin.register(Partner)
+class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
+    form = PartnerAdminForm
+    list_display = (
+        "code",
+        "name",
+        "email",
+        "parent",
+        "program",
+        "status",
+        "notify_lead",
+        "notify_sale",
+    )
+    list_filter = ("status", "program")
+    search_fields = ("code", "name", "email")
+    list_select_related = ("parent", "program")
+    autocomplete_fields = ("parent", "program")
+    fields = (*PARTNER_FIELDS, "user", "created_at")
+    readonly_fields = ("user", "created_at")
+    actions = ["assign_program", "set_parent", "set_status", "set_notifications"]
+
+    resource_classes = [PartnerResource]
+    formats = import_formats = export_formats = [CSV]
+    import_template_name = "admin/partners/partner/import.html"
+
+    def save_model(self, request, obj, form, change):
+        data = _form_data(form, PARTNER_FIELDS)
+        if change:
+            services.partner_update(partner=obj, data=data)
+        else:
+            _adopt(obj, services.partner_create(data=data))
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        # An import creates and changes partners.
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_or_change_permission(request)
+
+    def process_result(self, result, request):
+        # The confirm step imports the file again; if the data changed since the preview
+        # and a row fails now, the resource rolled the whole file back: say so.
+        if result.has_errors() or result.has_validation_errors():
+            numbers = sorted(
+                {number for number, _ in result.row_errors()}
+                | {row.number for row in result.invalid_rows}
+            )
+            lines = ", ".join(str(number + 1) for number in numbers) or "1"
+            self.message_user(
+                request,
+                f"Nothing was imported: the file has errors on line(s) {lines} (line 1 is the "
+                "header). Upload it again to see them.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:partners_partner_import"))
+        return super().process_result(result, request)
+
+    # Bulk actions: each shows a small form for the selected partners, then calls a service.
+
+    def _bulk_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Partner],
+        *,
+        form_class: type[forms.Form],
+        title: str,
+        apply: Callable[[dict[str, Any], QuerySet[Partner]], int],
+    ) -> HttpResponse | None:
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                try:
+                    count = apply(form.cleaned_data, queryset)
+                except ValidationError as error:
+                    form.add_error(None, error.messages)
+                else:
+                    message = _updated(count, "partner", "partners")
+                    self.message_user(request, message, messages.SUCCESS)
+                    return None
+        else:
+            form = form_class()
+        count = queryset.count()
+        listed = list(queryset.order_by("code")[:BULK_ACTION_LISTED])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "opts": self.model._meta,
+            "partner_count": count,
+            "partners": listed,
+            "more": count - len(listed),
+            "action": request.POST.get("action", ""),
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, BULK_ACTION_TEMPLATE, context)
+
+    @admin.action(description="Assign a program to selected partners", permissions=["change"])
+    def assign_program(self, request, queryset):
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=AssignProgramForm,
+            title="Assign a program",
+            apply=lambda data, partners: services.partners_assign_program(
+                partners=partners, program=data["program"]
+            ),
+        )
+
+    @admin.action(description="Set the parent of selected partners", permissions=["change"])
+    def set_parent(self, request, queryset):
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=SetParentForm,
+            title="Set the parent",
+            apply=lambda data, partners: services.partners_set_parent(
+                partners=partners, parent=data["parent"]
+            ),
+        )
+
+    @admin.action(description="Set the status of selected partners", permissions=["change"])
+    def set_status(self, request, queryset):
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=SetStatusForm,
+            title="Set the status",
+            apply=lambda data, partners: services.partners_set_status(
+                partners=partners, status=data["status"]
+            ),
+        )
+
+    @admin.action(description="Set the email switches of selected partners", permissions=["change"])
+    def set_notifications(self, request, queryset):
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=SetNotificationsForm,
+            title="Set the email switches",
+            apply=lambda data, partners: services.partners_set_notifications(
+                partners=partners,
+                notify_lead=data["notify_lead"],
+                notify_sale=data["notify_sale"],
+            ),
+        )
+
+
+# --- Tracking links and API keys -----------------------------------------------------------
+
+
+class TrackingLinkForm(forms.ModelForm):
+    class Meta:
+        model = TrackingLink
+        fields = ("code", "name", "destination", "is_default")
+
+    def validate_constraints(self):
+        # The model's one constraint is "one default link"; tracking_link_save keeps it by
+        # unsetting the previous default, so making this link the default is no error.
+        pass
+
+
+@admin.register(TrackingLink)
+class TrackingLinkAdmin(NoDeleteMixin, admin.ModelAdmin):
+    form = TrackingLinkForm
+    list_display = ("code", "name", "destination", "is_default")
+    list_filter = ("is_default",)
+    search_fields = ("code", "name", "destination")
+
+    def save_model(self, request, obj, form, change):
+        services.tracking_link_save(link=obj)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Keys are made with `manage.py create_api_key` (the key is shown once, there); here
+    they are listed and revoked. The key's hash is never shown."""
+
+    list_display = ("name", "prefix", "created_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix")
+    fields = ("name", "prefix", "created_at", "created_by", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = services.api_keys_revoke(keys=queryset)
+        message = ngettext("%(count)d key revoked.", "%(count)d keys revoked.", count) % {
+            "count": count
+        }
+        self.message_user(request, message, messages.SUCCESS)

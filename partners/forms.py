@@ -1,0 +1,238 @@
+"""Staff forms. They only validate: the views hand the cleaned data to partners.services."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
+
+from .models import (
+    DEFAULTS_FIELDS,
+    LEVELS,
+    ZERO,
+    Partner,
+    Program,
+    ProgramRate,
+    ReferralDefaults,
+    TrackingLink,
+)
+from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
+
+UNUSED_RATE_FIELDS = tuple(name for name in PROGRAM_FIELDS if name.startswith("unused_"))
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on the field it names, else on top."""
+    if hasattr(error, "error_dict"):
+        for name, errors in error.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def plain_decimal(value: Decimal | None) -> str:
+    """12.5000 -> '12.5', 20.0000 -> '20': how people write percentages."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def rate_text(name: str, value: Decimal | None) -> str:
+    """A rate as shown and edited: percentages plain, amounts with their cents (5.50)."""
+    if value is None:
+        return ""
+    return plain_decimal(value) if name.endswith("percent") else format(value, "f")
+
+
+def rate_form_field(model_field: Any, label: str) -> forms.DecimalField:
+    """An optional rate input (empty means 0) with the model's bounds: amounts >= 0,
+    percentages 0 to 100, and the model's decimal places."""
+    percent = model_field.name.endswith("percent")
+    return forms.DecimalField(
+        label=label,
+        required=False,
+        min_value=ZERO,
+        max_value=Decimal("100") if percent else None,
+        max_digits=model_field.max_digits,
+        decimal_places=model_field.decimal_places,
+    )
+
+
+class FieldsetsMixin:
+    """`fieldsets = ((title, (field names...)), ...)`; templates loop over `form.fieldset_list`."""
+
+    fieldsets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def fieldset_list(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(title, [self[name] for name in names]) for title, names in self.fieldsets]
+
+
+class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
+    """CRM > Settings > Referral Partner Defaults (SPEC §2), grouped like Keap's page."""
+
+    fieldsets = (
+        ("Referral partner links", ("code_prefix", "link_url")),
+        ("Notifications", ("skip_notifications",)),
+        ("Tracking", ("partner_selection", "tracking_method", "use_ip_address")),
+        (
+            "Payouts",
+            (
+                "levels",
+                "payout_on_lead",
+                "payout_on_sale",
+                "payout_amount",
+                "payout_percent",
+                "pay_if_unused",
+            ),
+        ),
+    )
+
+    class Meta:
+        model = ReferralDefaults
+        fields = DEFAULTS_FIELDS
+        widgets = {
+            "code_prefix": forms.TextInput(
+                attrs={"placeholder": "e.g. vip-", "autocomplete": "off", "spellcheck": "false"}
+            ),
+            "link_url": forms.TextInput(
+                attrs={"placeholder": "https://go.example.com", "inputmode": "url"}
+            ),
+            "partner_selection": forms.RadioSelect,
+            "tracking_method": forms.RadioSelect,
+        }
+
+    def __init__(self, *args: Any, read_only: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A prefix goes into URLs: " vip" is refused rather than quietly trimmed.
+        self.fields["code_prefix"].strip = False
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
+
+class PartnerByCodeField(forms.CharField):
+    """A partner named by code, without regard to case."""
+
+    def clean(self, value: Any) -> Partner | None:
+        code = super().clean(value)
+        if not code:
+            return None
+        partner = Partner.objects.by_code(code).first()
+        if partner is None:
+            raise ValidationError(
+                "No partner has the code %(code)s.", code="unknown", params={"code": code}
+            )
+        return partner
+
+
+class PartnerForm(forms.ModelForm):
+    parent = PartnerByCodeField(
+        required=False,
+        max_length=32,
+        label="Parent",
+        help_text="The code of the partner who recruited this one (paid at level 2). "
+        "Leave empty for none.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    class Meta:
+        model = Partner
+        fields = PARTNER_FIELDS
+        widgets = {
+            "code": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].required = False
+        self.fields["program"].empty_label = "The default program (lowest priority)"
+        if self.instance.parent_id is not None:
+            self.initial["parent"] = self.instance.parent.code
+
+
+class ProgramForm(forms.ModelForm):
+    """A program's name, notes, priority, pay-if-unused rates and per-level rates.
+
+    The rates of level N are the fields `rate_N_lead_amount`, `rate_N_lead_percent`,
+    `rate_N_sale_amount`, `rate_N_sale_percent`. An empty rate means 0.
+    """
+
+    class Meta:
+        model = Program
+        fields = PROGRAM_FIELDS
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(
+        self, *args: Any, rates: list[ProgramRate] | tuple[()] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        for name in UNUSED_RATE_FIELDS:
+            model_field = Program._meta.get_field(name)
+            self.fields[name] = rate_form_field(model_field, capfirst(model_field.verbose_name))
+            self.initial[name] = rate_text(name, self.initial.get(name))
+        by_level = {rate.level: rate for rate in rates}
+        for level in LEVELS:
+            for name in RATE_FIELDS:
+                model_field = ProgramRate._meta.get_field(name)
+                field = rate_form_field(model_field, f"Level {level} {model_field.verbose_name}")
+                rate = by_level.get(level)
+                field.initial = rate_text(name, getattr(rate, name) if rate else ZERO)
+                self.fields[self.rate_field_name(level, name)] = field
+
+    @staticmethod
+    def rate_field_name(level: int, name: str) -> str:
+        return f"rate_{level}_{name}"
+
+    @property
+    def rate_rows(self) -> list[tuple[int, list[forms.BoundField]]]:
+        return [
+            (level, [self[self.rate_field_name(level, name)] for name in RATE_FIELDS])
+            for level in LEVELS
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        rate_names = [
+            *UNUSED_RATE_FIELDS,
+            *(self.rate_field_name(level, name) for level in LEVELS for name in RATE_FIELDS),
+        ]
+        for name in rate_names:
+            if name in cleaned_data and cleaned_data[name] is None:
+                cleaned_data[name] = ZERO
+        return cleaned_data
+
+    def program_data(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in PROGRAM_FIELDS}
+
+    def rates_data(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "level": level,
+                **{
+                    name: self.cleaned_data[self.rate_field_name(level, name)]
+                    for name in RATE_FIELDS
+                },
+            }
+            for level in LEVELS
+        ]
+
+
+class TrackingLinkForm(forms.ModelForm):
+    class Meta:
+        model = TrackingLink
+        fields = ("code", "name", "destination", "is_default")
+        widgets = {
+            "code": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+            "destination": forms.TextInput(
+                attrs={"placeholder": "https://shop.example/hair", "inputmode": "url"}
+            ),
+        }
+
+    def validate_constraints(self) -> None:
+        # The model's one constraint is "one default link", and saving a new default
+        # unsets the old one (tracking_link_save), so it is no reason to refuse the form.
+        # The unique code is checked by validate_unique().
+        return None

@@ -1,0 +1,454 @@
+"""Staff pages (SPEC §7): validate with a form, call a service, redirect or re-show.
+
+Every page needs a staff login (anonymous visitors go to the login page, other users get
+403). Pages that write also need the model's Django permission, like the admin.
+"""
+
+import copy
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import UserPassesTestMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import capfirst
+from django.views import View
+from django.views.generic import ListView, TemplateView
+
+from .forms import (
+    PartnerForm,
+    ProgramForm,
+    ReferralDefaultsForm,
+    TrackingLinkForm,
+    add_service_errors,
+    rate_text,
+)
+from .links import partner_url
+from .models import (
+    DEFAULTS_FIELDS,
+    DefaultsChange,
+    Partner,
+    PartnerStatus,
+    Program,
+    ReferralDefaults,
+    TrackingLink,
+    TrackingMethod,
+)
+from .selectors import default_program, defaults_get, partner_links, partners_list
+from .services import (
+    RATE_FIELDS,
+    DefaultsUpdateResult,
+    defaults_update,
+    partner_create,
+    partner_update,
+    program_create,
+    program_update,
+    tracking_link_save,
+)
+
+CHANGE_DEFAULTS_PERMISSION = "partners.change_referraldefaults"
+PAGE_SIZE = 50
+
+
+class StaffRequiredMixin(UserPassesTestMixin):
+    """Staff only; with `permission_required`, also that permission, for every method.
+
+    `section` names the top menu entry the page belongs to.
+    """
+
+    permission_required: str | None = None
+    section = ""
+
+    def test_func(self) -> bool:
+        user = self.request.user
+        if not user.is_staff:
+            return False
+        return self.permission_required is None or user.has_perm(self.permission_required)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["section"] = self.section
+        return context
+
+
+class StaffFormView(StaffRequiredMixin, View):
+    """GET shows the form; POST validates it and calls `save()`, which calls a service.
+
+    A ValidationError from the service goes onto the form, which is shown again.
+    """
+
+    template_name = ""
+
+    def get_object(self) -> Any:
+        return None
+
+    def get_form(self, data: Any = None) -> Any:
+        raise NotImplementedError
+
+    def save(self, form: Any) -> HttpResponse:
+        raise NotImplementedError
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {"section": self.section, "object": self.object, **kwargs}
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object()
+        return render(request, self.template_name, self.get_context_data(form=self.get_form()))
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object()
+        form = self.get_form(request.POST)
+        if form.is_valid():
+            try:
+                return self.save(form)
+            except ValidationError as error:
+                add_service_errors(form, error)
+        return render(request, self.template_name, self.get_context_data(form=form))
+
+
+# --- Home and settings --------------------------------------------------------------------
+
+
+class HomeView(StaffRequiredMixin, TemplateView):
+    template_name = "staff/home.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            partner_count=Partner.objects.count(),
+            active_partner_count=Partner.objects.filter(status=PartnerStatus.ACTIVE).count(),
+            program_count=Program.objects.count(),
+            tracking_link_count=TrackingLink.objects.count(),
+            last_defaults_change=DefaultsChange.objects.first(),
+            **kwargs,
+        )
+
+
+class SettingsView(StaffRequiredMixin, TemplateView):
+    template_name = "staff/settings/index.html"
+    section = "settings"
+
+
+def defaults_saved_message(result: DefaultsUpdateResult) -> str:
+    if not result.changed:
+        return "Nothing changed."
+    return f"Saved. {result.programs_updated} referral partner program records updated."
+
+
+class DefaultsView(StaffRequiredMixin, View):
+    """CRM > Settings > Referral Partner Defaults. Any staff may look; saving needs the
+    change permission."""
+
+    template_name = "staff/settings/defaults.html"
+    section = "settings"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        can_change = request.user.has_perm(CHANGE_DEFAULTS_PERMISSION)
+        form = ReferralDefaultsForm(instance=defaults_get(), read_only=not can_change)
+        return self.render_page(form, can_change=can_change)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(CHANGE_DEFAULTS_PERMISSION):
+            raise PermissionDenied("You may look at the defaults but not change them.")
+        form = ReferralDefaultsForm(request.POST, instance=defaults_get())
+        if form.is_valid():
+            try:
+                result = defaults_update(data=form.cleaned_data, acting_user=request.user)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                level = messages.SUCCESS if result.changed else messages.INFO
+                messages.add_message(request, level, defaults_saved_message(result))
+                return redirect("staff:defaults")
+        return self.render_page(form, can_change=True)
+
+    def render_page(self, form: ReferralDefaultsForm, *, can_change: bool) -> HttpResponse:
+        defaults = defaults_get()
+        context = {
+            "section": self.section,
+            "form": form,
+            "can_change": can_change,
+            "cookies_only": form["tracking_method"].value() == TrackingMethod.COOKIES_ONLY,
+            "example_link": partner_url(
+                code="CODE", prefix=defaults.code_prefix, link_url=defaults.link_url
+            ),
+            "program_count": Program.objects.count(),
+        }
+        return render(self.request, self.template_name, context)
+
+
+def _display_value(field: Any, value: Any) -> str:
+    if field is not None and field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return "On" if value else "Off"
+    if value in ("", None):
+        return "(empty)"
+    return str(value)
+
+
+def describe_defaults_changes(changes: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """A DefaultsChange's changes as labelled 'old' and 'new' texts, in the form's order.
+
+    (jsonb keeps no key order, so the order comes from DEFAULTS_FIELDS.)
+    """
+    fields = {field.name: field for field in ReferralDefaults._meta.get_fields()}
+    order = {name: position for position, name in enumerate(DEFAULTS_FIELDS)}
+    rows = []
+    for name in sorted(changes, key=lambda name: (order.get(name, len(order)), name)):
+        values = changes[name]
+        field = fields.get(name)
+        rows.append(
+            {
+                "label": capfirst(field.verbose_name) if field is not None else name,
+                "old": _display_value(field, values.get("old")),
+                "new": _display_value(field, values.get("new")),
+            }
+        )
+    return rows
+
+
+class DefaultsHistoryView(StaffRequiredMixin, ListView):
+    template_name = "staff/settings/defaults_history.html"
+    section = "settings"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        return DefaultsChange.objects.order_by("-at", "-id")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["entries"] = [
+            {"change": change, "rows": describe_defaults_changes(change.changes)}
+            for change in context["object_list"]
+        ]
+        return context
+
+
+# --- Partners -------------------------------------------------------------------------------
+
+
+class PartnerListView(StaffRequiredMixin, ListView):
+    template_name = "staff/partners/list.html"
+    section = "partners"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        partners = partners_list().order_by("code")
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            partners = partners.filter(
+                Q(code__icontains=query) | Q(name__icontains=query) | Q(email__icontains=query)
+            )
+        status = self.request.GET.get("status", "")
+        if status in PartnerStatus.values:
+            partners = partners.filter(status=status)
+        return partners
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            query=self.request.GET.get("q", "").strip(),
+            status=self.request.GET.get("status", ""),
+            status_choices=PartnerStatus.choices,
+            **kwargs,
+        )
+
+
+def _partner_by_code(code: str) -> Partner:
+    return get_object_or_404(Partner.objects.select_related("parent", "program").by_code(code))
+
+
+class PartnerDetailView(StaffRequiredMixin, TemplateView):
+    template_name = "staff/partners/detail.html"
+    section = "partners"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        partner = _partner_by_code(self.kwargs["code"])
+        return super().get_context_data(
+            partner=partner,
+            children=partner.children.order_by("code"),
+            links=partner_links(partner),
+            program=partner.program or default_program(),
+            **kwargs,
+        )
+
+
+class PartnerCreateView(StaffFormView):
+    template_name = "staff/partners/form.html"
+    section = "partners"
+    permission_required = "partners.add_partner"
+
+    def get_form(self, data: Any = None) -> PartnerForm:
+        return PartnerForm(data)
+
+    def save(self, form: PartnerForm) -> HttpResponse:
+        partner = partner_create(data=form.cleaned_data)
+        messages.success(self.request, f"Partner {partner.code} created.")
+        return redirect("staff:partner_detail", code=partner.code)
+
+
+class PartnerUpdateView(StaffFormView):
+    template_name = "staff/partners/form.html"
+    section = "partners"
+    permission_required = "partners.change_partner"
+
+    def get_object(self) -> Partner:
+        return _partner_by_code(self.kwargs["code"])
+
+    def get_form(self, data: Any = None) -> PartnerForm:
+        # The form works on a copy, so a refused save leaves the page's partner as it was.
+        return PartnerForm(data, instance=copy.copy(self.object))
+
+    def save(self, form: PartnerForm) -> HttpResponse:
+        partner = partner_update(partner=self.object, data=form.cleaned_data)
+        messages.success(self.request, f"Partner {partner.code} saved.")
+        return redirect("staff:partner_detail", code=partner.code)
+
+
+# --- Programs -------------------------------------------------------------------------------
+
+
+class ProgramListView(StaffRequiredMixin, ListView):
+    template_name = "staff/programs/list.html"
+    section = "programs"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        return Program.objects.annotate(partner_count=Count("partners")).order_by("priority", "id")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        default = default_program()
+        return super().get_context_data(
+            default_program_id=default.pk if default else None, **kwargs
+        )
+
+
+def _program_rate_rows(program: Program) -> list[dict[str, Any]]:
+    return [
+        {
+            "level": rate.level,
+            "paid": rate.level <= program.levels,
+            **{name: rate_text(name, getattr(rate, name)) for name in RATE_FIELDS},
+        }
+        for rate in program.rates.order_by("level")
+    ]
+
+
+class ProgramDetailView(StaffRequiredMixin, TemplateView):
+    template_name = "staff/programs/detail.html"
+    section = "programs"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        program = get_object_or_404(Program, pk=self.kwargs["pk"])
+        default = default_program()
+        return super().get_context_data(
+            program=program,
+            rate_rows=_program_rate_rows(program),
+            unused={
+                name: rate_text(name, getattr(program, f"unused_{name}")) for name in RATE_FIELDS
+            },
+            is_default=default is not None and default.pk == program.pk,
+            partner_count=program.partners.count(),
+            **kwargs,
+        )
+
+
+class ProgramCreateView(StaffFormView):
+    template_name = "staff/programs/form.html"
+    section = "programs"
+    permission_required = "partners.add_program"
+
+    def get_form(self, data: Any = None) -> ProgramForm:
+        return ProgramForm(data)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(structure=defaults_get(), **kwargs)
+
+    def save(self, form: ProgramForm) -> HttpResponse:
+        program = program_create(data=form.program_data(), rates=form.rates_data())
+        messages.success(self.request, f"Program {program.name} created.")
+        return redirect("staff:program_detail", pk=program.pk)
+
+
+class ProgramUpdateView(StaffFormView):
+    template_name = "staff/programs/form.html"
+    section = "programs"
+    permission_required = "partners.change_program"
+
+    def get_object(self) -> Program:
+        return get_object_or_404(Program, pk=self.kwargs["pk"])
+
+    def get_form(self, data: Any = None) -> ProgramForm:
+        rates = list(self.object.rates.all())
+        return ProgramForm(data, instance=copy.copy(self.object), rates=rates)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(structure=self.object, **kwargs)
+
+    def save(self, form: ProgramForm) -> HttpResponse:
+        program = program_update(
+            program=self.object, data=form.program_data(), rates=form.rates_data()
+        )
+        messages.success(self.request, f"Program {program.name} saved.")
+        return redirect("staff:program_detail", pk=program.pk)
+
+
+# --- Tracking links ---------------------------------------------------------------------------
+
+
+class TrackingLinkListView(StaffRequiredMixin, ListView):
+    template_name = "staff/tracking_links/list.html"
+    section = "tracking_links"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        return TrackingLink.objects.order_by("-is_default", "code")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        defaults = defaults_get()
+        context = super().get_context_data(**kwargs)
+        context["rows"] = [
+            {
+                "link": link,
+                "example": partner_url(
+                    code="CODE",
+                    prefix=defaults.code_prefix,
+                    link_url=defaults.link_url,
+                    link_code=link.code,
+                ),
+            }
+            for link in context["object_list"]
+        ]
+        return context
+
+
+class TrackingLinkCreateView(StaffFormView):
+    template_name = "staff/tracking_links/form.html"
+    section = "tracking_links"
+    permission_required = "partners.add_trackinglink"
+
+    def get_form(self, data: Any = None) -> TrackingLinkForm:
+        return TrackingLinkForm(data)
+
+    def save(self, form: TrackingLinkForm) -> HttpResponse:
+        link = tracking_link_save(link=form.instance)
+        messages.success(self.request, f"Tracking link {link.code} created.")
+        return redirect("staff:tracking_links")
+
+
+class TrackingLinkUpdateView(StaffFormView):
+    template_name = "staff/tracking_links/form.html"
+    section = "tracking_links"
+    permission_required = "partners.change_trackinglink"
+
+    def get_object(self) -> TrackingLink:
+        return get_object_or_404(TrackingLink, pk=self.kwargs["pk"])
+
+    def get_form(self, data: Any = None) -> TrackingLinkForm:
+        return TrackingLinkForm(data, instance=copy.copy(self.object))
+
+    def save(self, form: TrackingLinkForm) -> HttpResponse:
+        link = tracking_link_save(link=form.instance)
+        messages.success(self.request, f"Tracking link {link.code} saved.")
+        return redirect("staff:tracking_links")
