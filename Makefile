@@ -6,6 +6,8 @@ PYTHON ?= $(shell for p in python3.12 python3.13 $(wildcard /root/.pyenv/version
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
+# Two workers: the machine has two cores (pytest-xdist; each worker has its own test database).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test install install-dev lint format migrate seed
 
