@@ -1,13 +1,17 @@
 """Reads for the partners app."""
 
+import json
+import re
 from dataclasses import dataclass
 
-from django.db.models import QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db import connection
+from django.db.models import QuerySet
 
 from .links import partner_url
 from .models import Partner, PartnerStatus, Program, ReferralDefaults, TrackingLink
 
+PREFIX_MAX = 16
+PARTNER_CODE = re.compile(r"[a-z][a-z0-9_-]{3,31}\Z")
 # Walking up more parents than this means the data is broken; stop there.
 MAX_TREE_DEPTH = 1000
 
@@ -95,37 +99,48 @@ class TrackerTarget:
 def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
     """Resolve `{prefix}{code}` to an active partner, and the tracking link's destination.
 
-    The code may carry the current prefix, any earlier one, or none (SPEC §2).
+    The code may carry the current prefix, any earlier one, or none (SPEC §2). One round
+    trip in hand-written SQL: this is the hot path, and the ORM would cost more CPU than the
+    database does. Every reading of the code that could be a partner code is looked up at
+    once, then `code_candidates` picks the one the known prefixes allow.
     """
-    link = TrackingLink.objects.filter(code=link_code) if link_code else TrackingLink.objects.none()
-    row = (
-        ReferralDefaults.objects.filter(pk=ReferralDefaults.SINGLETON_PK)
-        .annotate(
-            link_id=Subquery(link.values("id")[:1]),
-            link_destination=Subquery(link.values("destination")[:1]),
-            default_destination=Subquery(
-                TrackingLink.objects.filter(is_default=True).values("destination")[:1]
-            ),
-        )
-        .values("code_prefix", "earlier_prefixes", "link_id", "link_destination",
-                "default_destination")
-        .get()
-    )
-    candidates = code_candidates(code, row["code_prefix"], row["earlier_prefixes"])
-    found = {
-        p["code_lower"]: p
-        for p in Partner.objects.alias(code_lower=Lower("code"))
-        .filter(code_lower__in=candidates, status=PartnerStatus.ACTIVE)
-        .values("id", "cookie_days", code_lower=Lower("code"))
-    }
-    partner = next((found[c] for c in candidates if c in found), None)
+    readings = possible_codes(code)
+    placeholders = ", ".join(["%s"] * len(readings)) or "NULL"
+    sql = f"""
+        SELECT d.code_prefix, d.earlier_prefixes,
+               (SELECT l.id FROM {TrackingLink._meta.db_table} l WHERE l.code = %s),
+               (SELECT l.destination FROM {TrackingLink._meta.db_table} l WHERE l.code = %s),
+               (SELECT l.destination FROM {TrackingLink._meta.db_table} l
+                 WHERE l.is_default LIMIT 1),
+               p.id, p.cookie_days, LOWER(p.code)
+          FROM {ReferralDefaults._meta.db_table} d
+          LEFT JOIN {Partner._meta.db_table} p
+            ON LOWER(p.code) IN ({placeholders}) AND p.status = %s
+         WHERE d.id = %s
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = [link_code, link_code, *readings, PartnerStatus.ACTIVE, ReferralDefaults.SINGLETON_PK]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    prefix, earlier, link_id, destination, default_destination = rows[0][:5]
+    if isinstance(earlier, str):  # SQLite hands JSON back as text
+        earlier = json.loads(earlier)
+    found = {row[7]: row for row in rows if row[5] is not None}
+    chosen = next((found[c] for c in code_candidates(code, prefix, earlier) if c in found), None)
     return TrackerTarget(
-        partner_id=partner["id"] if partner else None,
-        cookie_days=partner["cookie_days"] if partner else None,
-        tracking_link_id=row["link_id"],
-        destination=row["link_destination"],
-        default_destination=row["default_destination"],
+        partner_id=chosen[5] if chosen else None,
+        cookie_days=chosen[6] if chosen else None,
+        tracking_link_id=link_id,
+        destination=destination,
+        default_destination=default_destination,
     )
+
+
+def possible_codes(code: str) -> list[str]:
+    """Every tail of `code` that could be a partner code after a prefix of 0-16 characters."""
+    code = code.lower()
+    tails = (code[n:] for n in range(min(PREFIX_MAX, len(code)) + 1))
+    return [tail for tail in tails if PARTNER_CODE.match(tail)]
 
 
 def code_candidates(code: str, prefix: str, earlier_prefixes: list[str]) -> list[str]:
