@@ -117,7 +117,7 @@ def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
           LEFT JOIN {Partner._meta.db_table} p
             ON LOWER(p.code) IN ({placeholders}) AND p.status = %s
          WHERE d.id = %s
-    """  # noqa: S608 - table names come from the models, values are parameters
+    """  # table names come from the models; every value is a parameter
     params = [link_code, link_code, *readings, PartnerStatus.ACTIVE, ReferralDefaults.SINGLETON_PK]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
