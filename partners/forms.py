@@ -88,6 +88,7 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
                 "pay_if_unused",
             ),
         ),
+        ("Guards", ("duplicate_click_minutes",)),
     )
 
     class Meta:

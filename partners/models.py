@@ -167,6 +167,13 @@ class ReferralDefaults(ProgramStructure):
         help_text="The start of every partner link, for a custom domain that points at "
         "this site, e.g. https://go.example.com. Leave empty to use this site's address.",
     )
+    duplicate_click_minutes = models.PositiveIntegerField(
+        "Count repeated clicks once for (minutes)",
+        default=30,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="Clicks on the same partner from the same IP address and browser within "
+        "this many minutes count as one click. 0 counts every click.",
+    )
     earlier_prefixes = models.JSONField(
         default=list,
         blank=True,
@@ -187,7 +194,8 @@ class ReferralDefaults(ProgramStructure):
         return "Referral Partner Defaults"
 
 
-DEFAULTS_FIELDS = (
+# The fields of SPEC §2, then the guards added since (optional in the API's PUT).
+SPEC_DEFAULTS_FIELDS = (
     "code_prefix",
     "skip_notifications",
     "partner_selection",
@@ -196,6 +204,8 @@ DEFAULTS_FIELDS = (
     "link_url",
     *STRUCTURAL_FIELDS,
 )
+GUARD_FIELDS = ("duplicate_click_minutes",)
+DEFAULTS_FIELDS = (*SPEC_DEFAULTS_FIELDS, *GUARD_FIELDS)
 
 
 class DefaultsChange(models.Model):

@@ -94,6 +94,7 @@ class TrackerTarget:
     tracking_link_id: int | None
     destination: str | None
     default_destination: str | None
+    duplicate_click_minutes: int = 0
 
 
 def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
@@ -107,7 +108,7 @@ def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
     readings = possible_codes(code)
     placeholders = ", ".join(["%s"] * len(readings)) or "NULL"
     sql = f"""
-        SELECT d.code_prefix, d.earlier_prefixes,
+        SELECT d.code_prefix, d.earlier_prefixes, d.duplicate_click_minutes,
                (SELECT l.id FROM {TrackingLink._meta.db_table} l WHERE l.code = %s),
                (SELECT l.destination FROM {TrackingLink._meta.db_table} l WHERE l.code = %s),
                (SELECT l.destination FROM {TrackingLink._meta.db_table} l
@@ -122,17 +123,18 @@ def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    prefix, earlier, link_id, destination, default_destination = rows[0][:5]
+    prefix, earlier, duplicate_minutes, link_id, destination, default_destination = rows[0][:6]
     if isinstance(earlier, str):  # SQLite hands JSON back as text
         earlier = json.loads(earlier)
-    found = {row[7]: row for row in rows if row[5] is not None}
+    found = {row[8]: row for row in rows if row[6] is not None}
     chosen = next((found[c] for c in code_candidates(code, prefix, earlier) if c in found), None)
     return TrackerTarget(
-        partner_id=chosen[5] if chosen else None,
-        cookie_days=chosen[6] if chosen else None,
+        partner_id=chosen[6] if chosen else None,
+        cookie_days=chosen[7] if chosen else None,
         tracking_link_id=link_id,
         destination=destination,
         default_destination=default_destination,
+        duplicate_click_minutes=duplicate_minutes,
     )
 
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from .models import (
     DEFAULTS_FIELDS,
     LEVELS,
+    SPEC_DEFAULTS_FIELDS,
     STRUCTURAL_FIELDS,
     Partner,
     Program,
@@ -30,7 +31,8 @@ class DefaultsSerializer(serializers.ModelSerializer):
         fields = DEFAULTS_FIELDS
         # Every field has a model default, which would make it optional; a PUT sets the
         # whole record, so all are required (PATCH skips the check).
-        extra_kwargs = {name: {"required": True} for name in DEFAULTS_FIELDS}
+        # Fields added after SPEC §2 stay optional, so PUTs written against §2 keep working.
+        extra_kwargs = {name: {"required": True} for name in SPEC_DEFAULTS_FIELDS}
 
 
 class DefaultsSavedSerializer(DefaultsSerializer):

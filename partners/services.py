@@ -4,9 +4,12 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -277,6 +280,65 @@ def partner_set_user(*, partner: Partner, user: AbstractBaseUser | None) -> Part
     return partner
 
 
+# What a partner may change about themselves in the Partner Center.
+PROFILE_FIELDS = ("name", "email", "notify_lead", "notify_sale")
+
+
+@transaction.atomic
+def partner_profile_update(*, partner: Partner, data: Mapping[str, Any]) -> Partner:
+    """A partner changes their own name, email and notification switches.
+
+    The email is also what they log in with, so a new email may not be another partner's
+    (without regard to case). The partner's login gets the same email.
+    """
+    unknown = set(data) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "You cannot change this here." for name in unknown})
+    email = data.get("email")
+    changes_email = email is not None and email.lower() != partner.email.lower()
+    others = Partner.objects.filter(email__iexact=email).exclude(pk=partner.pk)
+    if changes_email and others.exists():
+        raise ValidationError({"email": "Another partner uses this email; choose another."})
+    partner = partner_update(partner=partner, data=data)
+    if email is not None and partner.user_id is not None and partner.user.email != email:
+        partner.user.email = email
+        partner.user.save(update_fields=["email"])
+    return partner
+
+
+@transaction.atomic
+def partner_login_set_password(*, partner: Partner, password: str) -> AbstractBaseUser:
+    """Set the password of the partner's Partner Center login, making the login first if
+    there is none: its username is the partner code, its email the partner's.
+
+    Refused (ValidationError on "password") when the password fails the site's password
+    validators, and (on "user") when a staff login already has the partner code as its
+    username: a partner login never gets staff rights by accident.
+    """
+    user_model = get_user_model()
+    user = partner.user
+    if user is None:
+        user = user_model.objects.filter(username=partner.code).first()
+        if user is not None and (user.is_staff or user.is_superuser):
+            raise ValidationError(
+                {"user": f"The staff login {partner.code} cannot become a partner's login."}
+            )
+    try:
+        validate_password(password, user or user_model(username=partner.code, email=partner.email))
+    except ValidationError as error:
+        raise ValidationError({"password": error.messages}) from None
+    if user is None:
+        user = user_model.objects.create_user(
+            username=partner.code, email=partner.email, password=password
+        )
+    else:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    if partner.user_id != user.pk:
+        partner_set_user(partner=partner, user=user)
+    return user
+
+
 # --- Tracking links --------------------------------------------------------------------
 
 
@@ -318,6 +380,92 @@ def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
 # --- Clicks ------------------------------------------------------------------------------
 
 
-def click_record(*, click: Click) -> Click:
-    """Store one click (one INSERT, no prior read: the tracker made its id)."""
-    return Click.objects.bulk_create([click])[0]
+def click_record(*, click: Click, duplicate_minutes: int) -> bool:
+    """Store one click unless it repeats a click of the same partner, IP address and user
+    agent within `duplicate_minutes` (0: every click counts). True if stored.
+
+    The tracker calls this only without a click buffer; with one, `clicks_drain` stores.
+    """
+    if duplicate_minutes and click.ip is not None:
+        repeat = Click.objects.filter(
+            partner_id=click.partner_id,
+            ip=click.ip,
+            user_agent=click.user_agent,
+            at__gt=click.at - timedelta(minutes=duplicate_minutes),
+            at__lte=click.at,
+        )
+        if repeat.exists():
+            return False
+    Click.objects.bulk_create([click], ignore_conflicts=True)
+    return True
+
+
+def clicks_store(*, clicks: list[Click], duplicate_minutes: int = 0) -> int:
+    """Store a batch of clicks at once: repeats (same partner, IP address and user agent
+    within `duplicate_minutes`, in the batch or already stored) are left out, and a click
+    whose id is already stored is skipped. Returns how many clicks were new or repeats
+    considered; re-storing the same batch stores nothing twice."""
+    if not clicks:
+        return 0
+    clicks = sorted(clicks, key=lambda c: (c.at, c.id))
+    if duplicate_minutes:
+        window = timedelta(minutes=duplicate_minutes)
+        earliest = clicks[0].at - window
+        last_seen = {}
+        for partner_id, ip, user_agent, at in Click.objects.filter(
+            at__gt=earliest,
+            partner_id__in={c.partner_id for c in clicks},
+            ip__in={c.ip for c in clicks if c.ip is not None},
+        ).exclude(id__in=[c.id for c in clicks]).values_list("partner_id", "ip", "user_agent", "at"):
+            key = (partner_id, ip, user_agent)
+            last_seen[key] = max(at, last_seen.get(key, at))
+        kept = []
+        for click in clicks:
+            key = (click.partner_id, click.ip, click.user_agent)
+            seen = last_seen.get(key)
+            if click.ip is not None and seen is not None and click.at - seen < window:
+                continue
+            last_seen[key] = click.at
+            kept.append(click)
+        clicks = kept
+    Click.objects.bulk_create(clicks, ignore_conflicts=True, batch_size=1000)
+    return len(clicks)
+
+
+def clicks_drain(*, batch_size: int = 5000, max_batches: int = 100) -> int:
+    """Move buffered clicks from Redis into the database, a batch at a time.
+
+    Each batch is read from the head of the list, stored in one transaction, and trimmed
+    off the list only after the commit. One drain runs at a time (a Redis lock); if it dies
+    mid-batch the batch stays and the next drain stores it, skipping clicks already stored
+    (by id). Returns how many buffered clicks were taken off the list.
+    """
+    from .click_buffer import buffer_key, click_buffer, click_from_bytes, drain_lock_key
+
+    buffer = click_buffer()
+    if buffer is None:
+        return 0
+    lock = buffer.redis.lock(drain_lock_key(), timeout=300, blocking=False)
+    if not lock.acquire():
+        return 0
+    taken = 0
+    try:
+        minutes = ReferralDefaults.objects.values_list("duplicate_click_minutes", flat=True).get(
+            pk=ReferralDefaults.SINGLETON_PK
+        )
+        for _ in range(max_batches):
+            raw = buffer.redis.lrange(buffer_key(), 0, batch_size - 1)
+            if not raw:
+                break
+            clicks = [c for c in map(click_from_bytes, raw) if c is not None]
+            with transaction.atomic():
+                clicks_store(clicks=clicks, duplicate_minutes=minutes)
+            buffer.redis.ltrim(buffer_key(), len(raw), -1)
+            taken += len(raw)
+            if len(raw) < batch_size:
+                break
+    finally:
+        lock.release()
+    return taken
+
+

@@ -148,6 +148,21 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="referral_program")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
+# The click buffer (Redis). Default: the broker, when it is Redis; empty: clicks are
+# written to the database by the tracker itself (the embedded default).
+CLICK_BUFFER_URL = env.str(
+    "CLICK_BUFFER_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+)
+CLICK_BUFFER_KEY = env.str("CLICK_BUFFER_KEY", default="rp:clicks")
+CLICK_BUFFER_FLUSH_SIZE = env.int("CLICK_BUFFER_FLUSH_SIZE", default=200)
+CLICK_BUFFER_FLUSH_MS = env.int("CLICK_BUFFER_FLUSH_MS", default=50)
+# The drain runs every few seconds, and at once when this many clicks are waiting.
+CLICK_DRAIN_SECONDS = env.float("CLICK_DRAIN_SECONDS", default=2.0)
+CLICK_DRAIN_AT = env.int("CLICK_DRAIN_AT", default=5000)
+CELERY_BEAT_SCHEDULE = {
+    "drain-clicks": {"task": "partners.tasks.drain_clicks", "schedule": CLICK_DRAIN_SECONDS},
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "partners.api_auth.ApiKeyAuthentication",

@@ -22,7 +22,7 @@ SEP = "\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}"  # the breadcrumb separat
 URL = "/staff/settings/referral-partner-defaults/"
 HISTORY_URL = "/staff/settings/referral-partner-defaults/history/"
 
-# The page's fields with the values of a fresh installation (SPEC §2 table).
+# The page's fields with the values of a fresh installation (SPEC §2 table, then guards).
 FRESH_VALUES = {
     "code_prefix": "",
     "link_url": "",
@@ -36,6 +36,7 @@ FRESH_VALUES = {
     "payout_amount": True,
     "payout_percent": False,
     "pay_if_unused": False,
+    "duplicate_click_minutes": 30,
 }
 
 
@@ -172,6 +173,7 @@ def test_page_shows_breadcrumb_menu_fieldsets_and_help(staff_client):
                 "pay_if_unused",
             ],
         ),
+        ("Guards", ["duplicate_click_minutes"]),
     ]
     assert "Has no effect with 'Cookies only'." in text
     assert "Last referring partner" in text

@@ -104,7 +104,7 @@ def test_cookie_without_cookie_days_lasts_ten_years_and_is_secure_on_https(clien
 
 def test_current_earlier_and_no_prefix_all_credit_the_partner(client):
     jane = PartnerFactory(code="jane")
-    defaults_update(data={"code_prefix": "vip-"}, acting_user=None)
+    defaults_update(data={"code_prefix": "vip-", "duplicate_click_minutes": 0}, acting_user=None)
     defaults_update(data={"code_prefix": "p-"}, acting_user=None)
 
     for path in ("/go/vip-jane/", "/go/p-jane/", "/go/jane/", "/go/P-JANE/"):
@@ -175,9 +175,29 @@ def test_bots_are_redirected_but_not_counted(client):
     assert Click.objects.count() == 0
 
 
+def test_repeated_clicks_within_the_window_count_once(client):
+    jane, bobby = PartnerFactory(code="jane"), PartnerFactory(code="bobby")
+    defaults_update(data={"duplicate_click_minutes": 30}, acting_user=None)
+
+    first = go(client, "/go/jane/")
+    again = go(client, "/go/jane/")
+    other_browser = go(client, "/go/jane/", user_agent=BROWSER + " Edg/156")
+    other_partner = go(client, "/go/bobby/")
+
+    assert [r.status_code for r in (first, again, other_browser, other_partner)] == [302] * 4
+    assert decode_token(token_of(again))[-1].partner_id == jane.id  # the cookie still follows
+    assert sorted(Click.objects.values_list("partner__code", "user_agent")) == [
+        ("bobby", BROWSER),
+        ("jane", BROWSER),
+        ("jane", BROWSER + " Edg/156"),
+    ]
+    assert bobby.clicks.count() == 1
+
+
 def test_forwarded_for_is_believed_only_as_deep_as_the_trusted_proxies(client, settings):
     PartnerFactory(code="jane")
     spoofed = {"x-forwarded-for": "6.6.6.6, 203.0.113.9"}
+    defaults_update(data={"duplicate_click_minutes": 0}, acting_user=None)
     go(client, "/go/jane/", **spoofed)
     settings.TRUSTED_PROXY_DEPTH = 1
     go(client, "/go/jane/", **spoofed)

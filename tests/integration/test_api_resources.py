@@ -36,6 +36,7 @@ FIRST_DEFAULTS = {
     "payout_amount": True,
     "payout_percent": False,
     "pay_if_unused": False,
+    "duplicate_click_minutes": 30,
 }
 OTHER_DEFAULTS = {
     "code_prefix": "vip-",
@@ -50,6 +51,7 @@ OTHER_DEFAULTS = {
     "payout_amount": False,
     "payout_percent": True,
     "pay_if_unused": True,
+    "duplicate_click_minutes": 5,
 }
 ZERO_RATE = {
     "lead_amount": "0.00",
@@ -136,6 +138,16 @@ def test_put_sets_every_field(api):
     assert response.json() == {**OTHER_DEFAULTS, "programs_updated": 1}
     assert stored_defaults() == OTHER_DEFAULTS
     assert set(DefaultsChange.objects.get().changes) == set(DEFAULTS_FIELDS)
+
+
+def test_a_put_of_the_spec_fields_alone_still_works(api):
+    """Fields added after SPEC §2 are optional: integrations written against it go on."""
+    spec_only = {k: v for k, v in OTHER_DEFAULTS.items() if k != "duplicate_click_minutes"}
+
+    response = api.put("/api/v1/defaults/", spec_only, format="json")
+
+    assert response.status_code == 200
+    assert stored_defaults() == {**OTHER_DEFAULTS, "duplicate_click_minutes": 30}
 
 
 def test_put_without_every_field_is_refused(api):

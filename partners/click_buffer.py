@@ -1,0 +1,142 @@
+"""The click buffer on Redis (issue 6): the tracker pushes, a Celery task drains.
+
+The tracker never waits on a database commit: each web process collects its clicks in
+memory and a background thread pushes them to a Redis list in one RPUSH every few
+milliseconds (or at once when many are waiting), so a click costs no round trip on the
+request path. The drain (`partners.services.clicks_drain`) reads a batch from the head of
+the list, writes it in one transaction, and only then trims it off the list; a drain that
+dies before that leaves the batch in place, and the next one writes it again, de-duplicated
+by the click id made at the edge. On a graceful stop the process pushes what it holds.
+
+Without a buffer URL (the embedded default) `click_buffer()` is None and the tracker writes
+each click directly.
+"""
+
+import atexit
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.db import connections
+
+from .models import Click
+
+log = logging.getLogger(__name__)
+
+
+def buffer_key() -> str:
+    return settings.CLICK_BUFFER_KEY
+
+
+def drain_lock_key() -> str:
+    return f"{settings.CLICK_BUFFER_KEY}:drain-lock"
+
+
+def click_to_bytes(click: Click) -> bytes:
+    row = [click.id.hex, click.partner_id, click.tracking_link_id, click.ad_code,
+           click.ip, click.user_agent, click.referrer, int(click.at.timestamp() * 1_000_000)]  # fmt: skip
+    return json.dumps(row, separators=(",", ":")).encode()
+
+
+def click_from_bytes(raw: bytes) -> Click | None:
+    """A click from its buffered form; None for anything unreadable (logged, dropped)."""
+    try:
+        click_hex, partner_id, link_id, ad, ip, user_agent, referrer, micros = json.loads(raw)
+        return Click(
+            id=uuid.UUID(hex=click_hex), partner_id=partner_id, tracking_link_id=link_id, ad_code=ad, ip=ip,
+            user_agent=user_agent, referrer=referrer,
+            at=datetime.fromtimestamp(micros / 1_000_000, tz=UTC),
+        )  # fmt: skip
+    except (ValueError, TypeError) as error:
+        log.error("Dropped an unreadable buffered click %r: %s", raw[:200], error)
+        return None
+
+
+class ClickBuffer:
+    """Clicks of this process, pushed to Redis in batches by a daemon thread."""
+
+    def __init__(self, url: str, *, flush_size: int, flush_seconds: float) -> None:
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.flush_size = flush_size
+        self.flush_seconds = flush_seconds
+        self._pending: list[bytes] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = None
+
+    def add(self, click: Click) -> None:
+        """Take a click; never blocks on the network."""
+        self._ensure_thread()
+        with self._lock:
+            self._pending.append(click_to_bytes(click))
+            full = len(self._pending) >= self.flush_size
+        if full:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Push what is waiting. If Redis fails, write the clicks to the database instead."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        try:
+            waiting = self.redis.rpush(buffer_key(), *batch)
+        except redis.RedisError as error:
+            log.warning("Click buffer unreachable (%s): writing %d clicks directly", error,
+                        len(batch))  # fmt: skip
+            write_directly(batch)
+            return len(batch)
+        if waiting >= settings.CLICK_DRAIN_AT and waiting - len(batch) < settings.CLICK_DRAIN_AT:
+            from .tasks import drain_clicks
+
+            drain_clicks.delay()  # a drain on size, besides the periodic one
+        return len(batch)
+
+    def _ensure_thread(self) -> None:
+        import os
+
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        # First click in this process (or in a forked child): start its pusher.
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="click-buffer", daemon=True)
+        self._thread.start()
+        atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the thread must survive anything
+                log.exception("Click buffer flush failed")
+            finally:
+                connections.close_all()  # this thread's own, if a direct write opened one
+
+
+def write_directly(batch: Iterable[bytes]) -> None:
+    from .selectors import defaults_get
+    from .services import clicks_store
+
+    clicks = [c for c in map(click_from_bytes, batch) if c is not None]
+    clicks_store(clicks=clicks, duplicate_minutes=defaults_get().duplicate_click_minutes)
+
+
+@cache
+def click_buffer() -> ClickBuffer | None:
+    """This process's buffer, or None when clicks are written directly."""
+    if not settings.CLICK_BUFFER_URL:
+        return None
+    return ClickBuffer(
+        settings.CLICK_BUFFER_URL,
+        flush_size=settings.CLICK_BUFFER_FLUSH_SIZE,
+        flush_seconds=settings.CLICK_BUFFER_FLUSH_MS / 1000,
+    )
