@@ -71,3 +71,32 @@
   });
   document.addEventListener("DOMContentLoaded", muteIpAddress);
 })();
+
+// Partner Center, My links: the link generator shows the URL for the chosen tracking link
+// and ad code as you type (the server makes the same URL when the form is sent).
+(function () {
+  "use strict";
+
+  function generatorUrl(form) {
+    var urls = JSON.parse(document.getElementById(form.dataset.urls).textContent);
+    var base = urls[form.elements.link.value];
+    var adCode = form.elements.ad.value.trim();
+    return adCode ? base + "?ad=" + encodeURIComponent(adCode) : base;
+  }
+
+  function updateGenerator(form) {
+    var url = generatorUrl(form);
+    form.querySelector("[data-generated-url]").value = url;
+    form.querySelector("[data-generated-copy]").setAttribute("data-copy", url);
+  }
+
+  function onEdit(event) {
+    var form = event.target.form;
+    if (form && form.hasAttribute("data-link-generator")) {
+      updateGenerator(form);
+    }
+  }
+
+  document.addEventListener("input", onEdit);
+  document.addEventListener("change", onEdit);
+})();

@@ -1,0 +1,143 @@
+"""Forms of the Partner Center (SPEC §7). They validate only; writes go through services."""
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.db.models import Q
+
+from partners.models import Partner
+from partners.services import PROFILE_FIELDS
+from partners.tracking import AD_CODE_MAX
+
+from .models import CommissionKind
+
+DEFAULT_LINK = ""  # the link generator's choice for the partner's default URL
+DATE_INPUT = forms.DateInput(attrs={"type": "date"})
+
+
+class PartnerLoginForm(AuthenticationForm):
+    """Partner code or email, and password. Only logins that belong to a partner pass."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "The partner code or email and the password do not match. "
+        "The password is case-sensitive.",
+        "not_partner": "This login does not belong to a partner. Staff log in on the staff "
+        "login page.",
+    }
+
+    def __init__(self, request: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = "Partner code or email"
+        self.fields["username"].max_length = 254
+        self.fields["username"].widget.attrs.update(maxlength=254, autocomplete="username")
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if getattr(user, "partner", None) is None:
+            raise forms.ValidationError(self.error_messages["not_partner"], code="not_partner")
+
+
+class PartnerPasswordResetForm(PasswordResetForm):
+    """Sends the reset link to partners whose partner email matches (not staff), at that
+    email; a partner's login may have an older address of its own."""
+
+    def get_users(self, email: str) -> Iterator[Any]:
+        partners = (
+            Partner.objects.filter(Q(email__iexact=email), user__isnull=False, user__is_active=True)
+            .select_related("user")
+            .order_by("pk")
+        )
+        for partner in partners:
+            if partner.user.has_usable_password():
+                yield partner.user
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        partner = context["user"].partner
+        context = {**context, "email": partner.email, "partner": partner}
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            from_email,
+            partner.email,
+            html_email_template_name=html_email_template_name,
+        )
+
+
+class LinkGeneratorForm(forms.Form):
+    """A tracking link and an ad code: the partner URL that records that ad code."""
+
+    link = forms.ChoiceField(label="Tracking link", required=False)
+    ad = forms.CharField(
+        label="Ad code",
+        required=False,
+        max_length=AD_CODE_MAX,
+        help_text="A name for where you put the link, e.g. newsletter-june. It is recorded "
+        "with every click.",
+    )
+
+    def __init__(self, *args: Any, links: list[dict], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["link"].choices = [
+            (
+                link["tracking_link"].code if link["tracking_link"] else DEFAULT_LINK,
+                link["tracking_link"].name if link["tracking_link"] else "Default destination",
+            )
+            for link in links
+        ]
+
+
+class PartnerProfileForm(forms.ModelForm):
+    class Meta:
+        model = Partner
+        fields = PROFILE_FIELDS
+        labels = {
+            "notify_lead": "Email me when someone I referred fills out a form",
+            "notify_sale": "Email me when someone I referred buys",
+        }
+        help_texts = {
+            "email": "Where we write to you; you can also log in with it.",
+            "notify_lead": "",
+            "notify_sale": "",
+        }
+
+
+class LedgerRangeForm(forms.Form):
+    """The ledger's date range (whole UTC days, both ends included); empty ends: all time."""
+
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    currency = forms.CharField(required=False, max_length=3)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start: date | None = data.get("start")
+        end: date | None = data.get("end")
+        if start and end and start > end:
+            self.add_error("end", "The end must not be before the start.")
+        data["currency"] = (data.get("currency") or "").upper()
+        return data
+
+
+class CommissionFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Kind",
+        required=False,
+        choices=[("", "All kinds"), *CommissionKind.choices],
+    )

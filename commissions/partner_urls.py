@@ -1,0 +1,35 @@
+"""The Partner Center, under /partner/ (SPEC §7). No URL names a partner: the login does."""
+
+from django.urls import path
+
+from . import partner_center as views
+
+app_name = "partner"
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("links/", views.LinksView.as_view(), name="links"),
+    path("ledger/", views.LedgerView.as_view(), name="ledger"),
+    path("ledger.csv", views.LedgerCsvView.as_view(), name="ledger_csv"),
+    path("commissions/", views.CommissionListView.as_view(), name="commissions"),
+    path(
+        "commissions/<int:pk>/",
+        views.CommissionDetailView.as_view(),
+        name="commission_detail",
+    ),
+    path("profile/", views.ProfileView.as_view(), name="profile"),
+    path("profile/password/", views.PasswordChangeView.as_view(), name="password_change"),
+]
