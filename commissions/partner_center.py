@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -144,6 +144,13 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "partner/emails/password_reset_subject.txt"
     email_template_name = "partner/emails/password_reset_body.txt"
     success_url = reverse_lazy("partner:password_reset_done")
+
+    def form_valid(self, form):
+        # The link in the email points at SITE_URL, never at whatever Host the request had.
+        site = urlsplit(settings.SITE_URL)
+        self.domain_override = site.netloc
+        self.extra_email_context = {"protocol": site.scheme}
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

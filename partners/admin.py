@@ -305,6 +305,24 @@ class SetNotificationsForm(forms.Form):
         return cleaned
 
 
+class SetPasswordForm(forms.Form):
+    password1 = forms.CharField(label="New password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="The same again", widget=forms.PasswordInput, strip=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("password1") != cleaned.get("password2"):
+            raise ValidationError("The two passwords differ.")
+        return cleaned
+
+
+def _set_one_password(data: dict[str, Any], partners: QuerySet[Partner]) -> int:
+    if partners.count() != 1:
+        raise ValidationError("Choose exactly one partner to set a password for.")
+    services.partner_login_set_password(partner=partners.get(), password=data["password1"])
+    return 1
+
+
 @admin.register(Partner)
 class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
     form = PartnerAdminForm
@@ -324,7 +342,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
     autocomplete_fields = ("parent", "program")
     fields = (*PARTNER_FIELDS, "user", "created_at")
     readonly_fields = ("user", "created_at")
-    actions = ["assign_program", "set_parent", "set_status", "set_notifications"]
+    actions = ["assign_program", "set_parent", "set_status", "set_notifications", "set_password"]
 
     resource_classes = [PartnerResource]
     formats = import_formats = export_formats = [CSV]
@@ -452,6 +470,19 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
                 notify_lead=data["notify_lead"],
                 notify_sale=data["notify_sale"],
             ),
+        )
+
+    @admin.action(
+        description="Set the Partner Center password (one partner)", permissions=["change"]
+    )
+    def set_password(self, request, queryset):
+        """Staff set or reset a partner's login; the login is made when missing."""
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=SetPasswordForm,
+            title="Set the Partner Center password",
+            apply=_set_one_password,
         )
 
 

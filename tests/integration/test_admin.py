@@ -654,3 +654,35 @@ def test_structural_fields_are_read_only_on_the_program_form(staff_client):
     form = staff_client.get(admin_url("program", "change", program.pk)).context["adminform"].form
 
     assert not set(STRUCTURAL_FIELDS) & set(form.fields)
+
+
+def test_staff_set_a_partners_center_password_in_the_admin(admin_client):
+    from django.contrib.auth import authenticate
+    from django.contrib.admin import helpers
+
+    jane = PartnerFactory(code="jane", email="jane@partners.example")
+
+    response = admin_client.post(
+        "/admin/partners/partner/",
+        {"action": "set_password", helpers.ACTION_CHECKBOX_NAME: [jane.pk], "apply": "1",
+         "password1": "a-long-secret-9", "password2": "a-long-secret-9"},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    jane.refresh_from_db()
+    assert authenticate(username="JANE", password="a-long-secret-9") == jane.user
+
+
+def test_setting_a_password_for_two_partners_is_refused(admin_client):
+    from django.contrib.admin import helpers
+
+    a, b = PartnerFactory(), PartnerFactory()
+    response = admin_client.post(
+        "/admin/partners/partner/",
+        {"action": "set_password", helpers.ACTION_CHECKBOX_NAME: [a.pk, b.pk], "apply": "1",
+         "password1": "a-long-secret-9", "password2": "a-long-secret-9"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "exactly one partner" in response.content.decode()
+    assert not Partner.objects.filter(user__isnull=False).exists()

@@ -65,7 +65,8 @@ def test_first_run_counts_and_logins_it_prints():
     assert output.splitlines()[-3:] == [
         "Open http://127.0.0.1:8000/",
         "Staff login: staff / staff-demo-pass",
-        "Partner login (Partner Center, coming later): maria-lopez / partner-demo-pass",
+        "Partner login (Partner Center at http://127.0.0.1:8000/partner/login/): "
+        "maria-lopez / partner-demo-pass",
     ]
 
 

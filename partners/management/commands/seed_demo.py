@@ -238,6 +238,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Open {settings.SITE_URL}/")
         self.stdout.write(f"Staff login: {STAFF_USERNAME} / {STAFF_PASSWORD}")
         self.stdout.write(
-            f"Partner login (Partner Center, coming later): {PARTNER_LOGIN_CODE} / "
-            f"{PARTNER_PASSWORD}"
+            f"Partner login (Partner Center at {settings.SITE_URL}/partner/login/): "
+            f"{PARTNER_LOGIN_CODE} / {PARTNER_PASSWORD}"
         )
