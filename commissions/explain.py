@@ -49,3 +49,106 @@ def explain(*, trace: dict, kind: str, level: int, at: datetime) -> str:
         return f"{kind.capitalize()}, level 1{unused}: credited because {why}."
     relation = "recruited the partner" if level == 2 else "are two levels above the partner"
     return f"{kind.capitalize()}, level {level}: you {relation} credited, because {why}."
+
+
+# --- Staff phrasing -------------------------------------------------------------------------
+# Staff read about a partner, not to them: "they", and "the contact" rather than "the buyer"
+# (a contact may not have bought yet). Level 2 and 3 lines say whose attribution it was.
+
+STAFF_RELATIONS = {2: "parent", 3: "grandparent"}
+
+
+def _staff_ago(ref_at: str | None, at: datetime, event: str) -> str:
+    if not ref_at:
+        return ""
+    then = datetime.fromisoformat(ref_at)
+    if then > at:
+        return ""
+    return f", {timesince(then, at, depth=1)} before {event}"
+
+
+def _staff_why(attribution: dict, at: datetime, event: str) -> str:
+    source = attribution.get("source")
+    rule = RULE_WORDS.get(attribution.get("rule") or "", "")
+    ago = _staff_ago(attribution.get("ref_at"), at, event)
+    if source == "explicit":
+        return f"{event} named them explicitly"
+    if source == "cookie":
+        return f"they were the {rule} partner whose link the contact clicked{ago} (tracking cookie)"
+    if source == "history":
+        return f"the contact is in their referral history ({rule} referral{ago})"
+    if source == "ip":
+        return f"their link was clicked from the contact's IP address ({rule} such click{ago})"
+    if source == "contact":
+        # Fixed by an earlier event: say how, as of that event.
+        first, fixed_at = attribution.get("first_source"), attribution.get("fixed_at")
+        then = datetime.fromisoformat(fixed_at) if fixed_at else at
+        how = (
+            _staff_why({**attribution, "source": first}, then, "the event that fixed it")
+            if first
+            else ""
+        )
+        since = f" since {fixed_at[:10]}" if fixed_at else ""
+        return f"they are the contact's lead partner{since}" + (f": {how}" if how else "")
+    return "no partner could be found"
+
+
+def _number(text: str) -> str:
+    """'10.0000' -> '10', '12.5000' -> '12.5': how people write percentages."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def staff_rate_words(trace: dict) -> str:
+    """E.g. "Program Gold pays 5.00 + 10 % of 1000.00 at level 1." ("" if not recorded)."""
+    rates = trace.get("rates") or {}
+    if not rates:
+        return ""
+    amount, percent = rates.get("amount", "0"), rates.get("percent", "0")
+    parts = []
+    if amount and _number(amount) != "0":
+        parts.append(amount)
+    if percent and _number(percent) != "0":
+        parts.append(f"{_number(percent)} % of {trace.get('base', '?')}")
+    rate = rates.get("rate", "")
+    where = ", its pay-if-unused rate" if rate == "unused" else f" at {rate}" if rate else ""
+    name = (trace.get("program") or {}).get("name")
+    program = f"Program {name}" if name else "The program"
+    return f"{program} pays {' + '.join(parts) or 'nothing'}{where}."
+
+
+def explain_attribution(*, trace: dict, at: datetime, event: str = "the order") -> str:
+    """How an order's sale or lead partner (or a contact's lead partner) was found, for staff:
+    "Credited because they were the last partner whose link the contact clicked, 3 days
+    before the order (tracking cookie)." `event` names what `at` is the time of."""
+    if not trace or trace.get("source") is None:
+        return "No partner could be found."
+    return f"Credited because {_staff_why(trace, at, event)}."
+
+
+def explain_staff(*, trace: dict, kind: str, level: int, at: datetime, credited: str = "") -> str:
+    """A commission or clawback line for staff. `credited` is the code of the partner the
+    order credited (level 1 of the line's chain); `at` is when the line was made."""
+    if "refund" in trace:
+        refunded, total = trace.get("refunded", "?"), trace.get("order_total", "?")
+        if trace.get("completes_refund"):
+            return (
+                f"Clawback: refund {trace['refund']} returned {refunded} and completed the "
+                f"refund of the order's {total}, so this line gives back all that was left of it."
+            )
+        return (
+            f"Clawback: refund {trace['refund']} returned {refunded} of the order's {total}, "
+            "so this line gives back the same share."
+        )
+    why = _staff_why(trace.get("attribution", {}), at, "the order")
+    rate = staff_rate_words(trace)
+    rate = f" {rate}" if rate else ""
+    if level == 1:
+        unused = (trace.get("rates") or {}).get("rate") == "unused"
+        nobody = " (pay-if-unused rate: nobody above them)" if unused else ""
+        return f"{kind.capitalize()}, level 1{nobody}: credited because {why}.{rate}"
+    relation = STAFF_RELATIONS.get(level, f"level {level} ancestor")
+    who = f"the credited partner {credited}" if credited else "the credited partner"
+    return (
+        f"{kind.capitalize()}, level {level}: paid as the {relation} of {who}, who was "
+        f"credited because {why}.{rate}"
+    )

@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("partners.urls")),
+    path("staff/", include("commissions.staff_urls")),
     path("go/", include("partners.tracker_urls")),
     path("partner/", include("commissions.partner_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,0 +1,38 @@
+"""Staff pages of the commissions engine, under the "crm" namespace, included at /staff/."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "crm"
+
+urlpatterns = [
+    path("orders/", views.OrderListView.as_view(), name="orders"),
+    # An order is named by its event's event_id, which may hold any visible character.
+    path("orders/<path:order_id>/", views.OrderDetailView.as_view(), name="order_detail"),
+    path("contacts/", views.ContactListView.as_view(), name="contacts"),
+    path("contacts/<int:pk>/", views.ContactDetailView.as_view(), name="contact_detail"),
+    path(
+        "crm/partners/<str:code>/activity/",
+        views.PartnerActivityView.as_view(),
+        name="partner_activity",
+    ),
+    path("reports/", views.ReportsView.as_view(), name="reports"),
+    path("reports/ledger/", views.LedgerReportView.as_view(), name="report_ledger"),
+    path("reports/ledger/csv/", views.LedgerReportCsvView.as_view(), name="report_ledger_csv"),
+    path("reports/activity/", views.ActivityReportView.as_view(), name="report_activity"),
+    path(
+        "reports/activity/csv/",
+        views.ActivityReportCsvView.as_view(),
+        name="report_activity_csv",
+    ),
+    path("reports/payments/", views.PaymentReportView.as_view(), name="report_payments"),
+    path(
+        "reports/payments/csv/",
+        views.PaymentReportCsvView.as_view(),
+        name="report_payments_csv",
+    ),
+    path("payouts/", views.PayoutListView.as_view(), name="payouts"),
+    path("payouts/<int:pk>/", views.PayoutDetailView.as_view(), name="payout_detail"),
+    path("payouts/<int:pk>/csv/", views.PayoutCsvView.as_view(), name="payout_csv"),
+]

@@ -1,0 +1,667 @@
+"""Staff pages of the commissions engine (SPEC §5.5, §7): orders and their commissions,
+contacts and their referral history, a partner's activity, reports with streamed CSV
+exports, and payout batches.
+
+Like the partners' staff pages: a staff login for everything (anonymous visitors go to the
+login page, other users get 403), and the model's Django permission for what writes.
+Figures come from `commissions.ledger` and the report queries in `commissions.filters`; every
+write is a call to `commissions.services` or `commissions.payouts`.
+"""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from itertools import batched
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django.views.generic import ListView, TemplateView
+
+from partners.forms import add_service_errors
+from partners.models import Partner, PartnerStatus
+from partners.views import StaffRequiredMixin
+
+from .explain import explain_attribution, explain_staff
+from .filters import (
+    ACTIVITY_FIGURES,
+    ActivityReportFilter,
+    ContactFilter,
+    OrderFilter,
+    PartnerReportFilter,
+    PaymentFilter,
+    count_per_row,
+    ledger_grand_totals,
+)
+from .forms import DateRangeForm, ManualReferralForm, PayoutBatchForm
+from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
+from .models import (
+    CommissionEntry,
+    CommissionKind,
+    Contact,
+    Lead,
+    Notification,
+    Order,
+    Payment,
+    PayoutBatch,
+    Referral,
+)
+from .money import ZERO, round_money
+from .payouts import payout_batch_create
+from .services import referral_add_manual
+
+PAGE_SIZE = 50
+# How many rows a CSV export reads (and computes ledger figures for) at a time.
+CSV_CHUNK = 500
+# How many orders and web forms the contact page lists (the latest ones).
+CONTACT_ROWS = 100
+ADD_REFERRAL_PERMISSION = "commissions.add_referral"
+ADD_PAYOUT_BATCH_PERMISSION = "commissions.add_payoutbatch"
+
+
+def money_text(value: Decimal | int, currency: str) -> str:
+    """A plain decimal string with the currency's minor unit: '1000.00', '-25.00', never
+    '-0.00'."""
+    rounded = round_money(Decimal(value), currency)
+    return format(rounded if rounded else abs(rounded), "f")
+
+
+def trace_json(trace: dict) -> str:
+    return json.dumps(trace, indent=2, sort_keys=True)
+
+
+def filters_used(request: HttpRequest) -> bool:
+    return any(value for name, value in request.GET.items() if name != "page")
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Text a partner or contact typed, made safe to open in a spreadsheet."""
+    return f"'{value}" if value.startswith(FORMULA_START) else value
+
+
+class _Echo:
+    """A file whose write() hands back what it was given, for csv.writer."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> StreamingHttpResponse:
+    """A CSV download that is written while it is sent: `rows` is read lazily, and the
+    text goes out CSV_CHUNK rows at a time."""
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(header)
+        for chunk in batched(rows, CSV_CHUNK):
+            yield "".join(writer.writerow(row) for row in chunk)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def invalid_filters(filterset: Any) -> HttpResponseBadRequest:
+    errors = "; ".join(
+        f"{name}: {' '.join(messages_)}" for name, messages_ in filterset.form.errors.items()
+    )
+    return HttpResponseBadRequest(f"Invalid filters. {errors}", content_type="text/plain")
+
+
+def csv_link(request: HttpRequest, name: str) -> str:
+    """The CSV export of a report, with the page's filters (but not its page number)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return f"{reverse(name)}?{query.urlencode()}" if query else reverse(name)
+
+
+def range_suffix(start: date | None, end: date | None) -> str:
+    return f"-{start or 'beginning'}-to-{end or 'now'}" if start or end else "-all-time"
+
+
+# --- Orders --------------------------------------------------------------------------------
+
+
+class OrderListView(StaffRequiredMixin, ListView):
+    template_name = "crm/orders/list.html"
+    section = "orders"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Order]:
+        orders = Order.objects.select_related("contact", "lead_partner", "sale_partner")
+        self.filterset = OrderFilter(
+            self.request.GET, queryset=orders.order_by("-occurred_at", "-id")
+        )
+        return self.filterset.qs if self.filterset.is_valid() else orders.none()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            filterset=self.filterset, filtered=filters_used(self.request), **kwargs
+        )
+
+
+def _items(order: Order) -> list[dict[str, Any]]:
+    rows = []
+    for item in order.items:
+        price = Decimal(str(item["unit_price"]))
+        rows.append({**item, "unit_price": price, "total": price * item["quantity"]})
+    return rows
+
+
+def commission_rows(lines: Iterable) -> list[dict]:
+    """Commission and clawback lines with their trace in words, for staff. Each line's order
+    (with its sale and lead partner) must be loaded with it."""
+    rows = []
+    for line in lines:
+        order = line.order
+        partner = order.sale_partner if line.kind == CommissionKind.SALE else order.lead_partner
+        rows.append({
+            "line": line,
+            "words": explain_staff(trace=line.trace, kind=line.kind, level=line.level,
+                                   at=line.occurred_at, credited=partner.code if partner else ""),
+            "trace": trace_json(line.trace),
+        })  # fmt: skip
+    return rows
+
+
+class OrderDetailView(StaffRequiredMixin, TemplateView):
+    template_name = "crm/orders/detail.html"
+    section = "orders"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        order = get_object_or_404(
+            Order.objects.select_related("contact", "lead_partner", "sale_partner", "event"),
+            order_id=self.kwargs["order_id"],
+        )
+        # The lines come with `order` set to this order (the related manager does that).
+        rows = commission_rows(order.commissions.select_related("partner").order_by("id"))
+        commissions = [row for row in rows if row["line"].entry == CommissionEntry.COMMISSION]
+        clawbacks = [row for row in rows if row["line"].entry == CommissionEntry.CLAWBACK]
+        earned = sum((row["line"].amount for row in commissions), ZERO)
+        taken = sum((row["line"].amount for row in clawbacks), ZERO)
+        items = _items(order)
+        return super().get_context_data(
+            order=order,
+            items=items,
+            gross=sum((item["total"] for item in items), ZERO),
+            sale_words=explain_attribution(trace=order.sale_trace, at=order.occurred_at),
+            lead_words=explain_attribution(trace=order.lead_trace, at=order.occurred_at),
+            sale_trace=trace_json(order.sale_trace),
+            lead_trace=trace_json(order.lead_trace),
+            commissions=commissions,
+            clawbacks=clawbacks,
+            earned=earned,
+            taken=taken,
+            net=earned + taken,
+            refunds=order.refunds.select_related("event")
+            .annotate(clawed=Sum("clawbacks__amount"))
+            .order_by("occurred_at", "id"),
+            left_to_refund=order.total - order.refunded,
+            **kwargs,
+        )
+
+
+# --- Contacts ------------------------------------------------------------------------------
+
+
+class ContactListView(StaffRequiredMixin, ListView):
+    template_name = "crm/contacts/list.html"
+    section = "contacts"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        contacts = Contact.objects.select_related("lead_partner").annotate(
+            order_count=count_per_row(Order.objects.all(), "contact"),
+            lead_count=count_per_row(Lead.objects.all(), "contact"),
+        )
+        self.filterset = ContactFilter(self.request.GET, queryset=contacts.order_by("email"))
+        return self.filterset.qs if self.filterset.is_valid() else contacts.none()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            filterset=self.filterset, filtered=filters_used(self.request), **kwargs
+        )
+
+
+def _referral_state(referral: Referral, now: datetime) -> str:
+    """Whether a history entry would count for an event now (SPEC §4)."""
+    if referral.partner.status != PartnerStatus.ACTIVE:
+        return "Partner inactive"
+    if referral.set_at > now:
+        return "Not yet"
+    if referral.expires_at is not None and referral.expires_at <= now:
+        return "Expired"
+    return "Counts"
+
+
+class ContactDetailView(StaffRequiredMixin, View):
+    """A contact, its lead partner and referral history, orders and web forms; staff with
+    the permission add manual referral history entries here."""
+
+    template_name = "crm/contacts/detail.html"
+    section = "contacts"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        contact = get_object_or_404(Contact.objects.select_related("lead_partner"), pk=pk)
+        return self.render_page(contact, ManualReferralForm(today=timezone.now().date()))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm(ADD_REFERRAL_PERMISSION):
+            raise PermissionDenied("You may look at contacts but not add referrals.")
+        contact = get_object_or_404(Contact.objects.select_related("lead_partner"), pk=pk)
+        form = ManualReferralForm(request.POST, today=timezone.now().date())
+        if form.is_valid():
+            partner, day = form.cleaned_data["partner"], form.cleaned_data["referred_on"]
+            try:
+                referral_add_manual(
+                    email=contact.email,
+                    partner=partner,
+                    at=day_start(day) if day else None,
+                    created_by=request.user.get_username(),
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(
+                    request, f"Referral by {partner.code} added to the history of {contact.email}."
+                )
+                return redirect("crm:contact_detail", pk=contact.pk)
+        return self.render_page(contact, form)
+
+    def render_page(self, contact: Contact, form: ManualReferralForm) -> HttpResponse:
+        now = timezone.now()
+        referrals = contact.referrals.select_related("partner").order_by("set_at", "id")
+        orders = contact.orders.select_related("sale_partner", "lead_partner").order_by(
+            "-occurred_at", "-id"
+        )
+        leads = contact.leads.select_related("partner").order_by("-occurred_at", "-id")
+        context = {
+            "section": self.section,
+            "contact": contact,
+            "lead_words": explain_attribution(
+                trace=contact.lead_trace,
+                at=contact.lead_partner_set_at or now,
+                event="the event that fixed it",
+            ),
+            "lead_trace": trace_json(contact.lead_trace),
+            "referrals": [{"referral": r, "state": _referral_state(r, now)} for r in referrals],
+            "orders": orders[:CONTACT_ROWS],
+            "order_count": orders.count(),
+            "leads": leads[:CONTACT_ROWS],
+            "lead_count": leads.count(),
+            "shown_rows": CONTACT_ROWS,
+            "form": form,
+            "can_add": self.request.user.has_perm(ADD_REFERRAL_PERMISSION),
+        }
+        return render(self.request, self.template_name, context)
+
+
+# --- A partner's activity ---------------------------------------------------------------------
+
+
+def no_entries(partner: Partner, *, start: date | None, end: date | None) -> LedgerSummary:
+    """The figures of a partner without any entry: zeros in the program currency."""
+    return LedgerSummary(
+        partner_id=partner.pk, currency=settings.DEFAULT_CURRENCY, start=start, end=end
+    )
+
+
+def partner_ledger_summaries(
+    partner: Partner, *, start: date | None, end: date | None
+) -> list[LedgerSummary]:
+    """The partner's figures per currency (two aggregate queries)."""
+    totals = ledger_totals([partner.pk], start=start, end=end)
+    return [totals[key] for key in sorted(totals)] or [no_entries(partner, start=start, end=end)]
+
+
+class PartnerActivityView(StaffRequiredMixin, TemplateView):
+    """A partner's ledger for a chosen range, its commission lines with their traces in words,
+    its payments, and the log of the emails it was sent (or not, and why)."""
+
+    template_name = "crm/partners/activity.html"
+    section = "partners"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        partner = get_object_or_404(
+            Partner.objects.select_related("parent", "program").by_code(self.kwargs["code"])
+        )
+        form = DateRangeForm(self.request.GET)
+        period = form.cleaned_data if form.is_valid() else {}  # refused: all time, and why
+        start, end = period.get("start"), period.get("end")
+        lines = ledger_commissions(partner, start=start, end=end).select_related(
+            "order__sale_partner", "order__lead_partner"
+        )
+        lines_page = Paginator(lines, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        notifications = Notification.objects.filter(partner=partner).select_related(
+            "event__lead__contact"
+        )
+        notifications_page = Paginator(notifications.order_by("-created_at", "-id"), PAGE_SIZE)
+        return super().get_context_data(
+            partner=partner,
+            form=form,
+            start=start,
+            end=end,
+            summaries=partner_ledger_summaries(partner, start=start, end=end),
+            lines_page=lines_page,
+            lines=commission_rows(lines_page.object_list),
+            payments=ledger_payments(partner, start=start, end=end).select_related("batch"),
+            notifications_page=notifications_page.get_page(self.request.GET.get("npage")),
+            **kwargs,
+        )
+
+
+# --- Reports -------------------------------------------------------------------------------
+
+
+class ReportsView(StaffRequiredMixin, TemplateView):
+    template_name = "crm/reports/index.html"
+    section = "reports"
+
+
+def ledger_rows(
+    partners: Sequence[Partner], *, start: date | None, end: date | None
+) -> list[dict[str, Any]]:
+    """One row per partner and currency, in the partners' order: the figures of these
+    partners only, in the two aggregate queries of `ledger_totals`. A partner without
+    entries gets a row of zeros in the program currency."""
+    figures = ledger_totals([partner.pk for partner in partners], start=start, end=end)
+    by_partner: dict[int, list[LedgerSummary]] = {}
+    for key in sorted(figures):
+        by_partner.setdefault(key[0], []).append(figures[key])
+    rows = []
+    for partner in partners:
+        summaries = by_partner.get(partner.pk) or [no_entries(partner, start=start, end=end)]
+        rows += [
+            {"partner": partner, "currency": summary.currency,
+             "beginning_balance": summary.beginning_balance, "earned": summary.earned,
+             "clawbacks": summary.clawbacks, "payments": summary.payments,
+             "ending_balance": summary.ending_balance}
+            for summary in summaries
+        ]  # fmt: skip
+    return rows
+
+
+LEDGER_FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "ending_balance")
+LEDGER_CSV_HEADER = ("partner_code", "partner_name", "currency", "start", "end", *LEDGER_FIGURES)
+
+
+def ledger_csv_row(row: dict[str, Any], start: date | None, end: date | None) -> list[str]:
+    currency = row["currency"]
+    return [
+        row["partner"].code,
+        csv_text(row["partner"].name),
+        currency,
+        start.isoformat() if start else "",
+        end.isoformat() if end else "",
+        *(money_text(row[name], currency) for name in LEDGER_FIGURES),
+    ]
+
+
+def report_partners() -> QuerySet[Partner]:
+    return Partner.objects.select_related("parent", "program").order_by("code")
+
+
+class LedgerReportView(StaffRequiredMixin, TemplateView):
+    """Per partner and currency: beginning balance, earned, clawbacks, payments, ending
+    balance for a range (SPEC §5.5). Figures are computed for the page's partners only."""
+
+    template_name = "crm/reports/ledger.html"
+    section = "reports"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        filterset = PartnerReportFilter(self.request.GET, queryset=report_partners())
+        context = {"filterset": filterset, "filtered": filters_used(self.request)}
+        if filterset.is_valid():
+            start, end = filterset.period
+            page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
+            context.update(
+                start=start,
+                end=end,
+                page_obj=page,
+                paginator=page.paginator,
+                rows=ledger_rows(page.object_list, start=start, end=end),
+                totals=ledger_grand_totals(filterset.qs, start=start, end=end).values(),
+                csv_url=csv_link(self.request, "crm:report_ledger_csv"),
+            )
+        return super().get_context_data(**context, **kwargs)
+
+
+class LedgerReportCsvView(StaffRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = PartnerReportFilter(request.GET, queryset=report_partners())
+        if not filterset.is_valid():
+            return invalid_filters(filterset)
+        start, end = filterset.period
+
+        def rows() -> Iterator[list[str]]:
+            partners = filterset.qs.iterator(chunk_size=CSV_CHUNK)
+            for chunk in batched(partners, CSV_CHUNK):
+                for row in ledger_rows(chunk, start=start, end=end):
+                    yield ledger_csv_row(row, start, end)
+
+        return csv_response(f"ledger{range_suffix(start, end)}.csv", LEDGER_CSV_HEADER, rows())
+
+
+ACTIVITY_CSV_HEADER = (
+    "partner_code", "partner_name", "start", "end", "clicks", "optins", "orders", "sales",
+    "commissions_earned",
+)  # fmt: skip
+
+
+def activity_totals(partners: QuerySet[Partner]) -> dict[str, Any]:
+    """The activity figures of all the partners together (one query)."""
+    # An aggregate named like the annotation it sums would replace it: name them apart.
+    sums = partners.aggregate(**{f"all_{name}": Sum(name) for name in ACTIVITY_FIGURES})
+    return {name: sums[f"all_{name}"] or 0 for name in ACTIVITY_FIGURES}
+
+
+class ActivityReportView(StaffRequiredMixin, TemplateView):
+    """Per partner for a range: clicks, opt-ins, orders, sales, commissions earned."""
+
+    template_name = "crm/reports/activity.html"
+    section = "reports"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        filterset = ActivityReportFilter(self.request.GET, queryset=report_partners())
+        context = {"filterset": filterset, "filtered": filters_used(self.request)}
+        if filterset.is_valid():
+            start, end = filterset.period
+            page = Paginator(filterset.qs, PAGE_SIZE).get_page(self.request.GET.get("page"))
+            context.update(
+                start=start,
+                end=end,
+                page_obj=page,
+                paginator=page.paginator,
+                totals=activity_totals(filterset.qs),
+                currency=settings.DEFAULT_CURRENCY,
+                csv_url=csv_link(self.request, "crm:report_activity_csv"),
+            )
+        return super().get_context_data(**context, **kwargs)
+
+
+class ActivityReportCsvView(StaffRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = ActivityReportFilter(request.GET, queryset=Partner.objects.all())
+        if not filterset.is_valid():
+            return invalid_filters(filterset)
+        start, end = filterset.period
+        currency = settings.DEFAULT_CURRENCY
+        rows = (
+            [p.code, csv_text(p.name), start.isoformat() if start else "",
+             end.isoformat() if end else "", p.click_count, p.optin_count, p.order_count,
+             money_text(p.sales_total, currency), money_text(p.earned_total, currency)]
+            for p in filterset.qs.iterator(chunk_size=CSV_CHUNK)
+        )  # fmt: skip
+        return csv_response(f"activity{range_suffix(start, end)}.csv", ACTIVITY_CSV_HEADER, rows)
+
+
+def report_payments() -> QuerySet[Payment]:
+    return Payment.objects.select_related("batch", "partner").order_by("-paid_at", "-id")
+
+
+PAYMENTS_CSV_HEADER = (
+    "payment_id", "batch_id", "partner_code", "partner_name", "amount", "currency", "paid_at",
+)  # fmt: skip
+
+
+class PaymentReportView(StaffRequiredMixin, ListView):
+    template_name = "crm/reports/payments.html"
+    section = "reports"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Payment]:
+        self.filterset = PaymentFilter(self.request.GET, queryset=report_payments())
+        return self.filterset.qs if self.filterset.is_valid() else Payment.objects.none()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        totals = (
+            self.object_list.order_by()
+            .values("currency")
+            .annotate(total=Sum("amount"), count=Count("pk"))
+            .order_by("currency")
+        )
+        return super().get_context_data(
+            filterset=self.filterset,
+            filtered=filters_used(self.request),
+            totals=totals,
+            csv_url=csv_link(self.request, "crm:report_payments_csv")
+            if self.filterset.is_valid()
+            else "",
+            **kwargs,
+        )
+
+
+class PaymentReportCsvView(StaffRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = PaymentFilter(request.GET, queryset=report_payments())
+        if not filterset.is_valid():
+            return invalid_filters(filterset)
+        start, end = filterset.period
+        rows = (
+            [p.pk, p.batch_id, p.partner.code, csv_text(p.partner.name),
+             money_text(p.amount, p.currency), p.currency, p.paid_at.isoformat()]
+            for p in filterset.qs.iterator(chunk_size=CSV_CHUNK)
+        )  # fmt: skip
+        return csv_response(f"payments{range_suffix(start, end)}.csv", PAYMENTS_CSV_HEADER, rows)
+
+
+# --- Payouts -------------------------------------------------------------------------------
+
+
+def previous_month(today: date) -> tuple[date, date]:
+    """The first and last day of the month before `today`'s."""
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def batch_created_message(batch: PayoutBatch, payment_count: int) -> str:
+    currency = settings.DEFAULT_CURRENCY
+    text = (
+        f"Payout batch {batch.pk} created: {payment_count} "
+        f"payment{'' if payment_count == 1 else 's'}, "
+        f"total {money_text(batch.total, currency)} {currency}."
+    )
+    if not payment_count:
+        text += " No partner had a positive balance of at least the minimum to pay."
+    return text
+
+
+class PayoutListView(StaffRequiredMixin, ListView):
+    """The payout batches, and the form that creates one (Create Referral Partner Payments).
+    Any staff may look; creating needs the permission to add payout batches."""
+
+    template_name = "crm/payouts/list.html"
+    section = "payouts"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[PayoutBatch]:
+        return PayoutBatch.objects.annotate(payment_count=Count("payments")).order_by(
+            "-created_at", "-id"
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        if "form" not in kwargs:
+            start, end = previous_month(timezone.now().date())
+            kwargs["form"] = PayoutBatchForm(initial={"start": start, "end": end})
+        return super().get_context_data(
+            can_create=self.request.user.has_perm(ADD_PAYOUT_BATCH_PERMISSION),
+            currency=settings.DEFAULT_CURRENCY,
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(ADD_PAYOUT_BATCH_PERMISSION):
+            raise PermissionDenied("You may look at payouts but not create them.")
+        form = PayoutBatchForm(request.POST)
+        if form.is_valid():
+            try:
+                batch = payout_batch_create(
+                    start=form.cleaned_data["start"],
+                    end=form.cleaned_data["end"],
+                    method=form.cleaned_data["method"],
+                    minimum=form.cleaned_data["minimum"],
+                    created_by=request.user.get_username(),
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, batch_created_message(batch, batch.payments.count()))
+                return redirect("crm:payout_detail", pk=batch.pk)
+        self.object_list = self.get_queryset()
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+def batch_payments(batch: PayoutBatch) -> QuerySet[Payment]:
+    return batch.payments.select_related("partner").order_by("partner__code", "currency")
+
+
+PAYOUT_CSV_HEADER = ("partner_code", "name", "email", "amount", "currency", "batch_id")
+
+
+class PayoutDetailView(StaffRequiredMixin, ListView):
+    template_name = "crm/payouts/detail.html"
+    section = "payouts"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Payment]:
+        self.batch = get_object_or_404(PayoutBatch, pk=self.kwargs["pk"])
+        return batch_payments(self.batch)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            batch=self.batch,
+            currency=settings.DEFAULT_CURRENCY,
+            csv_url=reverse("crm:payout_csv", kwargs={"pk": self.batch.pk}),
+            **kwargs,
+        )
+
+
+class PayoutCsvView(StaffRequiredMixin, View):
+    """The batch for the bank or PayPal: who gets how much, one row per payment."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        batch = get_object_or_404(PayoutBatch, pk=pk)
+        rows = (
+            [p.partner.code, csv_text(p.partner.name), csv_text(p.partner.email),
+             money_text(p.amount, p.currency), p.currency, batch.pk]
+            for p in batch_payments(batch).iterator(chunk_size=CSV_CHUNK)
+        )  # fmt: skip
+        return csv_response(f"payout-batch-{batch.pk}.csv", PAYOUT_CSV_HEADER, rows)
