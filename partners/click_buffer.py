@@ -61,8 +61,9 @@ def click_from_bytes(raw: bytes) -> Click | None:
 class ClickBuffer:
     """Clicks of this process, pushed to Redis in batches by a daemon thread."""
 
-    def __init__(self, url: str, *, flush_size: int, flush_seconds: float) -> None:
+    def __init__(self, url: str, *, key: str, flush_size: int, flush_seconds: float) -> None:
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.key = key
         self.flush_size = flush_size
         self.flush_seconds = flush_seconds
         self._pending: list[bytes] = []
@@ -70,6 +71,7 @@ class ClickBuffer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = None
+        self._closed = False
 
     def add(self, click: Click) -> None:
         """Take a click; never blocks on the network."""
@@ -87,7 +89,7 @@ class ClickBuffer:
         if not batch:
             return 0
         try:
-            waiting = self.redis.rpush(buffer_key(), *batch)
+            waiting = self.redis.rpush(self.key, *batch)
         except redis.RedisError as error:
             log.warning("Click buffer unreachable (%s): writing %d clicks directly", error,
                         len(batch))  # fmt: skip
@@ -110,8 +112,14 @@ class ClickBuffer:
         self._thread.start()
         atexit.register(self.flush)
 
+    def close(self) -> None:
+        """Push what is waiting and stop the pusher thread."""
+        self._closed = True
+        self._wake.set()
+        self.flush()
+
     def _run(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             try:
@@ -137,6 +145,7 @@ def click_buffer() -> ClickBuffer | None:
         return None
     return ClickBuffer(
         settings.CLICK_BUFFER_URL,
+        key=settings.CLICK_BUFFER_KEY,
         flush_size=settings.CLICK_BUFFER_FLUSH_SIZE,
         flush_seconds=settings.CLICK_BUFFER_FLUSH_MS / 1000,
     )
