@@ -43,8 +43,15 @@ class ContactAdmin(ReadOnlyAdmin):
     list_display = ("email", "first_name", "last_name", "lead_partner", "created_at")
     search_fields = ("email", "first_name", "last_name")
     list_select_related = ("lead_partner",)
-    readonly_fields = ("email", "first_name", "last_name", "lead_partner",
-                       "lead_partner_set_at", "lead_trace", "created_at")  # fmt: skip
+    readonly_fields = (
+        "email",
+        "first_name",
+        "last_name",
+        "lead_partner",
+        "lead_partner_set_at",
+        "lead_trace",
+        "created_at",
+    )
     inlines = [ReferralInline]
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -84,8 +91,16 @@ class ReferralAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("contact", "partner", "source", "click_id", "set_at", "expires_at",
-                "created_by", "created_at")  # fmt: skip
+        return (
+            "contact",
+            "partner",
+            "source",
+            "click_id",
+            "set_at",
+            "expires_at",
+            "created_by",
+            "created_at",
+        )
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
@@ -120,8 +135,17 @@ class CommissionInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ("order_id", "contact", "base", "total", "refunded", "currency",
-                    "lead_partner", "sale_partner", "occurred_at")  # fmt: skip
+    list_display = (
+        "order_id",
+        "contact",
+        "base",
+        "total",
+        "refunded",
+        "currency",
+        "lead_partner",
+        "sale_partner",
+        "occurred_at",
+    )
     search_fields = ("order_id", "contact__email")
     list_select_related = ("contact", "lead_partner", "sale_partner")
     date_hierarchy = "occurred_at"
@@ -130,8 +154,17 @@ class OrderAdmin(ReadOnlyAdmin):
 
 @admin.register(Commission)
 class CommissionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "partner", "order", "level", "kind", "entry", "amount", "currency",
-                    "occurred_at")  # fmt: skip
+    list_display = (
+        "id",
+        "partner",
+        "order",
+        "level",
+        "kind",
+        "entry",
+        "amount",
+        "currency",
+        "occurred_at",
+    )
     list_filter = ("kind", "entry", "level")
     search_fields = ("partner__code", "order__order_id")
     list_select_related = ("partner", "order")

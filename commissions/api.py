@@ -27,10 +27,10 @@ from .serializers import (
     CommissionSerializer,
     LedgerQuerySerializer,
     LedgerSerializer,
-    PayoutBatchSerializer,
     NotificationSerializer,
     OrderEventSerializer,
     OrderResultSerializer,
+    PayoutBatchSerializer,
     ReferralSerializer,
     RefundEventSerializer,
     RefundResultSerializer,
@@ -172,21 +172,35 @@ class ReferralViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.G
             )
 
 
-
-
 def ledger_entries(partner, *, start, end) -> list[dict]:
     """The commission, clawback and payment entries of the range, by time."""
     rows = [
-        {"entry": c.entry, "id": c.pk, "at": c.occurred_at, "amount": c.amount,
-         "currency": c.currency, "order_id": c.order.order_id, "level": c.level, "kind": c.kind,
-         "batch": None}
+        {
+            "entry": c.entry,
+            "id": c.pk,
+            "at": c.occurred_at,
+            "amount": c.amount,
+            "currency": c.currency,
+            "order_id": c.order.order_id,
+            "level": c.level,
+            "kind": c.kind,
+            "batch": None,
+        }
         for c in ledger_commissions(partner, start=start, end=end)
     ] + [
-        {"entry": "payment", "id": p.pk, "at": p.paid_at, "amount": -p.amount,
-         "currency": p.currency, "order_id": None, "level": None, "kind": None,
-         "batch": p.batch_id}
+        {
+            "entry": "payment",
+            "id": p.pk,
+            "at": p.paid_at,
+            "amount": -p.amount,
+            "currency": p.currency,
+            "order_id": None,
+            "level": None,
+            "kind": None,
+            "batch": p.batch_id,
+        }
         for p in ledger_payments(partner, start=start, end=end)
-    ]  # fmt: skip
+    ]
     return sorted(rows, key=lambda row: (row["at"], row["entry"] == "payment", row["id"]))
 
 
@@ -203,14 +217,19 @@ class LedgerView(APIView):
         start, end = query.validated_data.get("start"), query.validated_data.get("end")
         currency = query.validated_data.get("currency", settings.DEFAULT_CURRENCY).upper()
         summary = partner_ledger(partner, start=start, end=end, currency=currency)
-        entries = [e for e in ledger_entries(partner, start=start, end=end)
-                   if e["currency"] == currency]  # fmt: skip
+        entries = [
+            e for e in ledger_entries(partner, start=start, end=end) if e["currency"] == currency
+        ]
         return Response(
             LedgerSerializer(
-                {**vars(summary), "partner": partner.code, "ending_balance": summary.ending_balance,
-                 "entries": entries}
+                {
+                    **vars(summary),
+                    "partner": partner.code,
+                    "ending_balance": summary.ending_balance,
+                    "entries": entries,
+                }
             ).data
-        )  # fmt: skip
+        )
 
 
 class PayoutBatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -227,8 +246,10 @@ class PayoutBatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
         with service_errors():
             batch = payout_batch_create(
-                start=data["start"], end=data["end"], method=data["method"],
+                start=data["start"],
+                end=data["end"],
+                method=data["method"],
                 minimum=data.get("minimum") or Decimal(0),
                 created_by=f"api key {key.name}" if key else self.request.user.get_username(),
-            )  # fmt: skip
+            )
         serializer.instance = self.get_queryset().get(pk=batch.pk)

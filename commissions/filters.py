@@ -273,13 +273,15 @@ def ledger_grand_totals(
         .values("currency")
         .annotate(
             before=_sum("amount", Q(occurred_at__lt=day_start(start)) if start else None),
-            earned=_sum("amount", in_days("occurred_at", start, end)
-                        & Q(entry=CommissionEntry.COMMISSION)),
-            clawed=_sum("amount", in_days("occurred_at", start, end)
-                        & Q(entry=CommissionEntry.CLAWBACK)),
+            earned=_sum(
+                "amount", in_days("occurred_at", start, end) & Q(entry=CommissionEntry.COMMISSION)
+            ),
+            clawed=_sum(
+                "amount", in_days("occurred_at", start, end) & Q(entry=CommissionEntry.CLAWBACK)
+            ),
         )
         .order_by()
-    )  # fmt: skip
+    )
     payments = (
         Payment.objects.filter(partner__in=ids)
         .values("currency")
@@ -292,10 +294,16 @@ def ledger_grand_totals(
     totals: dict[str, dict[str, Any]] = {}
 
     def figures(currency: str) -> dict[str, Any]:
-        return totals.setdefault(currency, {
-            "currency": currency, "beginning_balance": ZERO, "earned": ZERO,
-            "clawbacks": ZERO, "payments": ZERO,
-        })  # fmt: skip
+        return totals.setdefault(
+            currency,
+            {
+                "currency": currency,
+                "beginning_balance": ZERO,
+                "earned": ZERO,
+                "clawbacks": ZERO,
+                "payments": ZERO,
+            },
+        )
 
     for row in commissions:
         got = figures(row["currency"])

@@ -88,8 +88,11 @@ def ledger_totals(
     figures: dict[tuple[int, str], dict] = {}
     for row in commissions:
         key = (row["partner_id"], row["currency"])
-        figures[key] = {"beginning_balance": row["before"], "earned": row["earned"],
-                        "clawbacks": -row["clawed"]}  # fmt: skip
+        figures[key] = {
+            "beginning_balance": row["before"],
+            "earned": row["earned"],
+            "clawbacks": -row["clawed"],
+        }
     for row in payments:
         key = (row["partner_id"], row["currency"])
         got = figures.setdefault(key, {"beginning_balance": ZERO})

@@ -58,8 +58,9 @@ def payout_batch_create(
         raise ValidationError(errors)
 
     now = at or timezone.now()
-    batch = PayoutBatch.objects.create(start=start, end=end, method=method, minimum=minimum,
-                                       created_at=now, created_by=created_by)  # fmt: skip
+    batch = PayoutBatch.objects.create(
+        start=start, end=end, method=method, minimum=minimum, created_at=now, created_by=created_by
+    )
     candidates = (
         _unpaid(start=start, end=end, method=method)
         .values("partner_id", "currency")
@@ -100,6 +101,8 @@ def payout_batch_create(
     Commission.objects.filter(payment__in=short).update(payment=None)
     Payment.objects.filter(pk__in=short).delete()
     Payment.objects.filter(batch=batch).update(amount=tied_total)
-    batch.total = Payment.objects.filter(batch=batch).aggregate(total=Sum("amount"))["total"] or ZERO
+    batch.total = (
+        Payment.objects.filter(batch=batch).aggregate(total=Sum("amount"))["total"] or ZERO
+    )
     batch.save(update_fields=["total"])
     return batch

@@ -51,7 +51,9 @@ def partner_states(ids: Iterable[int]) -> dict[int, PartnerState]:
 def history_touches(*, contact: Contact, at: datetime, rule: str) -> tuple[list[Touch], dict]:
     """The one history entry the rule would pick among those that count, with its partner."""
     entries = (
-        Referral.objects.filter(contact=contact, set_at__lte=at, partner__status=PartnerStatus.ACTIVE)
+        Referral.objects.filter(
+            contact=contact, set_at__lte=at, partner__status=PartnerStatus.ACTIVE
+        )
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
         .order_by(*(("set_at", "id") if rule == FIRST else ("-set_at", "-id")))
         .values_list("id", "partner_id", "set_at", "expires_at", "partner__cookie_days")[:1]
@@ -94,8 +96,11 @@ def partner_chain(partner_id: int) -> Chain:
     while current is not None and level <= 3:
         members.append(ChainMember(current.pk, level, current.status == PartnerStatus.ACTIVE))
         current, level = current.parent, level + 1
-    return Chain(members=tuple(members), has_parent=partner.parent_id is not None,
-                 program_id=partner.program_id)
+    return Chain(
+        members=tuple(members),
+        has_parent=partner.parent_id is not None,
+        program_id=partner.program_id,
+    )
 
 
 def program_terms(program_id: int | None) -> Terms | None:

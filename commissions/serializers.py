@@ -64,9 +64,12 @@ class EventSerializer(serializers.Serializer):
 class TrackedEventSerializer(EventSerializer):
     contact = ContactSerializer()
     tracking_token = serializers.CharField(
-        required=False, allow_blank=True, max_length=4096, trim_whitespace=True,
+        required=False,
+        allow_blank=True,
+        max_length=4096,
+        trim_whitespace=True,
         help_text="The rp_ref value the visitor carried (cookie or landing-page query).",
-    )  # fmt: skip
+    )
     ip = serializers.IPAddressField(required=False, allow_null=True)
 
 
@@ -180,9 +183,18 @@ class CommissionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Commission
         fields = (
-            "id", "partner", "order_id", "level", "kind", "entry", "base", "amount", "currency",
-            "trace", "occurred_at",
-        )  # fmt: skip
+            "id",
+            "partner",
+            "order_id",
+            "level",
+            "kind",
+            "entry",
+            "base",
+            "amount",
+            "currency",
+            "trace",
+            "occurred_at",
+        )
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -193,9 +205,16 @@ class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Notification
         fields = (
-            "id", "partner", "event_kind", "event_id", "kind", "status", "reason", "created_at",
+            "id",
+            "partner",
+            "event_kind",
+            "event_id",
+            "kind",
+            "status",
+            "reason",
+            "created_at",
             "sent_at",
-        )  # fmt: skip
+        )
 
 
 class ReferralContactSerializer(serializers.Serializer):
@@ -214,9 +233,15 @@ class ReferralSerializer(serializers.ModelSerializer):
     class Meta:
         model = Referral
         fields = (
-            "id", "contact", "partner", "source", "occurred_at", "set_at", "expires_at",
+            "id",
+            "contact",
+            "partner",
+            "source",
+            "occurred_at",
+            "set_at",
+            "expires_at",
             "created_by",
-        )  # fmt: skip
+        )
         read_only_fields = ("source", "set_at", "expires_at", "created_by")
 
     def validate_occurred_at(self, value):
@@ -238,8 +263,9 @@ class LedgerEntrySerializer(serializers.Serializer):
     entry = serializers.CharField(help_text="commission, clawback or payment")
     id = serializers.IntegerField()
     at = serializers.DateTimeField()
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                      help_text="Signed: what the entry does to the balance.")
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Signed: what the entry does to the balance."
+    )
     currency = serializers.CharField()
     order_id = serializers.CharField(allow_null=True)
     level = serializers.IntegerField(allow_null=True)
@@ -274,8 +300,17 @@ class PayoutBatchSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PayoutBatch
-        fields = ("id", "start", "end", "method", "minimum", "created_at", "created_by", "total",
-                  "payments")  # fmt: skip
+        fields = (
+            "id",
+            "start",
+            "end",
+            "method",
+            "minimum",
+            "created_at",
+            "created_by",
+            "total",
+            "payments",
+        )
         read_only_fields = ("id", "created_at", "created_by", "total", "payments")
 
     def validate(self, attrs):

@@ -105,7 +105,11 @@ def referral_add_manual(
 
 
 def history_record(
-    *, contact: Contact, touches: Iterable[Touch], source: str, cookie_days: Mapping[int, int | None]
+    *,
+    contact: Contact,
+    touches: Iterable[Touch],
+    source: str,
+    cookie_days: Mapping[int, int | None],
 ) -> None:
     """Add the clicks an event came with to the contact's history (once per click)."""
     entries = [
@@ -183,8 +187,11 @@ def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime
         contact.refresh_from_db(fields=["lead_partner", "lead_partner_set_at", "lead_trace"])
     if contact.lead_partner_id is None:
         return None, NOBODY.trace()
-    return contact.lead_partner_id, {**contact.lead_trace, "source": SOURCE_CONTACT,
-                                     "first_source": contact.lead_trace.get("source")}
+    return contact.lead_partner_id, {
+        **contact.lead_trace,
+        "source": SOURCE_CONTACT,
+        "first_source": contact.lead_trace.get("source"),
+    }
 
 
 # --- Event intake ------------------------------------------------------------------------
@@ -192,7 +199,9 @@ def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime
 
 def event_result(*, kind: str, event_id: str) -> dict | None:
     """The first result of an event already recorded, or None."""
-    return Event.objects.filter(kind=kind, event_id=event_id).values_list("result", flat=True).first()
+    return (
+        Event.objects.filter(kind=kind, event_id=event_id).values_list("result", flat=True).first()
+    )
 
 
 def _intake(
@@ -235,13 +244,24 @@ def web_form_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> I
         engine = engine_settings()
         contact = contact_upsert(**data["contact"])
         attribution = _explicit(data.get("lead_partner"))
-        tracked = _track(engine=engine, contact=contact, at=at,
-                         token=data.get("tracking_token", ""), ip=data.get("ip"))
+        tracked = _track(
+            engine=engine,
+            contact=contact,
+            at=at,
+            token=data.get("tracking_token", ""),
+            ip=data.get("ip"),
+        )
         lead_id, trace = contact_fix_lead(
             contact=contact, attribution=attribution or tracked.attribution, at=at
         )
-        Lead.objects.create(event=event, contact=contact, form=data.get("form", ""),
-                            partner_id=lead_id, trace=trace, occurred_at=at)
+        Lead.objects.create(
+            event=event,
+            contact=contact,
+            form=data.get("form", ""),
+            partner_id=lead_id,
+            trace=trace,
+            occurred_at=at,
+        )
         if lead_id is not None:
             notifications_queue(event=event, credited=[(lead_id, LEAD)], engine=engine, at=at)
         return {
@@ -251,8 +271,14 @@ def web_form_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> I
             "attribution": _brief(trace),
         }
 
-    return _intake(kind=EventKind.WEB_FORM, event_id=data["event_id"], payload=payload,
-                   occurred_at=at, received_at=received_at, handle=handle)
+    return _intake(
+        kind=EventKind.WEB_FORM,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=handle,
+    )
 
 
 def order_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
@@ -264,8 +290,13 @@ def order_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Inta
         engine = engine_settings()
         currency = data.get("currency") or settings.DEFAULT_CURRENCY
         contact = contact_upsert(**data["contact"])
-        tracked = _track(engine=engine, contact=contact, at=at,
-                         token=data.get("tracking_token", ""), ip=data.get("ip"))
+        tracked = _track(
+            engine=engine,
+            contact=contact,
+            at=at,
+            token=data.get("tracking_token", ""),
+            ip=data.get("ip"),
+        )
         explicit_lead = _explicit(data.get("lead_partner"))
         if explicit_lead is not None:
             contact_fix_lead(contact=contact, attribution=explicit_lead, at=at)
@@ -281,24 +312,40 @@ def order_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Inta
         discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
         base = order_base(items, discount)
         order = Order.objects.create(
-            event=event, order_id=event.event_id, contact=contact, currency=currency,
-            items=[{**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])}
-                   for i in data["items"]],
-            discount=discount, shipping=shipping, tax=tax, base=base,
-            total=base + shipping + tax, ip=data.get("ip"),
-            lead_partner_id=lead_id, sale_partner_id=sale.partner_id,
-            lead_trace=lead_trace, sale_trace=sale_trace, occurred_at=at,
-        )  # fmt: skip
+            event=event,
+            order_id=event.event_id,
+            contact=contact,
+            currency=currency,
+            items=[
+                {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])}
+                for i in data["items"]
+            ],
+            discount=discount,
+            shipping=shipping,
+            tax=tax,
+            base=base,
+            total=base + shipping + tax,
+            ip=data.get("ip"),
+            lead_partner_id=lead_id,
+            sale_partner_id=sale.partner_id,
+            lead_trace=lead_trace,
+            sale_trace=sale_trace,
+            occurred_at=at,
+        )
         rows = []
-        for kind, partner_id, trace in ((LEAD, lead_id, lead_trace), (SALE, sale.partner_id,
-                                                                        sale_trace)):
+        for kind, partner_id, trace in (
+            (LEAD, lead_id, lead_trace),
+            (SALE, sale.partner_id, sale_trace),
+        ):
             if partner_id is not None:
-                rows += _commission_rows(order=order, kind=kind, partner_id=partner_id,
-                                         trace=trace, engine=engine)
+                rows += _commission_rows(
+                    order=order, kind=kind, partner_id=partner_id, trace=trace, engine=engine
+                )
         Commission.objects.bulk_create(rows)
         codes = _codes([lead_id, sale.partner_id, *(row.partner_id for row in rows)])
-        notifications_queue(event=event, credited=[(r.partner_id, r.kind) for r in rows],
-                            engine=engine, at=at)
+        notifications_queue(
+            event=event, credited=[(r.partner_id, r.kind) for r in rows], engine=engine, at=at
+        )
         return {
             "event_id": event.event_id,
             "order_id": order.order_id,
@@ -307,14 +354,26 @@ def order_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Inta
             "sale_partner": codes.get(sale.partner_id),
             "attribution": _brief(sale_trace),
             "commissions": [
-                {"id": row.pk, "partner": codes[row.partner_id], "level": row.level,
-                 "kind": row.kind, "amount": str(row.amount), "currency": row.currency}
+                {
+                    "id": row.pk,
+                    "partner": codes[row.partner_id],
+                    "level": row.level,
+                    "kind": row.kind,
+                    "amount": str(row.amount),
+                    "currency": row.currency,
+                }
                 for row in rows
             ],
-        }  # fmt: skip
+        }
 
-    return _intake(kind=EventKind.ORDER, event_id=data["event_id"], payload=payload,
-                   occurred_at=at, received_at=received_at, handle=handle)
+    return _intake(
+        kind=EventKind.ORDER,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=handle,
+    )
 
 
 def _commission_rows(
@@ -324,27 +383,42 @@ def _commission_rows(
     terms = program_terms(chain.program_id)
     if terms is None:
         return []
-    lines = commission_lines(terms=terms, kind=kind, chain=chain.members,
-                             has_parent=chain.has_parent, base=order.base, currency=order.currency)
+    lines = commission_lines(
+        terms=terms,
+        kind=kind,
+        chain=chain.members,
+        has_parent=chain.has_parent,
+        base=order.base,
+        currency=order.currency,
+    )
     policy = engine.policy
     return [
         Commission(
-            partner_id=line.partner_id, order=order, level=line.level, kind=kind,
-            entry=CommissionEntry.COMMISSION, base=line.base, amount=line.amount,
-            currency=order.currency, program_id=terms.program_id, occurred_at=order.occurred_at,
+            partner_id=line.partner_id,
+            order=order,
+            level=line.level,
+            kind=kind,
+            entry=CommissionEntry.COMMISSION,
+            base=line.base,
+            amount=line.amount,
+            currency=order.currency,
+            program_id=terms.program_id,
+            occurred_at=order.occurred_at,
             trace={
                 "attribution": trace,
                 "credited_partner_id": partner_id,
                 "program": {"id": terms.program_id, "name": terms.name, "levels": terms.levels},
                 "rates": line.rates(),
                 "base": str(line.base),
-                "policy": {"partner_selection": policy.partner_selection,
-                           "tracking_method": policy.tracking_method,
-                           "use_ip_address": policy.use_ip_address},
+                "policy": {
+                    "partner_selection": policy.partner_selection,
+                    "tracking_method": policy.tracking_method,
+                    "use_ip_address": policy.use_ip_address,
+                },
             },
         )
         for line in lines
-    ]  # fmt: skip
+    ]
 
 
 def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
@@ -366,8 +440,10 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
         taken = dict(
             order.commissions.filter(entry=CommissionEntry.CLAWBACK)
-            .values("clawback_of").annotate(total=Sum("amount")).values_list("clawback_of", "total")
-        )  # fmt: skip
+            .values("clawback_of")
+            .annotate(total=Sum("amount"))
+            .values_list("clawback_of", "total")
+        )
         shares = clawbacks(
             lines=[line.amount for line in lines],
             taken=[-taken.get(line.pk, ZERO) for line in lines],
@@ -379,16 +455,29 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         refund = Refund.objects.create(event=event, order=order, amount=amount, occurred_at=at)
         rows = [
             Commission(
-                partner_id=line.partner_id, order=order, refund=refund, clawback_of=line,
-                level=line.level, kind=line.kind, entry=CommissionEntry.CLAWBACK, base=line.base,
-                amount=share, currency=line.currency, program_id=line.program_id, occurred_at=at,
-                trace={"refund": event.event_id, "refunded": str(amount),
-                       "order_total": str(order.total), "clawback_of": line.pk,
-                       "completes_refund": order.refunded + amount == order.total},
+                partner_id=line.partner_id,
+                order=order,
+                refund=refund,
+                clawback_of=line,
+                level=line.level,
+                kind=line.kind,
+                entry=CommissionEntry.CLAWBACK,
+                base=line.base,
+                amount=share,
+                currency=line.currency,
+                program_id=line.program_id,
+                occurred_at=at,
+                trace={
+                    "refund": event.event_id,
+                    "refunded": str(amount),
+                    "order_total": str(order.total),
+                    "clawback_of": line.pk,
+                    "completes_refund": order.refunded + amount == order.total,
+                },
             )
             for line, share in zip(lines, shares, strict=True)
             if share != ZERO
-        ]  # fmt: skip
+        ]
         Commission.objects.bulk_create(rows)
         Order.objects.filter(pk=order.pk).update(refunded=order.refunded + amount)
         codes = _codes(row.partner_id for row in rows)
@@ -397,14 +486,24 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
             "order_id": order.order_id,
             "refunded": str(amount),
             "clawbacks": [
-                {"partner": codes[row.partner_id], "level": row.level, "kind": row.kind,
-                 "amount": str(row.amount)}
+                {
+                    "partner": codes[row.partner_id],
+                    "level": row.level,
+                    "kind": row.kind,
+                    "amount": str(row.amount),
+                }
                 for row in rows
             ],
-        }  # fmt: skip
+        }
 
-    return _intake(kind=EventKind.REFUND, event_id=data["event_id"], payload=payload,
-                   occurred_at=at, received_at=received_at, handle=handle)
+    return _intake(
+        kind=EventKind.REFUND,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=handle,
+    )
 
 
 # --- Notifications -------------------------------------------------------------------------
@@ -435,8 +534,16 @@ def notifications_queue(
             status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."
         else:
             status, reason = NotificationStatus.QUEUED, ""
-        rows.append(Notification(partner_id=partner_id, event=event, kind=kind, status=status,
-                                 reason=reason, created_at=at))
+        rows.append(
+            Notification(
+                partner_id=partner_id,
+                event=event,
+                kind=kind,
+                status=status,
+                reason=reason,
+                created_at=at,
+            )
+        )
     Notification.objects.bulk_create(rows)
     queued = [row.pk for row in rows if row.status == NotificationStatus.QUEUED]
     if queued:
@@ -473,8 +580,11 @@ def _notification_context(notification: Notification) -> dict:
     order = Order.objects.filter(event=event).first()
     if order is not None:
         commissions = list(
-            order.commissions.filter(partner=notification.partner, kind=notification.kind,
-                                     entry=CommissionEntry.COMMISSION).order_by("level")
+            order.commissions.filter(
+                partner=notification.partner,
+                kind=notification.kind,
+                entry=CommissionEntry.COMMISSION,
+            ).order_by("level")
         )
     lead = Lead.objects.filter(event=event).select_related("contact").first()
     return {

@@ -173,12 +173,19 @@ def commission_rows(lines: Iterable) -> list[dict]:
     for line in lines:
         order = line.order
         partner = order.sale_partner if line.kind == CommissionKind.SALE else order.lead_partner
-        rows.append({
-            "line": line,
-            "words": explain_staff(trace=line.trace, kind=line.kind, level=line.level,
-                                   at=line.occurred_at, credited=partner.code if partner else ""),
-            "trace": trace_json(line.trace),
-        })  # fmt: skip
+        rows.append(
+            {
+                "line": line,
+                "words": explain_staff(
+                    trace=line.trace,
+                    kind=line.kind,
+                    level=line.level,
+                    at=line.occurred_at,
+                    credited=partner.code if partner else "",
+                ),
+                "trace": trace_json(line.trace),
+            }
+        )
     return rows
 
 
@@ -390,12 +397,17 @@ def ledger_rows(
     for partner in partners:
         summaries = by_partner.get(partner.pk) or [no_entries(partner, start=start, end=end)]
         rows += [
-            {"partner": partner, "currency": summary.currency,
-             "beginning_balance": summary.beginning_balance, "earned": summary.earned,
-             "clawbacks": summary.clawbacks, "payments": summary.payments,
-             "ending_balance": summary.ending_balance}
+            {
+                "partner": partner,
+                "currency": summary.currency,
+                "beginning_balance": summary.beginning_balance,
+                "earned": summary.earned,
+                "clawbacks": summary.clawbacks,
+                "payments": summary.payments,
+                "ending_balance": summary.ending_balance,
+            }
             for summary in summaries
-        ]  # fmt: skip
+        ]
     return rows
 
 
@@ -461,9 +473,16 @@ class LedgerReportCsvView(StaffRequiredMixin, View):
 
 
 ACTIVITY_CSV_HEADER = (
-    "partner_code", "partner_name", "start", "end", "clicks", "optins", "orders", "sales",
+    "partner_code",
+    "partner_name",
+    "start",
+    "end",
+    "clicks",
+    "optins",
+    "orders",
+    "sales",
     "commissions_earned",
-)  # fmt: skip
+)
 
 
 def activity_totals(partners: QuerySet[Partner]) -> dict[str, Any]:
@@ -505,11 +524,19 @@ class ActivityReportCsvView(StaffRequiredMixin, View):
         start, end = filterset.period
         currency = settings.DEFAULT_CURRENCY
         rows = (
-            [p.code, csv_text(p.name), start.isoformat() if start else "",
-             end.isoformat() if end else "", p.click_count, p.optin_count, p.order_count,
-             money_text(p.sales_total, currency), money_text(p.earned_total, currency)]
+            [
+                p.code,
+                csv_text(p.name),
+                start.isoformat() if start else "",
+                end.isoformat() if end else "",
+                p.click_count,
+                p.optin_count,
+                p.order_count,
+                money_text(p.sales_total, currency),
+                money_text(p.earned_total, currency),
+            ]
             for p in filterset.qs.iterator(chunk_size=CSV_CHUNK)
-        )  # fmt: skip
+        )
         return csv_response(f"activity{range_suffix(start, end)}.csv", ACTIVITY_CSV_HEADER, rows)
 
 
@@ -518,8 +545,14 @@ def report_payments() -> QuerySet[Payment]:
 
 
 PAYMENTS_CSV_HEADER = (
-    "payment_id", "batch_id", "partner_code", "partner_name", "amount", "currency", "paid_at",
-)  # fmt: skip
+    "payment_id",
+    "batch_id",
+    "partner_code",
+    "partner_name",
+    "amount",
+    "currency",
+    "paid_at",
+)
 
 
 class PaymentReportView(StaffRequiredMixin, ListView):
@@ -556,10 +589,17 @@ class PaymentReportCsvView(StaffRequiredMixin, View):
             return invalid_filters(filterset)
         start, end = filterset.period
         rows = (
-            [p.pk, p.batch_id, p.partner.code, csv_text(p.partner.name),
-             money_text(p.amount, p.currency), p.currency, p.paid_at.isoformat()]
+            [
+                p.pk,
+                p.batch_id,
+                p.partner.code,
+                csv_text(p.partner.name),
+                money_text(p.amount, p.currency),
+                p.currency,
+                p.paid_at.isoformat(),
+            ]
             for p in filterset.qs.iterator(chunk_size=CSV_CHUNK)
-        )  # fmt: skip
+        )
         return csv_response(f"payments{range_suffix(start, end)}.csv", PAYMENTS_CSV_HEADER, rows)
 
 
@@ -660,8 +700,14 @@ class PayoutCsvView(StaffRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         batch = get_object_or_404(PayoutBatch, pk=pk)
         rows = (
-            [p.partner.code, csv_text(p.partner.name), csv_text(p.partner.email),
-             money_text(p.amount, p.currency), p.currency, batch.pk]
+            [
+                p.partner.code,
+                csv_text(p.partner.name),
+                csv_text(p.partner.email),
+                money_text(p.amount, p.currency),
+                p.currency,
+                batch.pk,
+            ]
             for p in batch_payments(batch).iterator(chunk_size=CSV_CHUNK)
-        )  # fmt: skip
+        )
         return csv_response(f"payout-batch-{batch.pk}.csv", PAYOUT_CSV_HEADER, rows)

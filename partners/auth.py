@@ -16,11 +16,15 @@ class PartnerCodeOrEmailBackend(ModelBackend):
         if not username or password is None:
             return None
         partner = (
-            Partner.objects.by_code(username).filter(user__isnull=False).select_related("user")
+            Partner.objects.by_code(username)
+            .filter(user__isnull=False)
+            .select_related("user")
             .first()
             or Partner.objects.filter(Q(email__iexact=username), user__isnull=False)
-            .select_related("user").order_by("pk").first()
-        )  # fmt: skip
+            .select_related("user")
+            .order_by("pk")
+            .first()
+        )
         if partner is None:
             # Run the hasher anyway, so a missing partner takes as long as a wrong password.
             get_user_model()().set_password(password)

@@ -39,8 +39,16 @@ def drain_lock_key() -> str:
 
 
 def click_to_bytes(click: Click) -> bytes:
-    row = [click.id.hex, click.partner_id, click.tracking_link_id, click.ad_code,
-           click.ip, click.user_agent, click.referrer, int(click.at.timestamp() * 1_000_000)]  # fmt: skip
+    row = [
+        click.id.hex,
+        click.partner_id,
+        click.tracking_link_id,
+        click.ad_code,
+        click.ip,
+        click.user_agent,
+        click.referrer,
+        int(click.at.timestamp() * 1_000_000),
+    ]
     return json.dumps(row, separators=(",", ":")).encode()
 
 
@@ -49,10 +57,15 @@ def click_from_bytes(raw: bytes) -> Click | None:
     try:
         click_hex, partner_id, link_id, ad, ip, user_agent, referrer, micros = json.loads(raw)
         return Click(
-            id=uuid.UUID(hex=click_hex), partner_id=partner_id, tracking_link_id=link_id, ad_code=ad, ip=ip,
-            user_agent=user_agent, referrer=referrer,
+            id=uuid.UUID(hex=click_hex),
+            partner_id=partner_id,
+            tracking_link_id=link_id,
+            ad_code=ad,
+            ip=ip,
+            user_agent=user_agent,
+            referrer=referrer,
             at=datetime.fromtimestamp(micros / 1_000_000, tz=UTC),
-        )  # fmt: skip
+        )
     except (ValueError, TypeError) as error:
         log.error("Dropped an unreadable buffered click %r: %s", raw[:200], error)
         return None
@@ -91,8 +104,9 @@ class ClickBuffer:
         try:
             waiting = self.redis.rpush(self.key, *batch)
         except redis.RedisError as error:
-            log.warning("Click buffer unreachable (%s): writing %d clicks directly", error,
-                        len(batch))  # fmt: skip
+            log.warning(
+                "Click buffer unreachable (%s): writing %d clicks directly", error, len(batch)
+            )
             write_directly(batch)
             return len(batch)
         if waiting >= settings.CLICK_DRAIN_AT and waiting - len(batch) < settings.CLICK_DRAIN_AT:

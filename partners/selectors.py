@@ -152,7 +152,7 @@ def code_candidates(code: str, prefix: str, earlier_prefixes: list[str]) -> list
     for known in [prefix, "", *earlier_prefixes]:
         known = known.lower()
         if code.startswith(known) and len(code) > len(known):
-            stripped = code[len(known):]
+            stripped = code[len(known) :]
             if stripped not in candidates:
                 candidates.append(stripped)
     return candidates

@@ -412,11 +412,15 @@ def clicks_store(*, clicks: list[Click], duplicate_minutes: int = 0) -> int:
         window = timedelta(minutes=duplicate_minutes)
         earliest = clicks[0].at - window
         last_seen = {}
-        for partner_id, ip, user_agent, at in Click.objects.filter(
-            at__gt=earliest,
-            partner_id__in={c.partner_id for c in clicks},
-            ip__in={c.ip for c in clicks if c.ip is not None},
-        ).exclude(id__in=[c.id for c in clicks]).values_list("partner_id", "ip", "user_agent", "at"):
+        for partner_id, ip, user_agent, at in (
+            Click.objects.filter(
+                at__gt=earliest,
+                partner_id__in={c.partner_id for c in clicks},
+                ip__in={c.ip for c in clicks if c.ip is not None},
+            )
+            .exclude(id__in=[c.id for c in clicks])
+            .values_list("partner_id", "ip", "user_agent", "at")
+        ):
             key = (partner_id, ip, user_agent)
             last_seen[key] = max(at, last_seen.get(key, at))
         kept = []
@@ -467,5 +471,3 @@ def clicks_drain(*, batch_size: int = 5000, max_batches: int = 100) -> int:
     finally:
         lock.release()
     return taken
-
-

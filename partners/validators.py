@@ -8,8 +8,7 @@ code_prefix_validator = RegexValidator(
 )
 partner_code_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9_-]{3,31}\Z",
-    "A partner code starts with a letter and has 4 to 32 letters, digits, hyphens or "
-    "underscores.",
+    "A partner code starts with a letter and has 4 to 32 letters, digits, hyphens or underscores.",
 )
 tracking_link_code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z",

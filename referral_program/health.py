@@ -57,5 +57,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if settings.CLICK_BUFFER_URL and settings.CLICK_BUFFER_URL != settings.CELERY_BROKER_URL:
         checks["click_buffer"] = _redis(settings.CLICK_BUFFER_URL)
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)  # fmt: skip
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

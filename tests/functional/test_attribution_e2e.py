@@ -48,8 +48,9 @@ def test_click_a_then_b_then_web_form_and_order(client, api, rule, credited):
     token = click(client, "bobby")
     contact = {"email": "ada@example.com"}
 
-    form = api.post(FORMS, {"event_id": "f1", "contact": contact, "tracking_token": token},
-                    format="json").json()  # fmt: skip
+    form = api.post(
+        FORMS, {"event_id": "f1", "contact": contact, "tracking_token": token}, format="json"
+    ).json()
     sale = order(api, 1, contact=contact, tracking_token=token)
 
     assert form["lead_partner"] == credited
@@ -91,17 +92,18 @@ def test_cookies_only_credits_no_one_without_a_token(client, api):
     )
     token = click(client, "alice", ip="198.51.100.7")
     contact = {"email": "ada@example.com"}
-    api.post(FORMS, {"event_id": "f1", "contact": {"email": "x@example.com"},
-                     "tracking_token": token}, format="json")  # fmt: skip
+    api.post(
+        FORMS,
+        {"event_id": "f1", "contact": {"email": "x@example.com"}, "tracking_token": token},
+        format="json",
+    )
 
     sale = order(api, 1, contact=contact, ip="198.51.100.7")
 
     assert (sale["sale_partner"], sale["lead_partner"], sale["commissions"]) == (None, None, [])
 
 
-@pytest.mark.parametrize(
-    ("method", "credited"), [("cookie", "alice"), ("cookies_only", None)]
-)
+@pytest.mark.parametrize(("method", "credited"), [("cookie", "alice"), ("cookies_only", None)])
 def test_an_order_from_the_clicks_ip_credits_the_clicker(client, api, method, credited):
     defaults_update(data={"tracking_method": method, "use_ip_address": True}, acting_user=None)
     click(client, "alice", ip="198.51.100.7")
@@ -120,13 +122,13 @@ def test_ip_address_off_credits_no_one(client, api):
 
 
 @pytest.mark.parametrize(("days_ago", "credited"), [(6, "alice"), (8, None)])
-def test_a_click_older_than_the_partners_cookie_days_does_not_count(api, shop, days_ago,
-                                                                     credited):
+def test_a_click_older_than_the_partners_cookie_days_does_not_count(api, shop, days_ago, credited):
     shop["alice"].cookie_days = 7
     shop["alice"].save()
     clicked = timezone.now() - timedelta(days=days_ago)
-    token = encode_token([TokenClick(click_id=new_click_id(clicked), partner_id=shop["alice"].pk,
-                                     at=clicked)])  # fmt: skip
+    token = encode_token(
+        [TokenClick(click_id=new_click_id(clicked), partner_id=shop["alice"].pk, at=clicked)]
+    )
 
     assert order(api, 1, tracking_token=token)["sale_partner"] == credited
 

@@ -21,11 +21,17 @@ PASSWORD = "correct-horse-battery"  # the factories' password
 
 
 def sell(api, event_id, day, partner):
-    response = api.post("/api/v1/events/orders/", {
-        "event_id": event_id, "occurred_at": f"{day}T12:00:00Z", "sale_partner": partner,
-        "contact": {"email": f"{event_id}@example.com"},
-        "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
-    }, format="json")  # fmt: skip
+    response = api.post(
+        "/api/v1/events/orders/",
+        {
+            "event_id": event_id,
+            "occurred_at": f"{day}T12:00:00Z",
+            "sale_partner": partner,
+            "contact": {"email": f"{event_id}@example.com"},
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
 
 
@@ -81,8 +87,9 @@ def test_staff_create_a_payout_batch_and_download_it(live_server, page, screensh
         )
     assert batch.created_by == "maria"
     assert sorted(Payment.objects.values_list("partner__code", "amount")) == [
-        ("alice", Decimal("20.00")), ("bobby", Decimal("10.00")),
-    ]  # fmt: skip
+        ("alice", Decimal("20.00")),
+        ("bobby", Decimal("10.00")),
+    ]
 
 
 def test_reports_fit_a_phone_screen(live_server, page, screenshot, owed):

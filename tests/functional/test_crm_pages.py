@@ -46,10 +46,17 @@ def post_event(api, url, body):
 
 
 def sell(api, event_id, day, price, partner, email="ada@example.com"):
-    return post_event(api, ORDERS, {
-        "event_id": event_id, "occurred_at": f"{day}T12:00:00Z", "sale_partner": partner,
-        "contact": {"email": email}, "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
-    })  # fmt: skip
+    return post_event(
+        api,
+        ORDERS,
+        {
+            "event_id": event_id,
+            "occurred_at": f"{day}T12:00:00Z",
+            "sale_partner": partner,
+            "contact": {"email": email},
+            "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
+        },
+    )
 
 
 def refund(api, event_id, order_id, day, amount=None):
@@ -68,32 +75,56 @@ def shop(api):
         data={"payout_amount": False, "payout_percent": True, "payout_on_lead": True},
         acting_user=None,
     )
-    ProgramFactory(name="Gold", priority=1, payout_amount=False, payout_percent=True,
-                   payout_on_lead=True,
-                   rates={1: {"sale_percent": D("10"), "lead_percent": D("2")},
-                          2: {"sale_percent": D("5")}})  # fmt: skip
+    ProgramFactory(
+        name="Gold",
+        priority=1,
+        payout_amount=False,
+        payout_percent=True,
+        payout_on_lead=True,
+        rates={1: {"sale_percent": D("10"), "lead_percent": D("2")}, 2: {"sale_percent": D("5")}},
+    )
     boss = PartnerFactory(code="boss", name="Bo Boss")
     jane = PartnerFactory(code="jane", name="Jane Doe", parent=boss, cookie_days=30)
     lena = PartnerFactory(code="lena", name="Lena Lead")
-    post_event(api, FORMS, {"event_id": "f1", "occurred_at": "2026-10-01T12:00:00Z",
-                            "contact": {"email": "ada@example.com", "first_name": "Ada"},
-                            "form": "newsletter", "lead_partner": "lena"})  # fmt: skip
-    post_event(api, ORDERS, {
-        "event_id": "o1", "occurred_at": "2026-10-05T12:00:00Z", "sale_partner": "jane",
-        "contact": {"email": "ada@example.com"}, "shipping": "10.00", "tax": "90.00",
-        "items": [{"sku": "HAIR-1", "description": "Hair oil", "quantity": 2,
-                   "unit_price": "400.00"},
-                  {"sku": "HAIR-2", "quantity": 1, "unit_price": "200.00"}],
-    })  # fmt: skip
+    post_event(
+        api,
+        FORMS,
+        {
+            "event_id": "f1",
+            "occurred_at": "2026-10-01T12:00:00Z",
+            "contact": {"email": "ada@example.com", "first_name": "Ada"},
+            "form": "newsletter",
+            "lead_partner": "lena",
+        },
+    )
+    post_event(
+        api,
+        ORDERS,
+        {
+            "event_id": "o1",
+            "occurred_at": "2026-10-05T12:00:00Z",
+            "sale_partner": "jane",
+            "contact": {"email": "ada@example.com"},
+            "shipping": "10.00",
+            "tax": "90.00",
+            "items": [
+                {"sku": "HAIR-1", "description": "Hair oil", "quantity": 2, "unit_price": "400.00"},
+                {"sku": "HAIR-2", "quantity": 1, "unit_price": "200.00"},
+            ],
+        },
+    )
     refund(api, "r1", "o1", "2026-10-09", "275.00")
     return {"boss": boss, "jane": jane, "lena": lena, "contact": Contact.objects.get()}
 
 
 @pytest.fixture
 def batch(shop):
-    return payout_batch_create(start=date(2026, 10, 1), end=date(2026, 10, 31),
-                               method="earned_in_range",
-                               at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # fmt: skip
+    return payout_batch_create(
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 31),
+        method="earned_in_range",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
 
 
 # URL name, and the URL's kwargs made from the shop and batch fixtures.
@@ -135,9 +166,14 @@ def test_every_page_needs_staff(client, plain_user, staff_user, shop, batch, nam
     client.force_login(plain_user)
     not_staff_get = client.get(url)
     not_staff_post = client.post(
-        url, {"partner": "jane", "start": "2026-10-01", "end": "2026-10-31",
-              "method": "balance_plus_earned"},
-    )  # fmt: skip
+        url,
+        {
+            "partner": "jane",
+            "start": "2026-10-01",
+            "end": "2026-10-31",
+            "method": "balance_plus_earned",
+        },
+    )
     client.force_login(staff_user)
     staff = client.get(url)
 
@@ -153,8 +189,11 @@ def test_the_nav_leads_to_the_crm_pages(staff_client):
     response = staff_client.get("/staff/")
     nav = re.search(r'<nav class="mainnav".*?</nav>', response.content.decode(), re.S).group()
     assert re.findall(r'href="(/staff/(?:orders|contacts|reports|payouts)/)"', nav) == [
-        "/staff/orders/", "/staff/contacts/", "/staff/reports/", "/staff/payouts/",
-    ]  # fmt: skip
+        "/staff/orders/",
+        "/staff/contacts/",
+        "/staff/reports/",
+        "/staff/payouts/",
+    ]
 
 
 def test_the_partner_page_links_to_its_activity(staff_client, shop):
@@ -166,8 +205,16 @@ def test_the_partner_page_links_to_its_activity(staff_client, shop):
 
 
 def lines_of(rows) -> list[tuple]:
-    return [(row["line"].partner.code, row["line"].kind, row["line"].level, row["line"].amount,
-             row["words"]) for row in rows]  # fmt: skip
+    return [
+        (
+            row["line"].partner.code,
+            row["line"].kind,
+            row["line"].level,
+            row["line"].amount,
+            row["words"],
+        )
+        for row in rows
+    ]
 
 
 def test_order_page_explains_the_partners_and_every_line(staff_client, shop):
@@ -184,25 +231,43 @@ def test_order_page_explains_the_partners_and_every_line(staff_client, shop):
         "the same share."
     )
     assert lines_of(context["commissions"]) == [
-        ("lena", "lead", 1, D("20.00"),
-         "Lead, level 1: credited because they are the contact's lead partner since 2026-10-01: "
-         "the event that fixed it named them explicitly. Program Gold pays 2 % of 1000.00 at "
-         "level 1."),
-        ("jane", "sale", 1, D("100.00"),
-         "Sale, level 1: credited because the order named them explicitly. Program Gold pays "
-         "10 % of 1000.00 at level 1."),
-        ("boss", "sale", 2, D("50.00"),
-         "Sale, level 2: paid as the parent of the credited partner jane, who was credited "
-         "because the order named them explicitly. Program Gold pays 5 % of 1000.00 at level 2."),
-    ]  # fmt: skip
+        (
+            "lena",
+            "lead",
+            1,
+            D("20.00"),
+            "Lead, level 1: credited because they are the contact's lead partner since 2026-10-01: "
+            "the event that fixed it named them explicitly. Program Gold pays 2 % of 1000.00 at "
+            "level 1.",
+        ),
+        (
+            "jane",
+            "sale",
+            1,
+            D("100.00"),
+            "Sale, level 1: credited because the order named them explicitly. Program Gold pays "
+            "10 % of 1000.00 at level 1.",
+        ),
+        (
+            "boss",
+            "sale",
+            2,
+            D("50.00"),
+            "Sale, level 2: paid as the parent of the credited partner jane, who was credited "
+            "because the order named them explicitly. Program Gold pays 5 % of 1000.00 at level 2.",
+        ),
+    ]
     assert lines_of(context["clawbacks"]) == [
         ("lena", "lead", 1, D("-5.00"), share),
         ("jane", "sale", 1, D("-25.00"), share),
         ("boss", "sale", 2, D("-12.50"), share),
     ]
     assert (context["gross"], context["earned"], context["taken"], context["net"]) == (
-        D("1000.00"), D("170.00"), D("-42.50"), D("127.50"),
-    )  # fmt: skip
+        D("1000.00"),
+        D("170.00"),
+        D("-42.50"),
+        D("127.50"),
+    )
     assert (context["order"].total, context["order"].refunded) == (D("1100.00"), D("275.00"))
     assert [(r.event.event_id, r.amount, r.clawed) for r in context["refunds"]] == [
         ("r1", D("275.00"), D("-42.50"))
@@ -217,17 +282,23 @@ def test_order_page_explains_the_partners_and_every_line(staff_client, shop):
 
 
 def test_an_order_without_partners_says_so(staff_client, api, shop):
-    post_event(api, ORDERS, {
-        "event_id": "walk-in/1?", "contact": {"email": "bo@example.com"},
-        "items": [{"sku": "A", "quantity": 1, "unit_price": "5.00"}],
-    })  # fmt: skip
+    post_event(
+        api,
+        ORDERS,
+        {
+            "event_id": "walk-in/1?",
+            "contact": {"email": "bo@example.com"},
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "5.00"}],
+        },
+    )
 
     response = staff_client.get(reverse("crm:order_detail", kwargs={"order_id": "walk-in/1?"}))
 
     assert response.status_code == 200
     assert (response.context["sale_words"], response.context["lead_words"]) == (
-        "No partner could be found.", "No partner could be found.",
-    )  # fmt: skip
+        "No partner could be found.",
+        "No partner could be found.",
+    )
     assert "No commission was paid on this order: no partner was credited." in page_text(response)
 
 
@@ -271,8 +342,9 @@ def test_contacts_list_searches_by_email(staff_client, api, shop):
     found = staff_client.get("/staff/contacts/", {"q": " BEA@Example"})
 
     assert [(c.email, c.lead_count, c.order_count) for c in everyone.context["object_list"]] == [
-        ("ada@example.com", 1, 1), ("bea@example.com", 0, 1),
-    ]  # fmt: skip
+        ("ada@example.com", 1, 1),
+        ("bea@example.com", 0, 1),
+    ]
     assert [c.email for c in found.context["object_list"]] == ["bea@example.com"]
 
 
@@ -302,16 +374,21 @@ def test_staff_add_a_manual_referral(staff_client, staff_user, shop):
     contact = shop["contact"]
     url = f"/staff/contacts/{contact.pk}/"
 
-    response = staff_client.post(url, {"partner": "JANE", "referred_on": "2026-11-20"},
-                                 follow=True)  # fmt: skip
+    response = staff_client.post(url, {"partner": "JANE", "referred_on": "2026-11-20"}, follow=True)
 
     assert response.redirect_chain == [(url, 302)]
     assert messages_of(response) == ["Referral by jane added to the history of ada@example.com."]
-    assert referral_rows() == [{
-        "contact": contact.pk, "partner": shop["jane"].pk, "source": "manual", "click_id": None,
-        "set_at": datetime(2026, 11, 20, tzinfo=UTC),
-        "expires_at": datetime(2026, 12, 20, tzinfo=UTC), "created_by": staff_user.username,
-    }]  # fmt: skip
+    assert referral_rows() == [
+        {
+            "contact": contact.pk,
+            "partner": shop["jane"].pk,
+            "source": "manual",
+            "click_id": None,
+            "set_at": datetime(2026, 11, 20, tzinfo=UTC),
+            "expires_at": datetime(2026, 12, 20, tzinfo=UTC),
+            "created_by": staff_user.username,
+        }
+    ]
     rows = response.context["referrals"]
     assert [(r["referral"].partner.code, r["state"]) for r in rows] == [("jane", "Counts")]
     assert "Manual" in page_text(response)
@@ -331,12 +408,15 @@ def test_a_manual_referral_without_a_date_is_made_now(staff_client, shop):
         ({"partner": "nobody1"}, "partner", "No partner has the code nobody1."),
         ({"partner": "gone"}, "partner", "Partner gone is not active."),
         ({"partner": "jane", "referred_on": "2026-13-01"}, "referred_on", "Enter a valid date."),
-        ({"partner": "jane", "referred_on": "2099-01-01"}, "referred_on",
-         "The day of the referral cannot be in the future."),
+        (
+            {"partner": "jane", "referred_on": "2099-01-01"},
+            "referred_on",
+            "The day of the referral cannot be in the future.",
+        ),
         ({"partner": ""}, "partner", "This field is required."),
     ],
     ids=["unknown-partner", "inactive-partner", "bad-date", "future-date", "no-partner"],
-)  # fmt: skip
+)
 def test_refused_manual_referrals_write_nothing(staff_client, shop, data, field, error):
     PartnerFactory(code="gone", status="inactive")
     before = snapshot()
@@ -378,22 +458,43 @@ def test_partner_activity_shows_ledger_lines_payments_and_emails(
     sell(api, "o3", "2026-11-06", "100.00", "jane")
     sell(api, "o4", "2026-11-06", "100.00", "quiet")
 
-    response = staff_client.get("/staff/crm/partners/JANE/activity/",
-                                {"start": "2026-11-01", "end": "2026-11-30"})  # fmt: skip
+    response = staff_client.get(
+        "/staff/crm/partners/JANE/activity/", {"start": "2026-11-01", "end": "2026-11-30"}
+    )
 
     context = response.context
     [summary] = context["summaries"]
-    assert (summary.currency, summary.beginning_balance, summary.earned, summary.clawbacks,
-            summary.payments, summary.ending_balance) == (
-        "USD", D("75.00"), D("60.00"), D("0.00"), D("75.00"), D("60.00"),
-    )  # fmt: skip
-    assert [(row["line"].order.order_id, row["line"].amount, row["words"])
-            for row in context["lines"]] == [
-        ("o2", D("50.00"), "Sale, level 1: credited because the order named them explicitly. "
-                           "Program Gold pays 10 % of 500.00 at level 1."),
-        ("o3", D("10.00"), "Sale, level 1: credited because the order named them explicitly. "
-                           "Program Gold pays 10 % of 100.00 at level 1."),
-    ]  # fmt: skip
+    assert (
+        summary.currency,
+        summary.beginning_balance,
+        summary.earned,
+        summary.clawbacks,
+        summary.payments,
+        summary.ending_balance,
+    ) == (
+        "USD",
+        D("75.00"),
+        D("60.00"),
+        D("0.00"),
+        D("75.00"),
+        D("60.00"),
+    )
+    assert [
+        (row["line"].order.order_id, row["line"].amount, row["words"]) for row in context["lines"]
+    ] == [
+        (
+            "o2",
+            D("50.00"),
+            "Sale, level 1: credited because the order named them explicitly. "
+            "Program Gold pays 10 % of 500.00 at level 1.",
+        ),
+        (
+            "o3",
+            D("10.00"),
+            "Sale, level 1: credited because the order named them explicitly. "
+            "Program Gold pays 10 % of 100.00 at level 1.",
+        ),
+    ]
     assert [(p.batch_id, p.amount) for p in context["payments"]] == [(batch.pk, D("75.00"))]
     notifications = context["notifications_page"].object_list
     assert [(n.event.event_id, n.status, n.reason) for n in notifications] == [
@@ -432,8 +533,12 @@ def owed(api):
     """October, $10 a sale: alice is owed 20.00, bobby 10.00, carol 0.00 (refunded), and dave
     -10.00 (a September sale, paid in September, refunded in October)."""
     ProgramFactory(priority=1, rates={1: {"sale_amount": D("10.00")}})
-    for code, name in [("alice", "Alice Able"), ("bobby", "Bob By"), ("carol", "Carol C"),
-                       ("dave", "=Dave HYPERLINK")]:  # fmt: skip
+    for code, name in [
+        ("alice", "Alice Able"),
+        ("bobby", "Bob By"),
+        ("carol", "Carol C"),
+        ("dave", "=Dave HYPERLINK"),
+    ]:
         PartnerFactory(code=code, name=name)
     sell(api, "d1", "2026-09-10", "10.00", "dave")
     payout_batch_create(start=date(2026, 9, 1), end=date(2026, 9, 30), method="earned_in_range")
@@ -445,8 +550,12 @@ def owed(api):
     refund(api, "d1-r", "d1", "2026-10-08")
 
 
-OCTOBER_BATCH = {"start": "2026-10-01", "end": "2026-10-31", "method": "earned_in_range",
-                 "minimum": ""}  # fmt: skip
+OCTOBER_BATCH = {
+    "start": "2026-10-01",
+    "end": "2026-10-31",
+    "method": "earned_in_range",
+    "minimum": "",
+}
 
 
 def test_staff_create_a_payout_batch_for_positive_balances(staff_client, staff_user, owed):
@@ -458,11 +567,16 @@ def test_staff_create_a_payout_batch_for_positive_balances(staff_client, staff_u
         f"Payout batch {batch.pk} created: 2 payments, total 30.00 USD."
     ]
     assert (batch.start, batch.end, batch.method, batch.minimum, batch.created_by) == (
-        date(2026, 10, 1), date(2026, 10, 31), "earned_in_range", D("0"), staff_user.username,
-    )  # fmt: skip
+        date(2026, 10, 1),
+        date(2026, 10, 31),
+        "earned_in_range",
+        D("0"),
+        staff_user.username,
+    )
     assert [(p.partner.code, p.amount) for p in response.context["object_list"]] == [
-        ("alice", D("20.00")), ("bobby", D("10.00")),
-    ]  # fmt: skip
+        ("alice", D("20.00")),
+        ("bobby", D("10.00")),
+    ]
     download = staff_client.get(f"/staff/payouts/{batch.pk}/csv/")
     assert isinstance(download, StreamingHttpResponse)
     assert download["Content-Type"] == "text/csv; charset=utf-8"
@@ -477,9 +591,15 @@ def test_staff_create_a_payout_batch_for_positive_balances(staff_client, staff_u
 
 
 def test_a_batch_with_a_minimum_and_balance_plus_earned(staff_client, owed):
-    response = staff_client.post("/staff/payouts/", {
-        **OCTOBER_BATCH, "method": "balance_plus_earned", "minimum": "15.00",
-    }, follow=True)  # fmt: skip
+    response = staff_client.post(
+        "/staff/payouts/",
+        {
+            **OCTOBER_BATCH,
+            "method": "balance_plus_earned",
+            "minimum": "15.00",
+        },
+        follow=True,
+    )
 
     batch = PayoutBatch.objects.latest("pk")
     assert messages_of(response) == [
@@ -489,9 +609,15 @@ def test_a_batch_with_a_minimum_and_balance_plus_earned(staff_client, owed):
 
 
 def test_a_batch_that_pays_nobody_says_so(staff_client, owed):
-    response = staff_client.post("/staff/payouts/", {
-        **OCTOBER_BATCH, "start": "2026-08-01", "end": "2026-08-31",
-    }, follow=True)  # fmt: skip
+    response = staff_client.post(
+        "/staff/payouts/",
+        {
+            **OCTOBER_BATCH,
+            "start": "2026-08-01",
+            "end": "2026-08-31",
+        },
+        follow=True,
+    )
 
     batch = PayoutBatch.objects.latest("pk")
     assert messages_of(response) == [
@@ -504,10 +630,15 @@ def test_a_batch_that_pays_nobody_says_so(staff_client, owed):
 def test_csv_cells_cannot_run_as_spreadsheet_formulas(staff_client, api, owed):
     sell(api, "d2", "2026-11-03", "10.00", "dave")
     sell(api, "d3", "2026-11-04", "10.00", "dave")
-    staff_client.post("/staff/payouts/", {
-        **OCTOBER_BATCH, "start": "2026-11-01", "end": "2026-11-30",
-        "method": "balance_plus_earned",
-    })  # fmt: skip
+    staff_client.post(
+        "/staff/payouts/",
+        {
+            **OCTOBER_BATCH,
+            "start": "2026-11-01",
+            "end": "2026-11-30",
+            "method": "balance_plus_earned",
+        },
+    )
     batch = PayoutBatch.objects.latest("pk")
 
     download = staff_client.get(f"/staff/payouts/{batch.pk}/csv/")
@@ -522,14 +653,20 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(staff_client, api, owed):
     ("data", "field", "error"),
     [
         ({**OCTOBER_BATCH, "end": "2026-09-30"}, "end", "The end must not be before the start."),
-        ({**OCTOBER_BATCH, "method": "everything"}, "method",
-         "Select a valid choice. everything is not one of the available choices."),
-        ({**OCTOBER_BATCH, "minimum": "-1"}, "minimum",
-         "Ensure this value is greater than or equal to 0."),
+        (
+            {**OCTOBER_BATCH, "method": "everything"},
+            "method",
+            "Select a valid choice. everything is not one of the available choices.",
+        ),
+        (
+            {**OCTOBER_BATCH, "minimum": "-1"},
+            "minimum",
+            "Ensure this value is greater than or equal to 0.",
+        ),
         ({**OCTOBER_BATCH, "start": ""}, "start", "This field is required."),
     ],
     ids=["end-before-start", "unknown-method", "negative-minimum", "no-start"],
-)  # fmt: skip
+)
 def test_refused_batches_write_nothing(staff_client, owed, data, field, error):
     before = snapshot()
 
@@ -607,7 +744,8 @@ def test_pages_make_as_many_queries_whatever_they_show(staff_client, api, shop, 
         sell(api, f"o{n}", f"2026-11-0{n}", "100.00", "jane", email=f"buyer{n}@example.com")
         refund(api, f"r{n}", f"o{n}", f"2026-11-0{n + 1}", "10.00")
     refund(api, "r1-more", "o1", "2026-11-20", "100.00")
-    payout_batch_create(start=date(2026, 11, 1), end=date(2026, 11, 30),
-                        method="balance_plus_earned")  # fmt: skip
+    payout_batch_create(
+        start=date(2026, 11, 1), end=date(2026, 11, 30), method="balance_plus_earned"
+    )
 
     assert count() == few

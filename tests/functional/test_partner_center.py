@@ -60,25 +60,39 @@ def page_text(response) -> str:
 
 
 def sell(api, event_id: str, at: str, price: str, partner: str, email: str = "ada@example.com"):
-    response = api.post(ORDERS, {
-        "event_id": event_id, "occurred_at": at, "sale_partner": partner,
-        "contact": {"email": email}, "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
-    }, format="json")  # fmt: skip
+    response = api.post(
+        ORDERS,
+        {
+            "event_id": event_id,
+            "occurred_at": at,
+            "sale_partner": partner,
+            "contact": {"email": email},
+            "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
     return response.json()
 
 
 def opt_in(api, event_id: str, at: str, partner: str, email: str):
-    response = api.post(FORMS, {
-        "event_id": event_id, "occurred_at": at, "lead_partner": partner,
-        "contact": {"email": email},
-    }, format="json")  # fmt: skip
+    response = api.post(
+        FORMS,
+        {
+            "event_id": event_id,
+            "occurred_at": at,
+            "lead_partner": partner,
+            "contact": {"email": email},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
 
 
 def refund(api, event_id: str, order_id: str, at: str):
-    response = api.post(REFUNDS, {"event_id": event_id, "order_id": order_id, "occurred_at": at},
-                        format="json")  # fmt: skip
+    response = api.post(
+        REFUNDS, {"event_id": event_id, "order_id": order_id, "occurred_at": at}, format="json"
+    )
     assert response.status_code == 201, response.data
 
 
@@ -92,9 +106,10 @@ def program(db):
     """Pays a lead 3.00 and a sale 10.00 at level 1 (flat amounts, leads and sales on)."""
     defaults_update(data={"payout_on_lead": True}, acting_user=None)
     return ProgramFactory(
-        priority=1, payout_on_lead=True,
+        priority=1,
+        payout_on_lead=True,
         rates={1: {"lead_amount": D("3.00"), "sale_amount": D("10.00")}},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -110,8 +125,12 @@ def history(api, jane):
     sell(api, "o1", "2026-10-05T12:00:00Z", "100.00", "jane")
     refund(api, "r1", "o1", "2026-10-10T12:00:00Z")
     sell(api, "o2", "2026-10-20T12:00:00Z", "50.00", "jane", email="cy@example.com")
-    payout_batch_create(start=date(2026, 10, 1), end=date(2026, 10, 31), method="earned_in_range",
-                        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # fmt: skip
+    payout_batch_create(
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 31),
+        method="earned_in_range",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
     sell(api, "o3", "2026-11-05T12:00:00Z", "80.00", "jane", email="cy@example.com")
     return jane
 
@@ -120,9 +139,10 @@ def history(api, jane):
 
 
 @pytest.mark.parametrize(
-    "username", ["jane", "JANE", "jane@partners.example", "Jane@Partners.EXAMPLE"],
+    "username",
+    ["jane", "JANE", "jane@partners.example", "Jane@Partners.EXAMPLE"],
     ids=["code", "code-upper", "email", "email-mixed-case"],
-)  # fmt: skip
+)
 def test_login_with_code_or_email_any_case(client, jane, username):
     response = client.post("/partner/login/", {"username": username, "password": PASSWORD})
 
@@ -142,10 +162,14 @@ def test_login_form_says_partner_code_or_email(client):
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("jane", "Correct-horse-battery"), ("jane", ""), ("nobody", PASSWORD),
-     ("jane@partners.example", "wrong")],
+    [
+        ("jane", "Correct-horse-battery"),
+        ("jane", ""),
+        ("nobody", PASSWORD),
+        ("jane@partners.example", "wrong"),
+    ],
     ids=["wrong-case-password", "empty-password", "unknown-code", "wrong-password"],
-)  # fmt: skip
+)
 def test_wrong_credentials_are_refused(client, jane, username, password):
     response = client.post("/partner/login/", {"username": username, "password": password})
 
@@ -175,12 +199,14 @@ def test_an_inactive_login_is_refused(client, jane):
 
 
 def test_login_follows_a_safe_next_only(client, jane):
-    inside = client.post("/partner/login/?next=/partner/ledger/",
-                         {"username": "jane", "password": PASSWORD})  # fmt: skip
+    inside = client.post(
+        "/partner/login/?next=/partner/ledger/", {"username": "jane", "password": PASSWORD}
+    )
     client.logout()
-    outside = client.post("/partner/login/",
-                          {"username": "jane", "password": PASSWORD,
-                           "next": "https://evil.example/"})  # fmt: skip
+    outside = client.post(
+        "/partner/login/",
+        {"username": "jane", "password": PASSWORD, "next": "https://evil.example/"},
+    )
 
     assert inside["Location"] == "/partner/ledger/"
     assert outside["Location"] == "/partner/"
@@ -232,8 +258,11 @@ def test_set_password_makes_and_links_a_login(program):
     partner.refresh_from_db()
     assert partner.user == user
     assert (user.username, user.email, user.is_staff, user.is_superuser) == (
-        "Kim-01", "kim@partners.example", False, False,
-    )  # fmt: skip
+        "Kim-01",
+        "kim@partners.example",
+        False,
+        False,
+    )
     assert user.check_password("a-long-pass-phrase")
 
 
@@ -251,11 +280,13 @@ def test_set_password_again_changes_the_same_login(jane):
 
 @pytest.mark.parametrize(
     ("password", "message"),
-    [("short", "This password is too short. It must contain at least 8 characters."),
-     ("12345678901", "This password is entirely numeric."),
-     ("password123", "This password is too common.")],
+    [
+        ("short", "This password is too short. It must contain at least 8 characters."),
+        ("12345678901", "This password is entirely numeric."),
+        ("password123", "This password is too common."),
+    ],
     ids=["short", "numeric", "common"],
-)  # fmt: skip
+)
 def test_a_weak_password_is_refused_and_nothing_changes(program, password, message):
     from django.core.exceptions import ValidationError
 
@@ -312,13 +343,17 @@ def test_links_lists_every_url_with_a_copy_button(jane):
 
 @pytest.mark.parametrize(
     ("query", "url"),
-    [({"link": "hair", "ad": "spring sale/2026 & more!"},
-      "http://127.0.0.1:8000/go/hair/jane/?ad=spring%20sale%2F2026%20%26%20more!"),
-     ({"link": "", "ad": "  news-june  "}, "http://127.0.0.1:8000/go/jane/?ad=news-june"),
-     ({"link": "hair", "ad": ""}, "http://127.0.0.1:8000/go/hair/jane/"),
-     ({"link": "hair", "ad": "é(1)"}, "http://127.0.0.1:8000/go/hair/jane/?ad=%C3%A9(1)")],
+    [
+        (
+            {"link": "hair", "ad": "spring sale/2026 & more!"},
+            "http://127.0.0.1:8000/go/hair/jane/?ad=spring%20sale%2F2026%20%26%20more!",
+        ),
+        ({"link": "", "ad": "  news-june  "}, "http://127.0.0.1:8000/go/jane/?ad=news-june"),
+        ({"link": "hair", "ad": ""}, "http://127.0.0.1:8000/go/hair/jane/"),
+        ({"link": "hair", "ad": "é(1)"}, "http://127.0.0.1:8000/go/hair/jane/?ad=%C3%A9(1)"),
+    ],
     ids=["encoded", "default-link-stripped", "no-ad-code", "unicode"],
-)  # fmt: skip
+)
 def test_the_link_generator_makes_the_url_on_the_server(jane, query, url):
     TrackingLinkFactory(code="hair", name="Hair care")
 
@@ -344,7 +379,7 @@ def test_the_generated_url_records_the_ad_code(client, jane):
     ("query", "field"),
     [({"link": "nope", "ad": "x"}, "link"), ({"link": "", "ad": "x" * 65}, "ad")],
     ids=["unknown-link", "ad-code-too-long"],
-)  # fmt: skip
+)
 def test_a_bad_generator_query_shows_the_error_and_the_plain_link(jane, query, field):
     response = logged_in(jane).get("/partner/links/", query)
 
@@ -380,8 +415,10 @@ def test_dashboard_counts_the_last_30_days_and_all_time(api, jane):
 
     context = response.context
     assert [(s["label"], s["recent"], s["all_time"]) for s in context["stats"]] == [
-        ("Clicks", 4, 6), ("Opt-ins", 1, 2), ("Orders", 1, 3),
-    ]  # fmt: skip
+        ("Clicks", 4, 6),
+        ("Opt-ins", 1, 2),
+        ("Orders", 1, 3),
+    ]
     # o3: sale 10.00 and lead 3.00 (ada opted in through jane); o1, o2: sale 10.00 each.
     assert context["earned"] == [{"currency": "USD", "recent": "10.00", "all_time": "33.00"}]
     text = page_text(response)
@@ -448,11 +485,15 @@ def test_dashboard_queries_do_not_grow_with_the_rows(api, jane):
 
 LEDGER_RANGES = {
     "all-time": ({}, ("0.00", "33.00", "13.00", "10.00", "10.00")),
-    "october": ({"start": "2026-10-01", "end": "2026-10-31"},
-                ("0.00", "23.00", "13.00", "0.00", "10.00")),
-    "november": ({"start": "2026-11-01", "end": "2026-11-30"},
-                 ("10.00", "10.00", "0.00", "10.00", "10.00")),
-}  # fmt: skip
+    "october": (
+        {"start": "2026-10-01", "end": "2026-10-31"},
+        ("0.00", "23.00", "13.00", "0.00", "10.00"),
+    ),
+    "november": (
+        {"start": "2026-11-01", "end": "2026-11-30"},
+        ("10.00", "10.00", "0.00", "10.00", "10.00"),
+    ),
+}
 
 
 @pytest.mark.parametrize("period", list(LEDGER_RANGES))
@@ -465,10 +506,17 @@ def test_ledger_figures_equal_the_api(api, history, period):
     figures = tuple(response.context["figures"].values())
     assert figures == expected
     assert response.context["summary"].ending_balance == D(expected[-1])
-    assert figures == (body["beginning_balance"], body["earned"], body["clawbacks"],
-                       body["payments"], body["ending_balance"])  # fmt: skip
-    page_entries = [(row["entry"], str(row["amount"]), row["order_id"] or None)
-                    for row in response.context["entries"]]  # fmt: skip
+    assert figures == (
+        body["beginning_balance"],
+        body["earned"],
+        body["clawbacks"],
+        body["payments"],
+        body["ending_balance"],
+    )
+    page_entries = [
+        (row["entry"], str(row["amount"]), row["order_id"] or None)
+        for row in response.context["entries"]
+    ]
     assert page_entries == [(e["entry"], e["amount"], e["order_id"]) for e in body["entries"]]
     content = response.content.decode()
     assert f'<span class="stat-value" data-figure="ending_balance">{expected[-1]}</span>' in content
@@ -477,24 +525,62 @@ def test_ledger_figures_equal_the_api(api, history, period):
 def test_ledger_entries_explain_each_line(history):
     response = logged_in(history).get("/partner/ledger/", {"start": "2026-10-01"})
 
-    rows = [(row["at"].date().isoformat(), row["entry"], row["order_id"], str(row["amount"]),
-             row["explanation"]) for row in response.context["entries"]]  # fmt: skip
+    rows = [
+        (
+            row["at"].date().isoformat(),
+            row["entry"],
+            row["order_id"],
+            str(row["amount"]),
+            row["explanation"],
+        )
+        for row in response.context["entries"]
+    ]
     assert rows == [
-        ("2026-10-05", "commission", "o1", "3.00",
-         "Lead, level 1: credited because you are the buyer's referring partner since "
-         "2026-10-01: the order named you as its partner."),
-        ("2026-10-05", "commission", "o1", "10.00",
-         "Sale, level 1: credited because the order named you as its partner."),
-        ("2026-10-10", "clawback", "o1", "-3.00",
-         "Taken back because order refund r1 returned 100.00."),
-        ("2026-10-10", "clawback", "o1", "-10.00",
-         "Taken back because order refund r1 returned 100.00."),
-        ("2026-10-20", "commission", "o2", "10.00",
-         "Sale, level 1: credited because the order named you as its partner."),
+        (
+            "2026-10-05",
+            "commission",
+            "o1",
+            "3.00",
+            "Lead, level 1: credited because you are the buyer's referring partner since "
+            "2026-10-01: the order named you as its partner.",
+        ),
+        (
+            "2026-10-05",
+            "commission",
+            "o1",
+            "10.00",
+            "Sale, level 1: credited because the order named you as its partner.",
+        ),
+        (
+            "2026-10-10",
+            "clawback",
+            "o1",
+            "-3.00",
+            "Taken back because order refund r1 returned 100.00.",
+        ),
+        (
+            "2026-10-10",
+            "clawback",
+            "o1",
+            "-10.00",
+            "Taken back because order refund r1 returned 100.00.",
+        ),
+        (
+            "2026-10-20",
+            "commission",
+            "o2",
+            "10.00",
+            "Sale, level 1: credited because the order named you as its partner.",
+        ),
         ("2026-11-02", "payment", "", "-10.00", rows[5][4]),
-        ("2026-11-05", "commission", "o3", "10.00",
-         "Sale, level 1: credited because the order named you as its partner."),
-    ]  # fmt: skip
+        (
+            "2026-11-05",
+            "commission",
+            "o3",
+            "10.00",
+            "Sale, level 1: credited because the order named you as its partner.",
+        ),
+    ]
     assert re.fullmatch(r"Paid to you in payout batch \d+\.", rows[5][4])
 
 
@@ -511,13 +597,25 @@ def test_ledger_csv_rows_equal_the_page_entries(history):
         'attachment; filename="ledger-jane-2026-10-06-2026-11-30-USD.csv"'
     )
     rows = csv_rows(response)
-    assert rows[0] == ["date", "entry", "order_id", "kind", "level", "amount", "currency",
-                       "payout_batch", "explanation"]  # fmt: skip
+    assert rows[0] == [
+        "date",
+        "entry",
+        "order_id",
+        "kind",
+        "level",
+        "amount",
+        "currency",
+        "payout_batch",
+        "explanation",
+    ]
     assert rows[1:] == [csv_values(row) for row in page.context["entries"]]
     assert [(r[1], r[2], r[5]) for r in rows[1:]] == [
-        ("clawback", "o1", "-3.00"), ("clawback", "o1", "-10.00"), ("commission", "o2", "10.00"),
-        ("payment", "", "-10.00"), ("commission", "o3", "10.00"),
-    ]  # fmt: skip
+        ("clawback", "o1", "-3.00"),
+        ("clawback", "o1", "-10.00"),
+        ("commission", "o2", "10.00"),
+        ("payment", "", "-10.00"),
+        ("commission", "o3", "10.00"),
+    ]
     assert 'href="/partner/ledger.csv?start=2026-10-06&amp;end=2026-11-30"' in (
         page.content.decode()
     )
@@ -533,9 +631,10 @@ def test_ledger_csv_cells_never_start_a_formula(api, jane):
 
 
 @pytest.mark.parametrize(
-    "query", [{"start": "2026-13-01"}, {"start": "2026-11-02", "end": "2026-11-01"}],
+    "query",
+    [{"start": "2026-13-01"}, {"start": "2026-11-02", "end": "2026-11-01"}],
     ids=["bad-date", "end-before-start"],
-)  # fmt: skip
+)
 def test_a_bad_range_shows_errors_and_the_csv_is_400(history, query):
     client = logged_in(history)
 
@@ -551,13 +650,19 @@ def test_a_bad_range_shows_errors_and_the_csv_is_400(history, query):
 def bulk_commissions(partner: Partner, order: Order, count: int, start: int = 0) -> None:
     Commission.objects.bulk_create(
         Commission(
-            partner=partner, order=order, level=1, kind="sale", entry=CommissionEntry.COMMISSION,
-            base=D("10.00"), amount=D("1.00"), currency="USD",
+            partner=partner,
+            order=order,
+            level=1,
+            kind="sale",
+            entry=CommissionEntry.COMMISSION,
+            base=D("10.00"),
+            amount=D("1.00"),
+            currency="USD",
             occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
             trace={"attribution": {"source": "explicit", "rule": None}},
         )
         for n in range(start, start + count)
-    )  # fmt: skip
+    )
 
 
 def test_ledger_page_queries_do_not_grow_with_the_entries(api, jane):
@@ -610,18 +715,20 @@ def test_commissions_list_filters_by_kind(history):
     every = client.get("/partner/commissions/")
     leads = client.get("/partner/commissions/", {"kind": "lead"})
 
-    assert [(r["order_id"], r["kind"], r["entry"], str(r["amount"]))
-            for r in every.context["rows"]] == [
+    assert [
+        (r["order_id"], r["kind"], r["entry"], str(r["amount"])) for r in every.context["rows"]
+    ] == [
         ("o3", "sale", "commission", "10.00"),
         ("o2", "sale", "commission", "10.00"),
         ("o1", "sale", "clawback", "-10.00"),
         ("o1", "lead", "clawback", "-3.00"),
         ("o1", "sale", "commission", "10.00"),
         ("o1", "lead", "commission", "3.00"),
-    ]  # fmt: skip
+    ]
     assert [(r["order_id"], r["entry"]) for r in leads.context["rows"]] == [
-        ("o1", "clawback"), ("o1", "commission"),
-    ]  # fmt: skip
+        ("o1", "clawback"),
+        ("o1", "commission"),
+    ]
 
 
 def test_commission_detail_explains_and_lists_the_trace(history):
@@ -635,10 +742,14 @@ def test_commission_detail_explains_and_lists_the_trace(history):
     assert "Sale, level 1: credited because the order named you as its partner." in text
     content = response.content.decode()
     batch = commission.payment.batch_id
-    for row in ["<dt>Amount</dt><dd>10.00 USD</dd>", '<dt>Order</dt><dd class="mono">o2</dd>',
-                "<dt>Kind</dt><dd>Sale</dd>", "<dt>Level</dt><dd>1</dd>",
-                "<dt>Base</dt><dd>50.00 USD</dd>",
-                f"<dt>Paid</dt><dd>In payout batch {batch}, 2026-11-02</dd>"]:  # fmt: skip
+    for row in [
+        "<dt>Amount</dt><dd>10.00 USD</dd>",
+        '<dt>Order</dt><dd class="mono">o2</dd>',
+        "<dt>Kind</dt><dd>Sale</dd>",
+        "<dt>Level</dt><dd>1</dd>",
+        "<dt>Base</dt><dd>50.00 USD</dd>",
+        f"<dt>Paid</dt><dd>In payout batch {batch}, 2026-11-02</dd>",
+    ]:
         assert row in content
     unpaid = Commission.objects.get(order__order_id="o3")
     assert "<dt>Paid</dt><dd>Not yet</dd>" in (
@@ -672,16 +783,25 @@ def test_an_empty_commissions_list_says_what_to_do_next(jane):
 def test_profile_update_through_the_form(jane):
     client = logged_in(jane)
 
-    response = client.post("/partner/profile/", {
-        "name": "Jane Q. Doe", "email": "JQ@partners.example", "notify_lead": "",
-        "notify_sale": "on",
-    }, follow=True)  # fmt: skip
+    response = client.post(
+        "/partner/profile/",
+        {
+            "name": "Jane Q. Doe",
+            "email": "JQ@partners.example",
+            "notify_lead": "",
+            "notify_sale": "on",
+        },
+        follow=True,
+    )
 
     jane.refresh_from_db()
     jane.user.refresh_from_db()
     assert (jane.name, jane.email, jane.notify_lead, jane.notify_sale) == (
-        "Jane Q. Doe", "JQ@partners.example", False, True,
-    )  # fmt: skip
+        "Jane Q. Doe",
+        "JQ@partners.example",
+        False,
+        True,
+    )
     assert jane.user.email == "JQ@partners.example"
     assert response.redirect_chain == [("/partner/profile/", 302)]
     assert "Your profile is saved." in page_text(response)
@@ -691,10 +811,15 @@ def test_profile_refuses_another_partners_email_and_changes_nothing(jane):
     PartnerFactory(code="bobby", email="bob@partners.example")
     before = model_to_dict(Partner.objects.get(pk=jane.pk))
 
-    response = logged_in(jane).post("/partner/profile/", {
-        "name": "Changed", "email": "BOB@partners.example", "notify_lead": "on",
-        "notify_sale": "on",
-    })  # fmt: skip
+    response = logged_in(jane).post(
+        "/partner/profile/",
+        {
+            "name": "Changed",
+            "email": "BOB@partners.example",
+            "notify_lead": "on",
+            "notify_sale": "on",
+        },
+    )
 
     assert response.status_code == 200
     assert response.context["form"].errors == {
@@ -706,10 +831,15 @@ def test_profile_refuses_another_partners_email_and_changes_nothing(jane):
 def test_a_shared_email_staff_gave_does_not_block_other_changes(jane):
     PartnerFactory(code="bobby", email="JANE@partners.example")
 
-    logged_in(jane).post("/partner/profile/", {
-        "name": "Jane Q. Doe", "email": "jane@partners.example", "notify_lead": "on",
-        "notify_sale": "on",
-    })  # fmt: skip
+    logged_in(jane).post(
+        "/partner/profile/",
+        {
+            "name": "Jane Q. Doe",
+            "email": "jane@partners.example",
+            "notify_lead": "on",
+            "notify_sale": "on",
+        },
+    )
 
     jane.refresh_from_db()
     assert (jane.name, jane.email) == ("Jane Q. Doe", "jane@partners.example")
@@ -725,10 +855,16 @@ def test_profile_refuses_a_bad_email_and_changes_nothing(jane):
 
 
 def test_profile_without_changes_says_so(jane):
-    response = logged_in(jane).post("/partner/profile/", {
-        "name": "Jane Doe", "email": "jane@partners.example", "notify_lead": "on",
-        "notify_sale": "on",
-    }, follow=True)  # fmt: skip
+    response = logged_in(jane).post(
+        "/partner/profile/",
+        {
+            "name": "Jane Doe",
+            "email": "jane@partners.example",
+            "notify_lead": "on",
+            "notify_sale": "on",
+        },
+        follow=True,
+    )
 
     assert "Nothing changed." in page_text(response)
 
@@ -748,9 +884,15 @@ def test_profile_post_without_csrf_token_is_403(jane):
     before = model_to_dict(Partner.objects.get(pk=jane.pk))
     client = logged_in(jane, enforce_csrf_checks=True)
 
-    response = client.post("/partner/profile/", {
-        "name": "Forged", "email": "forged@evil.example", "notify_lead": "", "notify_sale": "",
-    })  # fmt: skip
+    response = client.post(
+        "/partner/profile/",
+        {
+            "name": "Forged",
+            "email": "forged@evil.example",
+            "notify_lead": "",
+            "notify_sale": "",
+        },
+    )
 
     assert response.status_code == 403
     assert model_to_dict(Partner.objects.get(pk=jane.pk)) == before
@@ -759,10 +901,15 @@ def test_profile_post_without_csrf_token_is_403(jane):
 def test_password_change(jane):
     client = logged_in(jane)
 
-    response = client.post("/partner/profile/password/", {
-        "old_password": PASSWORD, "new_password1": "a-new-pass-phrase",
-        "new_password2": "a-new-pass-phrase",
-    }, follow=True)  # fmt: skip
+    response = client.post(
+        "/partner/profile/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-pass-phrase",
+            "new_password2": "a-new-pass-phrase",
+        },
+        follow=True,
+    )
 
     assert response.redirect_chain == [("/partner/profile/", 302)]
     assert "Your password is changed." in page_text(response)
@@ -772,10 +919,14 @@ def test_password_change(jane):
 
 
 def test_password_change_with_a_wrong_old_password_changes_nothing(jane):
-    response = logged_in(jane).post("/partner/profile/password/", {
-        "old_password": "wrong", "new_password1": "a-new-pass-phrase",
-        "new_password2": "a-new-pass-phrase",
-    })  # fmt: skip
+    response = logged_in(jane).post(
+        "/partner/profile/password/",
+        {
+            "old_password": "wrong",
+            "new_password1": "a-new-pass-phrase",
+            "new_password2": "a-new-pass-phrase",
+        },
+    )
 
     assert response.status_code == 200
     assert list(response.context["form"].errors) == ["old_password"]
@@ -802,8 +953,11 @@ def test_password_reset_by_email_sets_a_password_that_logs_in(client, jane):
     set_url = form.redirect_chain[-1][0]
     assert set_url.endswith("/set-password/")
 
-    done = client.post(set_url, {"new_password1": "a-new-pass-phrase",
-                                 "new_password2": "a-new-pass-phrase"}, follow=True)  # fmt: skip
+    done = client.post(
+        set_url,
+        {"new_password1": "a-new-pass-phrase", "new_password2": "a-new-pass-phrase"},
+        follow=True,
+    )
 
     assert done.redirect_chain == [("/partner/login/", 302)]
     assert "Your new password is set. Log in with it." in page_text(done)
@@ -813,8 +967,9 @@ def test_password_reset_by_email_sets_a_password_that_logs_in(client, jane):
     assert "This link does not work" in page_text(reused)
 
 
-@pytest.mark.parametrize("email", ["nobody@example.com", "staff0@example.com"],
-                         ids=["unknown", "staff-email"])  # fmt: skip
+@pytest.mark.parametrize(
+    "email", ["nobody@example.com", "staff0@example.com"], ids=["unknown", "staff-email"]
+)
 def test_password_reset_sends_nothing_to_others_but_says_the_same(client, jane, email):
     StaffFactory(username="staff0")
 

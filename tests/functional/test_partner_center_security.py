@@ -47,13 +47,17 @@ def data(api):
     """alice (sale 10.00): 3 clicks, an opt-in, orders alice-o1 (refunded) and alice-o2.
     bobby (sale 4.44, another program): 1 click, order bobby-o1."""
     alice = partner_with_login(
-        "alice", name="Alice Able", email="alice@partners.example",
+        "alice",
+        name="Alice Able",
+        email="alice@partners.example",
         program=ProgramFactory(priority=1, rates={1: {"sale_amount": D("10.00")}}),
-    )  # fmt: skip
+    )
     bobby = partner_with_login(
-        "bobby", name="Bob Baker", email="bob@partners.example",
+        "bobby",
+        name="Bob Baker",
+        email="bob@partners.example",
         program=ProgramFactory(priority=2, rates={1: {"sale_amount": D("4.44")}}),
-    )  # fmt: skip
+    )
     clicks(alice, 1, 2, 3)
     clicks(bobby, 1)
     opt_in(api, "alice-f1", "2026-11-01T10:00:00Z", "alice", "ann@example.com")
@@ -115,12 +119,14 @@ def test_a_partner_sees_none_of_another_partners_rows(data, name, url):
 
 @pytest.mark.parametrize(
     ("name", "url", "own"),
-    [("ledger", "/partner/ledger/", ["bobby-o1", "4.44"]),
-     ("ledger-csv", "/partner/ledger.csv", ["bobby-o1", "4.44"]),
-     ("commissions", "/partner/commissions/", ["bobby-o1", "4.44"]),
-     ("dashboard", "/partner/", ["4.44"])],
+    [
+        ("ledger", "/partner/ledger/", ["bobby-o1", "4.44"]),
+        ("ledger-csv", "/partner/ledger.csv", ["bobby-o1", "4.44"]),
+        ("commissions", "/partner/commissions/", ["bobby-o1", "4.44"]),
+        ("dashboard", "/partner/", ["4.44"]),
+    ],
     ids=["ledger", "ledger-csv", "commissions", "dashboard"],
-)  # fmt: skip
+)
 def test_a_partner_sees_their_own_rows(data, name, url, own):
     content = body(logged_in(data["bobby"]).get(url))
 
@@ -132,8 +138,10 @@ def test_the_dashboard_counts_only_the_partners_own_activity(data):
     response = logged_in(data["bobby"]).get("/partner/")
 
     assert [(s["label"], s["all_time"]) for s in response.context["stats"]] == [
-        ("Clicks", 1), ("Opt-ins", 0), ("Orders", 1),
-    ]  # fmt: skip
+        ("Clicks", 1),
+        ("Opt-ins", 0),
+        ("Orders", 1),
+    ]
     assert response.context["earned"] == [{"currency": "USD", "recent": "4.44", "all_time": "4.44"}]
 
 
@@ -150,10 +158,17 @@ def test_another_partners_commission_is_404(data, line):
 def test_a_profile_post_changes_only_the_partner_logged_in(data):
     alice_before = model_to_dict(Partner.objects.get(code="alice"))
 
-    logged_in(data["bobby"]).post("/partner/profile/?code=alice", {
-        "name": "Bob B.", "email": "bob@partners.example", "notify_lead": "", "notify_sale": "on",
-        "code": "alice", "partner": data["alice"].pk,
-    })  # fmt: skip
+    logged_in(data["bobby"]).post(
+        "/partner/profile/?code=alice",
+        {
+            "name": "Bob B.",
+            "email": "bob@partners.example",
+            "notify_lead": "",
+            "notify_sale": "on",
+            "code": "alice",
+            "partner": data["alice"].pk,
+        },
+    )
 
     assert model_to_dict(Partner.objects.get(code="alice")) == alice_before
     assert Partner.objects.get(code="bobby").name == "Bob B."

@@ -30,11 +30,18 @@ LEDGER_FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "endin
 
 
 def sell(api, event_id, day, price, partner="jane", email="ada@example.com", **fields):
-    response = api.post(ORDERS, {
-        "event_id": event_id, "occurred_at": f"{day}T12:00:00Z", "sale_partner": partner,
-        "contact": {"email": email},
-        "items": [{"sku": "A", "quantity": 1, "unit_price": price}], **fields,
-    }, format="json")  # fmt: skip
+    response = api.post(
+        ORDERS,
+        {
+            "event_id": event_id,
+            "occurred_at": f"{day}T12:00:00Z",
+            "sale_partner": partner,
+            "contact": {"email": email},
+            "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
+            **fields,
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
 
 
@@ -52,14 +59,19 @@ def history(api, db):
     (The constructed history of tests/integration/test_ledger_payouts.py.)
     """
     defaults_update(data={"payout_amount": False, "payout_percent": True}, acting_user=None)
-    ProgramFactory(priority=1, payout_amount=False, payout_percent=True,
-                   rates={1: {"sale_percent": D("10")}})  # fmt: skip
+    ProgramFactory(
+        priority=1, payout_amount=False, payout_percent=True, rates={1: {"sale_percent": D("10")}}
+    )
     jane = PartnerFactory(code="jane", name="Jane Doe")
     sell(api, "o1", "2026-10-05", "1000.00")
     refund(api, "r1", "o1", "2026-10-10", "250.00")
     sell(api, "o2", "2026-10-20", "200.00")
-    payout_batch_create(start=date(2026, 10, 1), end=date(2026, 10, 31), method="earned_in_range",
-                        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # fmt: skip
+    payout_batch_create(
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 31),
+        method="earned_in_range",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
     sell(api, "o3", "2026-11-05", "500.00")
     refund(api, "r2", "o2", "2026-11-06")
     return jane
@@ -134,8 +146,7 @@ def test_ledger_report_equals_the_api_ledger_and_the_csv(staff_client, api, hist
         api_ledger = api.get(f"/api/v1/partners/{row[0]}/ledger/", query).json()
         assert plain(row[3:]) == [api_ledger[name] for name in LEDGER_FIGURES]
     [header, *rows] = csv_rows(download)
-    assert header == ["partner_code", "partner_name", "currency", "start", "end",
-                      *LEDGER_FIGURES]  # fmt: skip
+    assert header == ["partner_code", "partner_name", "currency", "start", "end", *LEDGER_FIGURES]
     assert [[r[0], r[1], r[2], *r[5:]] for r in rows] == [plain(row) for row in shown["tbody"]]
     assert {(r[3], r[4]) for r in rows} == {(query.get("start", ""), query.get("end", ""))}
     [totals] = shown["tfoot"]
@@ -148,8 +159,12 @@ def test_ledger_report_figures_in_context(staff_client, history):
     [jane] = response.context["rows"]
     assert (jane["partner"].code, jane["currency"]) == ("jane", "USD")
     assert [jane[name] for name in LEDGER_FIGURES] == [
-        D("95.00"), D("50.00"), D("20.00"), D("95.00"), D("30.00"),
-    ]  # fmt: skip
+        D("95.00"),
+        D("50.00"),
+        D("20.00"),
+        D("95.00"),
+        D("30.00"),
+    ]
 
 
 @pytest.fixture
@@ -175,9 +190,17 @@ def tree(db):
         (lambda t: {"status": "active", "parent": "root"}, ["kid1"]),
         (lambda t: {"q": "elsewhere"}, ["solo"]),
     ],
-    ids=["all", "program", "no-program", "parent", "unknown-parent", "status",
-         "status-and-parent", "search"],
-)  # fmt: skip
+    ids=[
+        "all",
+        "program",
+        "no-program",
+        "parent",
+        "unknown-parent",
+        "status",
+        "status-and-parent",
+        "search",
+    ],
+)
 @pytest.mark.parametrize("report", ["ledger", "activity"])
 def test_partner_report_filters(staff_client, tree, report, query, codes):
     params = query(tree)
@@ -232,16 +255,27 @@ def test_the_csv_link_keeps_the_filters_but_not_the_page(staff_client, history):
 def add_entries(partners, order, clicks_from, n):
     """n commission lines (1.00 each, October) and n clicks, spread over the partners."""
     Commission.objects.bulk_create(
-        Commission(partner=partners[i % len(partners)], order=order, level=1, kind="sale",
-                   entry="commission", base=D("10.00"), amount=D("1.00"), currency="USD",
-                   occurred_at=datetime(2026, 10, 1 + i % 28, 12, tzinfo=UTC))
+        Commission(
+            partner=partners[i % len(partners)],
+            order=order,
+            level=1,
+            kind="sale",
+            entry="commission",
+            base=D("10.00"),
+            amount=D("1.00"),
+            currency="USD",
+            occurred_at=datetime(2026, 10, 1 + i % 28, 12, tzinfo=UTC),
+        )
         for i in range(n)
-    )  # fmt: skip
+    )
     Click.objects.bulk_create(
-        Click(id=uuid.uuid4(), partner=partners[i % len(partners)],
-              at=clicks_from + timedelta(minutes=i))
+        Click(
+            id=uuid.uuid4(),
+            partner=partners[i % len(partners)],
+            at=clicks_from + timedelta(minutes=i),
+        )
         for i in range(n)
-    )  # fmt: skip
+    )
 
 
 def count_queries(client, url) -> tuple[int, bytes]:
@@ -307,21 +341,36 @@ def activity(api, db):
     50.00 less 10.00 discount), one refunded in part; plus a click, a form and an order in
     November. Gold pays 10 % at level 1 and 5 % at level 2."""
     defaults_update(data={"payout_amount": False, "payout_percent": True}, acting_user=None)
-    ProgramFactory(priority=1, payout_amount=False, payout_percent=True,
-                   rates={1: {"sale_percent": D("10")}, 2: {"sale_percent": D("5")}})  # fmt: skip
+    ProgramFactory(
+        priority=1,
+        payout_amount=False,
+        payout_percent=True,
+        rates={1: {"sale_percent": D("10")}, 2: {"sale_percent": D("5")}},
+    )
     bobby = PartnerFactory(code="bobby", name="Bob By")
     alice = PartnerFactory(code="alice", name="Alice Able", parent=bobby)
     PartnerFactory(code="carol", name="Carol C")
-    at = [datetime(2026, 10, 1, 8, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, tzinfo=UTC),
-          datetime(2026, 10, 15, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]  # fmt: skip
+    at = [
+        datetime(2026, 10, 1, 8, tzinfo=UTC),
+        datetime(2026, 10, 31, 23, 59, tzinfo=UTC),
+        datetime(2026, 10, 15, tzinfo=UTC),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    ]
     Click.objects.bulk_create(
         [Click(id=uuid.uuid4(), partner=alice, at=when) for when in at]
         + [Click(id=uuid.uuid4(), partner=bobby, at=at[2])]
     )
     for n, day in enumerate(["2026-10-02", "2026-10-03", "2026-11-02"]):
-        response = api.post(FORMS, {"event_id": f"f{n}", "occurred_at": f"{day}T12:00:00Z",
-                                    "contact": {"email": f"lead{n}@example.com"},
-                                    "lead_partner": "alice"}, format="json")  # fmt: skip
+        response = api.post(
+            FORMS,
+            {
+                "event_id": f"f{n}",
+                "occurred_at": f"{day}T12:00:00Z",
+                "contact": {"email": f"lead{n}@example.com"},
+                "lead_partner": "alice",
+            },
+            format="json",
+        )
         assert response.status_code == 201
     sell(api, "o1", "2026-10-05", "100.00", "alice")
     sell(api, "o2", "2026-10-20", "50.00", "alice", discount="10.00")
@@ -329,8 +378,17 @@ def activity(api, db):
     sell(api, "o3", "2026-11-05", "80.00", "alice")
 
 
-ACTIVITY_CSV_HEADER = ["partner_code", "partner_name", "start", "end", "clicks", "optins",
-                       "orders", "sales", "commissions_earned"]  # fmt: skip
+ACTIVITY_CSV_HEADER = [
+    "partner_code",
+    "partner_name",
+    "start",
+    "end",
+    "clicks",
+    "optins",
+    "orders",
+    "sales",
+    "commissions_earned",
+]
 
 
 def test_activity_summary_figures_page_and_csv(staff_client, activity):
@@ -347,9 +405,12 @@ def test_activity_summary_figures_page_and_csv(staff_client, activity):
         ("carol", 0, 0, 0, D("0"), D("0")),
     ]
     assert page.context["totals"] == {
-        "click_count": 4, "optin_count": 2, "order_count": 2, "sales_total": D("140.00"),
+        "click_count": 4,
+        "optin_count": 2,
+        "order_count": 2,
+        "sales_total": D("140.00"),
         "earned_total": D("21.00"),
-    }  # fmt: skip
+    }
     shown = table(page, "activity-report")
     assert csv_rows(download) == [
         ACTIVITY_CSV_HEADER,
@@ -365,8 +426,10 @@ def test_activity_summary_figures_page_and_csv(staff_client, activity):
 def test_activity_summary_all_time_and_sorted(staff_client, activity):
     page = staff_client.get("/staff/reports/activity/", {"ordering": "-clicks"})
 
-    rows = [(p.code, p.click_count, p.optin_count, p.order_count, p.sales_total, p.earned_total)
-            for p in page.context["page_obj"].object_list]  # fmt: skip
+    rows = [
+        (p.code, p.click_count, p.optin_count, p.order_count, p.sales_total, p.earned_total)
+        for p in page.context["page_obj"].object_list
+    ]
     assert rows == [
         ("alice", 4, 3, 3, D("220.00"), D("22.00")),
         ("bobby", 1, 0, 0, D("0"), D("11.00")),
@@ -380,9 +443,12 @@ def test_activity_summary_all_time_and_sorted(staff_client, activity):
 def test_payments_report_and_csv(staff_client, api, history):
     PartnerFactory(code="kim", name="Kim, K.")
     sell(api, "k1", "2026-11-07", "300.00", "kim", email="kb@example.com")
-    november = payout_batch_create(start=date(2026, 11, 1), end=date(2026, 11, 30),
-                                   method="balance_plus_earned",
-                                   at=datetime(2026, 12, 1, 8, 30, tzinfo=UTC))  # fmt: skip
+    november = payout_batch_create(
+        start=date(2026, 11, 1),
+        end=date(2026, 11, 30),
+        method="balance_plus_earned",
+        at=datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+    )
     [october] = Payment.objects.exclude(batch=november)
     jane, kim = (november.payments.get(partner__code=code) for code in ("jane", "kim"))
 
@@ -395,29 +461,59 @@ def test_payments_report_and_csv(staff_client, api, history):
         (november.pk, "kim", D("30.00")),
         (november.pk, "jane", D("30.00")),
         (october.batch_id, "jane", D("95.00")),
-    ]  # fmt: skip
+    ]
     assert [(t["currency"], t["count"], t["total"]) for t in everything.context["totals"]] == [
         ("USD", 3, D("155.00"))
     ]
     assert [p.amount for p in jane_only.context["object_list"]] == [D("30.00"), D("95.00")]
-    header = ["payment_id", "batch_id", "partner_code", "partner_name", "amount", "currency",
-              "paid_at"]  # fmt: skip
+    header = [
+        "payment_id",
+        "batch_id",
+        "partner_code",
+        "partner_name",
+        "amount",
+        "currency",
+        "paid_at",
+    ]
     assert csv_rows(december) == [
         header,
-        [str(kim.pk), str(november.pk), "kim", "Kim, K.", "30.00", "USD",
-         "2026-12-01T08:30:00+00:00"],
-        [str(jane.pk), str(november.pk), "jane", "Jane Doe", "30.00", "USD",
-         "2026-12-01T08:30:00+00:00"],
-    ]  # fmt: skip
+        [
+            str(kim.pk),
+            str(november.pk),
+            "kim",
+            "Kim, K.",
+            "30.00",
+            "USD",
+            "2026-12-01T08:30:00+00:00",
+        ],
+        [
+            str(jane.pk),
+            str(november.pk),
+            "jane",
+            "Jane Doe",
+            "30.00",
+            "USD",
+            "2026-12-01T08:30:00+00:00",
+        ],
+    ]
     assert csv_rows(by_batch) == [
         header,
-        [str(october.pk), str(october.batch_id), "jane", "Jane Doe", "95.00", "USD",
-         "2026-11-02T09:00:00+00:00"],
-    ]  # fmt: skip
+        [
+            str(october.pk),
+            str(october.batch_id),
+            "jane",
+            "Jane Doe",
+            "95.00",
+            "USD",
+            "2026-11-02T09:00:00+00:00",
+        ],
+    ]
     shown = table(everything, "payments-report")
     assert [[row[2], *plain(row[4:])] for row in shown["tbody"]] == [
-        ["kim", "30.00", "USD"], ["jane", "30.00", "USD"], ["jane", "95.00", "USD"],
-    ]  # fmt: skip
+        ["kim", "30.00", "USD"],
+        ["jane", "30.00", "USD"],
+        ["jane", "95.00", "USD"],
+    ]
     assert shown["tfoot"] == [["Total of 3 payments", "155.00", "USD"]]
 
 

@@ -74,7 +74,11 @@ def test_the_tracking_link_keeps_its_own_query(client):
 
 
 def test_cookie_keeps_the_first_click_and_replaces_the_last(client):
-    a, b, c = PartnerFactory(code="alice"), PartnerFactory(code="bobby"), PartnerFactory(code="carol")
+    a, b, c = (
+        PartnerFactory(code="alice"),
+        PartnerFactory(code="bobby"),
+        PartnerFactory(code="carol"),
+    )
 
     go(client, "/go/alice/")
     second = go(client, "/go/bobby/")

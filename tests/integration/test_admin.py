@@ -657,16 +657,21 @@ def test_structural_fields_are_read_only_on_the_program_form(staff_client):
 
 
 def test_staff_set_a_partners_center_password_in_the_admin(admin_client):
-    from django.contrib.auth import authenticate
     from django.contrib.admin import helpers
+    from django.contrib.auth import authenticate
 
     jane = PartnerFactory(code="jane", email="jane@partners.example")
 
     response = admin_client.post(
         "/admin/partners/partner/",
-        {"action": "set_password", helpers.ACTION_CHECKBOX_NAME: [jane.pk], "apply": "1",
-         "password1": "a-long-secret-9", "password2": "a-long-secret-9"},
-    )  # fmt: skip
+        {
+            "action": "set_password",
+            helpers.ACTION_CHECKBOX_NAME: [jane.pk],
+            "apply": "1",
+            "password1": "a-long-secret-9",
+            "password2": "a-long-secret-9",
+        },
+    )
 
     assert response.status_code == 302
     jane.refresh_from_db()
@@ -679,9 +684,14 @@ def test_setting_a_password_for_two_partners_is_refused(admin_client):
     a, b = PartnerFactory(), PartnerFactory()
     response = admin_client.post(
         "/admin/partners/partner/",
-        {"action": "set_password", helpers.ACTION_CHECKBOX_NAME: [a.pk, b.pk], "apply": "1",
-         "password1": "a-long-secret-9", "password2": "a-long-secret-9"},
-    )  # fmt: skip
+        {
+            "action": "set_password",
+            helpers.ACTION_CHECKBOX_NAME: [a.pk, b.pk],
+            "apply": "1",
+            "password1": "a-long-secret-9",
+            "password2": "a-long-secret-9",
+        },
+    )
 
     assert response.status_code == 200
     assert "exactly one partner" in response.content.decode()

@@ -4,8 +4,6 @@ import json
 import re
 
 import pytest
-
-from partners.models import DEFAULTS_FIELDS, SPEC_DEFAULTS_FIELDS
 from django.contrib.staticfiles import finders
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -13,6 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
 from partners import api as partners_api
+from partners.models import DEFAULTS_FIELDS, SPEC_DEFAULTS_FIELDS
 from referral_program import api_urls
 
 pytestmark = pytest.mark.django_db

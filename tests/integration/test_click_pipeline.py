@@ -42,10 +42,15 @@ def buffered(settings):
 def make_clicks(partner, n, *, minutes_apart=0):
     start = timezone.now() - timedelta(hours=1)
     return [
-        Click(id=new_click_id(start), partner_id=partner.pk, ip=f"198.51.100.{k % 250}",
-              user_agent=BROWSER, at=start + timedelta(minutes=k * minutes_apart, microseconds=k))
+        Click(
+            id=new_click_id(start),
+            partner_id=partner.pk,
+            ip=f"198.51.100.{k % 250}",
+            user_agent=BROWSER,
+            at=start + timedelta(minutes=k * minutes_apart, microseconds=k),
+        )
         for k in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def push(client, clicks):
@@ -83,8 +88,16 @@ def test_the_drain_counts_repeats_once(buffered):
     defaults_update(data={"duplicate_click_minutes": 30}, acting_user=None)
     clicks = make_clicks(jane, 1) * 1  # one visitor...
     start = clicks[0].at
-    repeats = [Click(id=new_click_id(start), partner_id=jane.pk, ip=clicks[0].ip,
-                     user_agent=BROWSER, at=start + timedelta(minutes=m)) for m in (5, 29, 61)]  # fmt: skip
+    repeats = [
+        Click(
+            id=new_click_id(start),
+            partner_id=jane.pk,
+            ip=clicks[0].ip,
+            user_agent=BROWSER,
+            at=start + timedelta(minutes=m),
+        )
+        for m in (5, 29, 61)
+    ]
     push(buffered, clicks + repeats)
 
     assert clicks_drain() == 4
@@ -165,10 +178,16 @@ def test_an_order_before_the_drain_is_still_attributed(client, api, buffered):
     token = client.get("/go/jane/", headers={"user-agent": BROWSER}).cookies["rp_ref"].value
     assert Click.objects.count() == 0
 
-    response = api.post("/api/v1/events/orders/", {
-        "event_id": "o1", "contact": {"email": "ada@example.com"}, "tracking_token": token,
-        "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
-    }, format="json")  # fmt: skip
+    response = api.post(
+        "/api/v1/events/orders/",
+        {
+            "event_id": "o1",
+            "contact": {"email": "ada@example.com"},
+            "tracking_token": token,
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
+        },
+        format="json",
+    )
 
     assert response.json()["sale_partner"] == "jane"
     assert response.json()["attribution"] == {"source": "cookie", "rule": "last"}

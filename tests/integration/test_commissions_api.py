@@ -12,26 +12,33 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sold(api):
-    ProgramFactory(priority=1, rates={1: {"sale_amount": Decimal("7.00")}, 2: {"sale_amount": Decimal("2.00")}})
+    ProgramFactory(
+        priority=1, rates={1: {"sale_amount": Decimal("7.00")}, 2: {"sale_amount": Decimal("2.00")}}
+    )
     boss = PartnerFactory(code="bossy")
     PartnerFactory(code="jane", parent=boss)
     for n in (1, 2):
         api.post(
             "/api/v1/events/orders/",
-            {"event_id": f"o{n}", "contact": {"email": "ada@example.com"}, "sale_partner": "jane",
-             "items": [{"sku": "A", "quantity": 1, "unit_price": "50.00"}]},
+            {
+                "event_id": f"o{n}",
+                "contact": {"email": "ada@example.com"},
+                "sale_partner": "jane",
+                "items": [{"sku": "A", "quantity": 1, "unit_price": "50.00"}],
+            },
             format="json",
-        )  # fmt: skip
+        )
     api.post("/api/v1/events/refunds/", {"event_id": "r1", "order_id": "o1"}, format="json")
 
 
 def test_commissions_filter_by_partner_and_order(api, sold):
     rows = api.get("/api/v1/commissions/?partner=Jane&order=o1").json()["results"]
-    assert [(r["partner"], r["order_id"], r["level"], r["kind"], r["entry"], r["amount"])
-            for r in rows] == [
+    assert [
+        (r["partner"], r["order_id"], r["level"], r["kind"], r["entry"], r["amount"]) for r in rows
+    ] == [
         ("jane", "o1", 1, "sale", "commission", "7.00"),
         ("jane", "o1", 1, "sale", "clawback", "-7.00"),
-    ]  # fmt: skip
+    ]
     assert rows[0]["trace"]["attribution"]["source"] == "explicit"
     assert rows[1]["trace"]["refund"] == "r1"
     assert len(api.get("/api/v1/commissions/").json()["results"]) == 6
@@ -46,10 +53,13 @@ def test_a_manual_referral_is_added_and_listed(api):
     jane = PartnerFactory(code="jane", cookie_days=30)
     response = api.post(
         "/api/v1/referrals/",
-        {"contact": {"email": "Ada@Example.com"}, "partner": "JANE",
-         "occurred_at": "2026-11-01T10:00:00Z"},
+        {
+            "contact": {"email": "Ada@Example.com"},
+            "partner": "JANE",
+            "occurred_at": "2026-11-01T10:00:00Z",
+        },
         format="json",
-    )  # fmt: skip
+    )
 
     assert response.status_code == 201, response.data
     entry = Referral.objects.get()

@@ -14,7 +14,11 @@ pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "events"
 D = Decimal
-ORDERS, FORMS, REFUNDS = "/api/v1/events/orders/", "/api/v1/events/web-forms/", "/api/v1/events/refunds/"
+ORDERS, FORMS, REFUNDS = (
+    "/api/v1/events/orders/",
+    "/api/v1/events/web-forms/",
+    "/api/v1/events/refunds/",
+)
 
 
 def fixture(name: str, **changes) -> dict:
@@ -33,20 +37,28 @@ def state() -> dict:
 def program(db):
     """3 levels, lead and sale, amount and percent: sale 10 % + 5.00 at level 1."""
     defaults_update(
-        data={"levels": 3, "payout_on_lead": True, "payout_on_sale": True,
-              "payout_amount": True, "payout_percent": True},
+        data={
+            "levels": 3,
+            "payout_on_lead": True,
+            "payout_on_sale": True,
+            "payout_amount": True,
+            "payout_percent": True,
+        },
         acting_user=None,
-    )  # fmt: skip
+    )
     return ProgramFactory(
         priority=1,
-        levels=3, payout_on_lead=True, payout_on_sale=True, payout_amount=True,
+        levels=3,
+        payout_on_lead=True,
+        payout_on_sale=True,
+        payout_amount=True,
         payout_percent=True,
         rates={
             1: {"sale_percent": D("10"), "sale_amount": D("5"), "lead_percent": D("2")},
             2: {"sale_percent": D("5"), "lead_percent": D("1")},
             3: {"sale_percent": D("1")},
         },
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -72,15 +84,33 @@ def test_an_order_with_an_explicit_sale_partner_pays_three_levels(api, tree):
         "sale_partner": "salesrep",
         "attribution": {"source": "explicit", "rule": None},
         "commissions": [
-            {"id": body["commissions"][0]["id"], "partner": "salesrep", "level": 1,
-             "kind": "sale", "amount": "105.00", "currency": "USD"},
-            {"id": body["commissions"][1]["id"], "partner": "mother", "level": 2,
-             "kind": "sale", "amount": "50.00", "currency": "USD"},
-            {"id": body["commissions"][2]["id"], "partner": "grandma", "level": 3,
-             "kind": "sale", "amount": "10.00", "currency": "USD"},
+            {
+                "id": body["commissions"][0]["id"],
+                "partner": "salesrep",
+                "level": 1,
+                "kind": "sale",
+                "amount": "105.00",
+                "currency": "USD",
+            },
+            {
+                "id": body["commissions"][1]["id"],
+                "partner": "mother",
+                "level": 2,
+                "kind": "sale",
+                "amount": "50.00",
+                "currency": "USD",
+            },
+            {
+                "id": body["commissions"][2]["id"],
+                "partner": "grandma",
+                "level": 3,
+                "kind": "sale",
+                "amount": "10.00",
+                "currency": "USD",
+            },
         ],
         "duplicate": False,
-    }  # fmt: skip
+    }
     order = Order.objects.get()
     assert (order.base, order.total, order.contact.email) == (
         D("1000.00"),
@@ -120,8 +150,9 @@ def test_a_web_form_fixes_the_lead_partner_and_pays_nothing(api, tree):
         "duplicate": False,
     }
     assert Commission.objects.count() == 0
-    again = api.post(FORMS, fixture("web_form", event_id="form-2002", lead_partner="mother"),
-                     format="json")
+    again = api.post(
+        FORMS, fixture("web_form", event_id="form-2002", lead_partner="mother"), format="json"
+    )
     assert again.json()["lead_partner"] == "blogger"
     assert again.json()["attribution"] == {"source": "contact", "rule": None}
 
@@ -171,13 +202,28 @@ def test_event_ids_are_unique_per_kind_not_across_kinds(api, tree):
         ({"ip": "999.1.1.1"}, "ip"),
     ],
     ids=[
-        "bad-email", "other-currency", "short-currency", "no-items", "quantity-0",
-        "quantity-fraction", "negative-price", "price-three-decimals", "price-nan",
-        "1001-items", "negative-discount", "shipping-three-decimals", "tax-not-a-number",
-        "far-future", "bad-date", "unknown-partner", "inactive-partner", "empty-event-id",
-        "event-id-space", "bad-ip",
+        "bad-email",
+        "other-currency",
+        "short-currency",
+        "no-items",
+        "quantity-0",
+        "quantity-fraction",
+        "negative-price",
+        "price-three-decimals",
+        "price-nan",
+        "1001-items",
+        "negative-discount",
+        "shipping-three-decimals",
+        "tax-not-a-number",
+        "far-future",
+        "bad-date",
+        "unknown-partner",
+        "inactive-partner",
+        "empty-event-id",
+        "event-id-space",
+        "bad-ip",
     ],
-)  # fmt: skip
+)
 def test_bad_orders_are_refused_naming_the_field_and_write_nothing(api, tree, changes, field):
     PartnerFactory(code="sleepy", status="inactive")
     before = state()
@@ -193,8 +239,11 @@ def test_a_refund_claws_back_each_line_proportionally(api, tree):
     api.post(ORDERS, fixture("order", sale_partner="salesrep"), format="json")
 
     # 110 of the 1,100 paid: each line gives back a tenth
-    response = api.post(REFUNDS, {"event_id": "refund-1", "order_id": "order-1001",
-                                  "amount": "110.00"}, format="json")  # fmt: skip
+    response = api.post(
+        REFUNDS,
+        {"event_id": "refund-1", "order_id": "order-1001", "amount": "110.00"},
+        format="json",
+    )
 
     assert response.status_code == 201
     assert response.json() == {
@@ -213,8 +262,11 @@ def test_a_refund_claws_back_each_line_proportionally(api, tree):
 def test_the_refund_that_completes_the_order_takes_back_exactly_what_is_left(api, tree):
     api.post(ORDERS, fixture("order", sale_partner="salesrep"), format="json")
     for n, amount in enumerate(["333.33", "333.33"]):
-        api.post(REFUNDS, {"event_id": f"r{n}", "order_id": "order-1001", "amount": amount},
-                 format="json")  # fmt: skip
+        api.post(
+            REFUNDS,
+            {"event_id": f"r{n}", "order_id": "order-1001", "amount": amount},
+            format="json",
+        )
 
     last = api.post(REFUNDS, {"event_id": "r-last", "order_id": "order-1001"}, format="json")
 

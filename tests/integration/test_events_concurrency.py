@@ -29,9 +29,12 @@ def payload(event_id="order-1", items=1, **fields):
 
 def three_levels():
     defaults_update(data={"levels": 3, "payout_on_lead": True}, acting_user=None)
-    ProgramFactory(priority=1, levels=3, payout_on_lead=True,
-                   rates={n: {"sale_amount": Decimal("3"), "lead_amount": Decimal("1")}
-                          for n in (1, 2, 3)})  # fmt: skip
+    ProgramFactory(
+        priority=1,
+        levels=3,
+        payout_on_lead=True,
+        rates={n: {"sale_amount": Decimal("3"), "lead_amount": Decimal("1")} for n in (1, 2, 3)},
+    )
     top = PartnerFactory(code="grandma")
     PartnerFactory(code="salesrep", parent=PartnerFactory(code="mother", parent=top))
 
@@ -83,10 +86,14 @@ def test_an_order_costs_the_same_queries_whatever_the_history_and_items(api, his
     partners = [PartnerFactory() for _ in range(5)]
     start = timezone.now() - timedelta(days=30)
     Referral.objects.bulk_create(
-        Referral(contact=contact, partner=partners[n % 5], source="manual",
-                 set_at=start + timedelta(minutes=n))
+        Referral(
+            contact=contact,
+            partner=partners[n % 5],
+            source="manual",
+            set_at=start + timedelta(minutes=n),
+        )
         for n in range(history)
-    )  # fmt: skip
+    )
     body = payload(items=items, sale_partner=None, ip="198.51.100.1")
     body.pop("sale_partner")
 

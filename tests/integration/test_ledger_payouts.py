@@ -19,11 +19,17 @@ NOVEMBER = {"start": "2026-11-01", "end": "2026-11-30"}
 
 
 def sell(api, event_id, day, price, partner="jane"):
-    response = api.post(ORDERS, {
-        "event_id": event_id, "occurred_at": f"{day}T12:00:00Z", "sale_partner": partner,
-        "contact": {"email": "ada@example.com"},
-        "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
-    }, format="json")  # fmt: skip
+    response = api.post(
+        ORDERS,
+        {
+            "event_id": event_id,
+            "occurred_at": f"{day}T12:00:00Z",
+            "sale_partner": partner,
+            "contact": {"email": "ada@example.com"},
+            "items": [{"sku": "A", "quantity": 1, "unit_price": price}],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
 
 
@@ -40,14 +46,19 @@ def history(api, db):
     from partners.services import defaults_update
 
     defaults_update(data={"payout_amount": False, "payout_percent": True}, acting_user=None)
-    ProgramFactory(priority=1, payout_amount=False, payout_percent=True,
-                   rates={1: {"sale_percent": D("10")}})  # fmt: skip
+    ProgramFactory(
+        priority=1, payout_amount=False, payout_percent=True, rates={1: {"sale_percent": D("10")}}
+    )
     jane = PartnerFactory(code="jane")
     sell(api, "o1", "2026-10-05", "1000.00")
     refund(api, "r1", "o1", "2026-10-10", "250.00")
     sell(api, "o2", "2026-10-20", "200.00")
-    payout_batch_create(start=date(2026, 10, 1), end=date(2026, 10, 31), method="earned_in_range",
-                        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # fmt: skip
+    payout_batch_create(
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 31),
+        method="earned_in_range",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
     sell(api, "o3", "2026-11-05", "500.00")
     refund(api, "r2", "o2", "2026-11-06")
     return jane
@@ -67,8 +78,13 @@ def test_ledger_figures_are_exact(api, history, period):
 
     body = api.get("/api/v1/partners/JANE/ledger/", query).json()
 
-    assert (body["beginning_balance"], body["earned"], body["clawbacks"], body["payments"],
-            body["ending_balance"]) == expected  # fmt: skip
+    assert (
+        body["beginning_balance"],
+        body["earned"],
+        body["clawbacks"],
+        body["payments"],
+        body["ending_balance"],
+    ) == expected
     summary = partner_ledger(
         history,
         start=date.fromisoformat(query["start"]) if query else None,
@@ -111,8 +127,11 @@ def test_a_batch_pays_positive_balances_over_the_minimum_only(api, db):
     sell(api, "c1", "2026-10-05", "10.00", "carol")
     refund(api, "c1-r", "c1", "2026-10-07")  # carol: 0.00
 
-    batch = api.post("/api/v1/payouts/", {**OCTOBER, "method": "earned_in_range",
-                                          "minimum": "15.00"}, format="json")  # fmt: skip
+    batch = api.post(
+        "/api/v1/payouts/",
+        {**OCTOBER, "method": "earned_in_range", "minimum": "15.00"},
+        format="json",
+    )
 
     assert batch.status_code == 201, batch.data
     assert batch.json()["payments"] == [{"partner": "alice", "amount": "20.00", "currency": "USD"}]
@@ -127,12 +146,14 @@ def test_a_batch_pays_positive_balances_over_the_minimum_only(api, db):
 @pytest.mark.django_db
 def test_negative_balances_carry_forward(api, history):
     refund(api, "r3", "o3", "2026-11-07")  # November nets to -20.00 for jane
-    batch = payout_batch_create(start=date(2026, 11, 1), end=date(2026, 11, 15),
-                                method="earned_in_range")  # fmt: skip
+    batch = payout_batch_create(
+        start=date(2026, 11, 1), end=date(2026, 11, 15), method="earned_in_range"
+    )
     assert batch.payments.count() == 0
     sell(api, "o4", "2026-11-20", "300.00")  # +30.00
-    paid = payout_batch_create(start=date(2026, 11, 16), end=date(2026, 11, 30),
-                               method="balance_plus_earned")  # fmt: skip
+    paid = payout_batch_create(
+        start=date(2026, 11, 16), end=date(2026, 11, 30), method="balance_plus_earned"
+    )
     assert [(p.partner.code, p.amount) for p in paid.payments.all()] == [("jane", D("10.00"))]
     assert partner_ledger(history, currency="USD").ending_balance == D("0.00")
 
@@ -149,13 +170,19 @@ def test_negative_balances_carry_forward(api, history):
     ids=["end-before-start", "unknown-method", "negative-minimum", "no-start"],
 )
 def test_bad_batches_are_refused_and_write_nothing(api, history, body, field):
-    before = (PayoutBatch.objects.count(), Payment.objects.count(),
-              list(Commission.objects.values_list("payment_id", flat=True)))  # fmt: skip
+    before = (
+        PayoutBatch.objects.count(),
+        Payment.objects.count(),
+        list(Commission.objects.values_list("payment_id", flat=True)),
+    )
     response = api.post("/api/v1/payouts/", body, format="json")
     assert response.status_code == 400
     assert field in response.json()
-    after = (PayoutBatch.objects.count(), Payment.objects.count(),
-             list(Commission.objects.values_list("payment_id", flat=True)))  # fmt: skip
+    after = (
+        PayoutBatch.objects.count(),
+        Payment.objects.count(),
+        list(Commission.objects.values_list("payment_id", flat=True)),
+    )
     assert after == before
 
 
@@ -171,8 +198,9 @@ def test_two_batches_at_once_never_pay_twice(api):
     def run():
         try:
             barrier.wait()
-            payout_batch_create(start=date(2026, 10, 1), end=date(2026, 10, 31),
-                                method="balance_plus_earned")  # fmt: skip
+            payout_batch_create(
+                start=date(2026, 10, 1), end=date(2026, 10, 31), method="balance_plus_earned"
+            )
         finally:
             connections.close_all()
 

@@ -22,19 +22,27 @@ def jane(db):
 def sell(api, n=1):
     return api.post(
         "/api/v1/events/orders/",
-        {"event_id": f"o{n}", "contact": {"email": "ada@example.com"}, "sale_partner": "jane",
-         "items": [{"sku": "A", "quantity": 1, "unit_price": "50.00"}]},
+        {
+            "event_id": f"o{n}",
+            "contact": {"email": "ada@example.com"},
+            "sale_partner": "jane",
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "50.00"}],
+        },
         format="json",
-    )  # fmt: skip
+    )
 
 
 def fill_form(api, n=1):
     return api.post(
         "/api/v1/events/web-forms/",
-        {"event_id": f"f{n}", "contact": {"email": "ada@example.com"}, "lead_partner": "jane",
-         "form": "newsletter"},
+        {
+            "event_id": f"f{n}",
+            "contact": {"email": "ada@example.com"},
+            "lead_partner": "jane",
+            "form": "newsletter",
+        },
         format="json",
-    )  # fmt: skip
+    )
 
 
 def log():
@@ -60,8 +68,9 @@ def test_a_web_form_emails_the_lead_partner(api, jane, django_capture_on_commit_
     assert 'the form "newsletter"' in mail.outbox[0].body
 
 
-def test_skip_notifications_wins_over_the_partners_switches(api, jane,
-                                                            django_capture_on_commit_callbacks):
+def test_skip_notifications_wins_over_the_partners_switches(
+    api, jane, django_capture_on_commit_callbacks
+):
     defaults_update(data={"skip_notifications": True}, acting_user=None)
     with django_capture_on_commit_callbacks(execute=True):
         sell(api)
@@ -74,11 +83,10 @@ def test_skip_notifications_wins_over_the_partners_switches(api, jane,
     assert mail.outbox == []
 
 
-@pytest.mark.parametrize(
-    ("switch", "kind"), [("notify_sale", "sale"), ("notify_lead", "lead")]
-)
-def test_a_partner_can_turn_off_one_kind(api, jane, switch, kind,
-                                         django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(("switch", "kind"), [("notify_sale", "sale"), ("notify_lead", "lead")])
+def test_a_partner_can_turn_off_one_kind(
+    api, jane, switch, kind, django_capture_on_commit_callbacks
+):
     setattr(jane, switch, False)
     jane.save()
     with django_capture_on_commit_callbacks(execute=True):

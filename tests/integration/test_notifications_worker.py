@@ -44,12 +44,27 @@ def worker(tmp_path, transactional_db):
         "EMAIL_FILE_PATH": str(mail_dir),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "referral_program", "worker", "--pool=solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager",
-                                             "task_default_queue")}  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "referral_program",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    saved = {
+        k: celery_app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")
+    }
     celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
     drop_connections()
     try:
@@ -88,10 +103,14 @@ def test_a_sale_notification_is_sent_by_the_worker(worker):
 
     response = client.post(
         "/api/v1/events/orders/",
-        {"event_id": "order-9", "contact": {"email": "ada@example.com"}, "sale_partner": "jane",
-         "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}]},
+        {
+            "event_id": "order-9",
+            "contact": {"email": "ada@example.com"},
+            "sale_partner": "jane",
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
+        },
         format="json",
-    )  # fmt: skip
+    )
 
     assert response.status_code == 201
     notification = Notification.objects.get(partner=partner)

@@ -104,11 +104,17 @@ def test_spec_worked_example_pay_if_unused():
     parent and sells $1,000: Bob gets $250. Jim has a parent and sells $1,000: Jim $200,
     his parent $100."""
     program = Terms(
-        program_id=1, name="Example", levels=2, payout_on_lead=False, payout_on_sale=True,
-        payout_amount=False, payout_percent=True, pay_if_unused=True,
+        program_id=1,
+        name="Example",
+        levels=2,
+        payout_on_lead=False,
+        payout_on_sale=True,
+        payout_amount=False,
+        payout_percent=True,
+        pay_if_unused=True,
         rates={SALE: {1: Rate(percent=D("20")), 2: Rate(percent=D("10"))}},
         unused={SALE: Rate(percent=D("25"))},
-    )  # fmt: skip
+    )
     bob, jim, jims_parent = 1, 2, 3
 
     bob_lines = commission_lines(
@@ -120,10 +126,13 @@ def test_spec_worked_example_pay_if_unused():
         currency="USD",
     )
     jim_lines = commission_lines(
-        terms=program, kind=SALE,
+        terms=program,
+        kind=SALE,
         chain=[ChainMember(jim, 1, True), ChainMember(jims_parent, 2, True)],
-        has_parent=True, base=D("1000"), currency="USD",
-    )  # fmt: skip
+        has_parent=True,
+        base=D("1000"),
+        currency="USD",
+    )
 
     assert [(x.partner_id, x.amount, x.rate_name) for x in bob_lines] == [
         (bob, D("250.00"), "unused")
@@ -158,10 +167,16 @@ def test_pay_if_unused_needs_two_levels():
 )
 def test_each_line_is_rounded_half_up_to_the_cent(base, percent, amount):
     program = Terms(
-        program_id=1, name="P", levels=1, payout_on_lead=False, payout_on_sale=True,
-        payout_amount=False, payout_percent=True, pay_if_unused=False,
+        program_id=1,
+        name="P",
+        levels=1,
+        payout_on_lead=False,
+        payout_on_sale=True,
+        payout_amount=False,
+        payout_percent=True,
+        pay_if_unused=False,
         rates={SALE: {1: Rate(percent=percent)}},
-    )  # fmt: skip
+    )
     lines = commission_lines(
         terms=program,
         kind=SALE,
@@ -175,10 +190,16 @@ def test_each_line_is_rounded_half_up_to_the_cent(base, percent, amount):
 
 def test_rounding_follows_the_currency_minor_unit():
     program = Terms(
-        program_id=1, name="P", levels=1, payout_on_lead=False, payout_on_sale=True,
-        payout_amount=False, payout_percent=True, pay_if_unused=False,
+        program_id=1,
+        name="P",
+        levels=1,
+        payout_on_lead=False,
+        payout_on_sale=True,
+        payout_amount=False,
+        payout_percent=True,
+        pay_if_unused=False,
         rates={SALE: {1: Rate(percent=D("12.5"))}},
-    )  # fmt: skip
+    )
     [line] = commission_lines(
         terms=program,
         kind=SALE,

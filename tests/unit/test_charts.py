@@ -160,11 +160,18 @@ def test_the_chart_fits_its_box():
 
 @pytest.mark.parametrize(
     ("largest", "whole", "scale"),
-    [("0", True, ("1", "1")), ("1", True, ("1", "1")), ("3", True, ("3", "1")),
-     ("10", True, ("10", "2")), ("47", True, ("50", "10")), ("1234", True, ("1500", "500")),
-     ("0.3", False, ("0.3", "0.1")), ("12.5", False, ("15", "5")),
-     ("123.45", False, ("150", "50"))],
-)  # fmt: skip
+    [
+        ("0", True, ("1", "1")),
+        ("1", True, ("1", "1")),
+        ("3", True, ("3", "1")),
+        ("10", True, ("10", "2")),
+        ("47", True, ("50", "10")),
+        ("1234", True, ("1500", "500")),
+        ("0.3", False, ("0.3", "0.1")),
+        ("12.5", False, ("15", "5")),
+        ("123.45", False, ("150", "50")),
+    ],
+)
 def test_nice_scale(largest, whole, scale):
     top, step = nice_scale(Decimal(largest), whole=whole)
 
@@ -180,6 +187,7 @@ def test_fill_dates_puts_zeros_where_nothing_happened():
         (D1 + timedelta(days=2), 1),
         (D1 + timedelta(days=3), 0),
     ]
-    weekly = fill_dates({D1 + timedelta(weeks=1): Decimal("5.00")}, start=D1, count=2,
-                        step=timedelta(weeks=1))  # fmt: skip
+    weekly = fill_dates(
+        {D1 + timedelta(weeks=1): Decimal("5.00")}, start=D1, count=2, step=timedelta(weeks=1)
+    )
     assert weekly == [(D1, 0), (D1 + timedelta(weeks=1), Decimal("5.00"))]

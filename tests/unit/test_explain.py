@@ -13,51 +13,85 @@ AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     ("trace", "kind", "level", "words"),
     [
         (
-            {"attribution": {"source": "cookie", "rule": "last",
-                             "ref_at": "2026-11-17T12:00:00+00:00"}, "rates": {"rate": "level 1"}},
-            "sale", 1,
+            {
+                "attribution": {
+                    "source": "cookie",
+                    "rule": "last",
+                    "ref_at": "2026-11-17T12:00:00+00:00",
+                },
+                "rates": {"rate": "level 1"},
+            },
+            "sale",
+            1,
             "Sale, level 1: credited because you were the last partner whose link the buyer "
             "clicked, 3\xa0days before the order.",
         ),
         (
             {"attribution": {"source": "explicit", "rule": None}, "rates": {"rate": "unused"}},
-            "sale", 1,
+            "sale",
+            1,
             "Sale, level 1 (pay-if-unused rate: nobody above you): credited because the order "
             "named you as its partner.",
         ),
         (
-            {"attribution": {"source": "history", "rule": "first",
-                             "ref_at": "2026-11-06T12:00:00+00:00"}},
-            "sale", 2,
+            {
+                "attribution": {
+                    "source": "history",
+                    "rule": "first",
+                    "ref_at": "2026-11-06T12:00:00+00:00",
+                }
+            },
+            "sale",
+            2,
             "Sale, level 2: you recruited the partner credited, because the buyer is in your "
             "referral history (first referral, 2\xa0weeks before the order).",
         ),
         (
-            {"attribution": {"source": "contact", "first_source": "cookie", "rule": "last",
-                             "ref_at": "2026-11-19T12:00:00+00:00",
-                             "fixed_at": "2026-11-19T13:00:00+00:00"}},
-            "lead", 1,
+            {
+                "attribution": {
+                    "source": "contact",
+                    "first_source": "cookie",
+                    "rule": "last",
+                    "ref_at": "2026-11-19T12:00:00+00:00",
+                    "fixed_at": "2026-11-19T13:00:00+00:00",
+                }
+            },
+            "lead",
+            1,
             "Lead, level 1: credited because you are the buyer's referring partner since "
             "2026-11-19: you were the last partner whose link the buyer clicked, 1\xa0day "
             "before the order.",
         ),
         (
-            {"attribution": {"source": "ip", "rule": "last",
-                             "ref_at": "2026-11-20T10:00:00+00:00"}},
-            "sale", 3,
+            {
+                "attribution": {
+                    "source": "ip",
+                    "rule": "last",
+                    "ref_at": "2026-11-20T10:00:00+00:00",
+                }
+            },
+            "sale",
+            3,
             "Sale, level 3: you are two levels above the partner credited, because your link "
             "was clicked from the buyer's IP address (last such click, 2\xa0hours before the "
             "order).",
         ),
         (
             {"refund": "refund-7", "refunded": "25.00"},
-            "sale", 1,
+            "sale",
+            1,
             "Taken back because order refund refund-7 returned 25.00.",
         ),
     ],
-    ids=["cookie-last", "explicit-unused", "history-level-2", "contact-lead", "ip-level-3",
-         "clawback"],
-)  # fmt: skip
+    ids=[
+        "cookie-last",
+        "explicit-unused",
+        "history-level-2",
+        "contact-lead",
+        "ip-level-3",
+        "clawback",
+    ],
+)
 def test_explain(trace, kind, level, words):
     assert explain(trace=trace, kind=kind, level=level, at=AT) == words
 
@@ -66,75 +100,137 @@ def test_explain(trace, kind, level, words):
 
 from commissions.explain import explain_attribution, explain_staff  # noqa: E402
 
-GOLD_10 = {"program": {"id": 1, "name": "Gold", "levels": 2}, "base": "1000.00",
-           "rates": {"rate": "level 1", "amount": "0", "percent": "10.0000"}}  # fmt: skip
+GOLD_10 = {
+    "program": {"id": 1, "name": "Gold", "levels": 2},
+    "base": "1000.00",
+    "rates": {"rate": "level 1", "amount": "0", "percent": "10.0000"},
+}
 
 
 @pytest.mark.parametrize(
     ("trace", "kind", "level", "credited", "words"),
     [
         (
-            {**GOLD_10, "attribution": {"source": "cookie", "rule": "last",
-                                        "ref_at": "2026-11-17T12:00:00+00:00"}},
-            "sale", 1, "jane",
+            {
+                **GOLD_10,
+                "attribution": {
+                    "source": "cookie",
+                    "rule": "last",
+                    "ref_at": "2026-11-17T12:00:00+00:00",
+                },
+            },
+            "sale",
+            1,
+            "jane",
             "Sale, level 1: credited because they were the last partner whose link the contact "
             "clicked, 3\xa0days before the order (tracking cookie). Program Gold pays 10 % of "
             "1000.00 at level 1.",
         ),
         (
-            {**GOLD_10, "attribution": {"source": "explicit", "rule": None},
-             "rates": {"rate": "level 2", "amount": "2.50", "percent": "5.5000"}},
-            "sale", 2, "jane",
+            {
+                **GOLD_10,
+                "attribution": {"source": "explicit", "rule": None},
+                "rates": {"rate": "level 2", "amount": "2.50", "percent": "5.5000"},
+            },
+            "sale",
+            2,
+            "jane",
             "Sale, level 2: paid as the parent of the credited partner jane, who was credited "
             "because the order named them explicitly. Program Gold pays 2.50 + 5.5 % of 1000.00 "
             "at level 2.",
         ),
         (
-            {**GOLD_10, "attribution": {"source": "history", "rule": "first",
-                                        "ref_at": "2026-11-06T12:00:00+00:00"},
-             "rates": {"rate": "level 3", "amount": "4.00", "percent": "0"}},
-            "lead", 3, "",
+            {
+                **GOLD_10,
+                "attribution": {
+                    "source": "history",
+                    "rule": "first",
+                    "ref_at": "2026-11-06T12:00:00+00:00",
+                },
+                "rates": {"rate": "level 3", "amount": "4.00", "percent": "0"},
+            },
+            "lead",
+            3,
+            "",
             "Lead, level 3: paid as the grandparent of the credited partner, who was credited "
             "because the contact is in their referral history (first referral, 2\xa0weeks "
             "before the order). Program Gold pays 4.00 at level 3.",
         ),
         (
-            {**GOLD_10, "attribution": {"source": "ip", "rule": "last",
-                                        "ref_at": "2026-11-20T10:00:00+00:00"},
-             "rates": {"rate": "unused", "amount": "0", "percent": "25.0000"}},
-            "sale", 1, "bob1",
+            {
+                **GOLD_10,
+                "attribution": {
+                    "source": "ip",
+                    "rule": "last",
+                    "ref_at": "2026-11-20T10:00:00+00:00",
+                },
+                "rates": {"rate": "unused", "amount": "0", "percent": "25.0000"},
+            },
+            "sale",
+            1,
+            "bob1",
             "Sale, level 1 (pay-if-unused rate: nobody above them): credited because their link "
             "was clicked from the contact's IP address (last such click, 2\xa0hours before the "
             "order). Program Gold pays 25 % of 1000.00, its pay-if-unused rate.",
         ),
         (
-            {**GOLD_10, "attribution": {"source": "contact", "first_source": "cookie",
-                                        "rule": "first", "ref_at": "2026-11-01T12:00:00+00:00",
-                                        "fixed_at": "2026-11-04T12:00:00+00:00"}},
-            "lead", 1, "lena",
+            {
+                **GOLD_10,
+                "attribution": {
+                    "source": "contact",
+                    "first_source": "cookie",
+                    "rule": "first",
+                    "ref_at": "2026-11-01T12:00:00+00:00",
+                    "fixed_at": "2026-11-04T12:00:00+00:00",
+                },
+            },
+            "lead",
+            1,
+            "lena",
             "Lead, level 1: credited because they are the contact's lead partner since "
             "2026-11-04: they were the first partner whose link the contact clicked, 3\xa0days "
             "before the event that fixed it (tracking cookie). Program Gold pays 10 % of "
             "1000.00 at level 1.",
         ),
         (
-            {"refund": "r1", "refunded": "275.00", "order_total": "1100.00",
-             "clawback_of": 7, "completes_refund": False},
-            "sale", 2, "jane",
+            {
+                "refund": "r1",
+                "refunded": "275.00",
+                "order_total": "1100.00",
+                "clawback_of": 7,
+                "completes_refund": False,
+            },
+            "sale",
+            2,
+            "jane",
             "Clawback: refund r1 returned 275.00 of the order's 1100.00, so this line gives "
             "back the same share.",
         ),
         (
-            {"refund": "r2", "refunded": "825.00", "order_total": "1100.00",
-             "clawback_of": 7, "completes_refund": True},
-            "sale", 1, "jane",
+            {
+                "refund": "r2",
+                "refunded": "825.00",
+                "order_total": "1100.00",
+                "clawback_of": 7,
+                "completes_refund": True,
+            },
+            "sale",
+            1,
+            "jane",
             "Clawback: refund r2 returned 825.00 and completed the refund of the order's "
             "1100.00, so this line gives back all that was left of it.",
         ),
     ],
-    ids=["cookie-level-1", "explicit-level-2", "history-level-3", "ip-unused", "contact-lead",
-         "clawback-share", "clawback-completes"],
-)  # fmt: skip
+    ids=[
+        "cookie-level-1",
+        "explicit-level-2",
+        "history-level-3",
+        "ip-unused",
+        "contact-lead",
+        "clawback-share",
+        "clawback-completes",
+    ],
+)
 def test_explain_staff(trace, kind, level, credited, words):
     assert explain_staff(trace=trace, kind=kind, level=level, at=AT, credited=credited) == words
 
@@ -142,26 +238,59 @@ def test_explain_staff(trace, kind, level, credited, words):
 @pytest.mark.parametrize(
     ("trace", "event", "words"),
     [
-        ({"source": "explicit", "rule": None, "ref": None, "ref_at": None}, "the order",
-         "Credited because the order named them explicitly."),
-        ({"source": "cookie", "rule": "first", "ref": "abc",
-          "ref_at": "2026-11-19T12:00:00+00:00"}, "the order",
-         "Credited because they were the first partner whose link the contact clicked, "
-         "1\xa0day before the order (tracking cookie)."),
-        ({"source": "contact", "first_source": "explicit", "rule": None,
-          "fixed_at": "2026-10-01T12:00:00+00:00"}, "the order",
-         "Credited because they are the contact's lead partner since 2026-10-01: the event "
-         "that fixed it named them explicitly."),
-        ({"source": "history", "rule": "last", "ref": "5",
-          "ref_at": "2026-11-20T11:00:00+00:00"}, "the event that fixed it",
-         "Credited because the contact is in their referral history (last referral, 1\xa0hour "
-         "before the event that fixed it)."),
-        ({"source": None, "rule": None, "ref": None, "ref_at": None}, "the order",
-         "No partner could be found."),
+        (
+            {"source": "explicit", "rule": None, "ref": None, "ref_at": None},
+            "the order",
+            "Credited because the order named them explicitly.",
+        ),
+        (
+            {
+                "source": "cookie",
+                "rule": "first",
+                "ref": "abc",
+                "ref_at": "2026-11-19T12:00:00+00:00",
+            },
+            "the order",
+            "Credited because they were the first partner whose link the contact clicked, "
+            "1\xa0day before the order (tracking cookie).",
+        ),
+        (
+            {
+                "source": "contact",
+                "first_source": "explicit",
+                "rule": None,
+                "fixed_at": "2026-10-01T12:00:00+00:00",
+            },
+            "the order",
+            "Credited because they are the contact's lead partner since 2026-10-01: the event "
+            "that fixed it named them explicitly.",
+        ),
+        (
+            {
+                "source": "history",
+                "rule": "last",
+                "ref": "5",
+                "ref_at": "2026-11-20T11:00:00+00:00",
+            },
+            "the event that fixed it",
+            "Credited because the contact is in their referral history (last referral, 1\xa0hour "
+            "before the event that fixed it).",
+        ),
+        (
+            {"source": None, "rule": None, "ref": None, "ref_at": None},
+            "the order",
+            "No partner could be found.",
+        ),
         ({}, "the order", "No partner could be found."),
     ],
-    ids=["explicit", "cookie-first", "contact-fixed-earlier", "history-for-a-contact", "nobody",
-         "empty"],
-)  # fmt: skip
+    ids=[
+        "explicit",
+        "cookie-first",
+        "contact-fixed-earlier",
+        "history-for-a-contact",
+        "nobody",
+        "empty",
+    ],
+)
 def test_explain_attribution_for_staff(trace, event, words):
     assert explain_attribution(trace=trace, at=AT, event=event) == words

@@ -1,6 +1,7 @@
 """Properties that must hold for all inputs (hypothesis)."""
 
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -74,7 +75,7 @@ def refund_plans(draw):
         else []
     )
     bounds = [0, *cuts, total_cents]
-    refunds = [Decimal(b - a).scaleb(-2) for a, b in zip(bounds, bounds[1:], strict=False)]
+    refunds = [Decimal(b - a).scaleb(-2) for a, b in pairwise(bounds)]
     return Decimal(total_cents).scaleb(-2), [Decimal(c).scaleb(-2) for c in lines], refunds
 
 
