@@ -42,13 +42,15 @@ def explain(*, trace: dict, kind: str, level: int, at: datetime) -> str:
     clicked, 3 days before the order." `at` is when the commission was earned."""
     if "refund" in trace:
         return f"Taken back because order refund {trace['refund']} returned {trace['refunded']}."
-    why = _why(trace.get("attribution", {}), at, "order")
-    rate = trace.get("rates", {}).get("rate", "")
-    unused = " (pay-if-unused rate: nobody above you)" if rate == "unused" else ""
     if level == 1:
+        why = _why(trace.get("attribution", {}), at, "order")
+        rate = trace.get("rates", {}).get("rate", "")
+        unused = " (pay-if-unused rate: nobody above you)" if rate == "unused" else ""
         return f"{kind.capitalize()}, level 1{unused}: credited because {why}."
+    # Above level 1 the attribution was the credited partner's, not the reader's.
+    theirs = _staff_why(trace.get("attribution", {}), at, "the order")
     relation = "recruited the partner" if level == 2 else "are two levels above the partner"
-    return f"{kind.capitalize()}, level {level}: you {relation} credited, because {why}."
+    return f"{kind.capitalize()}, level {level}: you {relation} credited, who was credited because {theirs}."
 
 
 # --- Staff phrasing -------------------------------------------------------------------------

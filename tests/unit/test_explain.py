@@ -43,8 +43,9 @@ AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
             },
             "sale",
             2,
-            "Sale, level 2: you recruited the partner credited, because the buyer is in your "
-            "referral history (first referral, 2\xa0weeks before the order).",
+            "Sale, level 2: you recruited the partner credited, who was credited because the "
+            "contact is in their referral history (first referral, 2\xa0weeks before the "
+            "order).",
         ),
         (
             {
@@ -72,9 +73,9 @@ AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
             },
             "sale",
             3,
-            "Sale, level 3: you are two levels above the partner credited, because your link "
-            "was clicked from the buyer's IP address (last such click, 2\xa0hours before the "
-            "order).",
+            "Sale, level 3: you are two levels above the partner credited, who was credited "
+            "because their link was clicked from the contact's IP address (last such click, "
+            "2\xa0hours before the order).",
         ),
         (
             {"refund": "refund-7", "refunded": "25.00"},
