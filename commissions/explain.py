@@ -50,7 +50,10 @@ def explain(*, trace: dict, kind: str, level: int, at: datetime) -> str:
     # Above level 1 the attribution was the credited partner's, not the reader's.
     theirs = _staff_why(trace.get("attribution", {}), at, "the order")
     relation = "recruited the partner" if level == 2 else "are two levels above the partner"
-    return f"{kind.capitalize()}, level {level}: you {relation} credited, who was credited because {theirs}."
+    return (
+        f"{kind.capitalize()}, level {level}: you {relation} credited, who was credited "
+        f"because {theirs}."
+    )
 
 
 # --- Staff phrasing -------------------------------------------------------------------------
