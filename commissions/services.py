@@ -235,7 +235,9 @@ def _brief(attribution: Mapping[str, Any]) -> dict:
     return {"source": attribution.get("source"), "rule": attribution.get("rule")}
 
 
-def web_form_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
+def web_form_record(
+    *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
+) -> Intake:
     """A web form: the contact, its referral history and lead partner. Pays nothing (§5.1)."""
     received_at = timezone.now()
     at = data.get("occurred_at") or received_at
@@ -263,7 +265,9 @@ def web_form_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> I
             occurred_at=at,
         )
         if lead_id is not None:
-            notifications_queue(event=event, credited=[(lead_id, LEAD)], engine=engine, at=at)
+            notifications_queue(
+                event=event, credited=[(lead_id, LEAD)], engine=engine, at=at, notify=notify
+            )
         return {
             "event_id": event.event_id,
             "contact_id": contact.pk,
@@ -281,7 +285,9 @@ def web_form_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> I
     )
 
 
-def order_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
+def order_record(
+    *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
+) -> Intake:
     """An order: attribution of its lead and sale partner, and the commissions (§4, §5.2)."""
     received_at = timezone.now()
     at = data.get("occurred_at") or received_at
@@ -344,7 +350,11 @@ def order_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Inta
         Commission.objects.bulk_create(rows)
         codes = _codes([lead_id, sale.partner_id, *(row.partner_id for row in rows)])
         notifications_queue(
-            event=event, credited=[(r.partner_id, r.kind) for r in rows], engine=engine, at=at
+            event=event,
+            credited=[(r.partner_id, r.kind) for r in rows],
+            engine=engine,
+            at=at,
+            notify=notify,
         )
         return {
             "event_id": event.event_id,
@@ -510,11 +520,17 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
 
 
 def notifications_queue(
-    *, event: Event, credited: Iterable[tuple[int, str]], engine: EngineSettings, at: datetime
+    *,
+    event: Event,
+    credited: Iterable[tuple[int, str]],
+    engine: EngineSettings,
+    at: datetime,
+    notify: bool = True,
 ) -> list[Notification]:
     """One notification per partner and kind, queued or skipped with the reason (§5.6).
 
-    The emails are sent by a task queued after the transaction commits.
+    The emails are sent by a task queued after the transaction commits. `notify=False`
+    (events imported from a file) logs them as skipped: nobody is emailed about the past.
     """
     wanted = list(dict.fromkeys(credited))
     if not wanted:
@@ -528,7 +544,9 @@ def notifications_queue(
     rows = []
     for partner_id, kind in wanted:
         notify_lead, notify_sale = switches[partner_id]
-        if engine.skip_notifications:
+        if not notify:
+            status, reason = NotificationStatus.SKIPPED, "Imported from a file: no email."
+        elif engine.skip_notifications:
             status, reason = NotificationStatus.SKIPPED, "Skip notifications is on in the defaults."
         elif not (notify_lead if kind == LEAD else notify_sale):
             status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."

@@ -1,0 +1,114 @@
+"""`manage.py import_events`: backfills through the API's rules (issue 6)."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from commissions.models import Commission, Contact, Event, Notification, Order, Refund
+from tests.factories import PartnerFactory, ProgramFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def rows():
+    return {m.__name__: m.objects.count() for m in (Event, Contact, Order, Refund, Commission)}
+
+
+@pytest.fixture
+def shop(db):
+    ProgramFactory(priority=1, rates={1: {"sale_amount": Decimal("10.00")}})
+    PartnerFactory(code="jane")
+
+
+def write(tmp_path, events):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(e if isinstance(e, str) else json.dumps(e) for e in events) + "\n")
+    return path
+
+
+GOOD = [
+    {
+        "kind": "web_form",
+        "event_id": "f1",
+        "contact": {"email": "ada@example.com"},
+        "lead_partner": "jane",
+        "occurred_at": "2026-10-01T10:00:00Z",
+    },
+    {
+        "event_id": "o1",
+        "contact": {"email": "ada@example.com"},
+        "sale_partner": "jane",
+        "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
+        "occurred_at": "2026-10-02T10:00:00Z",
+    },
+    {"event_id": "r1", "order_id": "o1", "amount": "50.00", "occurred_at": "2026-10-03T10:00:00Z"},
+]
+
+
+def run(path, *args):
+    from io import StringIO
+
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("import_events", str(path), *args, stdout=out, stderr=err)
+    except CommandError as error:
+        return out.getvalue(), err.getvalue(), error
+    return out.getvalue(), err.getvalue(), None
+
+
+def test_a_file_is_imported_through_the_same_rules(tmp_path, shop):
+    out, _, error = run(write(tmp_path, GOOD))
+
+    assert error is None
+    assert out.strip() == "3 lines: 3 recorded, 0 already recorded, 0 failed."
+    # the sale pays 10.00; refunding 50 of the 100 paid takes back half of it
+    assert rows() == {"Event": 3, "Contact": 1, "Order": 1, "Refund": 1, "Commission": 2}
+    amounts = sorted(Commission.objects.values_list("amount", flat=True))
+    assert amounts == [Decimal("-5.00"), Decimal("10.00")]
+    assert set(Notification.objects.values_list("status", "reason")) == {
+        ("skipped", "Imported from a file: no email.")
+    }
+
+
+def test_running_the_file_again_changes_nothing(tmp_path, shop):
+    path = write(tmp_path, GOOD)
+    run(path)
+    before = rows()
+
+    out, _, error = run(path)
+
+    assert error is None
+    assert out.strip() == "3 lines: 0 recorded, 3 already recorded, 0 failed."
+    assert rows() == before
+
+
+def test_bad_lines_are_reported_with_their_number_and_the_rest_goes_on(tmp_path, shop):
+    events = [
+        GOOD[0],
+        "{not json",
+        {**GOOD[1], "items": [{"sku": "A", "quantity": 0, "unit_price": "1.00"}]},
+        GOOD[1],
+        {"event_id": "r9", "order_id": "nope"},
+        {"event_id": "x", "kind": "invoice"},
+    ]
+    out, err, error = run(write(tmp_path, events))
+
+    assert out.strip() == "6 lines: 2 recorded, 0 already recorded, 4 failed."
+    assert "line 2: line: Not JSON" in err
+    assert "line 3: items.0.quantity: Ensure this value is greater than or equal to 1." in err
+    assert "line 5: order_id: No order 'nope' was recorded." in err
+    assert "line 6: kind: Unknown kind 'invoice'" in err
+    assert str(error) == "4 line(s) failed: 2, 3, 5, 6"
+    assert rows()["Order"] == 1
+
+
+def test_a_dry_run_validates_and_writes_nothing(tmp_path, shop):
+    out, _, error = run(
+        write(tmp_path, [*GOOD[:2], {**GOOD[1], "sale_partner": "nobody"}]), "--dry-run"
+    )
+
+    assert "3 lines: 2 valid, 0 already recorded, 1 failed." in out
+    assert error is not None
+    assert rows() == {"Event": 0, "Contact": 0, "Order": 0, "Refund": 0, "Commission": 0}
