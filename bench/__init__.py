@@ -1,0 +1,1 @@
+"""Benchmarks with their baselines (see bench/README.md and docs/performance.md)."""
