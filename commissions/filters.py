@@ -267,9 +267,12 @@ def ledger_grand_totals(
     """The ledger figures of all the partners together, per currency: two aggregate queries,
     with the rules of `commissions.ledger.ledger_totals` (its per-partner figures add up to
     these)."""
-    ids = partners.order_by().values("pk")
+    # Without filters every partner counts: no need to join the partners at all.
+    chosen = (
+        Q(partner__in=partners.order_by().values("pk")) if partners.query.has_filters() else Q()
+    )
     commissions = (
-        Commission.objects.filter(partner__in=ids)
+        Commission.objects.filter(chosen)
         .values("currency")
         .annotate(
             before=_sum("amount", Q(occurred_at__lt=day_start(start)) if start else None),
@@ -283,7 +286,7 @@ def ledger_grand_totals(
         .order_by()
     )
     payments = (
-        Payment.objects.filter(partner__in=ids)
+        Payment.objects.filter(chosen)
         .values("currency")
         .annotate(
             before=_sum("amount", Q(paid_at__lt=day_start(start)) if start else None),

@@ -219,7 +219,12 @@ class Commission(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [
-            models.Index(fields=["partner", "occurred_at"], name="commission_partner_at_idx"),
+            # Covering (PostgreSQL): ledger sums read the index alone, not the table.
+            models.Index(
+                fields=["partner", "occurred_at"],
+                include=["amount", "entry", "currency"],
+                name="commission_partner_at_idx",
+            ),
             models.Index(
                 fields=["partner", "occurred_at"],
                 condition=models.Q(payment__isnull=True),

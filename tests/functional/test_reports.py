@@ -520,3 +520,28 @@ def test_payments_report_and_csv(staff_client, api, history):
 def test_payments_report_empty_state(staff_client):
     response = staff_client.get("/staff/reports/payments/")
     assert "No payments yet: payments are made by payout batches." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_ledger_totals_follow_the_filters(staff_client, api):
+    ProgramFactory(priority=1, rates={1: {"sale_amount": D("10.00")}})
+    for code in ("alice", "bobby"):
+        PartnerFactory(code=code)
+    for n, code in enumerate(("alice", "bobby", "bobby")):
+        api.post(
+            "/api/v1/events/orders/",
+            {
+                "event_id": f"tf-{n}",
+                "sale_partner": code,
+                "contact": {"email": "a@example.com"},
+                "items": [{"sku": "A", "quantity": 1, "unit_price": "5.00"}],
+            },
+            format="json",
+        )
+    PartnerFactory._meta.model.objects.filter(code="alice").update(status="inactive")
+
+    everyone = staff_client.get("/staff/reports/ledger/").context["totals"]
+    inactive = staff_client.get("/staff/reports/ledger/", {"status": "inactive"}).context["totals"]
+
+    assert [t["earned"] for t in everyone] == [D("30.00")]
+    assert [t["earned"] for t in inactive] == [D("10.00")]
