@@ -5,6 +5,7 @@ Every page needs a staff login (anonymous visitors go to the login page, other u
 """
 
 import copy
+from abc import ABC, abstractmethod
 from typing import Any
 
 from django.contrib import messages
@@ -73,7 +74,7 @@ class StaffRequiredMixin(UserPassesTestMixin):
         return context
 
 
-class StaffFormView(StaffRequiredMixin, View):
+class StaffFormView(StaffRequiredMixin, View, ABC):
     """GET shows the form; POST validates it and calls `save()`, which calls a service.
 
     A ValidationError from the service goes onto the form, which is shown again.
@@ -84,11 +85,13 @@ class StaffFormView(StaffRequiredMixin, View):
     def get_object(self) -> Any:
         return None
 
+    @abstractmethod
     def get_form(self, data: Any = None) -> Any:
-        raise NotImplementedError
+        """The page's form, bound to `data` on POST."""
 
+    @abstractmethod
     def save(self, form: Any) -> HttpResponse:
-        raise NotImplementedError
+        """Call the service with the valid form's data; answer the redirect."""
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {"section": self.section, "object": self.object, **kwargs}
