@@ -338,14 +338,19 @@ def order_record(
             sale_trace=sale_trace,
             occurred_at=at,
         )
-        rows = []
+        rows, loaded = [], {}
         for kind, partner_id, trace in (
             (LEAD, lead_id, lead_trace),
             (SALE, sale.partner_id, sale_trace),
         ):
             if partner_id is not None:
                 rows += _commission_rows(
-                    order=order, kind=kind, partner_id=partner_id, trace=trace, engine=engine
+                    order=order,
+                    kind=kind,
+                    partner_id=partner_id,
+                    trace=trace,
+                    engine=engine,
+                    loaded=loaded,
                 )
         Commission.objects.bulk_create(rows)
         codes = _codes([lead_id, sale.partner_id, *(row.partner_id for row in rows)])
@@ -386,11 +391,25 @@ def order_record(
     )
 
 
+def _once(loaded: dict, key: tuple, load: Callable[[], Any]) -> Any:
+    if key not in loaded:
+        loaded[key] = load()
+    return loaded[key]
+
+
 def _commission_rows(
-    *, order: Order, kind: str, partner_id: int, trace: dict, engine: EngineSettings
+    *,
+    order: Order,
+    kind: str,
+    partner_id: int,
+    trace: dict,
+    engine: EngineSettings,
+    loaded: dict,
 ) -> list[Commission]:
-    chain = partner_chain(partner_id)
-    terms = program_terms(chain.program_id)
+    """The lines one kind pays; `loaded` keeps the chains and programs read for this order,
+    so a partner or program credited for both kinds is read once."""
+    chain = _once(loaded, ("chain", partner_id), lambda: partner_chain(partner_id))
+    terms = _once(loaded, ("terms", chain.program_id), lambda: program_terms(chain.program_id))
     if terms is None:
         return []
     lines = commission_lines(

@@ -102,4 +102,4 @@ def test_an_order_costs_the_same_queries_whatever_the_history_and_items(api, his
 
     assert response.status_code == 201, response.data
     assert response.json()["sale_partner"] is not None
-    assert len(queries) == 25, "\n".join(q["sql"][:120] for q in queries)
+    assert len(queries) == 22, "\n".join(q["sql"][:120] for q in queries)
