@@ -41,7 +41,7 @@ from .filters import (
     PartnerReportFilter,
     PaymentFilter,
     count_per_row,
-    ledger_grand_totals,
+    ledger_grand_totals_cached,
 )
 from .forms import DateRangeForm, ManualReferralForm, PayoutBatchForm
 from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
@@ -450,7 +450,7 @@ class LedgerReportView(StaffRequiredMixin, TemplateView):
                 page_obj=page,
                 paginator=page.paginator,
                 rows=ledger_rows(page.object_list, start=start, end=end),
-                totals=ledger_grand_totals(filterset.qs, start=start, end=end).values(),
+                totals=ledger_grand_totals_cached(filterset.qs, start=start, end=end),
                 csv_url=csv_link(self.request, "crm:report_ledger_csv"),
             )
         return super().get_context_data(**context, **kwargs)

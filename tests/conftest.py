@@ -31,3 +31,11 @@ def api(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (SQLite reuses ids between tests)."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -545,3 +545,30 @@ def test_ledger_totals_follow_the_filters(staff_client, api):
 
     assert [t["earned"] for t in everyone] == [D("30.00")]
     assert [t["earned"] for t in inactive] == [D("10.00")]
+
+
+@pytest.mark.django_db
+def test_cached_totals_follow_every_new_ledger_row(staff_client, api):
+    ProgramFactory(priority=1, rates={1: {"sale_amount": D("10.00")}})
+    PartnerFactory(code="alice")
+
+    def sell(n):
+        api.post(
+            "/api/v1/events/orders/",
+            {
+                "event_id": f"ct-{n}",
+                "sale_partner": "alice",
+                "contact": {"email": "a@x.com"},
+                "items": [{"sku": "A", "quantity": 1, "unit_price": "5.00"}],
+            },
+            format="json",
+        )
+
+    sell(1)
+    first = staff_client.get("/staff/reports/ledger/").context["totals"]
+    again = staff_client.get("/staff/reports/ledger/").context["totals"]
+    sell(2)
+    after = staff_client.get("/staff/reports/ledger/").context["totals"]
+
+    assert [t["earned"] for t in first] == [t["earned"] for t in again] == [D("10.00")]
+    assert [t["earned"] for t in after] == [D("20.00")]
