@@ -7,19 +7,20 @@ from django.utils.timesince import timesince
 RULE_WORDS = {"first": "first", "last": "last"}
 
 
-def _ago(ref_at: str | None, at: datetime) -> str:
+def _before(ref_at: str | None, at: datetime, event: str) -> str:
+    """ ", 3 days before the order" (nothing when unknown or not before)."""
     if not ref_at:
         return ""
     then = datetime.fromisoformat(ref_at)
     if then > at:
         return ""
-    return f", {timesince(then, at, depth=1)} before the {{event}}"
+    return f", {timesince(then, at, depth=1)} before {event}"
 
 
 def _why(attribution: dict, at: datetime, event: str) -> str:
     source = attribution.get("source")
     rule = RULE_WORDS.get(attribution.get("rule") or "", "")
-    ago = _ago(attribution.get("ref_at"), at).format(event=event)
+    ago = _before(attribution.get("ref_at"), at, f"the {event}")
     if source == "explicit":
         return f"the {event} named you as its partner"
     if source == "cookie":
@@ -63,19 +64,10 @@ def explain(*, trace: dict, kind: str, level: int, at: datetime) -> str:
 STAFF_RELATIONS = {2: "parent", 3: "grandparent"}
 
 
-def _staff_ago(ref_at: str | None, at: datetime, event: str) -> str:
-    if not ref_at:
-        return ""
-    then = datetime.fromisoformat(ref_at)
-    if then > at:
-        return ""
-    return f", {timesince(then, at, depth=1)} before {event}"
-
-
 def _staff_why(attribution: dict, at: datetime, event: str) -> str:
     source = attribution.get("source")
     rule = RULE_WORDS.get(attribution.get("rule") or "", "")
-    ago = _staff_ago(attribution.get("ref_at"), at, event)
+    ago = _before(attribution.get("ref_at"), at, event)
     if source == "explicit":
         return f"{event} named them explicitly"
     if source == "cookie":
