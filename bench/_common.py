@@ -1,20 +1,25 @@
-"""Helpers shared by bench/events.py and bench/ledger.py.
+"""Helpers shared by the benchmarks under bench/.
 
-The server side (gunicorn in its own process group, a free port, the workers' CPU time, the
-machine's description) is bench/redirect.py's own and is imported from there; this module
-adds what redirect.py has only in a click-specific form: running wrk with any Lua script and
-reading the figures its `done()` prints, replacing any one section of docs/performance.md,
-the code version of several apps, and Django set-up for another database.
+The server side (gunicorn in its own process group on a free port, a Celery worker, the
+workers' CPU time, the machine's description), running wrk with any Lua script and reading
+the figures its `done()` prints, replacing one section of docs/performance.md, the code
+version of several apps, and Django set-up for a bench database.
 """
 
 import contextlib
+import http.client
+import importlib.metadata
 import json
 import os
+import platform
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,26 +28,32 @@ DOCS = BASE_DIR / "docs" / "performance.md"
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-from bench.redirect import (  # noqa: E402  (needs BASE_DIR on sys.path)
-    free_port,
-    gunicorn,
-    machine,
-    wait_until_ready,
-    workers_cpu_seconds,
+# What the benchmarks send as the User-Agent: a browser's (the tracker skips bots).
+BROWSER = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0 Safari/537.36"
 )
+WORKERS = 2
 
 __all__ = [
     "BASE_DIR",
+    "BROWSER",
     "DOCS",
+    "WORKERS",
+    "bench_env",
+    "celery_worker",
     "code_version",
     "docs_section_write",
     "free_port",
     "gunicorn",
+    "http_get",
     "load_average",
     "machine",
+    "process_cpu_seconds",
     "query_timer",
     "require_bench_database",
     "setup_django",
+    "venv_command",
     "wait_until_ready",
     "workers_cpu_seconds",
     "wrk_run",
@@ -50,6 +61,183 @@ __all__ = [
 
 # What a Lua script's done() prints on one line, for wrk_run to read.
 BENCH_JSON = "BENCH_JSON "
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _process_group(command: list[str], *, env: Mapping[str, str], log_file: Path, name: str):
+    """Run `command` in its own process group, stopped on the way out whatever happens.
+
+    Yields the process id. On an error inside the block the end of its log is printed.
+    """
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    with log_file.open("w") as out:
+        process = subprocess.Popen(
+            command, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process.pid
+    except Exception:
+        print(f"{name}'s log:\n{log_file.read_text()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        process.terminate()  # gunicorn's arbiter and Celery's main process stop their children
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def bench_env(*, conn_max_age: int, overrides: Mapping[str, str] | None = None) -> dict:
+    """The environment of a bench server process: bench.settings, DEBUG off, each request
+    another visitor behind one trusted proxy, and by default no broker and no click buffer
+    (every write synchronous)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DEBUG": "false",
+        "BENCH_PARTNER_ID": "0",
+        "CONN_MAX_AGE": str(conn_max_age),
+        "TRUSTED_PROXY_DEPTH": "1",
+        "CELERY_BROKER_URL": "",
+        "CLICK_BUFFER_URL": "",
+        **(overrides or {}),
+    }
+
+
+def venv_command(name: str) -> str:
+    """A console script of this Python's environment (gunicorn, celery), else the PATH's."""
+    executable = Path(sys.executable).parent / name
+    return str(executable if executable.exists() else shutil.which(name) or name)
+
+
+@contextlib.contextmanager
+def gunicorn(
+    *, port: int, conn_max_age: int, log: Path, env: Mapping[str, str] | None = None
+) -> Iterator[int]:
+    """gunicorn (WORKERS sync workers) in its own process group, stopped on the way out.
+
+    Yields the arbiter's pid: its children are the workers. `env` adds to or overrides
+    `bench_env`.
+    """
+    # Not the project's gunicorn.conf.py: its worker recycling would restart workers
+    # in the middle of runs. Everything that matters here is on the command line.
+    config = log / "gunicorn-bench.conf.py"
+    config.write_text("# bench/: everything is on the command line.\n")
+    command = [
+        venv_command("gunicorn"),
+        "referral_program.wsgi",
+        "--config", str(config),
+        "--chdir", str(BASE_DIR),
+        "--workers", str(WORKERS),
+        "--worker-class", "sync",
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    with _process_group(
+        command,
+        env=bench_env(conn_max_age=conn_max_age, overrides=env),
+        log_file=log / f"gunicorn-{port}.log",
+        name="gunicorn",
+    ) as pid:
+        yield pid
+
+
+@contextlib.contextmanager
+def celery_worker(
+    *, queue: str, conn_max_age: int, log: Path, env: Mapping[str, str]
+) -> Iterator[int]:
+    """One Celery worker process (solo pool) with beat, consuming `queue`; `env` must name
+    the broker (CELERY_BROKER_URL). Yields its pid."""
+    command = [
+        venv_command("celery"), "--app", "referral_program", "worker", "--beat",
+        "--pool", "solo", "--queues", queue, "--loglevel", "warning",
+        "--schedule", str(log / "celerybeat-schedule"), "--without-heartbeat",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    with _process_group(
+        command,
+        env={**bench_env(conn_max_age=conn_max_age, overrides=env), "CELERY_QUEUE": queue},
+        log_file=log / "celery-worker.log",
+        name="celery worker",
+    ) as pid:
+        yield pid
+
+
+def process_cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU time so far of process `pid`, or of its children."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process is gone
+            continue
+        # fields[1] is the ppid; utime and stime follow 10 fields later
+        if (children and int(fields[1]) == pid) or (not children and stat.parent.name == str(pid)):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu_seconds(arbiter_pid: int) -> float:
+    """User + system CPU time of the arbiter's children (the workers) so far."""
+    return process_cpu_seconds(arbiter_pid, children=True)
+
+
+def http_get(port: int, path: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", path, headers={"User-Agent": BROWSER})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def wait_until_ready(port: int, *, path: str = "/bench/bare/ready/", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            http_get(port, path)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer within {timeout} s") from None
+            time.sleep(0.2)
+
+
+def machine() -> str:
+    from django.db import connection
+
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = found.group(1).strip() if found else cpu
+    debian = ""
+    with contextlib.suppress(OSError):
+        debian = f"Debian {Path('/etc/debian_version').read_text().strip()}, "
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0].split()[0]
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("django", "gunicorn", "psycopg2-binary")
+    )
+    return (
+        f"{os.cpu_count()} x {cpu}, {debian}PostgreSQL {postgres} (local, default "
+        f"settings), Python {platform.python_version()}, {versions}, "
+        f"{wrk.split(' [')[0].strip() or 'wrk'}"
+    )
 
 
 def setup_django(default_database_url: str) -> None:

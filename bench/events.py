@@ -246,11 +246,9 @@ def main() -> int:
         lua = Path(tmp) / "orders.lua"
         lua.write_text(lua_script(data))
         port = free_port()
-        with gunicorn(
-            port=port, baseline_partner_id=0, conn_max_age=CONN_MAX_AGE, log=Path(tmp)
-        ) as arbiter_pid:
+        with gunicorn(port=port, conn_max_age=CONN_MAX_AGE, log=Path(tmp)) as arbiter_pid:
             base_url = f"http://127.0.0.1:{port}"
-            wait_until_ready(port, code="ready")
+            wait_until_ready(port)
             print(f"gunicorn on {base_url}, CONN_MAX_AGE={CONN_MAX_AGE}; warm-up")
             for round_number in range(args.rounds + 1):  # round 0: the warm-up
                 for view in views:

@@ -751,8 +751,8 @@ def measure(label: str, paths: Paths, *, args: argparse.Namespace) -> Measuremen
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="rp-bench-ledger-") as tmp:
         port = free_port()
-        with gunicorn(port=port, baseline_partner_id=0, conn_max_age=CONN_MAX_AGE, log=Path(tmp)):
-            wait_until_ready(port, code="ready")
+        with gunicorn(port=port, conn_max_age=CONN_MAX_AGE, log=Path(tmp)):
+            wait_until_ready(port)
             for name, view in VIEWS.items():
                 _, status, body = get(port, paths.urls[name], paths.headers[name])
                 if status != 200 or view.marker.encode() not in body:
