@@ -5,14 +5,33 @@ here. Staff add manual referral history entries (source "manual") through
 `commissions.services.referral_add_manual`.
 """
 
+import json
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from partners.models import Partner, PartnerStatus
 
-from .models import Commission, Contact, Event, Lead, Notification, Order, Referral
+from . import webhooks
+from .hosted_forms import form_html_example, hosted_form_problems, hosted_form_save
+from .models import (
+    Commission,
+    Contact,
+    Event,
+    HostedForm,
+    Lead,
+    Notification,
+    Order,
+    Referral,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 from .services import referral_add_manual
 
 
@@ -190,3 +209,177 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("partner", "kind", "status", "reason", "created_at", "sent_at")
     list_filter = ("status", "kind")
     list_select_related = ("partner",)
+
+
+# --- Integration kit (SPEC §9): hosted forms, webhook endpoints, the delivery log ----------
+
+
+class NoDeleteAdmin(admin.ModelAdmin):
+    """Turned off, never deleted: pages and receivers may still point at them."""
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+HOSTED_FORM_TEXT_FIELDS = ("code", "name", "keep_fields", "thank_you_url", "honeypot_field")
+
+
+class HostedFormAdminForm(forms.ModelForm):
+    class Meta:
+        model = HostedForm
+        fields = (*HOSTED_FORM_TEXT_FIELDS, "is_active")
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].lower()
+
+    def clean(self):
+        cleaned = super().clean()
+        draft = HostedForm(**{name: cleaned.get(name) or "" for name in HOSTED_FORM_TEXT_FIELDS})
+        for name, problem in hosted_form_problems(draft).items():
+            if name not in self.errors:
+                self.add_error(name, problem)
+        return cleaned
+
+
+@admin.register(HostedForm)
+class HostedFormAdmin(NoDeleteAdmin):
+    """Forms the merchant's pages post to at /f/<code>/; see docs/integration.md."""
+
+    form = HostedFormAdminForm
+    list_display = ("code", "name", "is_active", "thank_you_url", "post_address")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
+    readonly_fields = ("post_address", "html_example", "created_at")
+
+    @admin.display(description="Posts to")
+    def post_address(self, obj: HostedForm) -> str:
+        return f"{settings.SITE_URL}/f/{obj.code}/" if obj.code else "-"
+
+    @admin.display(description="HTML for the merchant's page")
+    def html_example(self, obj: HostedForm) -> str:
+        if not obj.pk:
+            return "Shown once the form is saved."
+        return format_html("<pre>{}</pre>", form_html_example(obj))
+
+    def save_model(self, request, obj, form, change):
+        hosted_form_save(hosted_form=obj)
+
+
+class WebhookEndpointAdminForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple
+    )
+    new_secret = forms.CharField(
+        label="Secret",
+        required=False,
+        max_length=100,
+        help_text="Shared with the receiver. Empty: a random one is made (or, on a change, "
+        "the current one is kept). It is stored as given: the app signs with it.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "description", "events", "is_active")
+
+    def clean(self):
+        cleaned = super().clean()
+        draft = WebhookEndpoint(
+            url=cleaned.get("url") or "",
+            description=cleaned.get("description") or "",
+            events=cleaned.get("events") or [],
+            secret=cleaned.get("new_secret") or self.instance.secret or webhooks.new_secret(),
+        )
+        for name, messages in webhooks.endpoint_errors(draft).items():
+            field = "new_secret" if name == "secret" else name
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, messages)
+        return cleaned
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(NoDeleteAdmin):
+    """The merchant's receivers of signed ledger events; their deliveries are logged."""
+
+    form = WebhookEndpointAdminForm
+    list_display = ("url", "description", "event_list", "is_active", "delivery_log")
+    list_filter = ("is_active",)
+    readonly_fields = ("signing_secret", "created_at")
+    actions = ("rotate_secret",)
+
+    @admin.display(description="Events")
+    def event_list(self, obj: WebhookEndpoint) -> str:
+        return ", ".join(obj.events)
+
+    @admin.display(description="Secret in use")
+    def signing_secret(self, obj: WebhookEndpoint) -> str:
+        return obj.secret or "Made when the endpoint is saved."
+
+    @admin.display(description="Deliveries")
+    def delivery_log(self, obj: WebhookEndpoint) -> str:
+        url = reverse("admin:commissions_webhookdelivery_changelist")
+        return format_html('<a href="{}?endpoint__id__exact={}">log</a>', url, obj.pk)
+
+    def save_model(self, request, obj, form, change):
+        data = {
+            name: form.cleaned_data[name] for name in ("url", "description", "events", "is_active")
+        }
+        data["secret"] = form.cleaned_data.get("new_secret", "")
+        if change:
+            webhooks.webhook_endpoint_update(endpoint=obj, data=data)
+        else:
+            vars(obj).update(vars(webhooks.webhook_endpoint_create(**data)))
+
+    @admin.action(
+        description="Make a new secret for the selected endpoints", permissions=["change"]
+    )
+    def rotate_secret(self, request: HttpRequest, queryset) -> None:
+        for endpoint in queryset:
+            webhooks.webhook_endpoint_rotate_secret(endpoint=endpoint)
+            self.message_user(request, f"{endpoint}: the new secret is {endpoint.secret}")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log: each event for each endpoint, with every attempt."""
+
+    list_display = (
+        "created_at",
+        "event_type",
+        "subject_id",
+        "endpoint",
+        "status",
+        "attempts",
+        "delivered_at",
+        "next_attempt_at",
+    )
+    list_filter = ("status", "event_type", "endpoint")
+    list_select_related = ("endpoint",)
+    search_fields = ("uid",)
+    date_hierarchy = "created_at"
+    fields = (
+        "uid",
+        "endpoint",
+        "event_type",
+        "subject_id",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "delivered_at",
+        "attempt_log",
+        "body",
+    )
+    readonly_fields = fields
+    actions = ("resend",)
+
+    @admin.display(description="Attempts")
+    def attempt_log(self, obj: WebhookDelivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.log, indent=2))
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("commissions.change_webhookdelivery")
+
+    @admin.action(description="Send the selected deliveries again now", permissions=["resend"])
+    def resend(self, request: HttpRequest, queryset) -> None:
+        count = webhooks.webhook_deliveries_resend(deliveries=queryset)
+        self.message_user(request, f"{count} queued again (delivered ones are not re-sent).")

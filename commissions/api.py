@@ -1,7 +1,9 @@
 """The events intake (SPEC §6) and the engine's read resources.
 
 An event already recorded answers 200 with its first result and `"duplicate": true`,
-before any validation, so a retry gets the same answer even if the data changed since.
+whatever its body, so a retry gets the same answer even if the data changed since: the
+service finds the repeat when it inserts the event; a body that does not validate is
+looked up before the 400.
 """
 
 from collections.abc import Callable
@@ -12,7 +14,7 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -45,13 +47,17 @@ class EventView(APIView):
     record: Callable[..., services.Intake]
 
     def post(self, request):
-        event_id = request.data.get("event_id") if isinstance(request.data, dict) else None
-        if isinstance(event_id, str):
-            first = services.event_result(kind=self.kind, event_id=event_id)
+        serializer = self.serializer_class(data=request.data)
+        if not serializer.is_valid():
+            # A repeat is answered even when its body would no longer validate. A repeat
+            # that validates is answered by the service, from the insert of its event.
+            event_id = request.data.get("event_id") if isinstance(request.data, dict) else None
+            first = None
+            if isinstance(event_id, str):
+                first = services.event_result(kind=self.kind, event_id=event_id)
             if first is not None:
                 return Response({**first, "duplicate": True}, status=status.HTTP_200_OK)
-        serializer = self.serializer_class(data=request.data)
-        serializer.is_valid(raise_exception=True)
+            raise ValidationError(serializer.errors)
         try:
             with service_errors():
                 intake = type(self).record(data=serializer.validated_data, payload=request.data)

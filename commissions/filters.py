@@ -6,17 +6,18 @@ either may be left open. The date range of the partner reports does not choose p
 is the period the figures cover (`PartnerReportFilter.period`).
 """
 
-import hashlib
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import django_filters
-from django.core.cache import cache
-from django.db import connection
+from django.conf import settings
 from django.db.models import (
     Count,
     DecimalField,
     IntegerField,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -29,7 +30,7 @@ from django.db.models.functions import Coalesce
 from partners.models import Click, Partner, PartnerStatus, Program
 
 from .forms import DateInput, DateRangeCheckForm
-from .ledger import day_after, day_start
+from .ledger import LEDGER_FIGURES, day_after, day_start
 from .models import (
     Commission,
     CommissionEntry,
@@ -258,95 +259,169 @@ class ActivityReportFilter(PartnerReportFilter):
         return super().filter_queryset(activity_annotate(queryset, start=start, end=end))
 
 
-def _sum(amount: str, condition: Q | None) -> Coalesce | Value:
-    if condition is None:
-        return Value(ZERO, output_field=MONEY)
-    return Coalesce(Sum(amount, filter=condition), Value(ZERO), output_field=MONEY)
+# --- The ledger report's grand totals --------------------------------------------------------
+
+# What the branches of the grand totals' one statement sum, per currency (a UNION ALL: each
+# branch sums some of these over its rows and gives 0 for the others).
+TOTALS_COLUMNS = (
+    "entries_before",  # entries dated before the range
+    "unpaid",  # entries no payment has tied, whatever their date
+    "earned",  # commission entries in the range
+    "clawed",  # clawback entries in the range (a negative sum)
+    "entries_after",  # entries dated after the range
+    "paid_before",  # payments made before the range
+    "paid",  # payments made in the range
+    "paid_after",  # payments made after the range
+)
+NOTHING = Value(ZERO, output_field=MONEY)
+
+
+def _total(condition: Q | None = None) -> Coalesce:
+    """The sum of `amount` over the branch's rows that meet `condition` (all of them when
+    there is none), 0 when no row does."""
+    return Coalesce(Sum("amount", filter=condition), Value(ZERO), output_field=MONEY)
+
+
+def _branch(rows: QuerySet, **sums: Coalesce) -> QuerySet:
+    """One branch of the grand totals' statement: `rows` summed per currency into the
+    `sums` named, 0 in the other columns."""
+    return (
+        rows.order_by()
+        .values("currency")
+        .annotate(**{name: sums.get(name, NOTHING) for name in TOTALS_COLUMNS})
+    )
+
+
+def _reads_from_the_end(start_at: datetime | None, after: datetime | None) -> bool:
+    """Whether the grand totals should read the entries from the start of the range onwards
+    rather than those from the first entry up to the end of the range: the shorter stretch
+    of time, taking entries as spread evenly over time (an all-time range or one open at
+    the end always reads from the end)."""
+    if after is None:
+        return True
+    span = Commission.objects.aggregate(oldest=Min("occurred_at"), newest=Max("occurred_at"))
+    if span["oldest"] is None:
+        return True
+    return span["newest"] - (start_at or after) <= after - span["oldest"]
+
+
+def _branches_from_the_start(
+    chosen: Q, start_at: datetime | None, after: datetime | None
+) -> list[QuerySet]:
+    """The entries and payments up to the end of the range, as `ledger_totals` sums them."""
+    in_range = Q(occurred_at__gte=start_at) if start_at else Q()
+    return [
+        _branch(
+            Commission.objects.filter(chosen, Q(occurred_at__lt=after) if after else Q()),
+            entries_before=_total(Q(occurred_at__lt=start_at)) if start_at else NOTHING,
+            earned=_total(in_range & Q(entry=CommissionEntry.COMMISSION)),
+            clawed=_total(in_range & Q(entry=CommissionEntry.CLAWBACK)),
+        ),
+        _branch(
+            Payment.objects.filter(chosen, Q(paid_at__lt=after) if after else Q()),
+            paid_before=_total(Q(paid_at__lt=start_at)) if start_at else NOTHING,
+            paid=_total(Q(paid_at__gte=start_at) if start_at else None),
+        ),
+    ]
+
+
+def _branches_from_the_end(
+    chosen: Q, start_at: datetime | None, after: datetime | None
+) -> list[QuerySet]:
+    """The unpaid entries, the entries from the start of the range on (without a start:
+    the clawbacks up to its end, and the entries after it), and the payments made from the
+    start of the range on (without a start: all of them)."""
+    up_to_end = Q(occurred_at__lt=after) if after else Q()
+    branches = [_branch(Commission.objects.filter(chosen, payment__isnull=True), unpaid=_total())]
+    if start_at:
+        branches.append(
+            _branch(
+                Commission.objects.filter(chosen, occurred_at__gte=start_at),
+                earned=_total(up_to_end & Q(entry=CommissionEntry.COMMISSION)),
+                clawed=_total(up_to_end & Q(entry=CommissionEntry.CLAWBACK)),
+                entries_after=_total(Q(occurred_at__gte=after)) if after else NOTHING,
+            )
+        )
+    else:
+        clawbacks = Commission.objects.filter(chosen, up_to_end, entry=CommissionEntry.CLAWBACK)
+        branches.append(_branch(clawbacks, clawed=_total()))
+        if after:
+            later = Commission.objects.filter(chosen, occurred_at__gte=after)
+            branches.append(_branch(later, entries_after=_total()))
+    payments = Payment.objects.filter(chosen, Q(paid_at__gte=start_at) if start_at else Q())
+    branches.append(
+        _branch(
+            payments,
+            paid=_total(Q(paid_at__lt=after) if after else None),
+            paid_after=_total(Q(paid_at__gte=after)) if after else NOTHING,
+        )
+    )
+    return branches
 
 
 def ledger_grand_totals(
     partners: QuerySet, *, start: date | None, end: date | None
 ) -> dict[str, dict[str, Any]]:
-    """The ledger figures of all the partners together, per currency: two aggregate queries,
-    with the rules of `commissions.ledger.ledger_totals` (its per-partner figures add up to
-    these)."""
+    """The ledger figures of all the partners together, per currency, by the rules of
+    `commissions.ledger.ledger_totals` (its per-partner figures add up to these): one
+    statement, so one snapshot, whatever the rows; no cached state.
+
+    Summing every entry of every partner the filters choose (all history, for the
+    beginning balance) grows with the history, so the statement reads either side of the
+    range, whichever is the shorter stretch of time:
+
+    - from the start: the entries and payments up to the end of the range, split at its
+      start (what `ledger_totals` does per partner);
+    - from the end: the unpaid entries, the entries and payments from the start of the
+      range on. A payout sets each payment to exactly the sum of the entries it ties, and
+      nothing else ties or pays entries (`commissions.payouts`), so all entries less all
+      payments = the unpaid entries, and a balance at any moment is the unpaid entries less
+      the entries after it plus the payments after it. Without a start, the earned figure
+      is what remains of the ending balance once the clawbacks (their own partial index)
+      and payments are put back.
+
+    A currency in which every figure is 0 is left out (both ways give the same list); with
+    none left, one row of zeros in the program currency.
+    """
     # Without filters every partner counts: no need to join the partners at all.
     chosen = (
         Q(partner__in=partners.order_by().values("pk")) if partners.query.has_filters() else Q()
     )
-    commissions = (
-        Commission.objects.filter(chosen)
-        .values("currency")
-        .annotate(
-            before=_sum("amount", Q(occurred_at__lt=day_start(start)) if start else None),
-            earned=_sum(
-                "amount", in_days("occurred_at", start, end) & Q(entry=CommissionEntry.COMMISSION)
-            ),
-            clawed=_sum(
-                "amount", in_days("occurred_at", start, end) & Q(entry=CommissionEntry.CLAWBACK)
-            ),
-        )
-        .order_by()
-    )
-    payments = (
-        Payment.objects.filter(chosen)
-        .values("currency")
-        .annotate(
-            before=_sum("amount", Q(paid_at__lt=day_start(start)) if start else None),
-            paid=_sum("amount", in_days("paid_at", start, end)),
-        )
-        .order_by()
-    )
+    start_at, after = day_start(start), day_after(end)
+    from_the_end = _reads_from_the_end(start_at, after)
+    if from_the_end:
+        first, *rest = _branches_from_the_end(chosen, start_at, after)
+    else:
+        first, *rest = _branches_from_the_start(chosen, start_at, after)
+    sums: dict[str, dict[str, Decimal]] = {}
+    for row in first.union(*rest, all=True).order_by():
+        got = sums.setdefault(row["currency"], dict.fromkeys(TOTALS_COLUMNS, ZERO))
+        for name in TOTALS_COLUMNS:
+            got[name] += row[name]
+
     totals: dict[str, dict[str, Any]] = {}
-
-    def figures(currency: str) -> dict[str, Any]:
-        return totals.setdefault(
-            currency,
-            {
-                "currency": currency,
-                "beginning_balance": ZERO,
-                "earned": ZERO,
-                "clawbacks": ZERO,
-                "payments": ZERO,
-            },
-        )
-
-    for row in commissions:
-        got = figures(row["currency"])
-        got["beginning_balance"] += row["before"]
-        got["earned"] += row["earned"]
-        got["clawbacks"] -= row["clawed"]
-    for row in payments:
-        got = figures(row["currency"])
-        got["beginning_balance"] -= row["before"]
-        got["payments"] += row["paid"]
-    for got in totals.values():
-        got["ending_balance"] = (
-            got["beginning_balance"] + got["earned"] - got["clawbacks"] - got["payments"]
-        )
-    return dict(sorted(totals.items()))
-
-
-def ledger_grand_totals_cached(
-    partners: QuerySet, *, start: date | None, end: date | None
-) -> list[dict[str, Any]]:
-    """`ledger_grand_totals`, kept in the cache under the newest commission and payment ids.
-
-    Ledger rows are only ever added (a payout only ties rows to a payment it adds), so
-    those two ids version every figure: a new row makes a new key, and a cached total is
-    never stale. Costs one indexed query when cached instead of scanning the history.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT MAX(id) FROM {Commission._meta.db_table}),"
-            f" (SELECT MAX(id) FROM {Payment._meta.db_table})"
-        )
-        version = cursor.fetchone()
-    sql, params = partners.order_by().values("pk").query.sql_with_params()
-    key = (
-        "ledger-totals:"
-        + hashlib.sha256(repr((sql, params, start, end, version)).encode()).hexdigest()
-    )
-    return cache.get_or_set(
-        key, lambda: list(ledger_grand_totals(partners, start=start, end=end).values()), 3600
-    )
+    for currency, got in sorted(sums.items()):
+        earned, clawbacks, payments = got["earned"], ZERO - got["clawed"], got["paid"]
+        if not from_the_end:
+            beginning = got["entries_before"] - got["paid_before"]
+        else:
+            ending = got["unpaid"] - got["entries_after"] + got["paid_after"]
+            if start_at:
+                beginning = ending - earned + clawbacks + payments
+            else:
+                beginning = ZERO
+                earned = ending + clawbacks + payments
+        figures = {
+            "currency": currency,
+            "beginning_balance": beginning,
+            "earned": earned,
+            "clawbacks": clawbacks,
+            "payments": payments,
+            "ending_balance": beginning + earned - clawbacks - payments,
+        }
+        if any(figures[name] for name in LEDGER_FIGURES):
+            totals[currency] = figures
+    if not totals:
+        currency = settings.DEFAULT_CURRENCY
+        totals[currency] = {"currency": currency, **dict.fromkeys(LEDGER_FIGURES, ZERO)}
+    return totals

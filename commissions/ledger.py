@@ -17,6 +17,8 @@ from .models import Commission, CommissionEntry, Payment
 from .money import ZERO
 
 MONEY = Value(ZERO)
+# A ledger's figures (SPEC §5.5), in the order reports show them.
+LEDGER_FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "ending_balance")
 
 
 def day_start(day: date | None) -> datetime | None:

@@ -1,8 +1,10 @@
 """Contacts and their referral history (SPEC §4)."""
 
+from django.core.validators import RegexValidator
 from django.db import models
 
 from partners.models import Partner
+from partners.validators import http_url_validator
 
 
 class Contact(models.Model):
@@ -225,10 +227,26 @@ class Commission(models.Model):
                 include=["amount", "entry", "currency"],
                 name="commission_partner_at_idx",
             ),
+            # Covering too: payouts and the ledger report's grand totals sum the unpaid
+            # entries from the index alone.
             models.Index(
                 fields=["partner", "occurred_at"],
+                include=["amount", "currency"],
                 condition=models.Q(payment__isnull=True),
                 name="commission_unpaid_idx",
+            ),
+            # The grand totals of many partners read a stretch of time, not partner by
+            # partner (commissions.filters.ledger_grand_totals).
+            models.Index(
+                fields=["occurred_at"],
+                include=["partner", "entry", "amount", "currency"],
+                name="commission_at_idx",
+            ),
+            models.Index(
+                fields=["occurred_at"],
+                include=["partner", "amount", "currency"],
+                condition=models.Q(entry="clawback"),
+                name="commission_clawback_at_idx",
             ),
         ]
         constraints = [
@@ -307,7 +325,15 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["batch_id", "partner_id"]
-        indexes = [models.Index(fields=["partner", "paid_at"], name="payment_partner_at_idx")]
+        indexes = [
+            models.Index(fields=["partner", "paid_at"], name="payment_partner_at_idx"),
+            # Covering: the ledger report's grand totals sum the payments since a date.
+            models.Index(
+                fields=["paid_at"],
+                include=["partner", "amount", "currency"],
+                name="payment_paid_at_idx",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
             models.UniqueConstraint(
@@ -317,3 +343,164 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} to {self.partner_id}"
+
+
+# --- Integration kit (SPEC §9): hosted web forms and outgoing webhooks ----------------------
+
+hosted_form_code_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,31}\Z",
+    "Use 1 to 32 lower-case letters, digits, hyphens or underscores.",
+)
+form_field_name_validator = RegexValidator(
+    r"^[A-Za-z_][A-Za-z0-9_.-]{0,49}\Z",
+    "A field name has 1 to 50 letters, digits, dots, hyphens or underscores.",
+)
+
+
+class HostedForm(models.Model):
+    """A web form defined by staff; the merchant's pages post to `/f/<code>/` (SPEC §9).
+
+    A post records a web-form event as the API does, then sends the visitor on to the
+    thank-you URL. Field rules across fields (reserved names, the thank-you URL's host) are
+    checked by `commissions.hosted_forms.hosted_form_save`.
+    """
+
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[hosted_form_code_validator],
+        help_text="In the form's address, /f/<code>/, and recorded as the web form's name.",
+    )
+    name = models.CharField(max_length=100)
+    keep_fields = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Other posted fields kept with the event, comma-separated (e.g. "
+        "phone, company). email, first_name and last_name are always read; anything "
+        "else posted is dropped.",
+    )
+    thank_you_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[http_url_validator],
+        help_text="Where the visitor goes after posting. Its host must be one of "
+        "ALLOWED_REDIRECT_HOSTS or the site's own. Empty: a thank-you page of this site.",
+    )
+    honeypot_field = models.CharField(
+        max_length=50,
+        default="website",
+        validators=[form_field_name_validator],
+        help_text="A field hidden from people on the merchant's form; a post that fills it "
+        "is taken for spam and recorded nowhere.",
+    )
+    is_active = models.BooleanField(default=True, help_text="Inactive forms answer 404.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (/f/{self.code}/)"
+
+    @property
+    def kept_field_names(self) -> list[str]:
+        return [name.strip() for name in self.keep_fields.split(",") if name.strip()]
+
+
+class FormPostCount(models.Model):
+    """Posts to hosted forms from one IP address in one minute: the rate limit's counter,
+    in the database so every web process sees the same count."""
+
+    ip = models.CharField(max_length=45)
+    started_at = models.DateTimeField(help_text="The start of the minute counted.")
+    posts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ip", "started_at"], name="form_post_count_once"),
+        ]
+        indexes = [models.Index(fields=["started_at"], name="form_post_count_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.posts} posts from {self.ip} at {self.started_at}"
+
+
+class WebhookEventType(models.TextChoices):
+    COMMISSION_CREATED = "commission.created", "Commission created"
+    COMMISSION_CLAWED_BACK = "commission.clawed_back", "Commission clawed back"
+    PAYOUT_MADE = "payout.made", "Payout made"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the merchant's that receives signed JSON about the ledger (SPEC §9).
+
+    The secret is stored as given, not hashed: the app needs it to sign every delivery.
+    """
+
+    url = models.URLField(max_length=500, validators=[http_url_validator])
+    description = models.CharField(max_length=100, blank=True, default="")
+    secret = models.CharField(
+        max_length=100,
+        help_text="Shared with the receiver, which checks the HMAC-SHA256 signature with it.",
+    )
+    events = models.JSONField(default=list, help_text="The event types sent to this URL.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+    CANCELLED = "cancelled", "Cancelled (endpoint turned off)"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, and the log of every attempt to deliver it."""
+
+    uid = models.UUIDField(
+        unique=True, help_text="The event's id for the receiver: the same on every retry."
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    event_type = models.CharField(max_length=32, choices=WebhookEventType.choices)
+    subject_id = models.BigIntegerField(
+        help_text="The order (commission created), refund (clawed back) or payout batch."
+    )
+    body = models.TextField(
+        blank=True, default="", help_text="The JSON sent, made at the first attempt."
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    log = models.JSONField(
+        default=list, blank=True, help_text="Every attempt: when, HTTP status or error, time."
+    )
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="An attempt in progress holds the delivery until then."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="webhook_delivery_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.endpoint_id}: {self.status}"

@@ -21,6 +21,7 @@ from partners.models import Partner
 from .ledger import day_after, day_start
 from .models import Commission, Payment, PayoutBatch, PayoutMethod
 from .money import ZERO
+from .webhooks import webhook_payout_made
 
 ZERO_SQL = Value(ZERO, output_field=DecimalField(max_digits=14, decimal_places=2))
 
@@ -105,4 +106,5 @@ def payout_batch_create(
         Payment.objects.filter(batch=batch).aggregate(total=Sum("amount"))["total"] or ZERO
     )
     batch.save(update_fields=["total"])
+    webhook_payout_made(batch=batch)
     return batch

@@ -3,15 +3,23 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
-from django.db.models import Q
 
-from partners.models import Click, Partner, PartnerStatus, Program, ReferralDefaults
+from partners.models import (
+    Click,
+    Partner,
+    PartnerStatus,
+    Program,
+    ProgramRate,
+    ReferralDefaults,
+)
 
 from .attribution import FIRST, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .models import Contact, Referral
+from .statements import columns, converted, execute, fields, prepared, table
 
 # How many clicks from one IP address attribution looks at (the latest ones).
 IP_CLICKS_LIMIT = 100
@@ -24,17 +32,8 @@ class EngineSettings:
 
 
 def engine_settings() -> EngineSettings:
-    row = ReferralDefaults.objects.values(
-        "partner_selection", "tracking_method", "use_ip_address", "skip_notifications"
-    ).get(pk=ReferralDefaults.SINGLETON_PK)
-    return EngineSettings(
-        policy=Policy(
-            partner_selection=row["partner_selection"],
-            tracking_method=row["tracking_method"],
-            use_ip_address=row["use_ip_address"],
-        ),
-        skip_notifications=row["skip_notifications"],
-    )
+    """The attribution policy and the notifications switch of the defaults (one query)."""
+    return engine_with_chains([])[0]
 
 
 def partner_states(ids: Iterable[int]) -> dict[int, PartnerState]:
@@ -48,21 +47,56 @@ def partner_states(ids: Iterable[int]) -> dict[int, PartnerState]:
     }
 
 
-def history_touches(*, contact: Contact, at: datetime, rule: str) -> tuple[list[Touch], dict]:
-    """The one history entry the rule would pick among those that count, with its partner."""
-    entries = (
-        Referral.objects.filter(
-            contact=contact, set_at__lte=at, partner__status=PartnerStatus.ACTIVE
-        )
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-        .order_by(*(("set_at", "id") if rule == FIRST else ("-set_at", "-id")))
-        .values_list("id", "partner_id", "set_at", "expires_at", "partner__cookie_days")[:1]
-    )
-    touches, partners = [], {}
-    for pk, partner_id, set_at, expires_at, cookie_days in entries:
-        touches.append(Touch(ref=str(pk), partner_id=partner_id, at=set_at, expires_at=expires_at))
-        partners[partner_id] = PartnerState(id=partner_id, active=True, cookie_days=cookie_days)
-    return touches, partners
+HISTORY_ENTRY = ("id", "partner", "set_at", "expires_at")
+
+
+def history_touches(
+    *,
+    at: datetime,
+    rule: str,
+    contact: Contact | None = None,
+    email: str | None = None,
+    chains: dict | None = None,
+) -> tuple[list[Touch], dict]:
+    """The one history entry the rule would pick among those that count, with its partner;
+    into `chains`, when given, that partner's chain, read by the same query.
+
+    The contact is named by the row or by its (normalised) email: the intake reads the
+    history before it writes the contact, so it can make a new contact with its lead partner.
+    Hand-written SQL, as `engine_with_chains`: the entry joined to its partner's chain.
+    """
+    select, joins, row_fields = _chain_sql()
+    order = "ASC" if rule == FIRST else "DESC"
+    if contact is not None:
+        whose, key = "%s", contact.pk
+    else:
+        whose, key = f"(SELECT c.id FROM {table(Contact)} c WHERE c.email = %s)", email
+    sql = f"""
+        SELECT {columns(Referral, HISTORY_ENTRY, "h.")}, {select}
+          FROM (SELECT r.*
+                  FROM {table(Referral)} r
+                  JOIN {table(Partner)} rp ON rp.id = r.partner_id
+                 WHERE r.contact_id = {whose} AND r.set_at <= %s AND rp.status = %s
+                   AND (r.expires_at IS NULL OR r.expires_at > %s)
+                 ORDER BY r.set_at {order}, r.id {order}
+                 LIMIT 1) h
+          JOIN {table(Partner)} p1 ON p1.id = h.partner_id
+          {joins}
+    """
+    [when] = prepared(Referral, ("set_at",), [at])
+    entry_fields = fields(Referral, HISTORY_ENTRY)
+    rows = [
+        converted(entry_fields + row_fields, row)
+        for row in execute(sql, [key, when, PartnerStatus.ACTIVE, when])
+    ]
+    if not rows:
+        return [], {}
+    pk, partner_id, set_at, expires_at = rows[0][: len(HISTORY_ENTRY)]
+    chain = _chains(row[len(HISTORY_ENTRY) :] for row in rows)[partner_id]
+    if chains is not None:
+        chains[partner_id] = chain
+    touch = Touch(ref=str(pk), partner_id=partner_id, at=set_at, expires_at=expires_at)
+    return [touch], {partner_id: chain.partner.state()}
 
 
 def ip_touches(*, ip: str, at: datetime) -> tuple[list[Touch], dict]:
@@ -81,52 +115,206 @@ def ip_touches(*, ip: str, at: datetime) -> tuple[list[Touch], dict]:
 
 
 @dataclass(frozen=True)
+class ChainPartner:
+    """A partner of a chain as the intake needs it: to credit, to name, to email."""
+
+    id: int
+    code: str
+    active: bool
+    cookie_days: int | None
+    notify_lead: bool
+    notify_sale: bool
+
+    def state(self) -> PartnerState:
+        return PartnerState(id=self.id, active=self.active, cookie_days=self.cookie_days)
+
+    def notifies(self, kind: str) -> bool:
+        return self.notify_lead if kind == LEAD else self.notify_sale
+
+
+@dataclass(frozen=True)
 class Chain:
     """The credited partner and up to two above it, and the program that pays them."""
 
     members: tuple[ChainMember, ...]
     has_parent: bool
-    program_id: int | None
+    program_id: int | None  # the partner's own program; None: the default one pays
+    terms: Terms | None = None  # the program that pays; None when there is no program at all
+    partners: tuple[ChainPartner, ...] = ()  # the members' codes and switches, level 1 first
+
+    @property
+    def partner(self) -> ChainPartner:
+        return self.partners[0]
+
+
+# The columns of a chain's rows: the partner (p1), its parent (p2) and grandparent (p3), the
+# program that pays them (pr: the partner's own, else the default one), and one of its rates
+# (r): a chain comes as one row per rate level.
+CHAIN_PARTNER = ("id", "code", "status", "cookie_days", "notify_lead", "notify_sale", "parent")
+CHAIN_PARTNER_OWN = (*CHAIN_PARTNER, "program")
+CHAIN_PROGRAM = (
+    "id",
+    "name",
+    "levels",
+    "payout_on_lead",
+    "payout_on_sale",
+    "payout_amount",
+    "payout_percent",
+    "pay_if_unused",
+    "unused_lead_amount",
+    "unused_lead_percent",
+    "unused_sale_amount",
+    "unused_sale_percent",
+)
+CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
+ENGINE_DEFAULTS = ("partner_selection", "tracking_method", "use_ip_address", "skip_notifications")
+
+
+@cache
+def _chain_sql() -> tuple[str, str, tuple]:
+    """The select list and joins of a chain's rows (from `p1`), and the fields of their
+    columns. Six tables: PostgreSQL plans that in half the time of a row with every rate."""
+    partner, program, rate = table(Partner), table(Program), table(ProgramRate)
+    select = ", ".join(
+        [
+            columns(Partner, CHAIN_PARTNER_OWN, "p1."),
+            columns(Partner, CHAIN_PARTNER, "p2."),
+            columns(Partner, CHAIN_PARTNER, "p3."),
+            columns(Program, CHAIN_PROGRAM, "pr."),
+            columns(ProgramRate, CHAIN_RATE, "r."),
+        ]
+    )
+    joins = f"""
+          LEFT JOIN {partner} p2 ON p2.id = p1.parent_id
+          LEFT JOIN {partner} p3 ON p3.id = p2.parent_id
+          LEFT JOIN {program} pr ON pr.id = COALESCE(
+                p1.program_id,
+                (SELECT dp.id FROM {program} dp ORDER BY dp.priority, dp.id LIMIT 1))
+          LEFT JOIN {rate} r ON r.program_id = pr.id
+    """
+    row_fields = (
+        fields(Partner, CHAIN_PARTNER_OWN)
+        + fields(Partner, CHAIN_PARTNER) * 2
+        + fields(Program, CHAIN_PROGRAM)
+        + fields(ProgramRate, CHAIN_RATE)
+    )
+    return select, joins, row_fields
+
+
+def _chains(rows: Iterable[list]) -> dict[int, Chain]:
+    """The chains in the rows of `_chain_sql` (converted), by partner id."""
+    grouped: dict[int, list] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return {pk: _chain(group) for pk, group in grouped.items()}
+
+
+def _chain(rows: list[list]) -> Chain:
+    """One partner's chain from its rows (one per rate level of its program)."""
+    values = iter(rows[0])
+
+    def take(count: int) -> list:
+        return [next(values) for _ in range(count)]
+
+    own = take(len(CHAIN_PARTNER_OWN))
+    above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
+    program = take(len(CHAIN_PROGRAM))
+    rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
+    partners = []
+    for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [own[:-1], *above]:
+        if pk is None:
+            break
+        partners.append(
+            ChainPartner(
+                id=pk,
+                code=code,
+                active=status == PartnerStatus.ACTIVE,
+                cookie_days=cookie_days,
+                notify_lead=notify_lead,
+                notify_sale=notify_sale,
+            )
+        )
+    return Chain(
+        members=tuple(
+            ChainMember(p.id, level, p.active) for level, p in enumerate(partners, start=1)
+        ),
+        has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
+        program_id=own[-1],
+        terms=_terms(program, rates),
+        partners=tuple(partners),
+    )
+
+
+def _terms(program: list, rates: dict) -> Terms | None:
+    """The program's terms; `rates`: level -> (lead amount, lead %, sale amount, sale %)."""
+    (pk, name, levels, on_lead, on_sale, amount, percent, if_unused, *unused) = program
+    if pk is None:
+        return None
+    rates = {level: rate for level, rate in rates.items() if level is not None}
+    return Terms(
+        program_id=pk,
+        name=name,
+        levels=levels,
+        payout_on_lead=on_lead,
+        payout_on_sale=on_sale,
+        payout_amount=amount,
+        payout_percent=percent,
+        pay_if_unused=if_unused,
+        rates={
+            LEAD: {n: Rate(r[0], r[1]) for n, r in rates.items()},
+            SALE: {n: Rate(r[2], r[3]) for n, r in rates.items()},
+        },
+        unused={LEAD: Rate(unused[0], unused[1]), SALE: Rate(unused[2], unused[3])},
+    )
+
+
+def _placeholders(ids: list) -> str:
+    return ", ".join(["%s"] * len(ids)) or "NULL"
+
+
+def partner_chains(ids: Iterable[int]) -> dict[int, Chain]:
+    """The chains of these partners, with their programs' terms, in one query; partners
+    that do not exist are left out. For one event or a batch of them."""
+    ids = sorted({pk for pk in ids if pk is not None})
+    if not ids:
+        return {}
+    select, joins, row_fields = _chain_sql()
+    sql = f"SELECT {select} FROM {table(Partner)} p1 {joins} WHERE p1.id IN ({_placeholders(ids)})"
+    return _chains(converted(row_fields, row) for row in execute(sql, ids))
+
+
+def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict[int, Chain]]:
+    """The engine settings and the chains of the partners an event names (explicitly or in
+    its tracking token), in one query: the defaults row, joined to each partner's chain.
+
+    Hand-written SQL: the intake's hot path, where compiling this in the ORM cost more than
+    running it (see commissions.statements).
+    """
+    ids = sorted({pk for pk in partner_ids if pk is not None})
+    select, joins, row_fields = _chain_sql()
+    sql = f"""
+        SELECT {columns(ReferralDefaults, ENGINE_DEFAULTS, "d.")}, {select}
+          FROM {table(ReferralDefaults)} d
+          LEFT JOIN {table(Partner)} p1 ON p1.id IN ({_placeholders(ids)})
+          {joins}
+         WHERE d.id = %s
+    """
+    row_fields = fields(ReferralDefaults, ENGINE_DEFAULTS) + row_fields
+    rows = [
+        converted(row_fields, row) for row in execute(sql, [*ids, ReferralDefaults.SINGLETON_PK])
+    ]
+    selection, method, use_ip, skip = rows[0][: len(ENGINE_DEFAULTS)]
+    engine = EngineSettings(
+        policy=Policy(partner_selection=selection, tracking_method=method, use_ip_address=use_ip),
+        skip_notifications=skip,
+    )
+    chain_rows = [row[len(ENGINE_DEFAULTS) :] for row in rows]
+    return engine, _chains(row for row in chain_rows if row[0] is not None)
 
 
 def partner_chain(partner_id: int) -> Chain:
-    """One query: the partner, its parent and grandparent (SPEC levels 1..3)."""
-    partner = Partner.objects.select_related("parent__parent").get(pk=partner_id)
-    members, level, current = [], 1, partner
-    while current is not None and level <= 3:
-        members.append(ChainMember(current.pk, level, current.status == PartnerStatus.ACTIVE))
-        current, level = current.parent, level + 1
-    return Chain(
-        members=tuple(members),
-        has_parent=partner.parent_id is not None,
-        program_id=partner.program_id,
-    )
-
-
-def program_terms(program_id: int | None) -> Terms | None:
-    """The program (or the default one: lowest priority) with its rates, in one query."""
-    programs = Program.objects.prefetch_related("rates")
-    program = (
-        programs.filter(pk=program_id).first() if program_id is not None else None
-    ) or programs.order_by("priority", "id").first()
-    if program is None:
-        return None
-    levels = {rate.level: rate for rate in program.rates.all()}
-    return Terms(
-        program_id=program.pk,
-        name=program.name,
-        levels=program.levels,
-        payout_on_lead=program.payout_on_lead,
-        payout_on_sale=program.payout_on_sale,
-        payout_amount=program.payout_amount,
-        payout_percent=program.payout_percent,
-        pay_if_unused=program.pay_if_unused,
-        rates={
-            LEAD: {n: Rate(r.lead_amount, r.lead_percent) for n, r in levels.items()},
-            SALE: {n: Rate(r.sale_amount, r.sale_percent) for n, r in levels.items()},
-        },
-        unused={
-            LEAD: Rate(program.unused_lead_amount, program.unused_lead_percent),
-            SALE: Rate(program.unused_sale_amount, program.unused_sale_percent),
-        },
-    )
+    """One partner's chain (see `partner_chains`)."""
+    chain = partner_chains([partner_id]).get(partner_id)
+    if chain is None:
+        raise Partner.DoesNotExist(f"No partner {partner_id}.")
+    return chain

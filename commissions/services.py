@@ -3,18 +3,23 @@
 Event intake (SPEC §6) is idempotent: the event row is inserted first under a unique
 (kind, event_id) constraint, inside the same transaction as everything the event writes.
 A concurrent copy waits on that insert and then answers with the first copy's result.
+
+The intake is the engine's hot path (issue 4): an order reads what its rules need in one
+query (`engine_with_chains`), writes each table once, and its inserts are hand-written
+statements (`commissions.statements`), about ten statements in all.
 """
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -22,7 +27,17 @@ from django.utils import timezone
 from partners.models import Partner, PartnerStatus
 from partners.tokens import decode_token
 
-from .attribution import NOBODY, SOURCE_IP, Attribution, Touch, attribute, valid_clicks
+from .attribution import (
+    COOKIES_ONLY,
+    HISTORY_AND_COOKIES,
+    NOBODY,
+    SOURCE_IP,
+    Attribution,
+    Policy,
+    Touch,
+    attribute,
+    valid_clicks,
+)
 from .calculation import LEAD, SALE, Item, clawbacks, commission_lines, order_base
 from .models import (
     Commission,
@@ -40,14 +55,26 @@ from .models import (
 )
 from .money import ZERO
 from .selectors import (
+    Chain,
     EngineSettings,
-    engine_settings,
+    engine_with_chains,
     history_touches,
     ip_touches,
-    partner_chain,
-    partner_states,
-    program_terms,
+    partner_chains,
 )
+from .statements import (
+    columns,
+    converted,
+    db,
+    defaulted,
+    execute,
+    fields,
+    insert,
+    prepared,
+    quote,
+    table,
+)
+from .webhooks import webhook_commission_clawed_back, webhook_commission_created
 
 # The source named in a trace when the contact's lead partner was fixed by an earlier event.
 SOURCE_CONTACT = "contact"
@@ -70,15 +97,59 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+CONTACT_FIELDS = tuple(f.name for f in Contact._meta.concrete_fields)
+# What the upsert writes, in this order; any field added later is written with its default.
+CONTACT_WRITTEN = ("email", "first_name", "last_name", "lead_partner", "lead_partner_set_at")
+CONTACT_WRITTEN += ("lead_trace", "created_at")
+CONTACT_WRITTEN += defaulted(Contact, CONTACT_WRITTEN)
+
+
+@cache
+def _contact_write_sql(vendor: str) -> str:
+    contacts, first, last = table(Contact), quote("first_name"), quote("last_name")
+    # PostgreSQL tells a new row by `xmax = 0`; SQLite (where writers queue anyway) by the
+    # creation time this statement gave it.
+    made = "xmax = 0" if vendor == "postgresql" else f"{quote('created_at')} = %s"
+    return f"""
+        INSERT INTO {contacts} ({columns(Contact, CONTACT_WRITTEN)})
+        VALUES ({", ".join(["%s"] * len(CONTACT_WRITTEN))})
+        ON CONFLICT ({quote("email")}) DO UPDATE
+           SET {first} = COALESCE(NULLIF(EXCLUDED.{first}, ''), {contacts}.{first}),
+               {last} = COALESCE(NULLIF(EXCLUDED.{last}, ''), {contacts}.{last})
+        RETURNING {columns(Contact, CONTACT_FIELDS)}, {made}
+    """
+
+
+def _contact_write(
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    lead: tuple[int, datetime, dict] | None = None,
+) -> tuple[Contact, bool]:
+    """The contact with this email in one statement, and whether it was made now.
+
+    A new contact is made with `lead` (partner id, when, trace) as its lead partner; an
+    existing one gets the names given (empty ones keep the old) and keeps its lead partner.
+    INSERT … ON CONFLICT (email) DO UPDATE also locks an existing contact until the
+    transaction ends, so two events of one contact are recorded one after the other.
+    """
+    lead_id, lead_at, trace = lead or (None, None, {})
+    now = timezone.now()
+    values = [normalise_email(email), first_name, last_name, lead_id, lead_at, trace, now]
+    values += [f.get_default() for f in fields(Contact, CONTACT_WRITTEN[len(values) :])]
+    params = prepared(Contact, CONTACT_WRITTEN, values)
+    vendor = db().vendor
+    if vendor != "postgresql":
+        params += prepared(Contact, ("created_at",), [now])
+    *row, is_new = execute(_contact_write_sql(vendor), params)[0]
+    values = converted(fields(Contact, CONTACT_FIELDS), row)
+    return Contact.from_db(DEFAULT_DB_ALIAS, None, values), bool(is_new)
+
+
 def contact_upsert(*, email: str, first_name: str = "", last_name: str = "") -> Contact:
     """The contact with this email, made if new; names given fill in or replace old ones."""
-    names = {k: v for k, v in (("first_name", first_name), ("last_name", last_name)) if v}
-    contact, created = Contact.objects.get_or_create(email=normalise_email(email), defaults=names)
-    if not created and any(getattr(contact, k) != v for k, v in names.items()):
-        Contact.objects.filter(pk=contact.pk).update(**names)
-        for name, value in names.items():
-            setattr(contact, name, value)
-    return contact
+    return _contact_write(email=email, first_name=first_name, last_name=last_name)[0]
 
 
 def _expiry(at: datetime, cookie_days: int | None) -> datetime | None:
@@ -104,6 +175,10 @@ def referral_add_manual(
     )
 
 
+REFERRAL_FIELDS = ("contact", "partner", "source", "click_id", "set_at", "expires_at")
+REFERRAL_FIELDS += ("created_by", "created_at")
+
+
 def history_record(
     *,
     contact: Contact,
@@ -112,19 +187,22 @@ def history_record(
     cookie_days: Mapping[int, int | None],
 ) -> None:
     """Add the clicks an event came with to the contact's history (once per click)."""
+    now = timezone.now()
     entries = [
-        Referral(
-            contact=contact,
-            partner_id=touch.partner_id,
-            source=source,
-            click_id=touch.ref,
-            set_at=touch.at,
-            expires_at=_expiry(touch.at, cookie_days.get(touch.partner_id)),
+        (
+            contact.pk,
+            touch.partner_id,
+            source,
+            touch.ref,
+            touch.at,
+            _expiry(touch.at, cookie_days.get(touch.partner_id)),
+            "",
+            now,
         )
         for touch in touches
     ]
-    if entries:
-        Referral.objects.bulk_create(entries, ignore_conflicts=True)
+    # ON CONFLICT without a target: the unique (contact, click_id) index is partial.
+    insert(Referral, REFERRAL_FIELDS, entries, returning=(), suffix="ON CONFLICT DO NOTHING")
 
 
 # --- Attribution of one event ------------------------------------------------------------
@@ -134,23 +212,44 @@ def history_record(
 class Tracked:
     attribution: Attribution
     partners: dict  # partner id -> PartnerState, for everything looked at
+    cookie: list[Touch] = field(default_factory=list)  # the cookie clicks that count
+    ip: list[Touch] = field(default_factory=list)  # the click of the same IP that decided
+
+
+def _cookie_clicks(token: str) -> list[Touch]:
+    return [
+        Touch(ref=c.click_id.hex, partner_id=c.partner_id, at=c.at) for c in decode_token(token)
+    ]
 
 
 def _track(
-    *, engine: EngineSettings, contact: Contact, at: datetime, token: str, ip: str | None
+    *,
+    policy: Policy,
+    chains: dict[int, Chain],
+    email: str,
+    at: datetime,
+    clicks: list[Touch],
+    ip: str | None,
+    credits: bool = True,
 ) -> Tracked:
-    """Attribution by cookie, history and IP (not explicit), recording the history it finds."""
-    policy = engine.policy
-    cookie_clicks = [
-        Touch(ref=c.click_id.hex, partner_id=c.partner_id, at=c.at) for c in decode_token(token)
-    ]
-    partners = partner_states(c.partner_id for c in cookie_clicks)
+    """Attribution by cookie, history and IP (not explicit); `chains` holds the clicked
+    partners and gets the history's. A source is read only when those before it found
+    nothing, as `attribute` would not look at it; the history by email, before the event
+    writes the contact."""
+    partners = {
+        t.partner_id: chains[t.partner_id].partner.state() for t in clicks if t.partner_id in chains
+    }
+    counted = valid_clicks(clicks, partners, at)
     history, ip_clicks = [], []
-    if policy.tracking_method == "history_and_cookies":
-        history, found = history_touches(contact=contact, at=at, rule=policy.partner_selection)
+    by_ip = bool(ip and policy.use_ip_address and policy.tracking_method != COOKIES_ONLY)
+    # When the event names every partner it credits (`credits` false), the history still
+    # matters if the IP address could decide: the click that decides is added to the history.
+    if not counted and policy.tracking_method == HISTORY_AND_COOKIES and (credits or by_ip):
+        history, found = history_touches(
+            email=normalise_email(email), at=at, rule=policy.partner_selection, chains=chains
+        )
         partners.update(found)
-    counted = valid_clicks(cookie_clicks, partners, at)
-    if not counted and ip and policy.use_ip_address and policy.tracking_method != "cookies_only":
+    if not counted and not history and by_ip:
         ip_clicks, found = ip_touches(ip=ip, at=at)
         partners.update(found)
     result = attribute(
@@ -161,22 +260,22 @@ def _track(
         history=history,
         ip_clicks=ip_clicks,
     )
-    days = {pk: state.cookie_days for pk, state in partners.items()}
-    history_record(contact=contact, touches=counted, source=ReferralSource.COOKIE, cookie_days=days)
-    if result.source == SOURCE_IP:
-        chosen = [t for t in ip_clicks if t.ref == result.ref]
-        history_record(contact=contact, touches=chosen, source=ReferralSource.IP, cookie_days=days)
-    return Tracked(attribution=result, partners=partners)
+    chosen = [t for t in ip_clicks if t.ref == result.ref] if result.source == SOURCE_IP else []
+    return Tracked(attribution=result, partners=partners, cookie=counted, ip=chosen)
 
 
 def _explicit(partner: Partner | None) -> Attribution | None:
     return Attribution(partner_id=partner.pk, source="explicit") if partner else None
 
 
+def _lead_trace(attribution: Attribution, at: datetime) -> dict:
+    return {**attribution.trace(), "fixed_at": at.isoformat()}
+
+
 def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime) -> tuple:
     """The contact's lead partner and its trace, fixing it at the first attribution."""
     if contact.lead_partner_id is None and attribution.partner_id is not None:
-        trace = {**attribution.trace(), "fixed_at": at.isoformat()}
+        trace = _lead_trace(attribution, at)
         fixed = Contact.objects.filter(pk=contact.pk, lead_partner__isnull=True).update(
             lead_partner_id=attribution.partner_id, lead_partner_set_at=at, lead_trace=trace
         )
@@ -194,14 +293,63 @@ def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime
     }
 
 
+def _event_contact(
+    *, person: Mapping[str, str], attribution: Attribution, at: datetime, tracked: Tracked
+) -> tuple[Contact, int | None, dict]:
+    """The event's contact, its new history entries, and its lead partner with the trace:
+    fixed by `attribution` when the contact had none (a new contact is made with it)."""
+    lead = None
+    if attribution.partner_id is not None:
+        lead = (attribution.partner_id, at, _lead_trace(attribution, at))
+    contact, made = _contact_write(**person, lead=lead)
+    days = {pk: state.cookie_days for pk, state in tracked.partners.items()}
+    # At most one of the two: the IP address is looked at only when no cookie click counts.
+    for source, touches in (
+        (ReferralSource.COOKIE, tracked.cookie),
+        (ReferralSource.IP, tracked.ip),
+    ):
+        if touches:
+            history_record(contact=contact, touches=touches, source=source, cookie_days=days)
+    if made and lead is not None:
+        return contact, lead[0], lead[2]
+    return contact, *contact_fix_lead(contact=contact, attribution=attribution, at=at)
+
+
 # --- Event intake ------------------------------------------------------------------------
+
+EVENT_FIELDS = ("kind", "event_id", "payload", "received_at", "occurred_at")
+
+
+@cache
+def _event_sql() -> tuple[str, str]:
+    """The statements reading an event's result and writing it."""
+    events, result, kind, event_id = table(Event), quote("result"), quote("kind"), quote("event_id")
+    return (
+        f"SELECT {result} FROM {events} WHERE {kind} = %s AND {event_id} = %s",
+        f"UPDATE {events} SET {result} = %s WHERE {quote('id')} = %s",
+    )
 
 
 def event_result(*, kind: str, event_id: str) -> dict | None:
     """The first result of an event already recorded, or None."""
-    return (
-        Event.objects.filter(kind=kind, event_id=event_id).values_list("result", flat=True).first()
-    )
+    rows = execute(_event_sql()[0], [kind, event_id])
+    return converted(fields(Event, ("result",)), rows[0])[0] if rows else None
+
+
+def _event_insert(
+    *, kind: str, event_id: str, payload: Any, received_at: datetime, occurred_at: datetime
+) -> Event | None:
+    """The new event's row, or None when this kind and id are already recorded.
+
+    One statement, INSERT … ON CONFLICT DO NOTHING: a copy that arrives while the first is
+    being recorded waits there for the first's transaction, then finds its row.
+    """
+    values = (kind, event_id, payload, received_at, occurred_at)
+    unique = columns(Event, ("kind", "event_id"))
+    rows = insert(Event, EVENT_FIELDS, [values], suffix=f"ON CONFLICT ({unique}) DO NOTHING")
+    if not rows:
+        return None
+    return Event.from_db(DEFAULT_DB_ALIAS, None, [rows[0][0], *values, None])
 
 
 def _intake(
@@ -214,15 +362,17 @@ def _intake(
     handle: Callable[[Event], dict],
 ) -> Intake:
     with transaction.atomic():
-        event, created = Event.objects.get_or_create(
+        event = _event_insert(
             kind=kind,
             event_id=event_id,
-            defaults={"payload": payload, "received_at": received_at, "occurred_at": occurred_at},
+            payload=payload,
+            received_at=received_at,
+            occurred_at=occurred_at,
         )
-        if not created:
-            return Intake(result=event.result, duplicate=True)
+        if event is None:
+            return Intake(result=event_result(kind=kind, event_id=event_id), duplicate=True)
         result = handle(event)
-        Event.objects.filter(pk=event.pk).update(result=result)
+        execute(_event_sql()[1], [*prepared(Event, ("result",), [result]), event.pk])
     return Intake(result=result, duplicate=False)
 
 
@@ -235,6 +385,43 @@ def _brief(attribution: Mapping[str, Any]) -> dict:
     return {"source": attribution.get("source"), "rule": attribution.get("rule")}
 
 
+def _chains_add(chains: dict[int, Chain], ids: Iterable[int | None]) -> dict[int, Chain]:
+    """`chains` with those of `ids` it lacks (one query when any is missing)."""
+    missing = {pk for pk in ids if pk is not None and pk not in chains}
+    if missing:
+        chains.update(partner_chains(missing))
+    return chains
+
+
+def _partners(chains: Mapping[int, Chain]) -> dict:
+    """Every partner of the chains, by id: code and email switches."""
+    return {p.id: p for chain in chains.values() for p in chain.partners}
+
+
+def _intake_context(
+    data: Mapping[str, Any], at: datetime, *explicit: Attribution | None
+) -> tuple[EngineSettings, dict[int, Chain], Tracked]:
+    """What an event's rules need, read in one query when its partners are named or in its
+    token: the engine settings and the chains of those partners; then its attribution."""
+    clicks = _cookie_clicks(data.get("tracking_token", ""))
+    named = [a.partner_id for a in explicit if a is not None]
+    credits = len(named) < len(explicit)  # a partner is left to attribution
+    engine, chains = engine_with_chains([*named, *(t.partner_id for t in clicks)])
+    tracked = _track(
+        policy=engine.policy,
+        chains=chains,
+        email=data["contact"]["email"],
+        at=at,
+        clicks=clicks,
+        ip=data.get("ip"),
+        credits=credits,
+    )
+    return engine, chains, tracked
+
+
+LEAD_FIELDS = ("event", "contact", "form", "partner", "trace", "occurred_at")
+
+
 def web_form_record(
     *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
 ) -> Intake:
@@ -243,35 +430,30 @@ def web_form_record(
     at = data.get("occurred_at") or received_at
 
     def handle(event: Event) -> dict:
-        engine = engine_settings()
-        contact = contact_upsert(**data["contact"])
-        attribution = _explicit(data.get("lead_partner"))
-        tracked = _track(
-            engine=engine,
-            contact=contact,
+        explicit = _explicit(data.get("lead_partner"))
+        engine, chains, tracked = _intake_context(data, at, explicit)
+        contact, lead_id, trace = _event_contact(
+            person=data["contact"],
+            attribution=explicit or tracked.attribution,
             at=at,
-            token=data.get("tracking_token", ""),
-            ip=data.get("ip"),
+            tracked=tracked,
         )
-        lead_id, trace = contact_fix_lead(
-            contact=contact, attribution=attribution or tracked.attribution, at=at
-        )
-        Lead.objects.create(
-            event=event,
-            contact=contact,
-            form=data.get("form", ""),
-            partner_id=lead_id,
-            trace=trace,
-            occurred_at=at,
-        )
+        partners = _partners(_chains_add(chains, [lead_id]))
+        lead = (event.pk, contact.pk, data.get("form", ""), lead_id, trace, at)
+        insert(Lead, LEAD_FIELDS, [lead], returning=())
         if lead_id is not None:
             notifications_queue(
-                event=event, credited=[(lead_id, LEAD)], engine=engine, at=at, notify=notify
+                event=event,
+                credited=[(lead_id, LEAD)],
+                engine=engine,
+                at=at,
+                notify=notify,
+                switches=partners,
             )
         return {
             "event_id": event.event_id,
             "contact_id": contact.pk,
-            "lead_partner": _codes([lead_id]).get(lead_id),
+            "lead_partner": partners[lead_id].code if lead_id is not None else None,
             "attribution": _brief(trace),
         }
 
@@ -285,6 +467,11 @@ def web_form_record(
     )
 
 
+ORDER_FIELDS = ("event", "order_id", "contact", "currency", "items", "discount", "shipping")
+ORDER_FIELDS += ("tax", "base", "total", "refunded", "ip", "lead_partner", "sale_partner")
+ORDER_FIELDS += ("lead_trace", "sale_trace", "occurred_at")
+
+
 def order_record(
     *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
 ) -> Intake:
@@ -293,91 +480,81 @@ def order_record(
     at = data.get("occurred_at") or received_at
 
     def handle(event: Event) -> dict:
-        engine = engine_settings()
         currency = data.get("currency") or settings.DEFAULT_CURRENCY
-        contact = contact_upsert(**data["contact"])
-        tracked = _track(
-            engine=engine,
-            contact=contact,
-            at=at,
-            token=data.get("tracking_token", ""),
-            ip=data.get("ip"),
-        )
         explicit_lead = _explicit(data.get("lead_partner"))
+        explicit_sale = _explicit(data.get("sale_partner"))
+        engine, chains, tracked = _intake_context(data, at, explicit_lead, explicit_sale)
+        contact, lead_id, lead_trace = _event_contact(
+            person=data["contact"],
+            attribution=explicit_lead or tracked.attribution,
+            at=at,
+            tracked=tracked,
+        )
         if explicit_lead is not None:
-            contact_fix_lead(contact=contact, attribution=explicit_lead, at=at)
             lead_id, lead_trace = explicit_lead.partner_id, explicit_lead.trace()
-        else:
-            lead_id, lead_trace = contact_fix_lead(
-                contact=contact, attribution=tracked.attribution, at=at
-            )
-        sale = _explicit(data.get("sale_partner")) or tracked.attribution
+        sale = explicit_sale or tracked.attribution
         sale_trace = sale.trace()
+        _chains_add(chains, [lead_id, sale.partner_id])
 
         items = [Item(quantity=i["quantity"], unit_price=i["unit_price"]) for i in data["items"]]
         discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
         base = order_base(items, discount)
-        order = Order.objects.create(
-            event=event,
-            order_id=event.event_id,
-            contact=contact,
-            currency=currency,
-            items=[
-                {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])}
-                for i in data["items"]
-            ],
-            discount=discount,
-            shipping=shipping,
-            tax=tax,
-            base=base,
-            total=base + shipping + tax,
-            ip=data.get("ip"),
-            lead_partner_id=lead_id,
-            sale_partner_id=sale.partner_id,
-            lead_trace=lead_trace,
-            sale_trace=sale_trace,
-            occurred_at=at,
-        )
-        rows, loaded = [], {}
+        stored_items = [
+            {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])}
+            for i in data["items"]
+        ]
+        order = (
+            event.pk, event.event_id, contact.pk, currency, stored_items, discount, shipping,
+            tax, base, base + shipping + tax, ZERO, data.get("ip"), lead_id, sale.partner_id,
+            lead_trace, sale_trace, at,
+        )  # fmt: skip
+        [[order_pk]] = insert(Order, ORDER_FIELDS, [order])
+        rows = []
         for kind, partner_id, trace in (
             (LEAD, lead_id, lead_trace),
             (SALE, sale.partner_id, sale_trace),
         ):
             if partner_id is not None:
                 rows += _commission_rows(
-                    order=order,
+                    order_id=order_pk,
+                    base=base,
+                    currency=currency,
+                    at=at,
                     kind=kind,
                     partner_id=partner_id,
                     trace=trace,
-                    engine=engine,
-                    loaded=loaded,
+                    chain=chains[partner_id],
+                    policy=engine.policy,
                 )
-        Commission.objects.bulk_create(rows)
-        codes = _codes([lead_id, sale.partner_id, *(row.partner_id for row in rows)])
+        ids = [pk for [pk] in insert(Commission, COMMISSION_FIELDS, rows)]
+        webhook_commission_created(order_pk=order_pk, lines=ids)
+        partners = _partners(chains)
         notifications_queue(
             event=event,
-            credited=[(r.partner_id, r.kind) for r in rows],
+            credited=[(r.partner, r.kind) for r in rows],
             engine=engine,
             at=at,
             notify=notify,
+            switches=partners,
         )
+        code = {pk: p.code for pk, p in partners.items()}
         return {
             "event_id": event.event_id,
-            "order_id": order.order_id,
+            "order_id": event.event_id,
             "base": str(base),
-            "lead_partner": codes.get(lead_id),
-            "sale_partner": codes.get(sale.partner_id),
+            "lead_partner": code.get(lead_id),
+            "sale_partner": code.get(sale.partner_id),
             "attribution": _brief(sale_trace),
             "commissions": [
                 {
-                    "id": row.pk,
-                    "partner": codes[row.partner_id],
+                    "id": pk,
+                    "partner": code[row.partner],
                     "level": row.level,
                     "kind": row.kind,
                     "amount": str(row.amount),
                     "currency": row.currency,
                 }
-                for row in rows
+                for pk, row in zip(ids, rows, strict=True)
             ],
         }
 
@@ -391,25 +568,39 @@ def order_record(
     )
 
 
-def _once(loaded: dict, key: tuple, load: Callable[[], Any]) -> Any:
-    if key not in loaded:
-        loaded[key] = load()
-    return loaded[key]
+class CommissionRow(NamedTuple):
+    """A commission line to insert, in the order of COMMISSION_FIELDS."""
+
+    partner: int
+    order: int
+    level: int
+    kind: str
+    entry: str
+    base: Decimal
+    amount: Decimal
+    currency: str
+    program: int
+    trace: dict
+    occurred_at: datetime
+
+
+COMMISSION_FIELDS = CommissionRow._fields
 
 
 def _commission_rows(
     *,
-    order: Order,
+    order_id: int,
+    base: Decimal,
+    currency: str,
+    at: datetime,
     kind: str,
     partner_id: int,
     trace: dict,
-    engine: EngineSettings,
-    loaded: dict,
-) -> list[Commission]:
-    """The lines one kind pays; `loaded` keeps the chains and programs read for this order,
-    so a partner or program credited for both kinds is read once."""
-    chain = _once(loaded, ("chain", partner_id), lambda: partner_chain(partner_id))
-    terms = _once(loaded, ("terms", chain.program_id), lambda: program_terms(chain.program_id))
+    chain: Chain,
+    policy: Policy,
+) -> list[CommissionRow]:
+    """The lines one kind pays up the credited partner's chain, each with its trace."""
+    terms = chain.terms
     if terms is None:
         return []
     lines = commission_lines(
@@ -417,22 +608,21 @@ def _commission_rows(
         kind=kind,
         chain=chain.members,
         has_parent=chain.has_parent,
-        base=order.base,
-        currency=order.currency,
+        base=base,
+        currency=currency,
     )
-    policy = engine.policy
     return [
-        Commission(
-            partner_id=line.partner_id,
-            order=order,
+        CommissionRow(
+            partner=line.partner_id,
+            order=order_id,
             level=line.level,
             kind=kind,
             entry=CommissionEntry.COMMISSION,
             base=line.base,
             amount=line.amount,
-            currency=order.currency,
-            program_id=terms.program_id,
-            occurred_at=order.occurred_at,
+            currency=currency,
+            program=terms.program_id,
+            occurred_at=at,
             trace={
                 "attribution": trace,
                 "credited_partner_id": partner_id,
@@ -508,6 +698,7 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
             if share != ZERO
         ]
         Commission.objects.bulk_create(rows)
+        webhook_commission_clawed_back(refund_pk=refund.pk, lines=rows)
         Order.objects.filter(pk=order.pk).update(refunded=order.refunded + amount)
         codes = _codes(row.partner_id for row in rows)
         return {
@@ -538,6 +729,9 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
 # --- Notifications -------------------------------------------------------------------------
 
 
+NOTIFICATION_FIELDS = ("partner", "event", "kind", "status", "reason", "created_at")
+
+
 def notifications_queue(
     *,
     event: Event,
@@ -545,29 +739,33 @@ def notifications_queue(
     engine: EngineSettings,
     at: datetime,
     notify: bool = True,
+    switches: Mapping[int, Any] | None = None,
 ) -> list[Notification]:
     """One notification per partner and kind, queued or skipped with the reason (§5.6).
 
     The emails are sent by a task queued after the transaction commits. `notify=False`
     (events imported from a file) logs them as skipped: nobody is emailed about the past.
+    `switches`: the partners' `notify_lead` and `notify_sale` by id when the caller has read
+    them (a `ChainPartner` does); read here otherwise.
     """
     wanted = list(dict.fromkeys(credited))
     if not wanted:
         return []
-    switches = dict(
-        (pk, (lead, sale))
-        for pk, lead, sale in Partner.objects.filter(pk__in={p for p, _ in wanted}).values_list(
-            "id", "notify_lead", "notify_sale"
-        )
-    )
+    if switches is None:
+        switches = {
+            p.pk: p
+            for p in Partner.objects.filter(pk__in={p for p, _ in wanted}).only(
+                "id", "notify_lead", "notify_sale"
+            )
+        }
     rows = []
     for partner_id, kind in wanted:
-        notify_lead, notify_sale = switches[partner_id]
+        partner = switches[partner_id]
         if not notify:
             status, reason = NotificationStatus.SKIPPED, "Imported from a file: no email."
         elif engine.skip_notifications:
             status, reason = NotificationStatus.SKIPPED, "Skip notifications is on in the defaults."
-        elif not (notify_lead if kind == LEAD else notify_sale):
+        elif not (partner.notify_lead if kind == LEAD else partner.notify_sale):
             status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."
         else:
             status, reason = NotificationStatus.QUEUED, ""
@@ -581,7 +779,9 @@ def notifications_queue(
                 created_at=at,
             )
         )
-    Notification.objects.bulk_create(rows)
+    values = [(r.partner_id, event.pk, r.kind, r.status, r.reason, at) for r in rows]
+    for row, [pk] in zip(rows, insert(Notification, NOTIFICATION_FIELDS, values), strict=True):
+        row.pk, row._state.adding, row._state.db = pk, False, DEFAULT_DB_ALIAS
     queued = [row.pk for row in rows if row.status == NotificationStatus.QUEUED]
     if queued:
         from .tasks import send_notification

@@ -5,6 +5,7 @@ from smtplib import SMTPException
 from celery import shared_task
 
 from .services import notification_send
+from .webhooks import webhook_delivery_attempt
 
 
 @shared_task(
@@ -16,3 +17,21 @@ from .services import notification_send
 def send_notification(notification_id: int) -> bool:
     """Email one partner notification; safe to run twice (the second run sends nothing)."""
     return notification_send(notification_id=notification_id)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def deliver_webhook(self, delivery_id: int) -> str | None:
+    """POST one webhook delivery; a failure is retried with back-off until it gives up.
+
+    `webhook_delivery_attempt` decides when to stop (WEBHOOK_MAX_ATTEMPTS) and how long to
+    wait; safe to run twice (a delivered delivery is never sent again). Run in-process
+    (no broker), nothing can wait for later: the attempts follow each other at once.
+    """
+    attempt = webhook_delivery_attempt(delivery_id=delivery_id)
+    while self.request.is_eager and attempt is not None and attempt.retry_in is not None:
+        attempt = webhook_delivery_attempt(delivery_id=delivery_id)
+    if attempt is None:
+        return None
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.status

@@ -17,17 +17,21 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from . import services
+from . import privacy, services
 from .models import (
     DEFAULTS_FIELDS,
+    GUARD_FIELDS,
+    SIGNUP_FIELDS,
     STRUCTURAL_FIELDS,
     ApiKey,
     DefaultsChange,
     Partner,
+    PartnerSignup,
     PartnerStatus,
     Program,
     ProgramRate,
@@ -36,6 +40,7 @@ from .models import (
 )
 from .resources import PartnerResource
 from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
+from .views import signup_decision_message
 
 BULK_ACTION_TEMPLATE = "admin/partners/partner/bulk_action.html"
 # How many of the selected partners the bulk action page lists by name.
@@ -78,8 +83,11 @@ class ReferralDefaultsAdmin(NoDeleteMixin, admin.ModelAdmin):
         ),
         ("Commissions (saved onto every program)", {"fields": STRUCTURAL_FIELDS}),
         ("Notifications", {"fields": ("skip_notifications",)}),
+        ("Guards", {"fields": GUARD_FIELDS}),
+        ("Partner sign-up", {"fields": SIGNUP_FIELDS}),
     )
     readonly_fields = ("earlier_prefixes",)
+    autocomplete_fields = ("signup_parent_partner",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not ReferralDefaults.objects.exists() and super().has_add_permission(request)
@@ -278,7 +286,20 @@ class SetParentForm(forms.Form):
 
 
 class SetStatusForm(forms.Form):
-    status = forms.ChoiceField(choices=PartnerStatus.choices)
+    status = forms.ChoiceField(
+        choices=[(PartnerStatus.ACTIVE, "Active"), (PartnerStatus.INACTIVE, "Inactive")],
+        help_text="Sign-ups are approved or rejected with their own actions, which email them.",
+    )
+
+
+class RejectSignupsForm(forms.Form):
+    note = forms.CharField(
+        label="Note for the email",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: added to the email of the partners you reject.",
+    )
 
 
 SWITCH_CHOICES = [("", "Leave as it is"), ("on", "On"), ("off", "Off")]
@@ -316,6 +337,34 @@ class SetPasswordForm(forms.Form):
         return cleaned
 
 
+class PartnerSignupInline(admin.StackedInline):
+    """What a partner who signed up told us, and the decision: read only."""
+
+    model = PartnerSignup
+    fk_name = "partner"
+    fields = (
+        "website",
+        "promotion",
+        "referred_by",
+        "ip",
+        "user_agent",
+        "created_at",
+        "email_confirmed_at",
+        "decided_at",
+        "decided_by",
+        "decision_note",
+    )
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Partner | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Partner | None = None) -> bool:
+        return False
+
+
 def _set_one_password(data: dict[str, Any], partners: QuerySet[Partner]) -> int:
     if partners.count() != 1:
         raise ValidationError("Choose exactly one partner to set a password for.")
@@ -342,7 +391,18 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
     autocomplete_fields = ("parent", "program")
     fields = (*PARTNER_FIELDS, "user", "created_at")
     readonly_fields = ("user", "created_at")
-    actions = ["assign_program", "set_parent", "set_status", "set_notifications", "set_password"]
+    actions = [
+        "approve_signups",
+        "reject_signups",
+        "assign_program",
+        "set_parent",
+        "set_status",
+        "set_notifications",
+        "set_password",
+        "export_personal_data",
+        "erase_personal_data",
+    ]
+    inlines = [PartnerSignupInline]
 
     resource_classes = [PartnerResource]
     formats = import_formats = export_formats = [CSV]
@@ -422,6 +482,31 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
         }
         return TemplateResponse(request, BULK_ACTION_TEMPLATE, context)
 
+    @admin.action(description="Approve selected sign-ups (emails them)", permissions=["change"])
+    def approve_signups(self, request, queryset):
+        result = services.partners_approve(
+            partners=queryset, actor=request.user.get_username(), at=timezone.now()
+        )
+        level = messages.SUCCESS if result.decided else messages.WARNING
+        self.message_user(request, signup_decision_message("approve", result), level)
+
+    @admin.action(description="Reject selected sign-ups (emails them)", permissions=["change"])
+    def reject_signups(self, request, queryset):
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=RejectSignupsForm,
+            title="Reject sign-ups",
+            apply=lambda data, partners: (
+                services.partners_reject(
+                    partners=partners,
+                    actor=request.user.get_username(),
+                    at=timezone.now(),
+                    note=data["note"],
+                ).decided
+            ),
+        )
+
     @admin.action(description="Assign a program to selected partners", permissions=["change"])
     def assign_program(self, request, queryset):
         return self._bulk_action(
@@ -484,6 +569,57 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             title="Set the Partner Center password",
             apply=_set_one_password,
         )
+
+    # Personal data (issue 7, docs/privacy.md): one partner at a time, like a data request.
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(privacy.ERASE_PERMISSION)
+
+    def _one_partner(self, request: HttpRequest, queryset: QuerySet[Partner]) -> Partner | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one partner.", messages.ERROR)
+            return None
+        return queryset.get()
+
+    @admin.action(description="Export the personal data (one partner, JSON)", permissions=["view"])
+    def export_personal_data(self, request, queryset):
+        partner = self._one_partner(request, queryset)
+        if partner is None:
+            return None
+        data = services.partner_export(partner=partner, acting_user=request.user, at=timezone.now())
+        return privacy.export_response(data, filename_code=partner.code)
+
+    @admin.action(description="Erase the personal data (one partner)", permissions=["erase"])
+    def erase_personal_data(self, request, queryset):
+        partner = self._one_partner(request, queryset)
+        if partner is None:
+            return None
+        if "apply" in request.POST:
+            form = privacy.EraseConfirmForm(request.POST, partner=partner)
+            if form.is_valid():
+                erased = services.partner_erase(partner=partner, acting_user=request.user)
+                self.message_user(
+                    request,
+                    f"The personal data of partner {partner.code} is erased; they are now "
+                    f"{erased.code}.",
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = privacy.EraseConfirmForm(partner=partner)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase the personal data",
+            "form": form,
+            "opts": self.model._meta,
+            "partner": partner,
+            "erased_code": services.partner_erased_code(partner),
+            "action": request.POST.get("action", ""),
+            "selected": [partner.pk],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/partners/partner/erase.html", context)
 
 
 # --- Tracking links and API keys -----------------------------------------------------------

@@ -96,8 +96,12 @@ class DefaultsView(generics.GenericAPIView):
     filter_backends = ()
     pagination_class = None
 
+    def get_object(self) -> ReferralDefaults:
+        """The singleton (DRF's OPTIONS asks for it to describe PUT)."""
+        return defaults_get()
+
     def get(self, request):
-        return Response(self.get_serializer(defaults_get()).data)
+        return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(responses=DefaultsSavedSerializer)
     def put(self, request):
@@ -108,7 +112,7 @@ class DefaultsView(generics.GenericAPIView):
         return self._save(request, partial=True)
 
     def _save(self, request, *, partial: bool) -> Response:
-        serializer = self.get_serializer(defaults_get(), data=request.data, partial=partial)
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         key = request.auth if isinstance(request.auth, ApiKey) else None
         with service_errors():

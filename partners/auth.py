@@ -2,15 +2,17 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
-from .models import Partner
+from .models import NO_LOGIN_STATUSES, Partner
 
 
 class PartnerCodeOrEmailBackend(ModelBackend):
     """Finds the partner by code or email (without regard to case), then checks the
     password of the partner's login. Staff keep signing in with their username through
-    Django's ModelBackend, listed after this one."""
+    Django's ModelBackend, listed after this one. Pending and rejected partners (sign-ups)
+    cannot log in."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if not username or password is None:
@@ -29,6 +31,12 @@ class PartnerCodeOrEmailBackend(ModelBackend):
             # Run the hasher anyway, so a missing partner takes as long as a wrong password.
             get_user_model()().set_password(password)
             return None
+        if partner.status in NO_LOGIN_STATUSES:
+            # A sign-up not approved (yet) or rejected: no login, answered like a wrong
+            # password; PermissionDenied also stops the staff backend from trying the
+            # login's username (the partner code).
+            get_user_model()().set_password(password)
+            raise PermissionDenied
         user = partner.user
         if user.check_password(password) and self.user_can_authenticate(user):
             return user

@@ -1,5 +1,7 @@
-"""Staff forms. They only validate: the views hand the cleaned data to partners.services."""
+"""Staff forms and the public sign-up form. They only validate: the views hand the cleaned
+data to partners.services."""
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +20,7 @@ from .models import (
     TrackingLink,
 )
 from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
+from .validators import http_url_validator
 
 UNUSED_RATE_FIELDS = tuple(name for name in PROGRAM_FIELDS if name.startswith("unused_"))
 
@@ -70,6 +73,21 @@ class FieldsetsMixin:
         return [(title, [self[name] for name in names]) for title, names in self.fieldsets]
 
 
+class PartnerByCodeField(forms.CharField):
+    """A partner named by code, without regard to case."""
+
+    def clean(self, value: Any) -> Partner | None:
+        code = super().clean(value)
+        if not code:
+            return None
+        partner = Partner.objects.by_code(code).first()
+        if partner is None:
+            raise ValidationError(
+                "No partner has the code %(code)s.", code="unknown", params={"code": code}
+            )
+        return partner
+
+
 class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
     """CRM > Settings > Referral Partner Defaults (SPEC §2), grouped like Keap's page."""
 
@@ -89,6 +107,17 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
             ),
         ),
         ("Guards", ("duplicate_click_minutes",)),
+        (
+            "Partner sign-up",
+            ("signup_enabled", "signup_auto_approve", "signup_parent", "signup_parent_partner"),
+        ),
+    )
+    signup_parent_partner = PartnerByCodeField(
+        required=False,
+        max_length=32,
+        label=capfirst(ReferralDefaults._meta.get_field("signup_parent_partner").verbose_name),
+        help_text=ReferralDefaults._meta.get_field("signup_parent_partner").help_text,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
     class Meta:
@@ -103,30 +132,25 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
             ),
             "partner_selection": forms.RadioSelect,
             "tracking_method": forms.RadioSelect,
+            "signup_parent": forms.RadioSelect,
         }
 
     def __init__(self, *args: Any, read_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A prefix goes into URLs: " vip" is refused rather than quietly trimmed.
         self.fields["code_prefix"].strip = False
+        if self.instance.signup_parent_partner_id is not None:
+            self.initial["signup_parent_partner"] = self.instance.signup_parent_partner.code
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
 
-
-class PartnerByCodeField(forms.CharField):
-    """A partner named by code, without regard to case."""
-
-    def clean(self, value: Any) -> Partner | None:
-        code = super().clean(value)
-        if not code:
-            return None
-        partner = Partner.objects.by_code(code).first()
-        if partner is None:
-            raise ValidationError(
-                "No partner has the code %(code)s.", code="unknown", params={"code": code}
-            )
-        return partner
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "signup_parent_partner" in self.errors:
+            # The code is wrong: say that alone, not also that "one chosen partner" lacks one.
+            cleaned.pop("signup_parent", None)
+        return cleaned
 
 
 class PartnerForm(forms.ModelForm):
@@ -237,3 +261,101 @@ class TrackingLinkForm(forms.ModelForm):
         # unsets the old one (tracking_link_save), so it is no reason to refuse the form.
         # The unique code is checked by validate_unique().
         return None
+
+
+# --- Partner sign-up (SPEC §9) ------------------------------------------------------------
+
+
+class PartnerSignupForm(forms.Form):
+    """The public sign-up page. The password's strength is checked by `partner_signup`
+    (its validators compare it with the partner code the service makes)."""
+
+    name = forms.CharField(label="Your name", max_length=200)
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        help_text="We send a link to confirm it; you also log in with it.",
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not only digits, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="The same password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    website = forms.URLField(
+        label="Your website",
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        validators=[http_url_validator],
+        help_text="Where you will share your links.",
+    )
+    promotion = forms.CharField(
+        label="How will you promote us?",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Your audience, newsletter, social media…",
+    )
+    # The visitor's tracking token when it came in the URL (?rp_ref=) rather than a cookie.
+    rp_ref = forms.CharField(required=False, max_length=2048, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        password, again = cleaned.get("password"), cleaned.get("password2")
+        if password and again and password != again:
+            self.add_error("password2", "The two passwords differ.")
+        return cleaned
+
+    def signup_data(self) -> dict[str, Any]:
+        return {
+            name: self.cleaned_data[name]
+            for name in ("name", "email", "password", "website", "promotion")
+        }
+
+
+class SignupDecisionForm(forms.Form):
+    """Approve or reject sign-ups on the staff's Sign-ups page.
+
+    `decide` is the button pressed: "approve" or "reject" for the ticked partners, or
+    "approve-<id>" / "reject-<id>" for one row's own button.
+    """
+
+    DECIDE = re.compile(r"(approve|reject)(?:-([0-9]{1,18}))?\Z")
+
+    decide = forms.CharField(max_length=32)
+    partners = forms.ModelMultipleChoiceField(
+        queryset=Partner.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    note = forms.CharField(
+        label="Note for a rejection",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: added to the email of partners you reject.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        match = self.DECIDE.match(cleaned.get("decide") or "")
+        if match is None:
+            raise ValidationError("Choose Approve or Reject.")
+        cleaned["action"] = match.group(1)
+        if match.group(2) is not None:
+            chosen = Partner.objects.filter(pk=int(match.group(2)))
+            if not chosen.exists():
+                raise ValidationError("That partner does not exist.")
+        else:
+            chosen = cleaned.get("partners")
+            if "partners" in self.errors:
+                return cleaned
+            if not chosen:
+                self.add_error("partners", "Tick at least one partner.")
+                return cleaned
+        cleaned["chosen"] = chosen
+        return cleaned

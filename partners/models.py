@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -54,6 +54,14 @@ class TrackingMethod(models.TextChoices):
     COOKIE = "cookie", "Cookie"
     HISTORY_AND_COOKIES = "history_and_cookies", "Referral history and cookies"
     COOKIES_ONLY = "cookies_only", "Cookies only"
+
+
+class SignupParent(models.TextChoices):
+    """Who becomes the parent of a partner who signs up (SPEC §9 "Sign-up")."""
+
+    NONE = "none", "Nobody"
+    REFERRING = "referring", "The referring partner (from the visitor's tracking cookie)"
+    FIXED = "fixed", "One chosen partner"
 
 
 # The fields every program copies from the defaults (SPEC §2 "Saving").
@@ -174,6 +182,37 @@ class ReferralDefaults(ProgramStructure):
         help_text="Clicks on the same partner from the same IP address and browser within "
         "this many minutes count as one click. 0 counts every click.",
     )
+    signup_enabled = models.BooleanField(
+        "Partner sign-up page",
+        default=False,
+        help_text="When on, anyone may apply to become a partner at /partner/signup/. "
+        "New partners confirm their email first.",
+    )
+    signup_auto_approve = models.BooleanField(
+        "Approve new partners automatically",
+        default=False,
+        help_text="When on, a partner who signs up is active as soon as they confirm their "
+        "email. When off, they wait for staff to approve them (Sign-ups page).",
+    )
+    signup_parent = models.CharField(
+        "Parent of partners who sign up",
+        max_length=16,
+        choices=SignupParent.choices,
+        default=SignupParent.NONE,
+        help_text="The referring partner is the active partner whose link the visitor "
+        "clicked (first or last, as 'Credit the' says), so a partner's link to the sign-up "
+        "page recruits for them.",
+    )
+    signup_parent_partner = models.ForeignKey(
+        "Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="The chosen parent",
+        help_text="With 'One chosen partner': the code of the active partner who becomes "
+        "the parent of every partner who signs up.",
+    )
     earlier_prefixes = models.JSONField(
         default=list,
         blank=True,
@@ -193,6 +232,12 @@ class ReferralDefaults(ProgramStructure):
     def __str__(self) -> str:
         return "Referral Partner Defaults"
 
+    def clean(self) -> None:
+        if self.signup_parent == SignupParent.FIXED and self.signup_parent_partner_id is None:
+            raise ValidationError(
+                {"signup_parent_partner": "Give the code of the partner who becomes the parent."}
+            )
+
 
 # The fields of SPEC §2, then the guards added since (optional in the API's PUT).
 SPEC_DEFAULTS_FIELDS = (
@@ -205,7 +250,14 @@ SPEC_DEFAULTS_FIELDS = (
     *STRUCTURAL_FIELDS,
 )
 GUARD_FIELDS = ("duplicate_click_minutes",)
-DEFAULTS_FIELDS = (*SPEC_DEFAULTS_FIELDS, *GUARD_FIELDS)
+# Partner sign-up (SPEC §9), optional in the API's PUT too.
+SIGNUP_FIELDS = (
+    "signup_enabled",
+    "signup_auto_approve",
+    "signup_parent",
+    "signup_parent_partner",
+)
+DEFAULTS_FIELDS = (*SPEC_DEFAULTS_FIELDS, *GUARD_FIELDS, *SIGNUP_FIELDS)
 
 
 class DefaultsChange(models.Model):
@@ -277,8 +329,20 @@ class ProgramRate(models.Model):
 
 
 class PartnerStatus(models.TextChoices):
+    """Only active partners are credited, tracked and paid; the others are skipped alike.
+
+    Pending: signed up, waiting for email confirmation and approval. Rejected: a sign-up
+    staff turned down. Neither may log in to the Partner Center.
+    """
+
     ACTIVE = "active", "Active"
     INACTIVE = "inactive", "Inactive"
+    PENDING = "pending", "Pending approval"
+    REJECTED = "rejected", "Rejected"
+
+
+# Statuses whose login is refused (a sign-up not yet approved, or turned down).
+NO_LOGIN_STATUSES = (PartnerStatus.PENDING, PartnerStatus.REJECTED)
 
 
 class PartnerQuerySet(models.QuerySet):
@@ -372,6 +436,86 @@ class Partner(models.Model):
                 errors["parent"] = message
         if errors:
             raise ValidationError(errors)
+
+
+class PartnerSignup(models.Model):
+    """What a partner who signed up told us, and what became of the application."""
+
+    partner = models.OneToOneField(
+        Partner, primary_key=True, on_delete=models.CASCADE, related_name="signup"
+    )
+    website = models.URLField(
+        blank=True,
+        default="",
+        max_length=200,
+        validators=[http_url_validator],
+        help_text="Where they will promote, e.g. their blog. Optional.",
+    )
+    promotion = models.TextField(
+        "How they will promote",
+        blank=True,
+        default="",
+        max_length=2000,
+        validators=[MaxLengthValidator(2000)],
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    referred_by = models.ForeignKey(
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The partner whose link the visitor had clicked, whatever the parent "
+        "setting made of it.",
+    )
+    created_at = models.DateTimeField()
+    email_confirmed_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    decision_note = models.TextField(
+        blank=True, default="", max_length=1000, validators=[MaxLengthValidator(1000)]
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["ip", "created_at"], name="signup_ip_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-up of {self.partner_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
+
+
+class SignupEmailKind(models.TextChoices):
+    CONFIRM = "confirm", "Confirm your email"
+    KNOWN = "known", "Sign-up with a known email"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Not approved"
+
+
+class SignupEmail(models.Model):
+    """One email about a sign-up, queued in the transaction and sent by a task after it."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="signup_emails")
+    kind = models.CharField(max_length=16, choices=SignupEmailKind.choices)
+    note = models.TextField(blank=True, default="", help_text="Staff's words, in a rejection.")
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["partner", "kind", "created_at"], name="signup_email_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else "queued"
+        return f"{self.kind} email to {self.partner_id}: {state}"
 
 
 class TrackingLink(models.Model):

@@ -81,7 +81,7 @@ class ProgramIdWidget(widgets.Widget):
 
 
 class StatusWidget(widgets.Widget):
-    """`active` or `inactive` (any case); empty keeps the current status."""
+    """`active`, `inactive`, `pending` or `rejected` (any case); empty keeps the current status."""
 
     def clean(self, value, row=None, **kwargs):
         return _text(value).lower() or None

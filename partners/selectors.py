@@ -3,12 +3,22 @@
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from .links import partner_url
-from .models import Partner, PartnerStatus, Program, ReferralDefaults, TrackingLink
+from .models import (
+    NO_LOGIN_STATUSES,
+    Partner,
+    PartnerStatus,
+    Program,
+    ReferralDefaults,
+    TrackingLink,
+)
+from .signup import ReferrerState, referring_partner_id
+from .tokens import TokenClick
 
 PREFIX_MAX = 16
 PARTNER_CODE = re.compile(r"[a-z][a-z0-9_-]{3,31}\Z")
@@ -87,7 +97,8 @@ def partners_list() -> QuerySet[Partner]:
 
 @dataclass(frozen=True)
 class TrackerTarget:
-    """What the /go/ tracker needs to know about one click (two queries)."""
+    """What the /go/ tracker needs to know about one click: `tracker_target` reads it, and
+    `partners.services.click_track` reads it while storing the click (`click_stored`)."""
 
     partner_id: int | None
     cookie_days: int | None
@@ -95,6 +106,7 @@ class TrackerTarget:
     destination: str | None
     default_destination: str | None
     duplicate_click_minutes: int = 0
+    click_stored: bool = False
 
 
 def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
@@ -146,7 +158,13 @@ def possible_codes(code: str) -> list[str]:
 
 
 def code_candidates(code: str, prefix: str, earlier_prefixes: list[str]) -> list[str]:
-    """The partner codes `code` may stand for, lower-cased, most likely first."""
+    """The partner codes `code` may stand for, lower-cased, most likely first.
+
+    The rule: the current prefix, then no prefix, then the earlier prefixes in order.
+    `partners.services.click_track` applies the same rule in SQL (of the readings that name
+    an active partner, the one whose prefix part comes first in that list wins);
+    tests/integration/test_tracker_one_trip.py checks that both pick the same partner.
+    """
     code = code.lower()
     candidates = []
     for known in [prefix, "", *earlier_prefixes]:
@@ -156,3 +174,60 @@ def code_candidates(code: str, prefix: str, earlier_prefixes: list[str]) -> list
             if stripped not in candidates:
                 candidates.append(stripped)
     return candidates
+
+
+# --- Partner sign-up ----------------------------------------------------------------------
+
+
+def signup_referrer_id(*, clicks: list[TokenClick], selection: str, at: datetime) -> int | None:
+    """The referring partner of a visitor's token clicks (one query), or None."""
+    ids = {click.partner_id for click in clicks}
+    if not ids:
+        return None
+    states = {
+        pk: ReferrerState(status=status, cookie_days=days)
+        for pk, status, days in Partner.objects.filter(pk__in=ids).values_list(
+            "id", "status", "cookie_days"
+        )
+    }
+    return referring_partner_id(clicks, states, selection=selection, at=at)
+
+
+class SignupList:
+    """The tabs of the staff's Sign-ups page."""
+
+    REVIEW = "review"  # pending, email confirmed (or made by staff): staff decide
+    UNCONFIRMED = "unconfirmed"  # pending, waiting for the partner to confirm their email
+    REJECTED = "rejected"
+    ALL = (REVIEW, UNCONFIRMED, REJECTED)
+
+
+def signups_filter(show: str) -> Q:
+    if show == SignupList.UNCONFIRMED:
+        return Q(
+            status=PartnerStatus.PENDING,
+            signup__isnull=False,
+            signup__email_confirmed_at__isnull=True,
+        )
+    if show == SignupList.REJECTED:
+        return Q(status=PartnerStatus.REJECTED)
+    return Q(status=PartnerStatus.PENDING) & (
+        Q(signup__isnull=True) | Q(signup__email_confirmed_at__isnull=False)
+    )
+
+
+def signups_list(*, show: str) -> QuerySet[Partner]:
+    """The partners of one tab, oldest first, with what the page shows of them."""
+    return (
+        Partner.objects.filter(signups_filter(show))
+        .select_related("signup", "signup__referred_by", "parent")
+        .order_by("created_at", "pk")
+    )
+
+
+def signups_counts() -> dict[str, int]:
+    """How many partners each tab lists (one query)."""
+    counts = Partner.objects.filter(status__in=NO_LOGIN_STATUSES).aggregate(
+        **{show: Count("pk", filter=signups_filter(show)) for show in SignupList.ALL}
+    )
+    return counts

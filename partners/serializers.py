@@ -23,8 +23,31 @@ from .selectors import partner_link
 from .validators import partner_code_validator
 
 
+class PartnerCodeField(serializers.SlugRelatedField):
+    """A partner named by code, matched without regard to case."""
+
+    default_error_messages = {"does_not_exist": "No partner has the code {value}."}
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Partner.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        partner = self.get_queryset().by_code(data).first()
+        if partner is None:
+            self.fail("does_not_exist", slug_name="code", value=data)
+        return partner
+
+
 class DefaultsSerializer(serializers.ModelSerializer):
     """The Referral Partner Defaults (SPEC §2). PUT needs every field, PATCH any of them."""
+
+    signup_parent_partner = PartnerCodeField(
+        allow_null=True,
+        required=False,
+        help_text=ReferralDefaults._meta.get_field("signup_parent_partner").help_text,
+    )
 
     class Meta:
         model = ReferralDefaults
@@ -47,23 +70,6 @@ class DefaultsSavedSerializer(DefaultsSerializer):
 
     def get_programs_updated(self, defaults: ReferralDefaults) -> int:
         return self.context["programs_updated"]
-
-
-class PartnerCodeField(serializers.SlugRelatedField):
-    """A partner named by code, matched without regard to case."""
-
-    default_error_messages = {"does_not_exist": "No partner has the code {value}."}
-
-    def __init__(self, **kwargs):
-        super().__init__(slug_field="code", queryset=Partner.objects.all(), **kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        partner = self.get_queryset().by_code(data).first()
-        if partner is None:
-            self.fail("does_not_exist", slug_name="code", value=data)
-        return partner
 
 
 class PartnerSerializer(serializers.ModelSerializer):

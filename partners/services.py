@@ -1,35 +1,56 @@
-"""Every write of the partners app: defaults, programs, partners, links, API keys."""
+"""Every write of the partners app: defaults, programs, partners, sign-ups, links, API keys."""
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.core.mail import send_mail
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Max, Min, QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from .models import (
     DEFAULTS_FIELDS,
     LEVELS,
+    NO_LOGIN_STATUSES,
     ApiKey,
     Click,
     DefaultsChange,
     Partner,
+    PartnerSignup,
     PartnerStatus,
     Program,
     ProgramRate,
     ReferralDefaults,
+    SignupEmail,
+    SignupEmailKind,
     TrackingLink,
 )
-from .selectors import partner_ancestor_ids, partner_code_taken
+from .selectors import (
+    TrackerTarget,
+    partner_ancestor_ids,
+    partner_code_taken,
+    partner_link,
+    possible_codes,
+    signup_referrer_id,
+    tracker_target,
+)
+from .signup import ConfirmLinkExpired, confirm_token_make, confirm_token_read, signup_parent_id
+from .tokens import decode_token
 
 PROGRAM_FIELDS = (
     "name",
@@ -74,6 +95,11 @@ def _actor(user: AbstractBaseUser | None, fallback: str) -> str:
     return fallback
 
 
+def _audit_value(value: Any) -> Any:
+    """How the history keeps a value: a partner by its code (JSON, and readable)."""
+    return value.code if isinstance(value, Partner) else value
+
+
 @transaction.atomic
 def defaults_update(
     *,
@@ -94,11 +120,16 @@ def defaults_update(
     for name, value in data.items():
         old = getattr(defaults, name)
         if old != value:
-            changes[name] = {"old": old, "new": value}
+            changes[name] = {"old": _audit_value(old), "new": _audit_value(value)}
             setattr(defaults, name, value)
     if not changes:
         return DefaultsUpdateResult(changes={}, programs_updated=0)
     defaults.full_clean(validate_constraints=False)  # the one constraint: its pk is 1
+    chosen = defaults.signup_parent_partner
+    if "signup_parent_partner" in changes and chosen is not None and not chosen.is_active:
+        raise ValidationError(
+            {"signup_parent_partner": f"{chosen.code} is not active: only active partners recruit."}
+        )
     extra = []
     old_prefix = changes.get("code_prefix", {}).get("old")
     if old_prefix and old_prefix not in defaults.earlier_prefixes:
@@ -193,14 +224,17 @@ def program_update(
 # --- Partners ----------------------------------------------------------------------------
 
 
-def partner_code_from_name(name: str) -> str:
-    """A free code made from the name: 'Jane O'Neil' -> 'jane-oneil', then -2, -3..."""
+def partner_code_from_name(name: str, *, also_taken: Callable[[str], bool] | None = None) -> str:
+    """A free code made from the name: 'Jane O'Neil' -> 'jane-oneil', then -2, -3...
+
+    `also_taken` refuses more candidates (a sign-up's code is also its login's username).
+    """
     base = slugify(name)[:28].strip("-_") or "partner"
     if not base[0].isalpha():
         base = f"p-{base}"[:28]
     base = base.ljust(4, "0")
     candidate, n = base, 1
-    while partner_code_taken(code=candidate):
+    while partner_code_taken(code=candidate) or (also_taken is not None and also_taken(candidate)):
         n += 1
         candidate = f"{base}-{n}"
     return candidate
@@ -339,6 +373,319 @@ def partner_login_set_password(*, partner: Partner, password: str) -> AbstractBa
     return user
 
 
+# --- Partner sign-up (SPEC §9) ----------------------------------------------------------
+
+
+class SignupRateLimited(Exception):
+    """Too many sign-ups from one IP address in the last hour (`SIGNUP_RATE_LIMIT`)."""
+
+
+class SignupOutcome:
+    CREATED = "created"  # a new pending partner, and a confirmation email
+    KNOWN = "known"  # the email is a partner's already: that partner gets an email instead
+
+
+class ConfirmOutcome:
+    INVALID = "invalid"
+    EXPIRED = "expired"
+    PENDING = "pending"  # confirmed; waiting for staff
+    ACTIVE = "active"  # confirmed and approved (automatically or before)
+    CLOSED = "closed"  # confirmed, but the partner was rejected or made inactive
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    outcome: str
+    partner: Partner | None  # the new partner (CREATED) only
+
+
+@dataclass(frozen=True)
+class SignupDecision:
+    """What an approval or rejection did to the chosen partners."""
+
+    decided: int
+    unconfirmed: int = 0  # pending partners whose email is not confirmed yet (not approved)
+    not_pending: int = 0  # partners it does not apply to (active, inactive; or rejected)
+
+
+SIGNUP_FIELDS_IN = ("name", "email", "password", "website", "promotion")
+# The same sign-up email is not sent to one partner more often than this.
+SIGNUP_EMAIL_REPEAT = timedelta(minutes=15)
+AUTO_APPROVAL = "auto-approval"
+
+
+def _username_taken(code: str) -> bool:
+    return get_user_model().objects.filter(username__iexact=code).exists()
+
+
+@transaction.atomic
+def partner_signup(
+    *,
+    data: Mapping[str, Any],
+    tracking_token: str | None,
+    ip: str | None,
+    user_agent: str,
+    at: datetime,
+) -> SignupResult:
+    """Someone applies on the public sign-up page.
+
+    `data`: name, email, password, and optional website and promotion (how they will
+    promote). The new partner is pending, with a login that cannot be used before the
+    partner is active, and gets an email with a confirmation link. The parent follows the
+    defaults' `signup_parent`: nobody, the referring partner of `tracking_token` (the
+    visitor's `rp_ref`), or the chosen partner.
+
+    An email that is already a partner's makes nothing: that partner is emailed instead
+    (the confirmation link again for an unconfirmed sign-up), and the outcome is KNOWN,
+    which the page must not tell apart from CREATED.
+
+    Sign-ups run one at a time (the defaults row is locked), so the rate limit and the
+    email check cannot be raced. Raises SignupRateLimited, or ValidationError naming the
+    field, before anything is written.
+    """
+    unknown = set(data) - set(SIGNUP_FIELDS_IN)
+    if unknown:
+        raise ValidationError({name: "Not a sign-up field." for name in unknown})
+    password = data.get("password") or ""
+    # Hashing is slow: done before the lock, and for a known email as well as a new one, so
+    # the answer's timing does not tell them apart either.
+    password_hash = make_password(password)
+    defaults = ReferralDefaults.objects.select_for_update().get(pk=ReferralDefaults.SINGLETON_PK)
+    if not defaults.signup_enabled:
+        raise ValidationError("Partner sign-up is closed.")
+    limit = settings.SIGNUP_RATE_LIMIT
+    if limit and ip is not None:
+        recent = PartnerSignup.objects.filter(ip=ip, created_at__gt=at - timedelta(hours=1))
+        if recent.count() >= limit:
+            raise SignupRateLimited
+
+    name = (data.get("name") or "").strip()
+    email = (data.get("email") or "").strip()
+    code = partner_code_from_name(name, also_taken=_username_taken)
+    partner = Partner(code=code, name=name, email=email, status=PartnerStatus.PENDING)
+    signup = PartnerSignup(
+        website=(data.get("website") or "").strip(),
+        promotion=(data.get("promotion") or "").strip(),
+        ip=ip,
+        user_agent=user_agent[:256],
+        created_at=at,
+    )
+    user_model = get_user_model()
+    errors: dict[str, list[str]] = {}
+    for row, exclude in ((partner, ["parent", "program", "user"]), (signup, ["partner"])):
+        try:
+            row.full_clean(exclude=exclude)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    try:
+        validate_password(password, user_model(username=code, email=email, first_name=name))
+    except ValidationError as error:
+        errors["password"] = error.messages
+    if errors:
+        raise ValidationError(errors)
+
+    known = Partner.objects.filter(email__iexact=email).select_related("signup").order_by("pk")
+    known = known.first()
+    if known is not None:
+        unconfirmed = (
+            known.status == PartnerStatus.PENDING
+            and hasattr(known, "signup")
+            and not known.signup.email_confirmed
+        )
+        kind = SignupEmailKind.CONFIRM if unconfirmed else SignupEmailKind.KNOWN
+        _signup_emails_queue(partner_ids=[known.pk], kind=kind, at=at, repeat=SIGNUP_EMAIL_REPEAT)
+        return SignupResult(outcome=SignupOutcome.KNOWN, partner=None)
+
+    referrer_id = signup_referrer_id(
+        clicks=decode_token(tracking_token), selection=defaults.partner_selection, at=at
+    )
+    fixed = defaults.signup_parent_partner
+    partner.parent_id = signup_parent_id(
+        mode=defaults.signup_parent,
+        referrer_id=referrer_id,
+        fixed_id=fixed.pk if fixed else None,
+        fixed_status=fixed.status if fixed else None,
+    )
+    partner.user = user_model.objects.create(username=code, email=email, password=password_hash)
+    partner.save()
+    signup.partner = partner
+    signup.referred_by_id = referrer_id
+    signup.save()
+    _signup_emails_queue(partner_ids=[partner.pk], kind=SignupEmailKind.CONFIRM, at=at)
+    return SignupResult(outcome=SignupOutcome.CREATED, partner=partner)
+
+
+def partner_signup_confirm(*, token: str, at: datetime) -> str:
+    """The partner opened the link of their confirmation email and confirmed it.
+
+    With `signup_auto_approve` on, a pending partner is approved at once. Confirming again
+    changes nothing. Returns a ConfirmOutcome.
+    """
+    max_age = timedelta(days=settings.SIGNUP_CONFIRM_DAYS)
+    try:
+        claim = confirm_token_read(token, max_age=max_age)
+    except ConfirmLinkExpired:
+        return ConfirmOutcome.EXPIRED
+    if claim is None:
+        return ConfirmOutcome.INVALID
+    with transaction.atomic():
+        signup = (
+            PartnerSignup.objects.select_for_update()
+            .select_related("partner")
+            .filter(partner_id=claim.partner_id)
+            .first()
+        )
+        # A link sent before the partner's email changed confirms nothing.
+        if signup is None or signup.partner.email.lower() != claim.email:
+            return ConfirmOutcome.INVALID
+        partner = signup.partner
+        if signup.email_confirmed_at is None:
+            signup.email_confirmed_at = at
+            signup.save(update_fields=["email_confirmed_at"])
+            auto = ReferralDefaults.objects.values_list("signup_auto_approve", flat=True).get(
+                pk=ReferralDefaults.SINGLETON_PK
+            )
+            if auto and partner.status == PartnerStatus.PENDING:
+                partners_approve(
+                    partners=Partner.objects.filter(pk=partner.pk), actor=AUTO_APPROVAL, at=at
+                )
+                partner.status = PartnerStatus.ACTIVE
+    if partner.status == PartnerStatus.ACTIVE:
+        return ConfirmOutcome.ACTIVE
+    if partner.status == PartnerStatus.PENDING:
+        return ConfirmOutcome.PENDING
+    return ConfirmOutcome.CLOSED
+
+
+def _lock_for_decision(partners: QuerySet[Partner]) -> tuple[list[tuple[int, str]], dict]:
+    """The chosen partners' ids and statuses, locked; and which of them signed up with an
+    email not confirmed yet."""
+    rows = list(
+        Partner.objects.select_for_update()
+        .filter(pk__in=partners.values("pk"))
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    confirmed = dict(
+        PartnerSignup.objects.filter(partner_id__in=[pk for pk, _ in rows]).values_list(
+            "partner_id", "email_confirmed_at"
+        )
+    )
+    unconfirmed = {pk for pk, at in confirmed.items() if at is None}
+    return rows, unconfirmed
+
+
+@transaction.atomic
+def partners_approve(*, partners: QuerySet[Partner], actor: str, at: datetime) -> SignupDecision:
+    """Approve pending (or rejected) partners: they become active, can log in, and get an
+    email. Partners who signed up are approved only once their email is confirmed."""
+    rows, unconfirmed = _lock_for_decision(partners)
+    open_ = [pk for pk, status in rows if status in NO_LOGIN_STATUSES]
+    chosen = [pk for pk in open_ if pk not in unconfirmed]
+    if chosen:
+        Partner.objects.filter(pk__in=chosen).update(status=PartnerStatus.ACTIVE)
+        PartnerSignup.objects.filter(partner_id__in=chosen).update(
+            decided_at=at, decided_by=actor, decision_note=""
+        )
+        _signup_emails_queue(partner_ids=chosen, kind=SignupEmailKind.APPROVED, at=at)
+    return SignupDecision(
+        decided=len(chosen),
+        unconfirmed=len(open_) - len(chosen),
+        not_pending=len(rows) - len(open_),
+    )
+
+
+@transaction.atomic
+def partners_reject(
+    *, partners: QuerySet[Partner], actor: str, at: datetime, note: str = ""
+) -> SignupDecision:
+    """Turn down pending partners: they become rejected (never credited, no login). Those
+    with a confirmed email (or made by staff) get an email, with `note` when given; an
+    address nobody confirmed is not written to."""
+    note = note.strip()
+    if len(note) > 1000:
+        raise ValidationError({"note": "Keep the note under 1,000 characters."})
+    rows, unconfirmed = _lock_for_decision(partners)
+    chosen = [pk for pk, status in rows if status == PartnerStatus.PENDING]
+    if chosen:
+        Partner.objects.filter(pk__in=chosen).update(status=PartnerStatus.REJECTED)
+        PartnerSignup.objects.filter(partner_id__in=chosen).update(
+            decided_at=at, decided_by=actor, decision_note=note
+        )
+        emailed = [pk for pk in chosen if pk not in unconfirmed]
+        _signup_emails_queue(partner_ids=emailed, kind=SignupEmailKind.REJECTED, at=at, note=note)
+    return SignupDecision(decided=len(chosen), not_pending=len(rows) - len(chosen))
+
+
+def _signup_emails_queue(
+    *,
+    partner_ids: list[int],
+    kind: str,
+    at: datetime,
+    note: str = "",
+    repeat: timedelta | None = None,
+) -> list[SignupEmail]:
+    """Log one email per partner and send them by a task after the commit. With `repeat`,
+    a partner who got this kind of email within that time gets none."""
+    if repeat is not None:
+        recent = set(
+            SignupEmail.objects.filter(
+                partner_id__in=partner_ids, kind=kind, created_at__gt=at - repeat
+            ).values_list("partner_id", flat=True)
+        )
+        partner_ids = [pk for pk in partner_ids if pk not in recent]
+    if not partner_ids:
+        return []
+    rows = SignupEmail.objects.bulk_create(
+        SignupEmail(partner_id=pk, kind=kind, note=note, created_at=at) for pk in partner_ids
+    )
+    ids = [row.pk for row in rows]
+    from .tasks import send_signup_email
+
+    transaction.on_commit(lambda: [send_signup_email.delay(pk) for pk in ids])
+    return rows
+
+
+def signup_email_send(*, email_id: int) -> bool:
+    """Send one queued sign-up email; a second run of the same id sends nothing."""
+    with transaction.atomic():
+        email = (
+            SignupEmail.objects.select_for_update(of=("self",))
+            .select_related("partner", "partner__signup")
+            .filter(pk=email_id, sent_at__isnull=True)
+            .first()
+        )
+        if email is None:
+            return False
+        context = _signup_email_context(email)
+        subject = render_to_string(f"emails/signup_{email.kind}_subject.txt", context).strip()
+        body = render_to_string(f"emails/signup_{email.kind}_body.txt", context)
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email.partner.email])
+        email.sent_at = timezone.now()
+        email.save(update_fields=["sent_at"])
+    return True
+
+
+def _signup_email_context(email: SignupEmail) -> dict[str, Any]:
+    partner = email.partner
+    site = settings.SITE_URL
+    context = {
+        "partner": partner,
+        "note": email.note,
+        "site_url": site,
+        "login_url": site + reverse("partner:login"),
+        "password_reset_url": site + reverse("partner:password_reset"),
+        "signup_url": site + reverse("signup:form"),
+        "confirm_days": settings.SIGNUP_CONFIRM_DAYS,
+    }
+    if email.kind == SignupEmailKind.CONFIRM:
+        token = confirm_token_make(partner_id=partner.pk, email=partner.email)
+        context["confirm_url"] = site + reverse("signup:confirm", args=[token])
+    if email.kind == SignupEmailKind.APPROVED:
+        context["link"] = partner_link(partner)
+    return context
+
+
 # --- Tracking links --------------------------------------------------------------------
 
 
@@ -418,6 +765,170 @@ def click_record(*, click: Click, duplicate_minutes: int) -> bool:
         return cursor.rowcount == 1
 
 
+# The tracker's statement without a click buffer (PostgreSQL only: a data-modifying CTE,
+# arrays, jsonb), prepared once per database connection so that a click costs no parsing
+# or planning. Its parameters, in order, with their types:
+_CLICK_TRACK_PARAMETERS = {
+    "defaults_id": "integer",
+    "readings": "text[]",  # possible_codes(code): the tails of the code that could be codes
+    "code": "text",  # the code lower-cased
+    "active": "text",
+    "link_code": "text",
+    "id": "uuid",
+    "ad_code": "text",
+    "ip": "inet",
+    "user_agent": "text",
+    "referrer": "text",
+    "at": "timestamptz",
+    "record": "boolean",
+}
+CLICK_TRACK_STATEMENT = "partners_click_track"
+# `p`: of the readings naming an active partner, the one whose prefix part (the code in
+# front of it) comes first in [current prefix, no prefix, earlier prefixes...]: the order
+# of `code_candidates`. `stored`: the click, unless it repeats one of the same partner, IP
+# address and user agent within the duplicate window (as `click_record`). Table and
+# column names come from the models; every value is a parameter.
+_CLICK_TRACK_BODY = """
+WITH d AS (
+    SELECT ARRAY[LOWER(code_prefix), '']
+           || ARRAY(SELECT LOWER(e) FROM jsonb_array_elements_text(earlier_prefixes) e)
+           AS known,
+           duplicate_click_minutes AS minutes
+      FROM {defaults_table}
+     WHERE id = {defaults_id}
+), p AS (
+    SELECT p.id, p.cookie_days
+      FROM d, {partner_table} p
+     WHERE LOWER(p.code) = ANY({readings}) AND p.status = {active}
+       AND array_position(d.known, LEFT({code}, LENGTH({code}) - LENGTH(p.code))) IS NOT NULL
+     ORDER BY array_position(d.known, LEFT({code}, LENGTH({code}) - LENGTH(p.code)))
+     LIMIT 1
+), l AS (
+    SELECT id, destination FROM {link_table} WHERE code = {link_code}
+), stored AS (
+    INSERT INTO {click_table} ({click_columns})
+    SELECT {id}, p.id, (SELECT id FROM l), {ad_code}, {ip}, {user_agent}, {referrer}, {at}
+      FROM p
+     WHERE {record} AND NOT EXISTS (
+           SELECT 1 FROM {click_table} c
+            WHERE c.partner_id = p.id AND c.ip = {ip} AND c.user_agent = {user_agent}
+              AND c.at > {at} - (SELECT minutes FROM d) * INTERVAL '1 minute'
+              AND c.at <= {at})
+        ON CONFLICT (id) DO NOTHING
+    RETURNING 1
+)
+SELECT p.id, p.cookie_days, l.id, l.destination,
+       (SELECT destination FROM {link_table} WHERE is_default LIMIT 1),
+       d.minutes, EXISTS (SELECT 1 FROM stored)
+  FROM d LEFT JOIN p ON TRUE LEFT JOIN l ON TRUE
+"""
+_CLICK_TRACK_PREPARE = (
+    f"PREPARE {CLICK_TRACK_STATEMENT} ({', '.join(_CLICK_TRACK_PARAMETERS.values())}) AS "
+    + _CLICK_TRACK_BODY.format(
+        defaults_table=ReferralDefaults._meta.db_table,
+        partner_table=Partner._meta.db_table,
+        link_table=TrackingLink._meta.db_table,
+        click_table=Click._meta.db_table,
+        click_columns=", ".join(f'"{Click._meta.get_field(n).column}"' for n in CLICK_COLUMNS),
+        **{name: f"${n}" for n, name in enumerate(_CLICK_TRACK_PARAMETERS, start=1)},
+    )
+)
+_CLICK_TRACK_EXECUTE = (
+    f"EXECUTE {CLICK_TRACK_STATEMENT} ({', '.join(['%s'] * len(_CLICK_TRACK_PARAMETERS))})"
+)
+_CLICK_TRACK_PREPARE_AND_EXECUTE = f"{_CLICK_TRACK_PREPARE}; {_CLICK_TRACK_EXECUTE}"
+# What to send again, in the same single execute, when PostgreSQL answers with one of these
+# (never inside a transaction, which the error has aborted): the statement is missing
+# (DISCARD ALL, a pooler's other server connection), or already there (a pooler), or a
+# migration changed the type of a column it returns ("cached plan must not change result
+# type").
+_CLICK_TRACK_RETRY = {
+    "26000": _CLICK_TRACK_PREPARE_AND_EXECUTE,
+    "42P05": _CLICK_TRACK_EXECUTE,
+    "0A000": f"DEALLOCATE {CLICK_TRACK_STATEMENT}; {_CLICK_TRACK_PREPARE_AND_EXECUTE}",
+}
+# The DB-API connections this process has prepared the statement on (PREPARE lasts as long
+# as the connection, and a rollback does not undo it).
+_click_track_prepared: weakref.WeakSet = weakref.WeakSet()
+
+
+def _click_track_portable(
+    *, code: str, link_code: str | None, click: Click, record: bool
+) -> TrackerTarget:
+    """`click_track` on any database: `tracker_target`, then `click_record` (two round trips)."""
+    target = tracker_target(code=code, link_code=link_code)
+    stored = False
+    if record and target.partner_id is not None:
+        click.partner_id = target.partner_id
+        click.tracking_link_id = target.tracking_link_id
+        stored = click_record(click=click, duplicate_minutes=target.duplicate_click_minutes)
+    return replace(target, click_stored=stored)
+
+
+def click_track(*, code: str, link_code: str | None, click: Click, record: bool) -> TrackerTarget:
+    """Resolve the code of a /go/ URL and, when `record` and it names an active partner,
+    store `click` for that partner and tracking link: what the tracker does without a
+    click buffer.
+
+    `click` is the click as the tracker saw it (id, time, IP address, user agent, ad code,
+    referrer); its partner and tracking link are set here from the code. It is stored as
+    `click_record` would store it: not when it repeats a click of the same partner, IP
+    address and user agent within the defaults' `duplicate_click_minutes`; the answer's
+    `click_stored` says whether it was.
+
+    On PostgreSQL this is ONE statement and one round trip: the defaults row, the partner
+    among the code's readings that the known prefixes allow (ranked as `code_candidates`
+    ranks them), the tracking link, the default destination, and the insert with its
+    duplicate check. It is a prepared statement: the first click on a connection sends
+    `PREPARE ...; EXECUTE ...` in one go, later ones `EXECUTE ...`. Elsewhere (SQLite, the
+    embedded default) it is `tracker_target` and then `click_record`, two round trips.
+    """
+    if connection.vendor != "postgresql":
+        return _click_track_portable(code=code, link_code=link_code, click=click, record=record)
+    params = [
+        ReferralDefaults.SINGLETON_PK,
+        possible_codes(code),
+        code.lower(),
+        PartnerStatus.ACTIVE.value,
+        link_code,
+        click.id,
+        click.ad_code,
+        click.ip,
+        click.user_agent,
+        click.referrer,
+        click.at,
+        record,
+    ]
+    with connection.cursor() as cursor:
+        raw = connection.connection
+        if raw in _click_track_prepared:
+            sql = _CLICK_TRACK_EXECUTE
+        else:
+            sql = _CLICK_TRACK_PREPARE_AND_EXECUTE
+            _click_track_prepared.add(raw)
+        try:
+            cursor.execute(sql, params)
+        except DatabaseError as error:
+            retry = _CLICK_TRACK_RETRY.get(getattr(error.__cause__, "pgcode", None))
+            if retry is None or connection.in_atomic_block:
+                raise
+            cursor.execute(retry, params)
+        partner_id, cookie_days, link_id, destination, default_destination, minutes, stored = (
+            cursor.fetchone()
+        )
+    if partner_id is not None:
+        click.partner_id, click.tracking_link_id = partner_id, link_id
+    return TrackerTarget(
+        partner_id=partner_id,
+        cookie_days=cookie_days,
+        tracking_link_id=link_id,
+        destination=destination,
+        default_destination=default_destination,
+        duplicate_click_minutes=minutes,
+        click_stored=stored,
+    )
+
+
 def clicks_store(*, clicks: list[Click], duplicate_minutes: int = 0) -> int:
     """Store a batch of clicks at once: repeats (same partner, IP address and user agent
     within `duplicate_minutes`, in the batch or already stored) are left out, and a click
@@ -489,3 +1000,171 @@ def clicks_drain(*, batch_size: int = 5000, max_batches: int = 100) -> int:
     finally:
         lock.release()
     return taken
+
+
+# --- Personal data (issue 7, docs/privacy.md) ------------------------------------------------
+
+
+def clicks_erase_old_ips(
+    *, at: datetime, retention_days: int | None = None, batch_size: int = 10_000
+) -> int:
+    """Blank the raw IP address of every click made more than `retention_days` (default
+    CLICK_IP_RETENTION_DAYS) before `at`. The rest of the click stays: it still counts in
+    reports and through the visitor's cookie; only attribution by IP address, which never
+    looks further back than IP_ATTRIBUTION_MAX_DAYS, cannot use it any more.
+
+    A batch at a time, each its own short statement, so the tracker's inserts never wait
+    long. Safe to run twice; returns how many clicks lost their address.
+    """
+    days = settings.CLICK_IP_RETENTION_DAYS if retention_days is None else retention_days
+    old = Click.objects.filter(at__lt=at - timedelta(days=days), ip__isnull=False)
+    erased = 0
+    while True:
+        ids = list(old.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return erased
+        erased += Click.objects.filter(pk__in=ids, ip__isnull=False).update(ip=None)
+        if len(ids) < batch_size:
+            return erased
+
+
+ERASED_NAME = "Erased partner"
+
+
+def partner_erased_code(partner: Partner) -> str:
+    """The code an erased partner keeps: it says nothing about the person, and it is free
+    (no partner code may start with a letter and hold only this id otherwise)."""
+    return f"erased-{partner.pk}"
+
+
+def partner_is_erased(partner: Partner) -> bool:
+    return partner.code == partner_erased_code(partner) and partner.name == ERASED_NAME
+
+
+def _audit(partner: Partner, acting_user: AbstractBaseUser | None, message: str) -> None:
+    """A line in the partner's admin history: who did what to their personal data."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    if acting_user is None or not acting_user.is_authenticated:
+        return
+    LogEntry.objects.log_actions(
+        user_id=acting_user.pk,
+        queryset=[partner],
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=True,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def partner_export(
+    *, partner: Partner, acting_user: AbstractBaseUser | None, at: datetime
+) -> dict[str, Any]:
+    """Everything the program holds about one partner as a person, for a data access
+    request: a JSON-ready dict (money as decimal strings, times in ISO 8601).
+
+    Their profile, login, sign-up and the number of clicks on their links here; then each
+    section of settings.PARTNER_EXPORT_SECTIONS (the ledger: commissions, payments,
+    notifications). Nothing about anyone else: no visitor's IP address, no customer's
+    email, no other partner's name. The export is recorded in the partner's admin history.
+    """
+    partner = Partner.objects.select_related("parent", "program", "user").get(pk=partner.pk)
+    user = partner.user
+    signup = PartnerSignup.objects.filter(partner=partner).first()
+    clicks = Click.objects.filter(partner=partner).aggregate(
+        count=Count("pk"), first=Min("at"), last=Max("at")
+    )
+    data: dict[str, Any] = {
+        "format": "referral-program partner export 1",
+        "exported_at": at.isoformat(),
+        "partner": {
+            "code": partner.code,
+            "name": partner.name,
+            "email": partner.email,
+            "status": partner.status,
+            "parent": partner.parent.code if partner.parent else None,
+            "program": partner.program.name if partner.program else None,
+            "cookie_days": partner.cookie_days,
+            "notify_lead": partner.notify_lead,
+            "notify_sale": partner.notify_sale,
+            "created_at": _iso(partner.created_at),
+            "link": partner_link(partner),
+        },
+        "login": None
+        if user is None
+        else {
+            "username": user.get_username(),
+            "email": user.email,
+            "date_joined": _iso(user.date_joined),
+            "last_login": _iso(user.last_login),
+        },
+        "signup": None
+        if signup is None
+        else {
+            "website": signup.website,
+            "promotion": signup.promotion,
+            "ip": signup.ip,
+            "user_agent": signup.user_agent,
+            "created_at": _iso(signup.created_at),
+            "email_confirmed_at": _iso(signup.email_confirmed_at),
+            "decided_at": _iso(signup.decided_at),
+            "decision_note": signup.decision_note,
+        },
+        "clicks": {
+            "count": clicks["count"],
+            "first_at": _iso(clicks["first"]),
+            "last_at": _iso(clicks["last"]),
+        },
+    }
+    for path in settings.PARTNER_EXPORT_SECTIONS:
+        data.update(import_string(path)(partner))
+    _audit(partner, acting_user, "Personal data exported.")
+    return data
+
+
+@transaction.atomic
+def partner_erase(*, partner: Partner, acting_user: AbstractBaseUser | None) -> Partner:
+    """Erase a partner's personal data for good, keeping the ledger whole.
+
+    Blanked: name (to "Erased partner"), email, the sign-up's website, promotion text, IP
+    address, user agent and staff note, staff notes in sign-up emails. The code becomes
+    `erased-<id>` (the code was often made from the name; links handed out under it stop
+    counting). The login is deleted (its sessions end with it; a staff login is only
+    unlinked) with its failed-login records. The partner is made inactive with both email
+    switches off. Kept: the partner row and its place in the partner tree, every
+    commission, clawback and payment (the ledger and payout CSVs now show the erased
+    partner), clicks without personal data of the partner. Erasing twice changes nothing.
+    """
+    from axes.models import AccessAttempt
+
+    partner = (
+        Partner.objects.select_for_update(of=("self",)).select_related("user").get(pk=partner.pk)
+    )
+    user = partner.user
+    blank = {
+        "code": partner_erased_code(partner),
+        "name": ERASED_NAME,
+        "email": "",
+        "status": PartnerStatus.INACTIVE,
+        "notify_lead": False,
+        "notify_sale": False,
+        "user": None,
+    }
+    if user is None and all(getattr(partner, name) == value for name, value in blank.items()):
+        return partner
+    if user is not None:
+        # Failed logins are counted under the login's username (partners.lockout).
+        AccessAttempt.objects.filter(username=user.get_username().lower()).delete()
+    Partner.objects.filter(pk=partner.pk).update(**blank)
+    PartnerSignup.objects.filter(partner=partner).update(
+        website="", promotion="", ip=None, user_agent="", decision_note=""
+    )
+    SignupEmail.objects.filter(partner=partner).update(note="")
+    if user is not None and not (user.is_staff or user.is_superuser):
+        user.delete()  # a staff login is not the partner's to lose: it is only unlinked
+    partner.refresh_from_db()
+    _audit(partner, acting_user, "Personal data erased.")
+    return partner

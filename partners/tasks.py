@@ -1,11 +1,31 @@
 """Background work of the partners app."""
 
-from celery import shared_task
+from smtplib import SMTPException
 
-from .services import clicks_drain
+from celery import shared_task
+from django.utils import timezone
+
+from .services import clicks_drain, clicks_erase_old_ips, signup_email_send
 
 
 @shared_task(ignore_result=True)
 def drain_clicks() -> int:
     """Store buffered clicks (every few seconds, and when many are waiting)."""
     return clicks_drain()
+
+
+@shared_task(ignore_result=True)
+def erase_old_click_ips() -> int:
+    """Blank the IP address of clicks older than CLICK_IP_RETENTION_DAYS (daily)."""
+    return clicks_erase_old_ips(at=timezone.now())
+
+
+@shared_task(
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_signup_email(email_id: int) -> bool:
+    """Email one sign-up message; safe to run twice (the second run sends nothing)."""
+    return signup_email_send(email_id=email_id)

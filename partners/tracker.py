@@ -1,8 +1,10 @@
 """`GET /go/{prefix}{code}/` and `GET /go/{link_code}/{prefix}{code}/` (SPEC §3, §4).
 
-The product's hot path: one read, then the click goes to the Redis buffer (no wait on a
-database commit) or, without a buffer, a duplicate check and one insert. No session, no
-user, no template.
+The product's hot path, one round trip to the database: without a click buffer, one
+statement resolves the code and stores the click (`click_track`); with the Redis buffer,
+one read (`tracker_target`) and the click goes to the buffer (no wait on a database
+commit). Everything that needs no database (click id, time, IP address, bot check) is
+worked out before. No session, no user, no template.
 """
 
 from django.conf import settings
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_safe
 from .click_buffer import click_buffer
 from .models import Click
 from .selectors import tracker_target
-from .services import click_record
+from .services import click_track
 from .tokens import TokenClick, decode_token, encode_token, new_click_id, token_after_click
 from .tracking import (
     AD_CODE_MAX,
@@ -32,25 +34,11 @@ COOKIE_MAX_AGE_UNLIMITED = 10 * 365 * 24 * 3600
 
 @require_safe
 def go(request: HttpRequest, code: str, link_code: str | None = None) -> HttpResponseRedirect:
-    target = tracker_target(code=code, link_code=link_code)
-    fallback = target.default_destination or f"{settings.SITE_URL}/"
-    if target.partner_id is None:
-        return HttpResponseRedirect(fallback)
-
-    destination = (
-        safe_destination(request.GET.get("to"), allowed_hosts=settings.ALLOWED_REDIRECT_HOSTS)
-        or target.destination
-        or fallback
-    )
-    user_agent = request.headers.get("user-agent", "")
-    if is_bot(user_agent):
-        return HttpResponseRedirect(destination)
-
     at = timezone.now()
-    click = Click(
+    user_agent = request.headers.get("user-agent", "")
+    record = not is_bot(user_agent)  # bots are redirected, not counted
+    click = Click(  # its partner and tracking link come from the code
         id=new_click_id(at),
-        partner_id=target.partner_id,
-        tracking_link_id=target.tracking_link_id,
         ad_code=request.GET.get("ad", "")[:AD_CODE_MAX],
         ip=client_ip(request.META, trusted_proxies=settings.TRUSTED_PROXY_DEPTH),
         user_agent=user_agent[:USER_AGENT_MAX],
@@ -58,13 +46,28 @@ def go(request: HttpRequest, code: str, link_code: str | None = None) -> HttpRes
         at=at,
     )
     buffer = click_buffer()
-    if buffer is not None:
-        buffer.add(click)  # stored by the drain, repeats left out there
+    if buffer is None:
+        target = click_track(code=code, link_code=link_code, click=click, record=record)
     else:
-        click_record(click=click, duplicate_minutes=target.duplicate_click_minutes)
+        target = tracker_target(code=code, link_code=link_code)
+        if record and target.partner_id is not None:
+            click.partner_id, click.tracking_link_id = target.partner_id, target.tracking_link_id
+            buffer.add(click)  # stored by the drain, repeats left out there
+
+    fallback = target.default_destination or f"{settings.SITE_URL}/"
+    if target.partner_id is None:
+        return HttpResponseRedirect(fallback)
+    destination = (
+        safe_destination(request.GET.get("to"), allowed_hosts=settings.ALLOWED_REDIRECT_HOSTS)
+        or target.destination
+        or fallback
+    )
+    if not record:
+        return HttpResponseRedirect(destination)
+
     clicks = token_after_click(
         decode_token(request.COOKIES.get(COOKIE_NAME)),
-        TokenClick(click_id=click.id, partner_id=click.partner_id, at=at),
+        TokenClick(click_id=click.id, partner_id=target.partner_id, at=at),
     )
     token = encode_token(clicks)
     response = HttpResponseRedirect(with_query_param(destination, COOKIE_NAME, token))

@@ -30,6 +30,15 @@ urlpatterns = [
         views.PartnerUpdateView.as_view(),
         name="partner_update",
     ),
+    path(
+        "staff/partners/<str:code>/export/",
+        views.PartnerExportView.as_view(),
+        name="partner_export",
+    ),
+    path(
+        "staff/partners/<str:code>/erase/", views.PartnerEraseView.as_view(), name="partner_erase"
+    ),
+    path("staff/signups/", views.SignupListView.as_view(), name="signups"),
     path("staff/programs/", views.ProgramListView.as_view(), name="programs"),
     path("staff/programs/new/", views.ProgramCreateView.as_view(), name="program_create"),
     path("staff/programs/<int:pk>/", views.ProgramDetailView.as_view(), name="program_detail"),

@@ -14,14 +14,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import capfirst
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from . import privacy, services
 from .forms import (
     PartnerForm,
     ProgramForm,
     ReferralDefaultsForm,
+    SignupDecisionForm,
     TrackingLinkForm,
     add_service_errors,
     rate_text,
@@ -37,13 +41,24 @@ from .models import (
     TrackingLink,
     TrackingMethod,
 )
-from .selectors import default_program, defaults_get, partner_links, partners_list
+from .selectors import (
+    SignupList,
+    default_program,
+    defaults_get,
+    partner_links,
+    partners_list,
+    signups_counts,
+    signups_list,
+)
 from .services import (
     RATE_FIELDS,
     DefaultsUpdateResult,
+    SignupDecision,
     defaults_update,
     partner_create,
     partner_update,
+    partners_approve,
+    partners_reject,
     program_create,
     program_update,
     tracking_link_save,
@@ -309,6 +324,79 @@ class PartnerUpdateView(StaffFormView):
         return redirect("staff:partner_detail", code=partner.code)
 
 
+# --- Sign-ups ------------------------------------------------------------------------------
+
+
+def signup_decision_message(action: str, result: SignupDecision) -> str:
+    """E.g. "2 partners approved. 1 not approved: email not confirmed yet." """
+    done = "approved" if action == "approve" else "rejected"
+    parts = [f"{result.decided} partner{'' if result.decided == 1 else 's'} {done}."]
+    if result.unconfirmed:
+        parts.append(f"{result.unconfirmed} not approved: email not confirmed yet.")
+    if result.not_pending:
+        waiting = "pending or rejected" if action == "approve" else "pending"
+        parts.append(f"{result.not_pending} left as they were: not {waiting}.")
+    return " ".join(parts)
+
+
+class SignupListView(StaffRequiredMixin, ListView):
+    """Partners who signed up, by tab; approve or reject them one by one or in bulk.
+
+    Any staff may look; deciding needs the change permission on partners.
+    """
+
+    template_name = "staff/signups/list.html"
+    section = "signups"
+    paginate_by = PAGE_SIZE
+    decide_permission = "partners.change_partner"
+
+    @property
+    def show(self) -> str:
+        show = self.request.GET.get("show", "")
+        return show if show in SignupList.ALL else SignupList.REVIEW
+
+    def get_queryset(self):
+        return signups_list(show=self.show)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        counts = signups_counts()
+        tabs = [
+            (SignupList.REVIEW, "Waiting for approval", counts[SignupList.REVIEW]),
+            (SignupList.UNCONFIRMED, "Email not confirmed", counts[SignupList.UNCONFIRMED]),
+            (SignupList.REJECTED, "Rejected", counts[SignupList.REJECTED]),
+        ]
+        return super().get_context_data(
+            show=self.show,
+            tabs=tabs,
+            can_decide=self.request.user.has_perm(self.decide_permission),
+            decision_form=kwargs.pop("decision_form", None) or SignupDecisionForm(),
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(self.decide_permission):
+            raise PermissionDenied("You may look at sign-ups but not decide on them.")
+        form = SignupDecisionForm(request.POST)
+        if form.is_valid():
+            action, chosen = form.cleaned_data["action"], form.cleaned_data["chosen"]
+            actor, at = request.user.get_username(), timezone.now()
+            try:
+                if action == "approve":
+                    result = partners_approve(partners=chosen, actor=actor, at=at)
+                else:
+                    note = form.cleaned_data["note"]
+                    result = partners_reject(partners=chosen, actor=actor, at=at, note=note)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                level = messages.SUCCESS if result.decided else messages.WARNING
+                messages.add_message(request, level, signup_decision_message(action, result))
+                return redirect(f"{reverse('staff:signups')}?show={self.show}")
+        self.object_list = self.get_queryset()
+        context = self.get_context_data(decision_form=form)
+        return self.render_to_response(context, status=400)
+
+
 # --- Programs -------------------------------------------------------------------------------
 
 
@@ -455,3 +543,54 @@ class TrackingLinkUpdateView(StaffFormView):
         link = tracking_link_save(link=form.instance)
         messages.success(self.request, f"Tracking link {link.code} saved.")
         return redirect("staff:tracking_links")
+
+
+# --- Personal data (issue 7, docs/privacy.md) -------------------------------------------------
+
+
+class PartnerExportView(StaffRequiredMixin, View):
+    """GET: what the export holds; POST: the JSON download (recorded in the admin history)."""
+
+    template_name = "staff/partners/export.html"
+    section = "partners"
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = _partner_by_code(code)
+        return render(request, self.template_name, {"section": self.section, "partner": partner})
+
+    def post(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = _partner_by_code(code)
+        data = services.partner_export(partner=partner, acting_user=request.user, at=timezone.now())
+        return privacy.export_response(data, filename_code=partner.code)
+
+
+class PartnerEraseView(StaffRequiredMixin, View):
+    """GET: what erasing blanks and keeps, and the confirmation form; POST: erase."""
+
+    template_name = "staff/partners/erase.html"
+    section = "partners"
+    permission_required = privacy.ERASE_PERMISSION
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = _partner_by_code(code)
+        return self.render_page(partner, privacy.EraseConfirmForm(partner=partner))
+
+    def post(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = _partner_by_code(code)
+        form = privacy.EraseConfirmForm(request.POST, partner=partner)
+        if not form.is_valid():
+            return self.render_page(partner, form)
+        erased = services.partner_erase(partner=partner, acting_user=request.user)
+        messages.success(
+            request, f"The personal data of partner {code} is erased; they are now {erased.code}."
+        )
+        return redirect("staff:partner_detail", code=erased.code)
+
+    def render_page(self, partner: Partner, form: privacy.EraseConfirmForm) -> HttpResponse:
+        context = {
+            "section": self.section,
+            "partner": partner,
+            "form": form,
+            "erased": services.partner_is_erased(partner),
+        }
+        return render(self.request, self.template_name, context)

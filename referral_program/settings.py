@@ -5,9 +5,13 @@ in-process right after commit (no broker). Production sets the variables
 listed in README.md.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,7 +32,22 @@ REFERRAL_COOKIE_DOMAIN = env.str("REFERRAL_COOKIE_DOMAIN", default="") or None
 TRUSTED_PROXY_DEPTH = env.int("TRUSTED_PROXY_DEPTH", default=0)
 # How far back attribution by IP address looks (it never needs more than click retention).
 IP_ATTRIBUTION_MAX_DAYS = env.int("IP_ATTRIBUTION_MAX_DAYS", default=90)
+# Raw IP addresses of clicks older than this are erased (daily task, docs/privacy.md). Never
+# shorter than the attribution window above: attribution by IP address would lose clicks.
+CLICK_IP_RETENTION_DAYS = env.int("CLICK_IP_RETENTION_DAYS", default=90)
+if CLICK_IP_RETENTION_DAYS < IP_ATTRIBUTION_MAX_DAYS:
+    raise ImproperlyConfigured(
+        f"CLICK_IP_RETENTION_DAYS ({CLICK_IP_RETENTION_DAYS}) must be at least "
+        f"IP_ATTRIBUTION_MAX_DAYS ({IP_ATTRIBUTION_MAX_DAYS})."
+    )
+# What a partner's data export holds besides the partners app's own records: functions
+# (partner) -> sections, so partners never imports commissions.
+PARTNER_EXPORT_SECTIONS = ["commissions.privacy.partner_ledger_sections"]
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
+# Partner sign-up (SPEC §9): sign-ups per IP address per hour (0: no limit), and how many
+# days the link of the email confirmation works.
+SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=5)
+SIGNUP_CONFIRM_DAYS = env.int("SIGNUP_CONFIRM_DAYS", default=7)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -42,19 +61,25 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "import_export",
+    "axes",
     "partners",
     "commissions",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "referral_program.security.RequestGuardMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A view that loses the database answers 503 with Retry-After (docs/reliability.md).
+    "referral_program.resilience.DatabaseUnavailableMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429 page
 ]
 
 ROOT_URLCONF = "referral_program.urls"
@@ -71,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -85,8 +111,16 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # JIT compilation costs more than it saves on the ledger's short aggregate queries.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A database host that does not answer fails the request in seconds, not minutes.
+    DATABASES["default"]["OPTIONS"]["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=5
+    )
+# What a 503 for a lost database tells the client to wait (Retry-After, seconds).
+DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 # SQLite (the try-it-out default) ignores the covering columns of PostgreSQL indexes.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# axes.W006 warns that a lockout without the IP address can be dodged by changing user
+# agent or cookies; ours locks the identity whatever they are (see AXES_LOCKOUT_PARAMETERS).
+SILENCED_SYSTEM_CHECKS = ["models.W040", "axes.W006"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -96,6 +130,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "partners.lockout.LockoutBackend",  # first: refuses locked-out logins (django-axes)
     "partners.auth.PartnerCodeOrEmailBackend",  # partners: code or email
     "django.contrib.auth.backends.ModelBackend",  # staff: username
 ]
@@ -154,6 +189,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="referral_program")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Broker down (docs/reliability.md): a task that cannot be queued is logged and skipped
+# (referral_program.resilience), and the process leaves the broker alone this long; queued
+# notifications whose event arrived over NOTIFICATION_REQUEUE_AFTER_SECONDS ago (and under
+# NOTIFICATION_REQUEUE_MAX_HOURS) are queued again every NOTIFICATION_REQUEUE_SECONDS.
+BROKER_RETRY_AFTER_SECONDS = env.float("BROKER_RETRY_AFTER_SECONDS", default=5.0)
+NOTIFICATION_REQUEUE_SECONDS = env.float("NOTIFICATION_REQUEUE_SECONDS", default=60.0)
+NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=120)
+NOTIFICATION_REQUEUE_MAX_HOURS = env.int("NOTIFICATION_REQUEUE_MAX_HOURS", default=48)
+CELERY_IMPORTS = ["commissions.requeue"]
 
 # The click buffer (Redis). Default: the broker, when it is Redis; empty: clicks are
 # written to the database by the tracker itself (the embedded default).
@@ -168,7 +212,30 @@ CLICK_DRAIN_SECONDS = env.float("CLICK_DRAIN_SECONDS", default=2.0)
 CLICK_DRAIN_AT = env.int("CLICK_DRAIN_AT", default=5000)
 CELERY_BEAT_SCHEDULE = {
     "drain-clicks": {"task": "partners.tasks.drain_clicks", "schedule": CLICK_DRAIN_SECONDS},
+    "requeue-notifications": {
+        "task": "commissions.requeue.requeue_notifications",
+        "schedule": NOTIFICATION_REQUEUE_SECONDS,
+    },
+    # Once a day: clicks older than CLICK_IP_RETENTION_DAYS lose their raw IP address.
+    "erase-old-click-ips": {
+        "task": "partners.tasks.erase_old_click_ips",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
+
+# The cache (default: each process's memory). Set CACHE_URL (e.g. redis://host:6379/1) when
+# several processes run, so a change such as a new webhook endpoint is seen by all at once.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# The integration kit (SPEC §9): hosted web forms and outgoing webhooks.
+HOSTED_FORM_POSTS_PER_MINUTE = env.int("HOSTED_FORM_POSTS_PER_MINUTE", default=10)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# How long a process may keep its list of active webhook endpoints (changes made through
+# the admin clear it at once in the shared cache; see CACHE_URL).
+WEBHOOK_ENDPOINTS_CACHE_SECONDS = env.int("WEBHOOK_ENDPOINTS_CACHE_SECONDS", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -177,8 +244,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["partners.api_auth.IsStaffOrApiKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only (SPEC §6), refusing NUL and unpaired surrogates and deep nesting with a 400.
+    "DEFAULT_PARSER_CLASSES": ["referral_program.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "referral_program.pagination.Pagination",  # limit ≤ 1000
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
@@ -192,6 +261,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No call to the public validator badge: the docs page loads nothing from elsewhere.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default
+        "referral_program.schema_hooks.blank_strings_any_of",  # "" may be blank or match
+    ],
 }
 
 # Security. Served over https (SITE_URL says so), the site insists on it.
@@ -208,6 +283,46 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# No script reads the CSRF cookie (forms and the API docs get the token in the page).
+CSRF_COOKIE_HTTPONLY = True
+# Nothing of this site loads from another origin, and no inline script or style runs (the
+# API docs' one inline style carries the request's nonce).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# Request bodies (issue 7): every body but a file upload is at most this size (an order of
+# 1,000 items with long descriptions fits); a larger one is answered 413 before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=4 * 1024 * 1024)
+# File uploads (the partners CSV import in the admin).
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins of one identity (a
+# partner's code and email are one identity; staff by username), from any address, lock it
+# for LOGIN_COOLOFF_MINUTES. API keys are not locked out: a wrong key is a 401.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "partners.lockout.login_identity"
+AXES_CLIENT_IP_CALLABLE = "partners.lockout.login_client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout neither count nor extend it: it ends LOGIN_COOLOFF_MINUTES after
+# it began, so nobody can keep a partner locked out for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "partners.lockout.lockout_response"
+# Successful logins are not logged with their IP address (data minimisation).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
 # Behind a proxy that terminates TLS and sets X-Forwarded-Proto (see docs/deployment.md).
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -215,6 +330,10 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A client's error (4xx) is logged as one line, never with a stack trace.
+    "filters": {"client_errors_quiet": {"()": "referral_program.security.QuietClientErrors"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["client_errors_quiet"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes: failed logins and lockouts (warnings), not every successful login.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import health
 
@@ -11,11 +11,14 @@ urlpatterns = [
     path("", include("partners.urls")),
     path("staff/", include("commissions.staff_urls")),
     path("go/", include("partners.tracker_urls")),
+    path("f/", include("commissions.hosted_form_urls")),
+    path("partner/signup/", include("partners.signup_urls")),
     path("partner/", include("commissions.partner_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("referral_program.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The docs' script is served from /api/docs/?script= (no inline script: CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

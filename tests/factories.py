@@ -2,8 +2,17 @@
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from partners.models import LEVELS, Partner, Program, ProgramRate, TrackingLink
+from partners.models import (
+    LEVELS,
+    Partner,
+    PartnerSignup,
+    PartnerStatus,
+    Program,
+    ProgramRate,
+    TrackingLink,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -50,6 +59,24 @@ class PartnerFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"partner{n:03d}")
     name = factory.Sequence(lambda n: f"Partner {n}")
     email = factory.LazyAttribute(lambda p: f"{p.code}@partners.example")
+
+
+class PartnerSignupFactory(factory.django.DjangoModelFactory):
+    """A partner who signed up: pending, with a login; `confirmed=False` for an email not
+    confirmed yet."""
+
+    class Meta:
+        model = PartnerSignup
+        exclude = ("confirmed",)
+
+    confirmed = True
+    partner = factory.SubFactory(
+        PartnerFactory,
+        status=PartnerStatus.PENDING,
+        user=factory.SubFactory(UserFactory, username=factory.SelfAttribute("..code")),
+    )
+    created_at = factory.LazyFunction(timezone.now)
+    email_confirmed_at = factory.LazyAttribute(lambda s: s.created_at if s.confirmed else None)
 
 
 class TrackingLinkFactory(factory.django.DjangoModelFactory):

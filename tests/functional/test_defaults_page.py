@@ -37,6 +37,10 @@ FRESH_VALUES = {
     "payout_percent": False,
     "pay_if_unused": False,
     "duplicate_click_minutes": 30,
+    "signup_enabled": False,
+    "signup_auto_approve": False,
+    "signup_parent": "none",
+    "signup_parent_partner": None,
 }
 
 
@@ -47,7 +51,7 @@ def form_data(**changes) -> dict[str, str]:
     for name, value in values.items():
         if value is True:
             data[name] = "on"
-        elif value is not False:
+        elif value is not False and value is not None:
             data[name] = str(value)
     return data
 
@@ -174,6 +178,10 @@ def test_page_shows_breadcrumb_menu_fieldsets_and_help(staff_client):
             ],
         ),
         ("Guards", ["duplicate_click_minutes"]),
+        (
+            "Partner sign-up",
+            ["signup_enabled", "signup_auto_approve", "signup_parent", "signup_parent_partner"],
+        ),
     ]
     assert "Has no effect with 'Cookies only'." in text
     assert "Last referring partner" in text

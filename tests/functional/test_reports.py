@@ -13,8 +13,12 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
+from commissions import filters as report_filters
+from commissions.filters import PartnerReportFilter, ledger_grand_totals
+from commissions.ledger import day_after, day_start, ledger_totals
 from commissions.models import Commission, Order, Payment
 from commissions.payouts import payout_batch_create
+from commissions.views import report_partners
 from partners.models import Click
 from partners.services import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
@@ -548,7 +552,7 @@ def test_ledger_totals_follow_the_filters(staff_client, api):
 
 
 @pytest.mark.django_db
-def test_cached_totals_follow_every_new_ledger_row(staff_client, api):
+def test_totals_follow_every_new_ledger_row(staff_client, api):
     ProgramFactory(priority=1, rates={1: {"sale_amount": D("10.00")}})
     PartnerFactory(code="alice")
 
@@ -572,3 +576,270 @@ def test_cached_totals_follow_every_new_ledger_row(staff_client, api):
 
     assert [t["earned"] for t in first] == [t["earned"] for t in again] == [D("10.00")]
     assert [t["earned"] for t in after] == [D("20.00")]
+
+
+# --- Grand totals without a full scan (issue 5) ---------------------------------------------
+
+
+@pytest.fixture
+def payouts_history(api, db):
+    """USD for alice and carol, EUR for bob (alice's child); three payout batches: earned in
+    range, balance plus earned with a minimum (pays nobody), and balance plus earned dated
+    before an entry it pays. Clawbacks after payments leave balances negative. Orders take
+    only the program currency, so bob's EUR lines are written directly on alice's first
+    order (as the ledger of an installation that changed its currency holds them), and its
+    refunds claw them back too.
+
+    alice: +100 (06-10), -25 (06-20), paid 75 (07-01 09:00), +30 (07-05), -75 (07-06),
+    +80 (08-03), paid 45 (09-01 00:00), +10 (09-05), +5 (09-10), -20 (09-11): -15 unpaid.
+    carol: +0.50 (07-10), paid 0.50 (09-01).
+    bob, EUR: +20 (06-12), -5 (06-20), paid 15 (07-01 09:00), -15 (07-06), +10 (08-04): -5.
+    """
+    defaults_update(data={"payout_amount": False, "payout_percent": True}, acting_user=None)
+    ProgramFactory(
+        priority=1, payout_amount=False, payout_percent=True, rates={1: {"sale_percent": D("10")}}
+    )
+    alice = PartnerFactory(code="alice")
+    bob = PartnerFactory(code="bob", parent=alice)
+    PartnerFactory(code="carol")
+    sell(api, "p1", "2026-06-10", "1000.00", "alice")
+
+    def eur_line(day: str, amount: str) -> None:
+        Commission.objects.create(
+            partner=bob,
+            order=Order.objects.get(order_id="p1"),
+            level=1,
+            kind="sale",
+            entry="commission",
+            base=D(amount) * 10,
+            amount=D(amount),
+            currency="EUR",
+            occurred_at=datetime.fromisoformat(f"{day}T12:00:00+00:00"),
+        )
+
+    eur_line("2026-06-12", "20.00")
+    refund(api, "pr1", "p1", "2026-06-20", "250.00")
+    payout_batch_create(
+        start=date(2026, 6, 1),
+        end=date(2026, 6, 30),
+        method="earned_in_range",
+        at=datetime(2026, 7, 1, 9, tzinfo=UTC),
+    )
+    sell(api, "p3", "2026-07-05", "300.00", "alice")
+    refund(api, "pr2", "p1", "2026-07-06")
+    sell(api, "p4", "2026-07-10", "5.00", "carol")
+    none_paid = payout_batch_create(
+        start=date(2026, 7, 1),
+        end=date(2026, 7, 31),
+        method="balance_plus_earned",
+        minimum=D("1.00"),
+        at=datetime(2026, 8, 2, 9, tzinfo=UTC),
+    )
+    assert not none_paid.payments.exists()
+    sell(api, "p5", "2026-08-03", "800.00", "alice")
+    eur_line("2026-08-04", "10.00")
+    sell(api, "p7", "2026-09-05", "100.00", "alice")
+    payout_batch_create(
+        start=date(2026, 8, 1),
+        end=date(2026, 9, 30),
+        method="balance_plus_earned",
+        at=datetime(2026, 9, 1, tzinfo=UTC),
+    )
+    sell(api, "p8", "2026-09-10", "50.00", "alice")
+    refund(api, "pr3", "p5", "2026-09-11", "200.00")
+    assert (Commission.objects.count(), Payment.objects.count()) == (13, 4)
+
+
+def money(*figures: str) -> dict[str, Decimal]:
+    return dict(zip(LEDGER_FIGURES, map(D, figures), strict=True))
+
+
+JULY = {"start": "2026-07-01", "end": "2026-07-31"}
+
+
+def grand_totals(query: dict) -> dict[str, dict[str, Decimal]]:
+    chosen = PartnerReportFilter(query, queryset=report_partners())
+    assert chosen.is_valid()
+    start, end = chosen.period
+    totals = ledger_grand_totals(chosen.qs, start=start, end=end)
+    return {
+        currency: {name: got[name] for name in LEDGER_FIGURES} for currency, got in totals.items()
+    }
+
+
+def partner_sums(query: dict) -> dict[str, dict[str, Decimal]]:
+    """The per-partner figures of `commissions.ledger.ledger_totals`, added up per currency;
+    a currency whose figures are all 0 left out."""
+    chosen = PartnerReportFilter(query, queryset=report_partners())
+    assert chosen.is_valid()
+    start, end = chosen.period
+    sums: dict[str, dict[str, Decimal]] = {}
+    for (_, currency), summary in ledger_totals(
+        list(chosen.qs.values_list("pk", flat=True)), start=start, end=end
+    ).items():
+        got = sums.setdefault(currency, dict.fromkeys(LEDGER_FIGURES, D("0")))
+        for name in LEDGER_FIGURES:
+            got[name] += getattr(summary, name)
+    return {currency: got for currency, got in sums.items() if any(got.values())}
+
+
+WAYS = {
+    "as-chosen": None,
+    "from-the-start": False,
+    "from-the-end": True,
+}
+
+
+@pytest.fixture(params=list(WAYS))
+def way(request, monkeypatch):
+    """The grand totals read as the rule chooses, or forced to read one way."""
+    forced = WAYS[request.param]
+    if forced is not None:
+        monkeypatch.setattr(report_filters, "_reads_from_the_end", lambda start, after: forced)
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            {},
+            {
+                "EUR": money("0", "30.00", "20.00", "15.00", "-5.00"),
+                "USD": money("0", "225.50", "120.00", "120.50", "-15.00"),
+            },
+        ),
+        (
+            JULY,
+            {
+                "EUR": money("15.00", "0", "15.00", "15.00", "-15.00"),
+                "USD": money("75.00", "30.50", "75.00", "75.00", "-44.50"),
+            },
+        ),
+        (
+            {"start": "2026-09-01", "end": "2026-09-01"},
+            {
+                "EUR": money("-5.00", "0", "0", "0", "-5.00"),
+                "USD": money("35.50", "0", "0", "45.50", "-10.00"),
+            },
+        ),
+        (
+            {"start": "2026-07-02", "end": "2026-07-05"},
+            {"USD": money("0", "30.00", "0", "0", "30.00")},
+        ),
+        (
+            {"start": "2026-10-01", "end": "2026-10-31"},
+            {
+                "EUR": money("-5.00", "0", "0", "0", "-5.00"),
+                "USD": money("-15.00", "0", "0", "0", "-15.00"),
+            },
+        ),
+        (
+            {"start": "2026-01-01", "end": "2026-01-31"},
+            {"USD": money("0", "0", "0", "0", "0")},
+        ),
+        (
+            {**JULY, "parent": "alice"},
+            {"EUR": money("15.00", "0", "15.00", "15.00", "-15.00")},
+        ),
+        (
+            {"end": "2026-08-31", "q": "carol"},
+            {"USD": money("0", "0.50", "0", "0", "0.50")},
+        ),
+    ],
+    ids=[
+        "all-time",
+        "july",
+        "a-payment-day-paying-a-later-entry",
+        "eur-all-zero-left-out",
+        "after-every-entry",
+        "before-every-entry-zeros",
+        "parent-filter",
+        "open-start-search",
+    ],
+)
+def test_grand_totals_exact_whichever_way_they_read(payouts_history, way, query, expected):
+    assert grand_totals(query) == expected
+
+
+RANGES = [
+    {},
+    {"start": "2026-06-20"},
+    {"end": "2026-06-20"},
+    {"start": "2026-06-12", "end": "2026-07-06"},
+    {"start": "2026-07-01", "end": "2026-08-02"},
+    {"start": "2026-08-04", "end": "2026-09-05"},
+    {"start": "2026-09-01"},
+    {"start": "2026-09-10", "end": "2026-09-10"},
+    {"end": "2026-09-30"},
+]
+FILTERS = [{}, {"status": "active"}, {"parent": "alice"}, {"q": "a"}, {"status": "inactive"}]
+
+
+def range_id(period: dict) -> str:
+    return f"{period.get('start', 'beginning')} to {period.get('end', 'now')}"
+
+
+@pytest.mark.parametrize("chosen", FILTERS, ids=["all", "status", "parent", "search", "none"])
+def test_grand_totals_add_up_the_partner_figures(payouts_history, way, chosen):
+    for period in RANGES:
+        query = {**period, **chosen}
+        expected = partner_sums(query) or {"USD": money("0", "0", "0", "0", "0")}
+
+        assert grand_totals(query) == expected, range_id(period)
+
+
+def test_the_page_totals_equal_the_partner_rows_after_payouts(staff_client, payouts_history):
+    page = staff_client.get("/staff/reports/ledger/", JULY)
+
+    rows = page.context["rows"]
+    totals = {t["currency"]: t for t in page.context["totals"]}
+    for currency in ("EUR", "USD"):
+        mine = [row for row in rows if row["currency"] == currency]
+        assert {n: sum(row[n] for row in mine) for n in LEDGER_FIGURES} == {
+            n: totals[currency][n] for n in LEDGER_FIGURES
+        }
+    assert plain(table(page, "ledger-report")["tfoot"][1]) == [
+        "Total",
+        "USD",
+        "75.00",
+        "30.50",
+        "75.00",
+        "75.00",
+        "-44.50",
+    ]
+
+
+def test_grand_totals_take_two_queries_at_most(payouts_history, django_assert_max_num_queries):
+    partners = PartnerReportFilter({"status": "active"}, queryset=report_partners()).qs
+    for start, end in [(None, None), (date(2026, 7, 1), None), (None, date(2026, 7, 31))]:
+        with django_assert_max_num_queries(2):
+            ledger_grand_totals(partners, start=start, end=end)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "from_the_end"),
+    [
+        (None, None, True),
+        (date(2025, 12, 1), None, True),
+        (date(2025, 11, 1), date(2025, 11, 30), True),
+        (None, date(2025, 2, 28), False),
+        (date(2025, 2, 1), date(2025, 3, 31), False),
+    ],
+    ids=["all-time", "open-end", "late-month", "open-start-early-end", "early-months"],
+)
+def test_the_grand_totals_read_the_shorter_side(api, start, end, from_the_end):
+    """Entries on 2025-01-01 and 2025-12-31: a range in the last months reads from its
+    start on, one in the first months from the first entry up to its end."""
+    ProgramFactory(priority=1, rates={1: {"sale_amount": D("1.00")}})
+    PartnerFactory(code="jane")
+    sell(api, "e1", "2025-01-01", "10.00")
+    sell(api, "e2", "2025-12-31", "10.00")
+
+    chosen = report_filters._reads_from_the_end(day_start(start), day_after(end))
+
+    assert chosen is from_the_end
+
+
+def test_without_entries_the_grand_totals_read_from_the_end(db):
+    assert report_filters._reads_from_the_end(None, day_after(date(2025, 1, 31))) is True

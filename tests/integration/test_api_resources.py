@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from partners import services
 from partners.models import (
     DEFAULTS_FIELDS,
+    SPEC_DEFAULTS_FIELDS,
     DefaultsChange,
     Partner,
     Program,
@@ -37,6 +38,10 @@ FIRST_DEFAULTS = {
     "payout_percent": False,
     "pay_if_unused": False,
     "duplicate_click_minutes": 30,
+    "signup_enabled": False,
+    "signup_auto_approve": False,
+    "signup_parent": "none",
+    "signup_parent_partner": None,
 }
 OTHER_DEFAULTS = {
     "code_prefix": "vip-",
@@ -52,6 +57,14 @@ OTHER_DEFAULTS = {
     "payout_percent": True,
     "pay_if_unused": True,
     "duplicate_click_minutes": 5,
+    "signup_enabled": True,
+    "signup_auto_approve": True,
+    "signup_parent": "referring",
+    "signup_parent_partner": None,
+}
+# Fields after SPEC §2 (guards, sign-up) with their first values: optional in a PUT.
+ADDED_DEFAULTS = {
+    name: value for name, value in FIRST_DEFAULTS.items() if name not in SPEC_DEFAULTS_FIELDS
 }
 ZERO_RATE = {
     "lead_amount": "0.00",
@@ -137,17 +150,20 @@ def test_put_sets_every_field(api):
     assert response.status_code == 200
     assert response.json() == {**OTHER_DEFAULTS, "programs_updated": 1}
     assert stored_defaults() == OTHER_DEFAULTS
-    assert set(DefaultsChange.objects.get().changes) == set(DEFAULTS_FIELDS)
+    # Every field changed but the sign-up's chosen parent, which stays empty.
+    assert set(DefaultsChange.objects.get().changes) == set(DEFAULTS_FIELDS) - {
+        "signup_parent_partner"
+    }
 
 
 def test_a_put_of_the_spec_fields_alone_still_works(api):
     """Fields added after SPEC §2 are optional: integrations written against it go on."""
-    spec_only = {k: v for k, v in OTHER_DEFAULTS.items() if k != "duplicate_click_minutes"}
+    spec_only = {k: v for k, v in OTHER_DEFAULTS.items() if k in SPEC_DEFAULTS_FIELDS}
 
     response = api.put("/api/v1/defaults/", spec_only, format="json")
 
     assert response.status_code == 200
-    assert stored_defaults() == {**OTHER_DEFAULTS, "duplicate_click_minutes": 30}
+    assert stored_defaults() == {**OTHER_DEFAULTS, **ADDED_DEFAULTS}
 
 
 def test_put_without_every_field_is_refused(api):
@@ -348,7 +364,7 @@ def test_a_code_taken_in_another_case_is_refused(api):
         pytest.param({"email": "not-an-email"}, "email", id="bad-email"),
         pytest.param({"parent": "nobody"}, "parent", id="unknown-parent"),
         pytest.param({"program": 999999}, "program", id="unknown-program"),
-        pytest.param({"status": "pending"}, "status", id="unknown-status"),
+        pytest.param({"status": "frozen"}, "status", id="unknown-status"),
         pytest.param({"cookie_days": 0}, "cookie_days", id="cookie-days-0"),
         pytest.param({"name": ""}, "name", id="blank-name"),
     ],
@@ -554,7 +570,7 @@ def test_partner_filter_by_program(api, tree):
     assert [row["code"] for row in response.json()["results"]] == ["other1", "top1"]
 
 
-@pytest.mark.parametrize("query", ["program=gold", "program=1.5", "status=pending"])
+@pytest.mark.parametrize("query", ["program=gold", "program=1.5", "status=frozen"])
 def test_a_malformed_filter_is_400(api, tree, query):
     response = api.get(f"/api/v1/partners/?{query}")
 

@@ -171,6 +171,42 @@ def test_a_repeat_answers_the_first_result_and_changes_nothing(api, tree, path):
     assert state() == before
 
 
+@pytest.mark.parametrize(
+    ("path", "changes"),
+    [
+        (ORDERS, {"items": []}),
+        (ORDERS, {"sale_partner": "sleepy"}),
+        (FORMS, {"contact": {"email": "not-an-email"}}),
+        (FORMS, {"lead_partner": "nobody"}),
+    ],
+    ids=["order-no-items", "order-inactive-partner", "form-bad-email", "form-unknown-partner"],
+)
+def test_a_repeat_that_no_longer_validates_answers_the_first_result(api, tree, path, changes):
+    payload = fixture("order" if path == ORDERS else "web_form", lead_partner="blogger")
+    first = api.post(path, payload, format="json")
+    PartnerFactory(code="sleepy", status="inactive")
+    before = state()
+
+    again = api.post(path, {**payload, **changes}, format="json")
+
+    assert again.status_code == 200, again.data
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert state() == before
+
+
+def test_a_repeat_is_found_by_the_insert_of_its_event(api, tree, django_assert_num_queries):
+    """A repeat that validates is answered from the event's INSERT … ON CONFLICT: the key,
+    the partner named, BEGIN/SAVEPOINT, the insert that finds the event, the first result."""
+    payload = fixture("order", sale_partner="salesrep")
+    first = api.post(ORDERS, payload, format="json")
+
+    with django_assert_num_queries(6):
+        again = api.post(ORDERS, payload, format="json")
+
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert (Event.objects.count(), Order.objects.count(), Commission.objects.count()) == (1, 1, 3)
+
+
 def test_event_ids_are_unique_per_kind_not_across_kinds(api, tree):
     api.post(FORMS, fixture("web_form", event_id="same-1"), format="json")
     response = api.post(ORDERS, fixture("order", event_id="same-1"), format="json")

@@ -1,0 +1,67 @@
+"""The ledger's part of a partner's data export (issue 7, docs/privacy.md).
+
+`partners.services.partner_export` runs every function named in
+settings.PARTNER_EXPORT_SECTIONS (partners never imports commissions); each takes the
+partner and returns sections to add. Three queries, however long the ledger.
+"""
+
+from typing import Any
+
+from partners.models import Partner
+
+from .models import Commission, Notification, Payment
+
+
+def partner_ledger_sections(partner: Partner) -> dict[str, Any]:
+    """Their commissions and clawbacks, payments and the emails sent to them. An order is
+    named by its order_id only: the customer behind it is not the partner's data."""
+    commissions = [
+        {
+            "id": row["id"],
+            "order_id": row["order__order_id"],
+            "level": row["level"],
+            "kind": row["kind"],
+            "entry": row["entry"],
+            "amount": str(row["amount"]),
+            "currency": row["currency"],
+            "occurred_at": row["occurred_at"].isoformat(),
+            "paid": row["payment_id"] is not None,
+        }
+        for row in Commission.objects.filter(partner=partner)
+        .order_by("occurred_at", "id")
+        .values(
+            "id",
+            "order__order_id",
+            "level",
+            "kind",
+            "entry",
+            "amount",
+            "currency",
+            "occurred_at",
+            "payment_id",
+        )
+    ]
+    payments = [
+        {
+            "batch": row["batch_id"],
+            "amount": str(row["amount"]),
+            "currency": row["currency"],
+            "paid_at": row["paid_at"].isoformat(),
+        }
+        for row in Payment.objects.filter(partner=partner)
+        .order_by("paid_at", "id")
+        .values("batch_id", "amount", "currency", "paid_at")
+    ]
+    notifications = [
+        {
+            "kind": row["kind"],
+            "status": row["status"],
+            "reason": row["reason"],
+            "created_at": row["created_at"].isoformat(),
+            "sent_at": row["sent_at"].isoformat() if row["sent_at"] else None,
+        }
+        for row in Notification.objects.filter(partner=partner)
+        .order_by("created_at", "id")
+        .values("kind", "status", "reason", "created_at", "sent_at")
+    ]
+    return {"commissions": commissions, "payments": payments, "notifications": notifications}

@@ -1,0 +1,299 @@
+"""What the events intake reads in one query and writes in one statement (issue 4)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from commissions.calculation import LEAD, SALE, ChainMember, Rate
+from commissions.models import Contact, Event, Notification, Referral
+from commissions.selectors import (
+    ChainPartner,
+    engine_with_chains,
+    history_touches,
+    partner_chain,
+    partner_chains,
+)
+from commissions.serializers import OrderEventSerializer
+from commissions.services import _contact_write, contact_upsert, notifications_queue
+from partners.models import Partner, ProgramRate
+from partners.services import defaults_update
+from tests.factories import PartnerFactory, ProgramFactory
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def tree(db):
+    """grandma > mother (inactive) > rep, on the default program; solo on a program of its
+    own that has a level 1 rate only."""
+    default = ProgramFactory(
+        name="Default",
+        priority=1,
+        levels=3,
+        rates={
+            1: {"sale_amount": D("5.00"), "sale_percent": D("10"), "lead_amount": D("1.00")},
+            2: {"sale_percent": D("5")},
+            3: {"sale_percent": D("1.5")},
+        },
+    )
+    own = ProgramFactory(
+        name="Own",
+        priority=50,
+        levels=2,
+        pay_if_unused=True,
+        unused_sale_amount=D("7.00"),
+        rates={1: {"sale_amount": D("3.00")}},
+    )
+    ProgramRate.objects.filter(program=own, level__gte=2).delete()
+    grandma = PartnerFactory(code="grandma", notify_sale=False)
+    mother = PartnerFactory(code="mother", parent=grandma, status="inactive")
+    rep = PartnerFactory(code="rep", parent=mother, cookie_days=30, notify_lead=False)
+    solo = PartnerFactory(code="solo", program=own)
+    return {"default": default, "own": own, "grandma": grandma, "mother": mother, "rep": rep,
+            "solo": solo}  # fmt: skip
+
+
+def test_a_chain_holds_three_levels_the_default_program_and_the_partners(
+    tree, django_assert_num_queries
+):
+    rep, mother, grandma = tree["rep"], tree["mother"], tree["grandma"]
+
+    with django_assert_num_queries(1):
+        chain = partner_chains([rep.pk])[rep.pk]
+
+    assert chain.members == (
+        ChainMember(rep.pk, 1, True),
+        ChainMember(mother.pk, 2, False),
+        ChainMember(grandma.pk, 3, True),
+    )
+    assert (chain.has_parent, chain.program_id) == (True, None)
+    assert chain.partners == (
+        ChainPartner(rep.pk, "rep", True, 30, notify_lead=False, notify_sale=True),
+        ChainPartner(mother.pk, "mother", False, None, notify_lead=True, notify_sale=True),
+        ChainPartner(grandma.pk, "grandma", True, None, notify_lead=True, notify_sale=False),
+    )
+    terms = chain.terms
+    assert (terms.program_id, terms.name, terms.levels) == (tree["default"].pk, "Default", 3)
+    assert terms.rates[SALE] == {
+        1: Rate(D("5.00"), D("10.0000")),
+        2: Rate(D("0.00"), D("5.0000")),
+        3: Rate(D("0.00"), D("1.5000")),
+    }
+    assert terms.rates[LEAD][1] == Rate(D("1.00"), D("0.0000"))
+    assert str(terms.rates[SALE][1].percent) == "10.0000"  # the column's scale, as the ORM's
+
+
+def test_a_partners_own_program_pays_with_its_unused_rate_and_missing_level(tree):
+    solo = tree["solo"]
+
+    chain = partner_chain(solo.pk)
+
+    assert (chain.members, chain.has_parent) == ((ChainMember(solo.pk, 1, True),), False)
+    terms = chain.terms
+    assert (terms.program_id, terms.levels, terms.pay_if_unused) == (tree["own"].pk, 2, True)
+    assert terms.rates[SALE] == {1: Rate(D("3.00"), D("0.0000"))}  # no rows for 2 and 3
+    assert terms.unused[SALE] == Rate(D("7.00"), D("0.0000"))
+
+
+def test_chains_of_a_batch_are_one_query_and_unknown_partners_are_left_out(
+    tree, django_assert_num_queries
+):
+    ids = [tree["rep"].pk, tree["solo"].pk, tree["grandma"].pk, 999_999]
+
+    with django_assert_num_queries(1):
+        chains = partner_chains(ids)
+
+    assert set(chains) == set(ids[:3])
+    assert chains[tree["grandma"].pk].members == (ChainMember(tree["grandma"].pk, 1, True),)
+    with django_assert_num_queries(0):
+        assert partner_chains([]) == {}
+    with pytest.raises(Partner.DoesNotExist):
+        partner_chain(999_999)
+
+
+def test_without_any_program_a_chain_has_no_terms(db):
+    partner = PartnerFactory()
+    assert partner_chain(partner.pk).terms is None
+
+
+@pytest.mark.parametrize("named", [0, 2], ids=["no-partner", "two-partners"])
+def test_the_defaults_and_the_chains_come_in_one_query(tree, django_assert_num_queries, named):
+    defaults_update(
+        data={"partner_selection": "first", "tracking_method": "history_and_cookies",
+              "use_ip_address": True, "skip_notifications": True},
+        acting_user=None,
+    )  # fmt: skip
+    ids = [tree["rep"].pk, tree["solo"].pk][:named]
+
+    with django_assert_num_queries(1):
+        engine, chains = engine_with_chains(ids)
+
+    policy = engine.policy
+    assert (policy.partner_selection, policy.tracking_method, policy.use_ip_address) == (
+        "first",
+        "history_and_cookies",
+        True,
+    )
+    assert engine.skip_notifications is True
+    assert sorted(chains) == sorted(ids)
+    assert chains == partner_chains(ids)
+
+
+@pytest.mark.parametrize(("rule", "picked"), [("first", 0), ("last", 2)], ids=["first", "last"])
+def test_the_history_entry_comes_with_its_partners_chain(
+    tree, django_assert_num_queries, rule, picked
+):
+    now = timezone.now()
+    contact = Contact.objects.create(email="ada@example.com")
+    rep, grandma, mother = tree["rep"], tree["grandma"], tree["mother"]
+    entries = [
+        Referral(contact=contact, partner=rep, source="manual", set_at=now - timedelta(days=3)),
+        Referral(contact=contact, partner=mother, source="manual", set_at=now - timedelta(days=2)),
+        Referral(contact=contact, partner=grandma, source="manual", set_at=now - timedelta(days=1),
+                 expires_at=now + timedelta(days=1)),
+        Referral(contact=contact, partner=rep, source="manual", set_at=now - timedelta(hours=1),
+                 expires_at=now - timedelta(minutes=1)),  # expired
+        Referral(contact=contact, partner=rep, source="manual", set_at=now + timedelta(hours=1)),
+    ]  # fmt: skip
+    Referral.objects.bulk_create(entries)
+    chains = {}
+
+    with django_assert_num_queries(1):
+        touches, partners = history_touches(
+            email="ada@example.com", at=now, rule=rule, chains=chains
+        )
+
+    entry = [entries[0], entries[1], entries[2]][picked]  # mother is inactive: never picked
+    assert [(t.ref, t.partner_id, t.at, t.expires_at) for t in touches] == [
+        (str(entry.pk), entry.partner_id, entry.set_at, entry.expires_at)
+    ]
+    assert list(partners) == list(chains) == [entry.partner_id]
+    assert chains[entry.partner_id] == partner_chain(entry.partner_id)
+    assert history_touches(contact=contact, at=now, rule=rule)[0] == touches
+    assert history_touches(email="nobody@example.com", at=now, rule=rule) == ([], {})
+
+
+def test_a_contact_is_made_with_its_lead_partner_and_found_again_in_one_statement(
+    tree, django_assert_num_queries
+):
+    at = timezone.now()
+    lead = (tree["rep"].pk, at, {"source": "cookie", "fixed_at": at.isoformat()})
+
+    with django_assert_num_queries(1):
+        made, is_new = _contact_write(email=" Ada@Example.com ", first_name="Ada", lead=lead)
+    again, again_new = _contact_write(email="ada@example.com", last_name="Byron", lead=None)
+
+    assert (is_new, again_new) == (True, False)
+    assert again.pk == made.pk
+    stored = Contact.objects.get()
+    for contact in (made, again, stored):
+        assert (contact.email, contact.lead_partner_id, contact.lead_partner_set_at) == (
+            "ada@example.com",
+            tree["rep"].pk,
+            at,
+        )
+        assert contact.lead_trace == lead[2]
+    assert (stored.first_name, stored.last_name) == ("Ada", "Byron")
+    assert (again.first_name, again.last_name) == ("Ada", "Byron")
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ({}, ("Ada", "Byron")),
+        ({"first_name": "Augusta"}, ("Augusta", "Byron")),
+        ({"first_name": "", "last_name": "King"}, ("Ada", "King")),
+    ],
+    ids=["no-names-keep", "first-name-replaces", "empty-keeps-given-replaces"],
+)
+def test_contact_upsert_fills_in_or_replaces_names_and_keeps_the_lead(db, names, expected):
+    partner = PartnerFactory()
+    Contact.objects.create(
+        email="ada@example.com", first_name="Ada", last_name="Byron", lead_partner=partner
+    )
+
+    contact = contact_upsert(email="ADA@example.com", **names)
+
+    stored = Contact.objects.get()
+    assert (contact.pk, contact.first_name, contact.last_name) == (stored.pk, *expected)
+    assert (stored.first_name, stored.last_name, stored.lead_partner_id) == (*expected, partner.pk)
+    assert contact.created_at == stored.created_at
+
+
+def test_the_contact_made_in_this_transaction_is_not_new_on_a_second_write(db):
+    first, first_new = _contact_write(email="bo@example.com")
+    second, second_new = _contact_write(email="bo@example.com")
+    assert (first_new, second_new, first.pk == second.pk) == (True, False, True)
+
+
+def test_an_order_names_both_partners_in_one_query(tree, django_assert_num_queries):
+    body = {
+        "event_id": "o-1",
+        "contact": {"email": "ada@example.com"},
+        "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
+        "lead_partner": "GRANDMA",
+        "sale_partner": "Rep",
+    }
+    serializer = OrderEventSerializer(data=body)
+
+    with django_assert_num_queries(1):
+        assert serializer.is_valid(), serializer.errors
+
+    data = serializer.validated_data
+    assert (data["lead_partner"], data["sale_partner"]) == (tree["grandma"], tree["rep"])
+
+
+def test_every_bad_partner_of_an_order_is_named_from_one_query(tree, django_assert_num_queries):
+    body = {
+        "event_id": "o-1",
+        "contact": {"email": "ada@example.com"},
+        "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
+        "lead_partner": "nobody",
+        "sale_partner": "Mother",
+    }
+    serializer = OrderEventSerializer(data=body)
+
+    with django_assert_num_queries(1):
+        assert not serializer.is_valid()
+
+    assert serializer.errors == {
+        "lead_partner": ["No partner has the code nobody."],
+        "sale_partner": ["Partner mother is not active."],
+    }
+
+
+@pytest.mark.parametrize("value", [7, ["rep"], {"code": "rep"}], ids=["number", "list", "object"])
+def test_a_partner_code_that_is_not_text_is_refused(tree, value):
+    body = {
+        "event_id": "o-1",
+        "contact": {"email": "ada@example.com"},
+        "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
+        "sale_partner": value,
+    }
+    serializer = OrderEventSerializer(data=body)
+    assert not serializer.is_valid()
+    assert list(serializer.errors) == ["sale_partner"]
+
+
+def test_notifications_read_the_switches_when_the_caller_has_none(tree, django_assert_num_queries):
+    at = timezone.now()
+    event = Event.objects.create(kind="order", event_id="o-1", payload={}, received_at=at,
+                                 occurred_at=at)  # fmt: skip
+    engine, _ = engine_with_chains([])
+    rep, grandma = tree["rep"].pk, tree["grandma"].pk
+    credited = [(rep, LEAD), (grandma, SALE), (rep, LEAD), (grandma, LEAD)]
+
+    with django_assert_num_queries(2):  # the switches, the insert
+        rows = notifications_queue(event=event, credited=credited, engine=engine, at=at)
+
+    fields = ("pk", "partner", "kind", "status", "reason")
+    stored = list(Notification.objects.order_by("pk").values_list(*fields))
+    assert [(r.pk, r.partner_id, r.kind, r.status, r.reason) for r in rows] == stored
+    assert [row[1:4] for row in stored] == [
+        (rep, "lead", "skipped"),  # rep turned lead emails off
+        (grandma, "sale", "skipped"),  # grandma turned sale emails off
+        (grandma, "lead", "queued"),
+    ]

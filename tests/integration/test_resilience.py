@@ -1,0 +1,203 @@
+"""The pieces behind tests/integration/test_faults.py, in-process (docs/reliability.md):
+the 503 for a lost database, the task class that skips an unreachable broker, and the
+sweep that queues stranded notifications again."""
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import kombu.pools
+import pytest
+from django.core import mail
+from django.db import IntegrityError, InterfaceError, OperationalError
+from django.utils import timezone
+
+from commissions.models import Event, EventKind, Notification, NotificationStatus
+from commissions.requeue import notifications_stranded, requeue_notifications
+from commissions.tasks import send_notification
+from referral_program.celery import app as celery_app
+from referral_program.resilience import BrokerTolerantTask
+from tests.factories import PartnerFactory, ProgramFactory
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+# --- The database away: 503 with Retry-After ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("server closed the connection unexpectedly"),
+        InterfaceError("connection already closed"),
+    ],
+    ids=["operational", "interface"],
+)
+def test_an_api_view_that_loses_the_database_answers_503_json(api, error):
+    with mock.patch("partners.api.defaults_get", side_effect=error):
+        response = api.get("/api/v1/defaults/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {
+        "detail": "The database is unavailable. Send the request again shortly (same event_id).",
+        "code": "database_unavailable",
+    }
+
+
+def test_a_page_that_loses_the_database_answers_503_text(client, settings):
+    settings.DATABASE_RETRY_AFTER_SECONDS = 30
+    with mock.patch(
+        "django.contrib.auth.views.LoginView.get", side_effect=OperationalError("refused")
+    ):
+        response = client.get("/accounts/login/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_other_database_errors_stay_server_errors(api):
+    with (
+        mock.patch("partners.api.defaults_get", side_effect=IntegrityError("a bug")),
+        pytest.raises(IntegrityError),
+    ):
+        api.get("/api/v1/defaults/")
+
+
+# --- The broker away: skipped, not raised; queued again later --------------------------------
+
+
+@pytest.fixture
+def broker_down():
+    """The app publishes to a broker nobody answers (as a web process with a broker would)."""
+    saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
+    celery_app.conf.update(broker_url=UNREACHABLE, task_always_eager=False)
+    _drop_broker_connections()
+    BrokerTolerantTask._broker_down_until = 0.0
+    yield
+    celery_app.conf.update(saved)
+    _drop_broker_connections()
+    BrokerTolerantTask._broker_down_until = 0.0
+
+
+def _drop_broker_connections():
+    """Forget pooled broker connections (kombu keeps producer pools per broker URL)."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    kombu.pools.reset()
+
+
+def test_a_task_the_broker_cannot_take_is_skipped_then_not_tried_for_a_while(broker_down):
+    began = time.monotonic()
+    assert send_notification.delay(1) is None
+    first = time.monotonic() - began
+
+    began = time.monotonic()
+    assert send_notification.delay(2) is None
+    second = time.monotonic() - began
+
+    assert first < 3  # one failed connection and Celery's publish retries
+    assert second < 0.05  # within BROKER_RETRY_AFTER_SECONDS: not tried at all
+    assert BrokerTolerantTask._broker_down_until > time.monotonic()
+
+
+def test_without_a_broker_task_errors_still_raise(settings):
+    assert celery_app.conf.task_always_eager
+    with (
+        mock.patch("commissions.tasks.notification_send", side_effect=RuntimeError("boom")),
+        pytest.raises(RuntimeError),
+    ):
+        send_notification.delay(1)
+
+
+@pytest.fixture
+def jane():
+    ProgramFactory(priority=1, rates={1: {"sale_amount": Decimal("7.00")}})
+    return PartnerFactory(code="jane", email="jane@partners.example")
+
+
+def sell(api, n: int):
+    return api.post(
+        "/api/v1/events/orders/",
+        {
+            "event_id": f"o{n}",
+            "contact": {"email": "ada@example.com"},
+            "sale_partner": "jane",
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "50.00"}],
+        },
+        format="json",
+    )
+
+
+def test_an_order_commits_with_the_broker_down_and_its_email_goes_once_when_back(
+    api, jane, broker_down, settings, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sell(api, 1)
+
+    assert response.status_code == 201
+    assert list(Notification.objects.values_list("status", flat=True)) == ["queued"]
+    assert mail.outbox == []
+
+    # The broker is back (here: tasks in-process); the sweep finds the stranded row.
+    celery_app.conf.task_always_eager = True
+    settings.NOTIFICATION_REQUEUE_AFTER_SECONDS = 0
+    assert requeue_notifications() == 1
+    assert requeue_notifications() == 0  # sent: nothing left to queue
+    send_notification.delay(Notification.objects.get().pk)  # a late duplicate task
+
+    assert list(Notification.objects.values_list("status", flat=True)) == ["sent"]
+    assert [m.to for m in mail.outbox] == [["jane@partners.example"]]
+
+
+@pytest.mark.parametrize(
+    ("status", "age", "stranded"),
+    [
+        (NotificationStatus.QUEUED, timedelta(minutes=10), True),
+        (NotificationStatus.QUEUED, timedelta(seconds=60), False),  # its task may be on its way
+        (NotificationStatus.QUEUED, timedelta(hours=49), False),  # given up on
+        (NotificationStatus.SENT, timedelta(minutes=10), False),
+        (NotificationStatus.SKIPPED, timedelta(minutes=10), False),
+    ],
+    ids=["queued", "too-recent", "too-old", "sent", "skipped"],
+)
+def test_which_notifications_are_stranded(status, age, stranded):
+    now = timezone.now()
+    partner = PartnerFactory()
+    event = Event.objects.create(
+        kind=EventKind.ORDER,
+        event_id="o1",
+        payload={},
+        received_at=now - age,
+        occurred_at=now - timedelta(days=30),  # backfilled: the arrival counts, not this
+    )
+    notification = Notification.objects.create(
+        partner=partner, event=event, kind="sale", status=status, created_at=event.occurred_at
+    )
+
+    assert notifications_stranded(at=now) == ([notification.pk] if stranded else [])
+
+
+def test_the_sweep_reads_in_one_query_and_is_bounded(django_assert_num_queries):
+    now = timezone.now()
+    partner = PartnerFactory()
+    for n in range(3):
+        event = Event.objects.create(
+            kind=EventKind.ORDER,
+            event_id=f"o{n}",
+            payload={},
+            received_at=now - timedelta(minutes=10),
+            occurred_at=now,
+        )
+        Notification.objects.create(
+            partner=partner, event=event, kind="sale", status="queued", created_at=now
+        )
+
+    with django_assert_num_queries(1):
+        assert len(notifications_stranded(at=now, limit=2)) == 2
