@@ -29,6 +29,7 @@ from .models import (
     SIGNUP_FIELDS,
     STRUCTURAL_FIELDS,
     ApiKey,
+    ClickFlag,
     DefaultsChange,
     Partner,
     PartnerSignup,
@@ -620,6 +621,63 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/partners/partner/erase.html", context)
+
+
+# --- Click volume flags (SPEC §9 "Guards") ------------------------------------------------
+
+
+@admin.register(ClickFlag)
+class ClickFlagAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Flags are raised by the `flag_click_volume` task: read only here, but for marking
+    them reviewed (the staff's Click flags page also takes a note)."""
+
+    list_display = (
+        "partner",
+        "window_start",
+        "window_end",
+        "clicks",
+        "threshold",
+        "created_at",
+        "reviewed_at",
+        "reviewed_by",
+    )
+    list_filter = (("reviewed_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("partner",)
+    search_fields = ("partner__code", "partner__name")
+    date_hierarchy = "window_start"
+    fields = (
+        "partner",
+        "window_start",
+        "window_end",
+        "clicks",
+        "threshold",
+        "created_at",
+        "reviewed_at",
+        "reviewed_by",
+        "note",
+    )
+    readonly_fields = fields
+    actions = ["mark_reviewed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ClickFlag | None = None) -> bool:
+        return False
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Mark selected flags reviewed", permissions=["review"])
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[ClickFlag]) -> None:
+        count = services.click_flags_review(
+            flags=queryset, actor=request.user.get_username(), at=timezone.now()
+        )
+        message = ngettext(
+            "%(count)d flag marked reviewed.", "%(count)d flags marked reviewed.", count
+        ) % {"count": count}
+        self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
 
 
 # --- Tracking links and API keys -----------------------------------------------------------

@@ -13,6 +13,7 @@ from .models import (
     DEFAULTS_FIELDS,
     LEVELS,
     ZERO,
+    ClickFlag,
     Partner,
     Program,
     ProgramRate,
@@ -106,7 +107,7 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
                 "pay_if_unused",
             ),
         ),
-        ("Guards", ("duplicate_click_minutes",)),
+        ("Guards", ("duplicate_click_minutes", "click_flag_per_hour")),
         (
             "Partner sign-up",
             ("signup_enabled", "signup_auto_approve", "signup_parent", "signup_parent_partner"),
@@ -130,6 +131,7 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
             "link_url": forms.TextInput(
                 attrs={"placeholder": "https://go.example.com", "inputmode": "url"}
             ),
+            "click_flag_per_hour": forms.NumberInput(attrs={"placeholder": "Off"}),
             "partner_selection": forms.RadioSelect,
             "tracking_method": forms.RadioSelect,
             "signup_parent": forms.RadioSelect,
@@ -356,6 +358,50 @@ class SignupDecisionForm(forms.Form):
                 return cleaned
             if not chosen:
                 self.add_error("partners", "Tick at least one partner.")
+                return cleaned
+        cleaned["chosen"] = chosen
+        return cleaned
+
+
+# --- Click volume flags (SPEC §9 "Guards") ------------------------------------------------
+
+
+class ClickFlagReviewForm(forms.Form):
+    """Mark flags reviewed on the staff's Click flags page.
+
+    `review` is the button pressed: "ticked" for the ticked flags, or a flag's id for one
+    row's own button. The note goes with whichever flags are marked.
+    """
+
+    REVIEW = re.compile(r"(?:ticked|([0-9]{1,18}))\Z")
+
+    review = forms.CharField(max_length=32)
+    flags = forms.ModelMultipleChoiceField(
+        queryset=ClickFlag.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: what you found (kept with the flags you mark reviewed).",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        match = self.REVIEW.match(cleaned.get("review") or "")
+        if match is None:
+            raise ValidationError("Choose which flags to mark reviewed.")
+        if match.group(1) is not None:
+            chosen = ClickFlag.objects.filter(pk=int(match.group(1)))
+            if not chosen.exists():
+                raise ValidationError("That flag does not exist.")
+        else:
+            chosen = cleaned.get("flags")
+            if "flags" in self.errors:
+                return cleaned
+            if not chosen:
+                self.add_error("flags", "Tick at least one flag.")
                 return cleaned
         cleaned["chosen"] = chosen
         return cleaned

@@ -4,6 +4,7 @@ Models hold data and field-level rules only; every write goes through
 `partners.services`.
 """
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -182,6 +183,16 @@ class ReferralDefaults(ProgramStructure):
         help_text="Clicks on the same partner from the same IP address and browser within "
         "this many minutes count as one click. 0 counts every click.",
     )
+    click_flag_per_hour = models.PositiveIntegerField(
+        "Flag a partner for review above (clicks per hour)",
+        null=True,
+        blank=True,
+        default=1000,
+        validators=[MinValueValidator(1)],
+        help_text="A partner with more clicks than this in one hour (a whole UTC hour, repeats "
+        "counted once) is listed on the Click flags page for staff to look at. The partner "
+        "is not blocked and every click still counts. Leave empty to turn it off.",
+    )
     signup_enabled = models.BooleanField(
         "Partner sign-up page",
         default=False,
@@ -249,7 +260,7 @@ SPEC_DEFAULTS_FIELDS = (
     "link_url",
     *STRUCTURAL_FIELDS,
 )
-GUARD_FIELDS = ("duplicate_click_minutes",)
+GUARD_FIELDS = ("duplicate_click_minutes", "click_flag_per_hour")
 # Partner sign-up (SPEC §9), optional in the API's PUT too.
 SIGNUP_FIELDS = (
     "signup_enabled",
@@ -599,3 +610,59 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return f"click {self.id} on {self.partner_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ClickFlag(models.Model):
+    """A partner whose clicks in one hour went over the defaults' `click_flag_per_hour`
+    (SPEC §9 "Guards"), for staff to review. Flagging blocks nothing."""
+
+    WINDOW = timedelta(hours=1)
+
+    # No index of its own: the unique (partner, window_start) serves lookups by partner.
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="click_flags", db_index=False
+    )
+    window_start = models.DateTimeField(help_text="The start of the hour counted (UTC).")
+    clicks = models.PositiveIntegerField(help_text="The partner's clicks in that hour.")
+    threshold = models.PositiveIntegerField(
+        help_text="The defaults' clicks per hour when the flag was raised."
+    )
+    created_at = models.DateTimeField()
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="Who reviewed, kept if the user goes."
+    )
+    note = models.TextField(
+        blank=True, default="", max_length=1000, validators=[MaxLengthValidator(1000)]
+    )
+
+    class Meta:
+        ordering = ["-window_start", "partner_id"]
+        constraints = [
+            # One flag per partner and hour: the flagging statement's ON CONFLICT target.
+            models.UniqueConstraint(
+                fields=["partner", "window_start"], name="click_flag_partner_window_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(clicks__gt=models.F("threshold")),
+                name="click_flag_over_threshold",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["-window_start"],
+                condition=models.Q(reviewed_at__isnull=True),
+                name="click_flag_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}: {self.clicks} clicks from {self.window_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def window_end(self) -> datetime:
+        return self.window_start + self.WINDOW
+
+    @property
+    def is_open(self) -> bool:
+        return self.reviewed_at is None

@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from .links import partner_url
 from .models import (
     NO_LOGIN_STATUSES,
+    ClickFlag,
     Partner,
     PartnerStatus,
     Program,
@@ -231,3 +232,40 @@ def signups_counts() -> dict[str, int]:
         **{show: Count("pk", filter=signups_filter(show)) for show in SignupList.ALL}
     )
     return counts
+
+
+# --- Click volume flags (SPEC §9 "Guards") --------------------------------------------------
+
+
+class ClickFlagList:
+    """The tabs of the staff's Click flags page."""
+
+    OPEN = "open"
+    REVIEWED = "reviewed"
+    ALL = (OPEN, REVIEWED)
+
+
+def click_flags_list(*, show: str, partner: Partner | None = None) -> QuerySet[ClickFlag]:
+    """Open flags (newest hour first) or reviewed ones (latest review first), with their
+    partner; optionally one partner's only."""
+    flags = ClickFlag.objects.select_related("partner")
+    if partner is not None:
+        flags = flags.filter(partner=partner)
+    if show == ClickFlagList.REVIEWED:
+        return flags.filter(reviewed_at__isnull=False).order_by("-reviewed_at", "-pk")
+    return flags.filter(reviewed_at__isnull=True).order_by("-window_start", "partner__code")
+
+
+def click_flags_counts(*, partner: Partner | None = None) -> dict[str, int]:
+    """How many flags each tab lists (one query)."""
+    flags = ClickFlag.objects.all() if partner is None else partner.click_flags.all()
+    return flags.aggregate(
+        **{
+            ClickFlagList.OPEN: Count("pk", filter=Q(reviewed_at__isnull=True)),
+            ClickFlagList.REVIEWED: Count("pk", filter=Q(reviewed_at__isnull=False)),
+        }
+    )
+
+
+def click_flags_open_count(*, partner: Partner) -> int:
+    return partner.click_flags.filter(reviewed_at__isnull=True).count()

@@ -5,7 +5,7 @@ import secrets
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from .models import (
     NO_LOGIN_STATUSES,
     ApiKey,
     Click,
+    ClickFlag,
     DefaultsChange,
     Partner,
     PartnerSignup,
@@ -1000,6 +1001,75 @@ def clicks_drain(*, batch_size: int = 5000, max_batches: int = 100) -> int:
     finally:
         lock.release()
     return taken
+
+
+# --- Click volume flags (SPEC §9 "Guards") ----------------------------------------------------
+
+
+def click_flag_window(at: datetime) -> datetime:
+    """The start of the last whole hour before `at` (UTC): 14:37 -> 13:00."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - ClickFlag.WINDOW
+
+
+# Flag every partner whose clicks in the window exceed the defaults' click_flag_per_hour, in
+# one statement: the threshold, the count per partner (over click_at_idx) and the insert.
+# A partner flagged for that window already is left as it is (ON CONFLICT DO NOTHING), so
+# running it again, or twice at once, flags once. Table names come from the models; every
+# value is a parameter.
+_CLICK_FLAGS_CREATE = """
+INSERT INTO {flag_table} (partner_id, window_start, clicks, threshold, created_at,
+                          reviewed_by, note)
+SELECT c.partner_id, %(start)s, COUNT(*), d.click_flag_per_hour, %(now)s, '', ''
+  FROM {click_table} c, {defaults_table} d
+ WHERE d.id = %(defaults_id)s AND d.click_flag_per_hour IS NOT NULL
+   AND c.at >= %(start)s AND c.at < %(end)s
+ GROUP BY c.partner_id, d.click_flag_per_hour
+HAVING COUNT(*) > d.click_flag_per_hour
+    ON CONFLICT (partner_id, window_start) DO NOTHING
+RETURNING partner_id
+""".format(
+    flag_table=ClickFlag._meta.db_table,
+    click_table=Click._meta.db_table,
+    defaults_table=ReferralDefaults._meta.db_table,
+)
+
+
+def click_flags_create(*, at: datetime) -> int:
+    """Flag, for staff review, every partner with more clicks than the defaults'
+    `click_flag_per_hour` in the last whole hour before `at` (nothing when it is empty).
+
+    Clicks are those stored (repeats within `duplicate_click_minutes` were never stored,
+    bots never recorded). One statement whatever the number of clicks or partners; safe to
+    run again and at once: a partner gets one flag per hour. Nothing is blocked: the
+    partner's links and clicks go on as before. Returns how many flags are new.
+    """
+    start = click_flag_window(at)
+    moment = Click._meta.get_field("at")  # times as the database stores them (also SQLite)
+    params = {
+        "defaults_id": ReferralDefaults.SINGLETON_PK,
+        "start": moment.get_db_prep_value(start, connection),
+        "end": moment.get_db_prep_value(start + ClickFlag.WINDOW, connection),
+        "now": moment.get_db_prep_value(timezone.now(), connection),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CLICK_FLAGS_CREATE, params)
+        return len(cursor.fetchall())
+
+
+CLICK_FLAG_NOTE_MAX = 1000
+
+
+def click_flags_review(
+    *, flags: QuerySet[ClickFlag], actor: str, at: datetime, note: str = ""
+) -> int:
+    """Mark the chosen open flags reviewed by `actor`, with an optional note (flags reviewed
+    before keep their reviewer and note). Returns how many were open."""
+    note = note.strip()
+    if len(note) > CLICK_FLAG_NOTE_MAX:
+        raise ValidationError({"note": "Keep the note under 1,000 characters."})
+    return flags.filter(reviewed_at__isnull=True).update(
+        reviewed_at=at, reviewed_by=actor, note=note
+    )
 
 
 # --- Personal data (issue 7, docs/privacy.md) ------------------------------------------------

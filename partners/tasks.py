@@ -5,13 +5,20 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.utils import timezone
 
-from .services import clicks_drain, clicks_erase_old_ips, signup_email_send
+from .services import click_flags_create, clicks_drain, clicks_erase_old_ips, signup_email_send
 
 
 @shared_task(ignore_result=True)
 def drain_clicks() -> int:
     """Store buffered clicks (every few seconds, and when many are waiting)."""
     return clicks_drain()
+
+
+@shared_task(ignore_result=True)
+def flag_click_volume() -> int:
+    """Flag partners with unusually many clicks in the last whole hour (every 10 minutes;
+    each run of the hour looks at the same hour again, so late clicks count too)."""
+    return click_flags_create(at=timezone.now())
 
 
 @shared_task(ignore_result=True)

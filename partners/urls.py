@@ -39,6 +39,7 @@ urlpatterns = [
         "staff/partners/<str:code>/erase/", views.PartnerEraseView.as_view(), name="partner_erase"
     ),
     path("staff/signups/", views.SignupListView.as_view(), name="signups"),
+    path("staff/click-flags/", views.ClickFlagListView.as_view(), name="click_flags"),
     path("staff/programs/", views.ProgramListView.as_view(), name="programs"),
     path("staff/programs/new/", views.ProgramCreateView.as_view(), name="program_create"),
     path("staff/programs/<int:pk>/", views.ProgramDetailView.as_view(), name="program_detail"),

@@ -16,12 +16,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from . import privacy, services
 from .forms import (
+    ClickFlagReviewForm,
     PartnerForm,
     ProgramForm,
     ReferralDefaultsForm,
@@ -42,7 +44,11 @@ from .models import (
     TrackingMethod,
 )
 from .selectors import (
+    ClickFlagList,
     SignupList,
+    click_flags_counts,
+    click_flags_list,
+    click_flags_open_count,
     default_program,
     defaults_get,
     partner_links,
@@ -54,6 +60,7 @@ from .services import (
     RATE_FIELDS,
     DefaultsUpdateResult,
     SignupDecision,
+    click_flags_review,
     defaults_update,
     partner_create,
     partner_update,
@@ -288,6 +295,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             children=partner.children.order_by("code"),
             links=partner_links(partner),
             program=partner.program or default_program(),
+            open_click_flags=click_flags_open_count(partner=partner),
             **kwargs,
         )
 
@@ -394,6 +402,90 @@ class SignupListView(StaffRequiredMixin, ListView):
                 return redirect(f"{reverse('staff:signups')}?show={self.show}")
         self.object_list = self.get_queryset()
         context = self.get_context_data(decision_form=form)
+        return self.render_to_response(context, status=400)
+
+
+# --- Click volume flags (SPEC §9 "Guards") ------------------------------------------------
+
+
+class ClickFlagListView(StaffRequiredMixin, ListView):
+    """Partners flagged for unusual click volume, open or reviewed, optionally one
+    partner's (`?partner=<code>`); mark them reviewed one by one or in bulk.
+
+    Any staff may look; marking needs the change permission on click flags.
+    """
+
+    template_name = "staff/click_flags/list.html"
+    section = "click_flags"
+    paginate_by = PAGE_SIZE
+    review_permission = "partners.change_clickflag"
+
+    @property
+    def show(self) -> str:
+        show = self.request.GET.get("show", "")
+        return show if show in ClickFlagList.ALL else ClickFlagList.OPEN
+
+    @property
+    def partner(self) -> Partner | None:
+        if not hasattr(self, "_partner"):
+            code = self.request.GET.get("partner", "").strip()
+            self._partner = _partner_by_code(code) if code else None
+        return self._partner
+
+    def page_url(self, **params: str) -> str:
+        query = {"show": self.show, **params}
+        if self.partner is not None:
+            query["partner"] = self.partner.code
+        return f"{reverse('staff:click_flags')}?{urlencode(query)}"
+
+    def get_queryset(self):
+        return click_flags_list(show=self.show, partner=self.partner)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        counts = click_flags_counts(partner=self.partner)
+        tabs = [
+            (self.page_url(show=ClickFlagList.OPEN), ClickFlagList.OPEN, "Open", counts["open"]),
+            (
+                self.page_url(show=ClickFlagList.REVIEWED),
+                ClickFlagList.REVIEWED,
+                "Reviewed",
+                counts["reviewed"],
+            ),
+        ]
+        return super().get_context_data(
+            show=self.show,
+            tabs=tabs,
+            partner=self.partner,
+            action_url=self.page_url(),
+            threshold=defaults_get().click_flag_per_hour,
+            can_review=self.request.user.has_perm(self.review_permission),
+            review_form=kwargs.pop("review_form", None) or ClickFlagReviewForm(),
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(self.review_permission):
+            raise PermissionDenied("You may look at click flags but not mark them reviewed.")
+        form = ClickFlagReviewForm(request.POST)
+        if form.is_valid():
+            try:
+                count = click_flags_review(
+                    flags=form.cleaned_data["chosen"],
+                    actor=request.user.get_username(),
+                    at=timezone.now(),
+                    note=form.cleaned_data["note"],
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                if count:
+                    marked = f"{count} flag{'' if count == 1 else 's'} marked reviewed."
+                    messages.success(request, marked)
+                else:
+                    messages.warning(request, "Nothing to mark: those flags were reviewed before.")
+                return redirect(self.page_url())
+        self.object_list = self.get_queryset()
+        context = self.get_context_data(review_form=form)
         return self.render_to_response(context, status=400)
 
 

@@ -212,6 +212,12 @@ CLICK_DRAIN_SECONDS = env.float("CLICK_DRAIN_SECONDS", default=2.0)
 CLICK_DRAIN_AT = env.int("CLICK_DRAIN_AT", default=5000)
 CELERY_BEAT_SCHEDULE = {
     "drain-clicks": {"task": "partners.tasks.drain_clicks", "schedule": CLICK_DRAIN_SECONDS},
+    # Unusual click volume (SPEC §9): the last whole hour, at 1, 11, 21... minutes past, so
+    # the first run of an hour comes after the click buffer's last drain of the one before.
+    "flag-click-volume": {
+        "task": "partners.tasks.flag_click_volume",
+        "schedule": crontab(minute="1-59/10"),
+    },
     "requeue-notifications": {
         "task": "commissions.requeue.requeue_notifications",
         "schedule": NOTIFICATION_REQUEUE_SECONDS,

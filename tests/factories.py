@@ -1,11 +1,15 @@
 """factory_boy factories shared by the whole suite."""
 
+from datetime import UTC, datetime, timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from partners.models import (
     LEVELS,
+    Click,
+    ClickFlag,
     Partner,
     PartnerSignup,
     PartnerStatus,
@@ -13,6 +17,7 @@ from partners.models import (
     ProgramRate,
     TrackingLink,
 )
+from partners.tokens import new_click_id
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -86,3 +91,31 @@ class TrackingLinkFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"link{n}")
     name = factory.Sequence(lambda n: f"Link {n}")
     destination = factory.Sequence(lambda n: f"https://shop.example/page-{n}")
+
+
+class ClickFactory(factory.django.DjangoModelFactory):
+    """A click as the tracker stores it; give `at` (default: now)."""
+
+    class Meta:
+        model = Click
+
+    id = factory.LazyAttribute(lambda c: new_click_id(c.at))
+    partner = factory.SubFactory(PartnerFactory)
+    at = factory.LazyFunction(timezone.now)
+    ip = factory.Sequence(lambda n: f"198.51.100.{n % 250}")
+    user_agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/150.0"
+
+
+class ClickFlagFactory(factory.django.DjangoModelFactory):
+    """An open click-volume flag: 1,500 clicks in one hour over a limit of 1,000."""
+
+    class Meta:
+        model = ClickFlag
+
+    partner = factory.SubFactory(PartnerFactory)
+    window_start = factory.Sequence(
+        lambda n: datetime(2026, 11, 20, tzinfo=UTC) + timedelta(hours=n)
+    )
+    clicks = 1500
+    threshold = 1000
+    created_at = factory.LazyAttribute(lambda f: f.window_start + timedelta(hours=1, minutes=1))
