@@ -280,6 +280,7 @@ def build(args: argparse.Namespace) -> float:
 
     from commissions import models as engine
     from partners.models import ApiKey, Click, Partner, Program
+    from partners.services import defaults_ensure
 
     started = time.perf_counter()
     rng = random.Random(args.seed)
@@ -292,6 +293,7 @@ def build(args: argparse.Namespace) -> float:
     tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    defaults_ensure()  # the cascade takes the defaults row (it names a sign-up partner)
     programs = make_programs()
     partners = make_partners(args.partners, programs, rng)
     print(f"  {len(partners):,} partners in a tree of 3 levels")

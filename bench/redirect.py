@@ -380,7 +380,7 @@ def prepare_data(*, partners: int, rng: random.Random) -> tuple[list[str], int]:
     from django.db import connection
 
     from partners.models import Click, Partner, TrackingLink
-    from partners.services import tracking_link_save
+    from partners.services import defaults_ensure, tracking_link_save
 
     call_command("migrate", interactive=False, verbosity=0)
     tables = ", ".join(
@@ -388,6 +388,7 @@ def prepare_data(*, partners: int, rng: random.Random) -> tuple[list[str], int]:
     )
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    defaults_ensure()  # the cascade takes the defaults row (it names a sign-up partner)
     tracking_link_save(
         link=TrackingLink(code="home", name="Home", destination=DESTINATION, is_default=True)
     )
