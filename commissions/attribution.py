@@ -121,3 +121,16 @@ def valid_clicks(
 ) -> list[Touch]:
     """The clicks that count at `at`: they are added to the contact's referral history."""
     return [t for t in clicks if click_counts(t, partners.get(t.partner_id), at)]
+
+
+# --- Guards (SPEC §9) ---------------------------------------------------------------------
+
+# The guard named in a trace when a partner's own purchase pays them nothing.
+GUARD_SELF_REFERRAL = "self_referral"
+
+
+def is_self_referral(buyer_email: str, partner_emails: Iterable[str]) -> bool:
+    """True when the buyer is the credited partner: the buyer's email is one of the
+    partner's own (partner email, login email), compared without case or outer spaces."""
+    buyer = buyer_email.strip().lower()
+    return bool(buyer) and buyer in {email.strip().lower() for email in partner_emails if email}

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from partners.models import (
     Click,
@@ -29,6 +30,7 @@ IP_CLICKS_LIMIT = 100
 class EngineSettings:
     policy: Policy
     skip_notifications: bool
+    self_referral_guard: bool = True
 
 
 def engine_settings() -> EngineSettings:
@@ -141,6 +143,7 @@ class Chain:
     program_id: int | None  # the partner's own program; None: the default one pays
     terms: Terms | None = None  # the program that pays; None when there is no program at all
     partners: tuple[ChainPartner, ...] = ()  # the members' codes and switches, level 1 first
+    emails: frozenset[str] = frozenset()  # the partner's own: partner email and login email
 
     @property
     def partner(self) -> ChainPartner:
@@ -151,7 +154,7 @@ class Chain:
 # program that pays them (pr: the partner's own, else the default one), and one of its rates
 # (r): a chain comes as one row per rate level.
 CHAIN_PARTNER = ("id", "code", "status", "cookie_days", "notify_lead", "notify_sale", "parent")
-CHAIN_PARTNER_OWN = (*CHAIN_PARTNER, "program")
+CHAIN_PARTNER_OWN = (*CHAIN_PARTNER, "program", "email")
 CHAIN_PROGRAM = (
     "id",
     "name",
@@ -167,7 +170,13 @@ CHAIN_PROGRAM = (
     "unused_sale_percent",
 )
 CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
-ENGINE_DEFAULTS = ("partner_selection", "tracking_method", "use_ip_address", "skip_notifications")
+ENGINE_DEFAULTS = (
+    "partner_selection",
+    "tracking_method",
+    "use_ip_address",
+    "skip_notifications",
+    "self_referral_guard",
+)
 
 
 @cache
@@ -175,9 +184,11 @@ def _chain_sql() -> tuple[str, str, tuple]:
     """The select list and joins of a chain's rows (from `p1`), and the fields of their
     columns. Six tables: PostgreSQL plans that in half the time of a row with every rate."""
     partner, program, rate = table(Partner), table(Program), table(ProgramRate)
+    user_model = get_user_model()
     select = ", ".join(
         [
             columns(Partner, CHAIN_PARTNER_OWN, "p1."),
+            f"(SELECT u.email FROM {table(user_model)} u WHERE u.id = p1.user_id)",
             columns(Partner, CHAIN_PARTNER, "p2."),
             columns(Partner, CHAIN_PARTNER, "p3."),
             columns(Program, CHAIN_PROGRAM, "pr."),
@@ -194,6 +205,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
     """
     row_fields = (
         fields(Partner, CHAIN_PARTNER_OWN)
+        + fields(user_model, ("email",))
         + fields(Partner, CHAIN_PARTNER) * 2
         + fields(Program, CHAIN_PROGRAM)
         + fields(ProgramRate, CHAIN_RATE)
@@ -217,11 +229,15 @@ def _chain(rows: list[list]) -> Chain:
         return [next(values) for _ in range(count)]
 
     own = take(len(CHAIN_PARTNER_OWN))
+    [login_email] = take(1)
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
     rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
     partners = []
-    for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [own[:-1], *above]:
+    for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
+        own[: len(CHAIN_PARTNER)],
+        *above,
+    ]:
         if pk is None:
             break
         partners.append(
@@ -239,9 +255,12 @@ def _chain(rows: list[list]) -> Chain:
             ChainMember(p.id, level, p.active) for level, p in enumerate(partners, start=1)
         ),
         has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
-        program_id=own[-1],
+        program_id=own[CHAIN_PARTNER_OWN.index("program")],
         terms=_terms(program, rates),
         partners=tuple(partners),
+        emails=frozenset(
+            email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email
+        ),
     )
 
 
@@ -303,10 +322,11 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
     rows = [
         converted(row_fields, row) for row in execute(sql, [*ids, ReferralDefaults.SINGLETON_PK])
     ]
-    selection, method, use_ip, skip = rows[0][: len(ENGINE_DEFAULTS)]
+    selection, method, use_ip, skip, self_referral = rows[0][: len(ENGINE_DEFAULTS)]
     engine = EngineSettings(
         policy=Policy(partner_selection=selection, tracking_method=method, use_ip_address=use_ip),
         skip_notifications=skip,
+        self_referral_guard=self_referral,
     )
     chain_rows = [row[len(ENGINE_DEFAULTS) :] for row in rows]
     return engine, _chains(row for row in chain_rows if row[0] is not None)

@@ -29,6 +29,7 @@ from partners.tokens import decode_token
 
 from .attribution import (
     COOKIES_ONLY,
+    GUARD_SELF_REFERRAL,
     HISTORY_AND_COOKIES,
     NOBODY,
     SOURCE_IP,
@@ -36,6 +37,7 @@ from .attribution import (
     Policy,
     Touch,
     attribute,
+    is_self_referral,
     valid_clicks,
 )
 from .calculation import LEAD, SALE, Item, clawbacks, commission_lines, order_base
@@ -382,7 +384,18 @@ def _codes(ids: Iterable[int | None]) -> dict[int, str]:
 
 
 def _brief(attribution: Mapping[str, Any]) -> dict:
-    return {"source": attribution.get("source"), "rule": attribution.get("rule")}
+    brief = {"source": attribution.get("source"), "rule": attribution.get("rule")}
+    if attribution.get("guard"):
+        brief["guard"] = attribution["guard"]  # the guard that stopped the commissions
+    return brief
+
+
+def _self_referral_guarded(trace: dict | None, chain: Chain | None, buyer_email: str):
+    """The trace, marked with the self-referral guard when the buyer is the credited
+    partner (SPEC §9): that kind then pays nobody in the chain."""
+    if trace is None or chain is None or not is_self_referral(buyer_email, chain.emails):
+        return trace
+    return {**trace, "guard": GUARD_SELF_REFERRAL}
 
 
 def _chains_add(chains: dict[int, Chain], ids: Iterable[int | None]) -> dict[int, Chain]:
@@ -495,6 +508,11 @@ def order_record(
         sale = explicit_sale or tracked.attribution
         sale_trace = sale.trace()
         _chains_add(chains, [lead_id, sale.partner_id])
+        if engine.self_referral_guard:
+            lead_trace, sale_trace = (
+                _self_referral_guarded(trace, chains.get(pk), contact.email)
+                for trace, pk in ((lead_trace, lead_id), (sale_trace, sale.partner_id))
+            )
 
         items = [Item(quantity=i["quantity"], unit_price=i["unit_price"]) for i in data["items"]]
         discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
@@ -514,7 +532,7 @@ def order_record(
             (LEAD, lead_id, lead_trace),
             (SALE, sale.partner_id, sale_trace),
         ):
-            if partner_id is not None:
+            if partner_id is not None and not (trace or {}).get("guard"):
                 rows += _commission_rows(
                     order_id=order_pk,
                     base=base,

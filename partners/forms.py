@@ -107,7 +107,7 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
                 "pay_if_unused",
             ),
         ),
-        ("Guards", ("duplicate_click_minutes", "click_flag_per_hour")),
+        ("Guards", ("duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour")),
         (
             "Partner sign-up",
             ("signup_enabled", "signup_auto_approve", "signup_parent", "signup_parent_partner"),

@@ -183,6 +183,13 @@ class ReferralDefaults(ProgramStructure):
         help_text="Clicks on the same partner from the same IP address and browser within "
         "this many minutes count as one click. 0 counts every click.",
     )
+    self_referral_guard = models.BooleanField(
+        "No commission on a partner's own purchase",
+        default=True,
+        help_text="When the buyer's email is the credited partner's own (their partner email "
+        "or their login's), that kind of commission (lead or sale) is not paid to the partner "
+        "nor up their chain. The order is still recorded and its trace says so.",
+    )
     click_flag_per_hour = models.PositiveIntegerField(
         "Flag a partner for review above (clicks per hour)",
         null=True,
@@ -260,7 +267,7 @@ SPEC_DEFAULTS_FIELDS = (
     "link_url",
     *STRUCTURAL_FIELDS,
 )
-GUARD_FIELDS = ("duplicate_click_minutes", "click_flag_per_hour")
+GUARD_FIELDS = ("duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour")
 # Partner sign-up (SPEC §9), optional in the API's PUT too.
 SIGNUP_FIELDS = (
     "signup_enabled",

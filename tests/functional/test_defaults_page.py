@@ -37,6 +37,8 @@ FRESH_VALUES = {
     "payout_percent": False,
     "pay_if_unused": False,
     "duplicate_click_minutes": 30,
+    "self_referral_guard": True,
+    "click_flag_per_hour": 1000,
     "signup_enabled": False,
     "signup_auto_approve": False,
     "signup_parent": "none",
@@ -177,7 +179,7 @@ def test_page_shows_breadcrumb_menu_fieldsets_and_help(staff_client):
                 "pay_if_unused",
             ],
         ),
-        ("Guards", ["duplicate_click_minutes"]),
+        ("Guards", ["duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour"]),
         (
             "Partner sign-up",
             ["signup_enabled", "signup_auto_approve", "signup_parent", "signup_parent_partner"],
