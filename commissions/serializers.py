@@ -5,6 +5,7 @@ Serializers validate and render; the views hand `validated_data` to `commissions
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -157,9 +158,22 @@ class OrderEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
         }
         if items:
             errors["items"] = items
+        elif _order_total(attrs) > MONEY_MAX:
+            errors["items"] = [
+                f"The order's total (items, shipping and tax) may be at most {MONEY_MAX:,}."
+            ]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+# The largest amount the money columns hold (14 digits, 2 of them decimals).
+MONEY_MAX = Decimal("999999999999.99")
+
+
+def _order_total(attrs) -> Decimal:
+    items = sum(item["quantity"] * item["unit_price"] for item in attrs["items"])
+    return items + (attrs.get("shipping") or 0) + (attrs.get("tax") or 0)
 
 
 def _places(value) -> int:

@@ -252,11 +252,6 @@ def test_a_limit_over_1000_gives_1000(api):
     assert response.json()["next"].endswith("limit=1000&offset=1000")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commissions/serializers.py does not refuse an order total past the 14-digit "
-    "money columns (DataError, 500); reported to the lead in issue 7",
-)
 def test_an_order_too_large_for_the_money_columns_is_refused_with_400(api):
     from commissions.models import Event, Order
 
