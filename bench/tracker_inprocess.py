@@ -71,10 +71,9 @@ def main() -> int:
     import bench.views
     import partners.tracker
     from partners.models import Click
-    from partners.services import _click_track_portable, click_track, defaults_ensure
+    from partners.services import _click_track_portable, click_track
 
     assert baseline_partner_id == bench.views.PARTNER_ID, "bench.views was imported too early"
-    defaults_ensure()  # prepare_data's TRUNCATE ... CASCADE can reach the defaults row
     client = Client()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

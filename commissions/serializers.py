@@ -1,78 +1,66 @@
 """JSON shapes of the events intake and the engine's resources (SPEC §6).
 
 Serializers validate and render; the views hand `validated_data` to `commissions.services`.
+The events' fields are checked by the plain rules of `commissions.validation`, which the
+bulk importer shares; their declared fields here describe the JSON (the OpenAPI schema).
 """
 
-from collections.abc import Mapping
-from datetime import timedelta
-from decimal import Decimal
+from collections.abc import Iterable
 
-from django.conf import settings
-from django.core.validators import RegexValidator
-from django.utils import timezone
 from rest_framework import serializers
 
-from partners.models import Partner, PartnerStatus
+from partners.models import Partner
 from partners.serializers import PartnerCodeField
 
+from . import validation
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
-from .money import minor_units
+from .validation import MAX_ITEMS, MONEY_DIGITS, NEGATIVE_ZERO, event_id_validator
 
-MAX_ITEMS = 1000
-# Up to a trillion in the currency, with the cents; what the ledger columns hold.
-MONEY_DIGITS = 14
-event_id_validator = RegexValidator(
-    r"^[\x21-\x7e]{1,100}\Z", "Use 1 to 100 visible ASCII characters (no spaces)."
-)
+
+def partners_named(codes: Iterable[str]) -> dict[str, Partner]:
+    """The partners with these lower-cased codes, by lower-cased code, in one query."""
+    codes = sorted(set(codes))
+    if not codes:
+        return {}
+    # Raw SQL (a third of the ORM's CPU; the unique index on LOWER(code) serves it).
+    found = Partner.objects.raw(
+        f"SELECT * FROM {Partner._meta.db_table} WHERE LOWER(code) IN "
+        f"({', '.join(['%s'] * len(codes))})",
+        codes,
+    )
+    return {p.code.lower(): p for p in found}
 
 
 class ActivePartnerCodeField(PartnerCodeField):
-    """A partner named by code that is active: inactive partners are never credited.
-
-    In a `PartnerCodesMixin` serializer the partners come from the one query it makes for
-    all its codes; anywhere else this field looks its code up itself.
-    """
-
-    default_error_messages = {"inactive": "Partner {value} is not active."}
+    """A partner named by code that is active: inactive partners are never credited."""
 
     def to_internal_value(self, data):
-        found = getattr(self.parent, "partners_by_code", None)
-        if found is None or not isinstance(data, str):
-            partner = super().to_internal_value(data)
-        else:
-            partner = found.get(data.lower())
-            if partner is None:
-                self.fail("does_not_exist", slug_name="code", value=data)
-        if partner.status != PartnerStatus.ACTIVE:
-            self.fail("inactive", value=partner.code)
-        return partner
+        partner = super().to_internal_value(data)
+        try:
+            return validation.active_partner(partner)
+        except validation.Invalid as error:
+            raise serializers.ValidationError(error.detail) from None
 
 
-class PartnerCodesMixin:
-    """Reads every partner its code fields name in one query, before the fields run."""
+class EventRulesMixin:
+    """Validates an event by the plain rules of `commissions.validation` (the importer's
+    too), after reading every partner code it names in one query. The declared fields are
+    not run: they describe the JSON for the schema."""
 
-    partners_by_code: dict[str, Partner] | None = None
+    rules: validation.Record
 
     def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            names = [n for n, f in self.fields.items() if isinstance(f, ActivePartnerCodeField)]
-            codes = {data[n].lower() for n in names if isinstance(data.get(n), str)}
-            self.partners_by_code = {}
-            if codes:
-                # Raw SQL (a third of the ORM's CPU; the unique index on LOWER(code) serves it).
-                found = Partner.objects.raw(
-                    f"SELECT * FROM {Partner._meta.db_table} WHERE LOWER(code) IN "
-                    f"({', '.join(['%s'] * len(codes))})",
-                    sorted(codes),
-                )
-                self.partners_by_code = {p.code.lower(): p for p in found}
-        return super().to_internal_value(data)
+        partners = partners_named(validation.codes_named(self.rules, data))
+        try:
+            return self.rules.validate(data, partners)
+        except validation.Invalid as error:
+            raise serializers.ValidationError(error.detail) from None
 
 
 def _no_negative_zero(value) -> None:
     # min_value lets "-0" through; a minus sign on an amount is the sender's mistake.
     if value == 0 and value.is_signed():
-        raise serializers.ValidationError('Must not be negative ("-0" has a minus sign).')
+        raise serializers.ValidationError(NEGATIVE_ZERO)
 
 
 def money(**kwargs) -> serializers.DecimalField:
@@ -98,11 +86,6 @@ class EventSerializer(serializers.Serializer):
         required=False, help_text="ISO 8601; now when left out; at most a day ahead."
     )
 
-    def validate_occurred_at(self, value):
-        if value > timezone.now() + timedelta(days=1):
-            raise serializers.ValidationError("Must not be more than a day in the future.")
-        return value
-
 
 class TrackedEventSerializer(EventSerializer):
     contact = ContactSerializer()
@@ -116,7 +99,9 @@ class TrackedEventSerializer(EventSerializer):
     ip = serializers.IPAddressField(required=False, allow_null=True)
 
 
-class WebFormEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
+class WebFormEventSerializer(EventRulesMixin, TrackedEventSerializer):
+    rules = validation.WEB_FORM
+
     form = serializers.CharField(max_length=100, required=False, allow_blank=True)
     lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
 
@@ -128,7 +113,9 @@ class ItemSerializer(serializers.Serializer):
     unit_price = money()
 
 
-class OrderEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
+class OrderEventSerializer(EventRulesMixin, TrackedEventSerializer):
+    rules = validation.ORDER
+
     currency = serializers.CharField(min_length=3, max_length=3, required=False)
     items = ItemSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
     discount = money(required=False)
@@ -137,50 +124,11 @@ class OrderEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
     sale_partner = ActivePartnerCodeField(required=False, allow_null=True)
     lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
 
-    def validate_currency(self, value: str) -> str:
-        value = value.upper()
-        if value != settings.DEFAULT_CURRENCY:
-            raise serializers.ValidationError(
-                f"Only {settings.DEFAULT_CURRENCY}, the program currency, is accepted."
-            )
-        return value
-
-    def validate(self, attrs):
-        places = minor_units(attrs.get("currency") or settings.DEFAULT_CURRENCY)
-        errors = {}
-        for name in ("discount", "shipping", "tax"):
-            if name in attrs and _places(attrs[name]) > places:
-                errors[name] = [f"At most {places} decimal places."]
-        items = {
-            str(n): {"unit_price": [f"At most {places} decimal places."]}
-            for n, item in enumerate(attrs["items"])
-            if _places(item["unit_price"]) > places
-        }
-        if items:
-            errors["items"] = items
-        elif _order_total(attrs) > MONEY_MAX:
-            errors["items"] = [
-                f"The order's total (items, shipping and tax) may be at most {MONEY_MAX:,}."
-            ]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
 
-# The largest amount the money columns hold (14 digits, 2 of them decimals).
-MONEY_MAX = Decimal("999999999999.99")
+class RefundEventSerializer(EventRulesMixin, EventSerializer):
+    rules = validation.REFUND
 
-
-def _order_total(attrs) -> Decimal:
-    items = sum(item["quantity"] * item["unit_price"] for item in attrs["items"])
-    return items + (attrs.get("shipping") or 0) + (attrs.get("tax") or 0)
-
-
-def _places(value) -> int:
-    return max(0, -value.normalize().as_tuple().exponent)
-
-
-class RefundEventSerializer(EventSerializer):
     order_id = serializers.CharField(max_length=100, help_text="The order's event_id.")
     amount = money(
         required=False, allow_null=True, help_text="Left out: all that is not yet refunded."
@@ -301,7 +249,10 @@ class ReferralSerializer(serializers.ModelSerializer):
         read_only_fields = ("source", "set_at", "expires_at", "created_by")
 
     def validate_occurred_at(self, value):
-        return EventSerializer.validate_occurred_at(self, value)
+        try:
+            return validation.not_too_far_ahead(value)
+        except validation.Invalid as error:
+            raise serializers.ValidationError(error.detail) from None
 
 
 class LedgerQuerySerializer(serializers.Serializer):

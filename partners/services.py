@@ -1016,22 +1016,18 @@ def click_flag_window(at: datetime) -> datetime:
 # A partner flagged for that window already is left as it is (ON CONFLICT DO NOTHING), so
 # running it again, or twice at once, flags once. Table names come from the models; every
 # value is a parameter.
-_CLICK_FLAGS_CREATE = """
-INSERT INTO {flag_table} (partner_id, window_start, clicks, threshold, created_at,
-                          reviewed_by, note)
+_CLICK_FLAGS_CREATE = f"""
+INSERT INTO {ClickFlag._meta.db_table}
+       (partner_id, window_start, clicks, threshold, created_at, reviewed_by, note)
 SELECT c.partner_id, %(start)s, COUNT(*), d.click_flag_per_hour, %(now)s, '', ''
-  FROM {click_table} c, {defaults_table} d
+  FROM {Click._meta.db_table} c, {ReferralDefaults._meta.db_table} d
  WHERE d.id = %(defaults_id)s AND d.click_flag_per_hour IS NOT NULL
    AND c.at >= %(start)s AND c.at < %(end)s
  GROUP BY c.partner_id, d.click_flag_per_hour
 HAVING COUNT(*) > d.click_flag_per_hour
     ON CONFLICT (partner_id, window_start) DO NOTHING
 RETURNING partner_id
-""".format(
-    flag_table=ClickFlag._meta.db_table,
-    click_table=Click._meta.db_table,
-    defaults_table=ReferralDefaults._meta.db_table,
-)
+"""
 
 
 def click_flags_create(*, at: datetime) -> int:

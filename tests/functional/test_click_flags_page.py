@@ -126,8 +126,8 @@ def test_the_open_tab_lists_open_flags_newest_hour_first(staff_client, board):
     ]
     assert "Open (2)" in text(response)
     assert "Reviewed (1)" in text(response)
-    assert "2026-11-20 01:00–02:00 2001 1000" in text(response)
-    assert "2026-11-20 00:00–01:00" in text(response)
+    assert "2026-11-20 01:00\N{EN DASH}02:00 2001 1000" in text(response)
+    assert "2026-11-20 00:00\N{EN DASH}01:00" in text(response)
     assert "more than 1000 times in one hour" in text(response)
     assert 'href="/staff/partners/busy/"' in page
     assert f'name="flags" value="{board["busy_first"].pk}"' in page
@@ -194,7 +194,10 @@ def test_staff_mark_one_flag_reviewed_with_a_note(staff_client, staff_user, boar
     assert response.redirect_chain == [(f"{FLAGS}?show=open", 302)]
     assert "1 flag marked reviewed." in text(response)
     first = ClickFlag.objects.get(pk=board["busy_first"].pk)
-    assert (first.reviewed_by, first.note) == (staff_user.username, "A podcast mention, real visitors.")
+    assert (first.reviewed_by, first.note) == (
+        staff_user.username,
+        "A podcast mention, real visitors.",
+    )
     assert first.reviewed_at is not None
     assert ClickFlag.objects.get(pk=board["busy_second"].pk).is_open
     assert [f.pk for f in response.context["object_list"]] == [board["busy_second"].pk]
@@ -211,9 +214,9 @@ def test_staff_mark_the_ticked_flags_reviewed(staff_client, staff_user, board):
 
     assert response.redirect_chain == [(f"{FLAGS}?show=open&partner=busy", 302)]
     assert "2 flags marked reviewed." in text(response)
-    assert set(
-        ClickFlag.objects.filter(pk__in=ticked).values_list("reviewed_by", "note")
-    ) == {(staff_user.username, "Bot traffic, told the partner.")}
+    assert set(ClickFlag.objects.filter(pk__in=ticked).values_list("reviewed_by", "note")) == {
+        (staff_user.username, "Bot traffic, told the partner.")
+    }
     done = ClickFlag.objects.get(pk=board["quiet_done"].pk)
     assert (done.reviewed_at, done.reviewed_by) == (REVIEWED_AT, "maria")
 

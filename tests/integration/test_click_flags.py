@@ -237,11 +237,14 @@ def test_review_marks_only_open_flags_and_keeps_earlier_reviews():
     assert count == 2
     done.refresh_from_db()
     assert (done.reviewed_at, done.reviewed_by, done.note) == (HOUR, "maria", "A newsletter.")
-    assert list(
-        ClickFlag.objects.filter(pk__in=[f.pk for f in open_]).values_list(
-            "reviewed_at", "reviewed_by", "note"
+    assert (
+        list(
+            ClickFlag.objects.filter(pk__in=[f.pk for f in open_]).values_list(
+                "reviewed_at", "reviewed_by", "note"
+            )
         )
-    ) == [(AT, "tom", "Checked, real traffic.")] * 2
+        == [(AT, "tom", "Checked, real traffic.")] * 2
+    )
 
 
 def test_a_note_over_a_thousand_characters_is_refused_and_nothing_changes():

@@ -410,6 +410,8 @@ def test_an_api_body_over_the_limit_is_a_413_and_not_read(shop, console, setting
 
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is larger than 4 MiB."}
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
     assert rows() == before
     assert "Refused a body of 4194305 bytes" in console.getvalue()
     assert "Traceback" not in console.getvalue()
