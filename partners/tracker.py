@@ -3,8 +3,9 @@
 The product's hot path, one round trip to the database: without a click buffer, one
 statement resolves the code and stores the click (`click_track`); with the Redis buffer,
 one read (`tracker_target`) and the click goes to the buffer (no wait on a database
-commit). Everything that needs no database (click id, time, IP address, bot check) is
-worked out before. No session, no user, no template.
+commit), with no round trip at all while this process remembers the code's answer
+(`tracker_memo`, TRACKER_MEMO_SECONDS). Everything that needs no database (click id,
+time, IP address, bot check) is worked out before. No session, no user, no template.
 """
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from .models import Click
 from .selectors import tracker_target
 from .services import click_track
 from .tokens import TokenClick, decode_token, encode_token, new_click_id, token_after_click
+from .tracker_memo import remembered_target
 from .tracking import (
     AD_CODE_MAX,
     REFERRER_MAX,
@@ -49,7 +51,11 @@ def go(request: HttpRequest, code: str, link_code: str | None = None) -> HttpRes
     if buffer is None:
         target = click_track(code=code, link_code=link_code, click=click, record=record)
     else:
-        target = tracker_target(code=code, link_code=link_code)
+        target = remembered_target(
+            code=code,
+            link_code=link_code,
+            lookup=lambda: tracker_target(code=code, link_code=link_code),
+        )
         if record and target.partner_id is not None:
             click.partner_id, click.tracking_link_id = target.partner_id, target.tracking_link_id
             buffer.add(click)  # stored by the drain, repeats left out there

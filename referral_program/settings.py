@@ -211,6 +211,9 @@ CLICK_BUFFER_FLUSH_MS = env.int("CLICK_BUFFER_FLUSH_MS", default=50)
 # The drain runs every few seconds, and at once when this many clicks are waiting.
 CLICK_DRAIN_SECONDS = env.float("CLICK_DRAIN_SECONDS", default=2.0)
 CLICK_DRAIN_AT = env.int("CLICK_DRAIN_AT", default=5000)
+# With the click buffer on, each web process remembers a found partner code's lookup this
+# many seconds (partners.tracker_memo); 0 turns it off.
+TRACKER_MEMO_SECONDS = env.float("TRACKER_MEMO_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE = {
     "drain-clicks": {"task": "partners.tasks.drain_clicks", "schedule": CLICK_DRAIN_SECONDS},
     # Unusual click volume (SPEC §9): the last whole hour, at 1, 11, 21... minutes past, so

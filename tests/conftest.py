@@ -34,6 +34,18 @@ def api(db):
 
 
 @pytest.fixture(autouse=True)
+def _no_tracker_memo(settings):
+    """The tracker's per-process memory of lookups is off unless a test turns it on: test
+    databases reuse partner codes and ids between tests."""
+    from partners.tracker_memo import memo
+
+    settings.TRACKER_MEMO_SECONDS = 0
+    memo.clear()
+    yield
+    memo.clear()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache (SQLite reuses ids between tests)."""
     from django.core.cache import cache
