@@ -3,7 +3,7 @@
 import re
 from collections.abc import Collection, Mapping
 from ipaddress import ip_address
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -57,6 +57,8 @@ def safe_destination(to: str | None, *, allowed_hosts: Collection[str]) -> str |
 
 def with_query_param(url: str, name: str, value: str) -> str:
     """The URL with `name=value` set in its query, the rest of the query kept as it was."""
+    if "?" not in url and "#" not in url:  # the usual destination: no query to keep
+        return f"{url}?{quote_plus(name)}={quote_plus(value)}"
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
     query.append((name, value))
