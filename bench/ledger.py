@@ -134,8 +134,8 @@ VIEWS = {
                 '"ending_balance"'),
     "staff": View("staff", "staff ledger report, one month, page 1, `/staff/reports/ledger/`",
                   'id="ledger-report"'),
-    "staff_cached": View("staff_cached", "the same with its grand totals cached (a change "
-                         "under test, `bench/event_views.py`)", 'id="ledger-report"'),
+    "staff_cached": View("staff_cached", "for comparison: the same with its grand totals "
+                         "kept in a cache (`bench/event_views.py`)", 'id="ledger-report"'),
 }  # fmt: skip
 
 
@@ -979,9 +979,9 @@ def reading(measurements: list[Measurement]) -> list[str]:
     text = (
         f"Reading: as built, the staff report's median is {built.median_ms('staff'):.0f} ms, "
         f"and the same page with its grand totals cached {built.median_ms('staff_cached'):.0f} "
-        "ms: the page's own partners cost little, the grand totals (one aggregate over every "
-        "commission row of every partner the filters choose, all history for the beginning "
-        "balance) cost the rest."
+        "ms: the page's own partners cost little, the grand totals (one UNION ALL statement "
+        "over the shorter side of the range, `commissions.filters.ledger_grand_totals`, "
+        "computed on every view: nothing is cached) cost the rest."
     )
     if built.alternatives:
         (_, report_ms), (_, no_join_ms), (_, monthly_ms) = built.alternatives[:3]

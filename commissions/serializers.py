@@ -125,7 +125,6 @@ class OrderEventSerializer(EventRulesMixin, TrackedEventSerializer):
     lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
 
 
-
 class RefundEventSerializer(EventRulesMixin, EventSerializer):
     rules = validation.REFUND
 

@@ -181,6 +181,23 @@ REFERRAL_FIELDS = ("contact", "partner", "source", "click_id", "set_at", "expire
 REFERRAL_FIELDS += ("created_by", "created_at")
 
 
+def history_entry(
+    *, contact_id: int, touch: Touch, source: str, cookie_days: int | None, now: datetime
+) -> tuple:
+    """A history entry for a click an event came with, in the order of REFERRAL_FIELDS:
+    it expires the partner's cookie days after the click."""
+    return (
+        contact_id,
+        touch.partner_id,
+        source,
+        touch.ref,
+        touch.at,
+        _expiry(touch.at, cookie_days),
+        "",
+        now,
+    )
+
+
 def history_record(
     *,
     contact: Contact,
@@ -191,15 +208,12 @@ def history_record(
     """Add the clicks an event came with to the contact's history (once per click)."""
     now = timezone.now()
     entries = [
-        (
-            contact.pk,
-            touch.partner_id,
-            source,
-            touch.ref,
-            touch.at,
-            _expiry(touch.at, cookie_days.get(touch.partner_id)),
-            "",
-            now,
+        history_entry(
+            contact_id=contact.pk,
+            touch=touch,
+            source=source,
+            cookie_days=cookie_days.get(touch.partner_id),
+            now=now,
         )
         for touch in touches
     ]
@@ -224,6 +238,34 @@ def _cookie_clicks(token: str) -> list[Touch]:
     ]
 
 
+# Where `_track` reads a contact's history and an IP address's clicks: the selectors by
+# default; the importer passes readers of what it loaded for a whole batch.
+HistoryReader = Callable[..., tuple[list[Touch], dict]]  # (email, at, rule, chains)
+IPReader = Callable[..., tuple[list[Touch], dict]]  # (ip, at)
+
+
+def _history_from_database(
+    *, email: str, at: datetime, rule: str, chains: dict
+) -> tuple[list[Touch], dict]:
+    return history_touches(email=email, at=at, rule=rule, chains=chains)
+
+
+def _ip_from_database(*, ip: str, at: datetime) -> tuple[list[Touch], dict]:
+    return ip_touches(ip=ip, at=at)
+
+
+def needs_history(policy: Policy, *, counted: bool, by_ip: bool, credits: bool) -> bool:
+    """Whether attribution reads the contact's history: with `history_and_cookies`, when no
+    cookie click counts. When the event names every partner it credits (`credits` false),
+    the history still matters if the IP address could decide: the click that decides is
+    added to the history."""
+    return not counted and policy.tracking_method == HISTORY_AND_COOKIES and (credits or by_ip)
+
+
+def looks_by_ip(policy: Policy, ip: str | None) -> bool:
+    return bool(ip and policy.use_ip_address and policy.tracking_method != COOKIES_ONLY)
+
+
 def _track(
     *,
     policy: Policy,
@@ -233,6 +275,8 @@ def _track(
     clicks: list[Touch],
     ip: str | None,
     credits: bool = True,
+    read_history: HistoryReader = _history_from_database,
+    read_ip: IPReader = _ip_from_database,
 ) -> Tracked:
     """Attribution by cookie, history and IP (not explicit); `chains` holds the clicked
     partners and gets the history's. A source is read only when those before it found
@@ -243,16 +287,14 @@ def _track(
     }
     counted = valid_clicks(clicks, partners, at)
     history, ip_clicks = [], []
-    by_ip = bool(ip and policy.use_ip_address and policy.tracking_method != COOKIES_ONLY)
-    # When the event names every partner it credits (`credits` false), the history still
-    # matters if the IP address could decide: the click that decides is added to the history.
-    if not counted and policy.tracking_method == HISTORY_AND_COOKIES and (credits or by_ip):
-        history, found = history_touches(
+    by_ip = looks_by_ip(policy, ip)
+    if needs_history(policy, counted=bool(counted), by_ip=by_ip, credits=credits):
+        history, found = read_history(
             email=normalise_email(email), at=at, rule=policy.partner_selection, chains=chains
         )
         partners.update(found)
     if not counted and not history and by_ip:
-        ip_clicks, found = ip_touches(ip=ip, at=at)
+        ip_clicks, found = read_ip(ip=ip, at=at)
         partners.update(found)
     result = attribute(
         policy=policy,
@@ -274,25 +316,50 @@ def _lead_trace(attribution: Attribution, at: datetime) -> dict:
     return {**attribution.trace(), "fixed_at": at.isoformat()}
 
 
+class ContactLead(NamedTuple):
+    """A contact's lead partner, when it was fixed and how (SPEC §4), as the rules see it."""
+
+    partner_id: int | None = None
+    set_at: datetime | None = None
+    trace: dict | None = None
+
+
+def contact_lead(
+    current: ContactLead, attribution: Attribution, at: datetime
+) -> tuple[ContactLead | None, int | None, dict]:
+    """The lead partner an event of this contact gets, with its trace, and the contact's
+    new lead when this event fixes it: the first attribution fixes it; later events get the
+    fixed one (source "contact")."""
+    if current.partner_id is None:
+        if attribution.partner_id is None:
+            return None, None, NOBODY.trace()
+        trace = _lead_trace(attribution, at)
+        return ContactLead(attribution.partner_id, at, trace), attribution.partner_id, trace
+    first = current.trace or {}
+    return (
+        None,
+        current.partner_id,
+        {**first, "source": SOURCE_CONTACT, "first_source": first.get("source")},
+    )
+
+
 def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime) -> tuple:
     """The contact's lead partner and its trace, fixing it at the first attribution."""
-    if contact.lead_partner_id is None and attribution.partner_id is not None:
-        trace = _lead_trace(attribution, at)
-        fixed = Contact.objects.filter(pk=contact.pk, lead_partner__isnull=True).update(
-            lead_partner_id=attribution.partner_id, lead_partner_set_at=at, lead_trace=trace
-        )
-        if fixed:
-            contact.lead_partner_id, contact.lead_partner_set_at = attribution.partner_id, at
-            contact.lead_trace = trace
-            return contact.lead_partner_id, trace
-        contact.refresh_from_db(fields=["lead_partner", "lead_partner_set_at", "lead_trace"])
-    if contact.lead_partner_id is None:
-        return None, NOBODY.trace()
-    return contact.lead_partner_id, {
-        **contact.lead_trace,
-        "source": SOURCE_CONTACT,
-        "first_source": contact.lead_trace.get("source"),
-    }
+    current = ContactLead(contact.lead_partner_id, contact.lead_partner_set_at, contact.lead_trace)
+    fix, lead_id, trace = contact_lead(current, attribution, at)
+    if fix is None:
+        return lead_id, trace
+    fixed = Contact.objects.filter(pk=contact.pk, lead_partner__isnull=True).update(
+        lead_partner_id=fix.partner_id, lead_partner_set_at=fix.set_at, lead_trace=fix.trace
+    )
+    if fixed:
+        contact.lead_partner_id, contact.lead_partner_set_at = fix.partner_id, fix.set_at
+        contact.lead_trace = fix.trace
+        return lead_id, trace
+    # Fixed by another event meanwhile: that one counts.
+    contact.refresh_from_db(fields=["lead_partner", "lead_partner_set_at", "lead_trace"])
+    current = ContactLead(contact.lead_partner_id, contact.lead_partner_set_at, contact.lead_trace)
+    return contact_lead(current, attribution, at)[1:]
 
 
 def _event_contact(
@@ -312,8 +379,8 @@ def _event_contact(
     ):
         if touches:
             history_record(contact=contact, touches=touches, source=source, cookie_days=days)
-    if made and lead is not None:
-        return contact, lead[0], lead[2]
+    if made:  # made now, with the lead partner `contact_lead` gives a new contact
+        return contact, *contact_lead(ContactLead(), attribution, at)[1:]
     return contact, *contact_fix_lead(contact=contact, attribution=attribution, at=at)
 
 
@@ -452,7 +519,9 @@ def web_form_record(
             tracked=tracked,
         )
         partners = _partners(_chains_add(chains, [lead_id]))
-        lead = (event.pk, contact.pk, data.get("form", ""), lead_id, trace, at)
+        lead = web_form_values(
+            event_pk=event.pk, contact_pk=contact.pk, data=data, lead_id=lead_id, trace=trace, at=at
+        )
         insert(Lead, LEAD_FIELDS, [lead], returning=())
         if lead_id is not None:
             notifications_queue(
@@ -463,12 +532,13 @@ def web_form_record(
                 notify=notify,
                 switches=partners,
             )
-        return {
-            "event_id": event.event_id,
-            "contact_id": contact.pk,
-            "lead_partner": partners[lead_id].code if lead_id is not None else None,
-            "attribution": _brief(trace),
-        }
+        return web_form_result(
+            event_id=event.event_id,
+            contact_id=contact.pk,
+            lead_id=lead_id,
+            trace=trace,
+            codes={pk: p.code for pk, p in partners.items()},
+        )
 
     return _intake(
         kind=EventKind.WEB_FORM,
@@ -480,110 +550,29 @@ def web_form_record(
     )
 
 
-ORDER_FIELDS = ("event", "order_id", "contact", "currency", "items", "discount", "shipping")
-ORDER_FIELDS += ("tax", "base", "total", "refunded", "ip", "lead_partner", "sale_partner")
-ORDER_FIELDS += ("lead_trace", "sale_trace", "occurred_at")
+def web_form_values(
+    *,
+    event_pk: int,
+    contact_pk: int,
+    data: Mapping[str, Any],
+    lead_id: int | None,
+    trace: dict,
+    at: datetime,
+) -> tuple:
+    """A web form's row, in the order of LEAD_FIELDS."""
+    return (event_pk, contact_pk, data.get("form", ""), lead_id, trace, at)
 
 
-def order_record(
-    *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
-) -> Intake:
-    """An order: attribution of its lead and sale partner, and the commissions (§4, §5.2)."""
-    received_at = timezone.now()
-    at = data.get("occurred_at") or received_at
-
-    def handle(event: Event) -> dict:
-        currency = data.get("currency") or settings.DEFAULT_CURRENCY
-        explicit_lead = _explicit(data.get("lead_partner"))
-        explicit_sale = _explicit(data.get("sale_partner"))
-        engine, chains, tracked = _intake_context(data, at, explicit_lead, explicit_sale)
-        contact, lead_id, lead_trace = _event_contact(
-            person=data["contact"],
-            attribution=explicit_lead or tracked.attribution,
-            at=at,
-            tracked=tracked,
-        )
-        if explicit_lead is not None:
-            lead_id, lead_trace = explicit_lead.partner_id, explicit_lead.trace()
-        sale = explicit_sale or tracked.attribution
-        sale_trace = sale.trace()
-        _chains_add(chains, [lead_id, sale.partner_id])
-        if engine.self_referral_guard:
-            lead_trace, sale_trace = (
-                _self_referral_guarded(trace, chains.get(pk), contact.email)
-                for trace, pk in ((lead_trace, lead_id), (sale_trace, sale.partner_id))
-            )
-
-        items = [Item(quantity=i["quantity"], unit_price=i["unit_price"]) for i in data["items"]]
-        discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
-        base = order_base(items, discount)
-        stored_items = [
-            {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])}
-            for i in data["items"]
-        ]
-        order = (
-            event.pk, event.event_id, contact.pk, currency, stored_items, discount, shipping,
-            tax, base, base + shipping + tax, ZERO, data.get("ip"), lead_id, sale.partner_id,
-            lead_trace, sale_trace, at,
-        )  # fmt: skip
-        [[order_pk]] = insert(Order, ORDER_FIELDS, [order])
-        rows = []
-        for kind, partner_id, trace in (
-            (LEAD, lead_id, lead_trace),
-            (SALE, sale.partner_id, sale_trace),
-        ):
-            if partner_id is not None and not (trace or {}).get("guard"):
-                rows += _commission_rows(
-                    order_id=order_pk,
-                    base=base,
-                    currency=currency,
-                    at=at,
-                    kind=kind,
-                    partner_id=partner_id,
-                    trace=trace,
-                    chain=chains[partner_id],
-                    policy=engine.policy,
-                )
-        ids = [pk for [pk] in insert(Commission, COMMISSION_FIELDS, rows)]
-        webhook_commission_created(order_pk=order_pk, lines=ids)
-        partners = _partners(chains)
-        notifications_queue(
-            event=event,
-            credited=[(r.partner, r.kind) for r in rows],
-            engine=engine,
-            at=at,
-            notify=notify,
-            switches=partners,
-        )
-        code = {pk: p.code for pk, p in partners.items()}
-        return {
-            "event_id": event.event_id,
-            "order_id": event.event_id,
-            "base": str(base),
-            "lead_partner": code.get(lead_id),
-            "sale_partner": code.get(sale.partner_id),
-            "attribution": _brief(sale_trace),
-            "commissions": [
-                {
-                    "id": pk,
-                    "partner": code[row.partner],
-                    "level": row.level,
-                    "kind": row.kind,
-                    "amount": str(row.amount),
-                    "currency": row.currency,
-                }
-                for pk, row in zip(ids, rows, strict=True)
-            ],
-        }
-
-    return _intake(
-        kind=EventKind.ORDER,
-        event_id=data["event_id"],
-        payload=payload,
-        occurred_at=at,
-        received_at=received_at,
-        handle=handle,
-    )
+def web_form_result(
+    *, event_id: str, contact_id: int, lead_id: int | None, trace: dict, codes: Mapping
+) -> dict:
+    """What a web form answers (and its event keeps); `codes`: partner codes by id."""
+    return {
+        "event_id": event_id,
+        "contact_id": contact_id,
+        "lead_partner": codes[lead_id] if lead_id is not None else None,
+        "attribution": _brief(trace),
+    }
 
 
 class CommissionRow(NamedTuple):
@@ -603,6 +592,211 @@ class CommissionRow(NamedTuple):
 
 
 COMMISSION_FIELDS = CommissionRow._fields
+
+
+ORDER_FIELDS = ("event", "order_id", "contact", "currency", "items", "discount", "shipping")
+ORDER_FIELDS += ("tax", "base", "total", "refunded", "ip", "lead_partner", "sale_partner")
+ORDER_FIELDS += ("lead_trace", "sale_trace", "occurred_at")
+
+
+class Credit(NamedTuple):
+    """The partners an order credits, and how each was found (their traces)."""
+
+    lead_id: int | None
+    lead_trace: dict
+    sale_id: int | None
+    sale_trace: dict
+
+
+def order_credit(
+    *,
+    explicit_lead: Attribution | None,
+    explicit_sale: Attribution | None,
+    attribution: Attribution,
+    lead_id: int | None,
+    lead_trace: dict,
+) -> Credit:
+    """The lead partner is the event's `lead_partner`, else the contact's (`lead_id`); the
+    sale partner the event's `sale_partner`, else the order's attribution (SPEC §4)."""
+    if explicit_lead is not None:
+        lead_id, lead_trace = explicit_lead.partner_id, explicit_lead.trace()
+    sale = explicit_sale or attribution
+    return Credit(lead_id, lead_trace, sale.partner_id, sale.trace())
+
+
+def order_guarded(
+    credit: Credit, *, engine: EngineSettings, chains: Mapping[int, Chain], buyer_email: str
+) -> Credit:
+    """The credit with each kind's trace marked when a guard stops it (SPEC §9); `chains`
+    holds the credited partners'."""
+    if not engine.self_referral_guard:
+        return credit
+    return credit._replace(
+        lead_trace=_self_referral_guarded(
+            credit.lead_trace, chains.get(credit.lead_id), buyer_email
+        ),
+        sale_trace=_self_referral_guarded(
+            credit.sale_trace, chains.get(credit.sale_id), buyer_email
+        ),
+    )
+
+
+def order_values(
+    *,
+    event_pk: int,
+    event_id: str,
+    contact_pk: int,
+    data: Mapping[str, Any],
+    credit: Credit,
+    at: datetime,
+) -> tuple[tuple, Decimal, str]:
+    """An order's row (in the order of ORDER_FIELDS), its base and its currency."""
+    currency = data.get("currency") or settings.DEFAULT_CURRENCY
+    items = [Item(quantity=i["quantity"], unit_price=i["unit_price"]) for i in data["items"]]
+    discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
+    base = order_base(items, discount)
+    stored_items = [
+        {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])} for i in data["items"]
+    ]
+    order = (
+        event_pk, event_id, contact_pk, currency, stored_items, discount, shipping, tax, base,
+        base + shipping + tax, ZERO, data.get("ip"), credit.lead_id, credit.sale_id,
+        credit.lead_trace, credit.sale_trace, at,
+    )  # fmt: skip
+    return order, base, currency
+
+
+def order_commission_rows(
+    *,
+    order_id: int,
+    base: Decimal,
+    currency: str,
+    at: datetime,
+    credit: Credit,
+    chains: Mapping[int, Chain],
+    policy: Policy,
+) -> list[CommissionRow]:
+    """Every commission line of an order: lead then sale, up each credited partner's chain;
+    nothing for a kind nobody is credited for, or that a guard stopped."""
+    rows = []
+    for kind, partner_id, trace in (
+        (LEAD, credit.lead_id, credit.lead_trace),
+        (SALE, credit.sale_id, credit.sale_trace),
+    ):
+        if partner_id is not None and not (trace or {}).get("guard"):
+            rows += _commission_rows(
+                order_id=order_id,
+                base=base,
+                currency=currency,
+                at=at,
+                kind=kind,
+                partner_id=partner_id,
+                trace=trace,
+                chain=chains[partner_id],
+                policy=policy,
+            )
+    return rows
+
+
+def order_result(
+    *,
+    event_id: str,
+    base: Decimal,
+    credit: Credit,
+    rows: Iterable[CommissionRow],
+    ids: Iterable[int],
+    codes: Mapping[int, str],
+) -> dict:
+    """What an order answers (and its event keeps); `codes`: partner codes by id."""
+    return {
+        "event_id": event_id,
+        "order_id": event_id,
+        "base": str(base),
+        "lead_partner": codes.get(credit.lead_id),
+        "sale_partner": codes.get(credit.sale_id),
+        "attribution": _brief(credit.sale_trace),
+        "commissions": [
+            {
+                "id": pk,
+                "partner": codes[row.partner],
+                "level": row.level,
+                "kind": row.kind,
+                "amount": str(row.amount),
+                "currency": row.currency,
+            }
+            for pk, row in zip(ids, rows, strict=True)
+        ],
+    }
+
+
+def order_record(
+    *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
+) -> Intake:
+    """An order: attribution of its lead and sale partner, and the commissions (§4, §5.2)."""
+    received_at = timezone.now()
+    at = data.get("occurred_at") or received_at
+
+    def handle(event: Event) -> dict:
+        explicit_lead = _explicit(data.get("lead_partner"))
+        explicit_sale = _explicit(data.get("sale_partner"))
+        engine, chains, tracked = _intake_context(data, at, explicit_lead, explicit_sale)
+        contact, lead_id, lead_trace = _event_contact(
+            person=data["contact"],
+            attribution=explicit_lead or tracked.attribution,
+            at=at,
+            tracked=tracked,
+        )
+        credit = order_credit(
+            explicit_lead=explicit_lead,
+            explicit_sale=explicit_sale,
+            attribution=tracked.attribution,
+            lead_id=lead_id,
+            lead_trace=lead_trace,
+        )
+        _chains_add(chains, [credit.lead_id, credit.sale_id])
+        credit = order_guarded(credit, engine=engine, chains=chains, buyer_email=contact.email)
+        order, base, currency = order_values(
+            event_pk=event.pk,
+            event_id=event.event_id,
+            contact_pk=contact.pk,
+            data=data,
+            credit=credit,
+            at=at,
+        )
+        [[order_pk]] = insert(Order, ORDER_FIELDS, [order])
+        rows = order_commission_rows(
+            order_id=order_pk,
+            base=base,
+            currency=currency,
+            at=at,
+            credit=credit,
+            chains=chains,
+            policy=engine.policy,
+        )
+        ids = [pk for [pk] in insert(Commission, COMMISSION_FIELDS, rows)]
+        webhook_commission_created(order_pk=order_pk, lines=ids)
+        partners = _partners(chains)
+        notifications_queue(
+            event=event,
+            credited=[(r.partner, r.kind) for r in rows],
+            engine=engine,
+            at=at,
+            notify=notify,
+            switches=partners,
+        )
+        codes = {pk: p.code for pk, p in partners.items()}
+        return order_result(
+            event_id=event.event_id, base=base, credit=credit, rows=rows, ids=ids, codes=codes
+        )
+
+    return _intake(
+        kind=EventKind.ORDER,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=handle,
+    )
 
 
 def _commission_rows(
@@ -629,6 +823,13 @@ def _commission_rows(
         base=base,
         currency=currency,
     )
+    # The same for every line (values that are never changed, so the lines share them).
+    program = {"id": terms.program_id, "name": terms.name, "levels": terms.levels}
+    applied = {
+        "partner_selection": policy.partner_selection,
+        "tracking_method": policy.tracking_method,
+        "use_ip_address": policy.use_ip_address,
+    }
     return [
         CommissionRow(
             partner=line.partner_id,
@@ -644,14 +845,10 @@ def _commission_rows(
             trace={
                 "attribution": trace,
                 "credited_partner_id": partner_id,
-                "program": {"id": terms.program_id, "name": terms.name, "levels": terms.levels},
+                "program": program,
                 "rates": line.rates(),
                 "base": str(line.base),
-                "policy": {
-                    "partner_selection": policy.partner_selection,
-                    "tracking_method": policy.tracking_method,
-                    "use_ip_address": policy.use_ip_address,
-                },
+                "policy": applied,
             },
         )
         for line in lines
@@ -776,27 +973,19 @@ def notifications_queue(
                 "id", "notify_lead", "notify_sale"
             )
         }
-    rows = []
-    for partner_id, kind in wanted:
-        partner = switches[partner_id]
-        if not notify:
-            status, reason = NotificationStatus.SKIPPED, "Imported from a file: no email."
-        elif engine.skip_notifications:
-            status, reason = NotificationStatus.SKIPPED, "Skip notifications is on in the defaults."
-        elif not (partner.notify_lead if kind == LEAD else partner.notify_sale):
-            status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."
-        else:
-            status, reason = NotificationStatus.QUEUED, ""
-        rows.append(
-            Notification(
-                partner_id=partner_id,
-                event=event,
-                kind=kind,
-                status=status,
-                reason=reason,
-                created_at=at,
-            )
+    rows = [
+        Notification(
+            partner_id=partner_id,
+            event=event,
+            kind=kind,
+            status=status,
+            reason=reason,
+            created_at=at,
         )
+        for partner_id, kind, status, reason in notification_decisions(
+            credited=wanted, engine=engine, notify=notify, switches=switches
+        )
+    ]
     values = [(r.partner_id, event.pk, r.kind, r.status, r.reason, at) for r in rows]
     for row, [pk] in zip(rows, insert(Notification, NOTIFICATION_FIELDS, values), strict=True):
         row.pk, row._state.adding, row._state.db = pk, False, DEFAULT_DB_ALIAS
@@ -806,6 +995,31 @@ def notifications_queue(
 
         transaction.on_commit(lambda: [send_notification.delay(pk) for pk in queued])
     return rows
+
+
+def notification_decisions(
+    *,
+    credited: Iterable[tuple[int, str]],
+    engine: EngineSettings,
+    notify: bool,
+    switches: Mapping[int, Any],
+) -> list[tuple[int, str, str, str]]:
+    """(partner id, kind, status, reason) of each notification: one per partner and kind,
+    queued, or skipped with the reason (§5.6). `switches`: the partners' `notify_lead` and
+    `notify_sale` by id."""
+    result = []
+    for partner_id, kind in dict.fromkeys(credited):
+        partner = switches[partner_id]
+        if not notify:
+            status, reason = NotificationStatus.SKIPPED, "Imported from a file: no email."
+        elif engine.skip_notifications:
+            status, reason = NotificationStatus.SKIPPED, "Skip notifications is on in the defaults."
+        elif not (partner.notify_lead if kind == LEAD else partner.notify_sale):
+            status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."
+        else:
+            status, reason = NotificationStatus.QUEUED, ""
+        result.append((partner_id, kind, status, reason))
+    return result
 
 
 def notification_send(*, notification_id: int) -> bool:

@@ -8,10 +8,15 @@ fields' converters, as the ORM's would. So the same statements run on PostgreSQL
 SQLite (the development default); where the two differ, the caller says so.
 """
 
-from collections.abc import Sequence
+import io
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
@@ -122,3 +127,160 @@ def insert(
     params = [value for row in rows for value in prepared(model, names, row)]
     found = fields(model, returning)
     return [converted(found, row) for row in execute(sql, params)]
+
+
+# --- Bulk writes (the importer, commissions.importing; PostgreSQL only) ----------------------
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return _NULL
+    value = str(value)
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _json(value: Any) -> str:
+    if value is None:
+        return _NULL  # SQL NULL, as the ORM stores None in a JSON field
+    try:
+        # The same JSON value as the ORM's `json.dumps` (jsonb keeps no spacing), 15 times
+        # faster; what orjson will not write (a dict with keys other than strings) is
+        # written as the ORM writes it.
+        text = orjson.dumps(value).decode()
+    except TypeError:
+        text = json.dumps(value)
+    return text.translate(_COPY_ESCAPES) if "\\" in text else text
+
+
+_last_when: tuple = (None, "")  # the rows of one event share its time: written once
+
+
+def _when(value: datetime | None) -> str:
+    global _last_when
+    if value is None:
+        return _NULL
+    last = _last_when  # one read: another thread may replace it (never change it)
+    if value is last[0]:
+        return last[1]
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the database stores aware times")
+    text = value.isoformat()
+    _last_when = (value, text)  # holds `value`: no other object can take its address
+    return text
+
+
+# How a column's value is written, by the field's internal type: numbers as they print,
+# booleans as t/f, times in ISO 8601 with their offset, JSON dumped, anything else as
+# escaped text.
+_AS_NUMBER = {
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+    "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+    "PositiveSmallIntegerField", "DecimalField", "UUIDField",
+}  # fmt: skip
+
+
+def _column_code(field: Field, name: str) -> str:
+    kind = (field.target_field if field.is_relation else field).get_internal_type()
+    if kind == "JSONField":
+        return f"_json({name})"
+    if kind == "DateTimeField":
+        return f"_when({name})"
+    if kind == "BooleanField":
+        return f"('t' if {name} else 'f')"
+    if kind in _AS_NUMBER:
+        return f"(_NULL if {name} is None else {name})" if field.null else name
+    return f"_text({name})"
+
+
+@cache
+def copy_formatter(model: type[Model], names: tuple[str, ...]) -> Callable[[Sequence], str]:
+    """A function writing one row (values in the order of `names`, as the model fields hold
+    them) as a line of COPY's text format, made once per model and fields: one f-string,
+    each column written by its field's type (PostgreSQL reads every value back as the ORM
+    would have sent it)."""
+    variables = [f"v{n}" for n in range(len(names))]
+    parts = [
+        _column_code(field, variable)
+        for field, variable in zip(fields(model, names), variables, strict=True)
+    ]
+    source = (
+        f"def line(row):\n    {', '.join(variables)}, = row\n"
+        f'    return f"{"\\t".join("{" + part + "}" for part in parts)}\\n"\n'
+    )
+    namespace = {"_json": _json, "_when": _when, "_text": _text, "_NULL": _NULL}
+    exec(compile(source, f"<copy {model._meta.label} {len(names)}>", "exec"), namespace)
+    return namespace["line"]
+
+
+class CopyData(NamedTuple):
+    """A COPY statement and its rows, made ready to send (`copy_send`)."""
+
+    sql: str
+    text: str
+    rows: int
+
+
+def copy_data(
+    model: type[Model], names: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> CopyData | None:
+    """The COPY of the rows (values in the order of `names`, as the model fields hold them:
+    None, str, bool, int, Decimal, UUID, aware datetime, dict or list for JSON) into the
+    model's table; fields left out get their model default, as `insert` gives them. None
+    when there are no rows."""
+    if not rows:
+        return None
+    text = "".join(map(copy_formatter(model, names), rows))
+    if others := defaulted(model, names):
+        defaults = tuple(f.get_default() for f in fields(model, others))
+        tail = copy_formatter(model, others)(defaults)
+        text = text.replace("\n", "\t" + tail)  # every line ends with the defaults
+        names = names + others
+    return CopyData(f"COPY {table(model)} ({columns(model, names)}) FROM STDIN", text, len(rows))
+
+
+def copy_send(data: CopyData | None) -> int:
+    """Run a COPY made by `copy_data`; logged like the other statements (query counts see
+    it). The rows written."""
+    if data is None:
+        return 0
+    connection = db()
+    started = time.monotonic()
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # the driver's own, for COPY; 1 MB reads of the text
+        cursor.cursor.copy_expert(data.sql, io.StringIO(data.text), size=1 << 20)
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {
+                "sql": f"{data.sql} -- {data.rows} rows",
+                "time": f"{time.monotonic() - started:.3f}",
+            }
+        )
+    return data.rows
+
+
+def copy(model: type[Model], names: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> int:
+    """COPY the rows into the model's table in one statement (see `copy_data`)."""
+    return copy_send(copy_data(model, names, rows))
+
+
+def ids_reserve(counts: Mapping[type[Model], int]) -> dict[type[Model], list[int]]:
+    """`count` new primary keys of each model's table, taken from its sequence in one query,
+    ascending: rows written with them by COPY can be referred to before they exist."""
+    wanted = [(model, count) for model, count in counts.items() if count > 0]
+    if not wanted:
+        return {model: [] for model in counts}
+    parts = ", ".join(
+        "(SELECT array_agg(nextval(pg_get_serial_sequence(%s, 'id'))) FROM generate_series(1, %s))"
+        for _ in wanted
+    )
+    params = [value for model, count in wanted for value in (model._meta.db_table, count)]
+    [found] = execute(f"SELECT {parts}", params)
+    result = {model: [] for model in counts}
+    for (model, _), ids in zip(wanted, found, strict=True):
+        result[model] = sorted(ids)
+    return result

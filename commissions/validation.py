@@ -15,6 +15,7 @@ the API's active-partner field. tests/unit/test_validation.py compares them with
 fields on generated input.
 """
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -137,6 +138,13 @@ class Text(Field):
         self.max_length, self.min_length = max_length, min_length
         self.allow_blank, self.trim = allow_blank, trim
         self.checks = tuple(checks)
+        # Regular expressions that the value must match: tried directly on the fast path.
+        self.patterns = tuple(
+            check.regex
+            for check in self.checks
+            if isinstance(check, RegexValidator) and not check.inverse_match
+        )
+        self.only_patterns = len(self.patterns) == len(self.checks)
 
     def clean(self, value: Any, partners: Mapping) -> Any:
         if type(value) is str:  # the usual case, first
@@ -146,11 +154,14 @@ class Text(Field):
                     raise Invalid([BLANK])
                 return ""
             return self.validated(self.read(value, text))
-        if value is not MISSING and value is not None:
-            if value == "" or (self.trim and str(value).strip() == ""):
-                if not self.allow_blank:
-                    raise Invalid([BLANK])
-                return ""
+        if (
+            value is not MISSING
+            and value is not None
+            and (value == "" or (self.trim and str(value).strip() == ""))
+        ):
+            if not self.allow_blank:
+                raise Invalid([BLANK])
+            return ""
         return super().clean(value, partners)
 
     def read(self, value: str, text: str) -> str:
@@ -164,7 +175,8 @@ class Text(Field):
 
     def validated(self, text: str) -> str:
         if (
-            not self.checks
+            self.only_patterns
+            and all(pattern.search(text) for pattern in self.patterns)
             and (self.max_length is None or len(text) <= self.max_length)
             and (self.min_length is None or len(text) >= self.min_length)
             and text.isascii()
@@ -306,9 +318,7 @@ class Money(Field):
         if total > MONEY_DIGITS:
             raise Invalid([f"Ensure that there are no more than {MONEY_DIGITS} digits in total."])
         if places > MONEY_PLACES:
-            raise Invalid(
-                [f"Ensure that there are no more than {MONEY_PLACES} decimal places."]
-            )
+            raise Invalid([f"Ensure that there are no more than {MONEY_PLACES} decimal places."])
         if whole > MONEY_DIGITS - MONEY_PLACES:
             raise Invalid(
                 [
@@ -332,10 +342,8 @@ class When(Field):
 
     def convert(self, value: Any, partners: Mapping) -> datetime:
         parsed = None
-        try:
+        with contextlib.suppress(ValueError, TypeError):
             parsed = parse_datetime(value)
-        except (ValueError, TypeError):
-            pass
         if parsed is None:
             try:
                 parsed = datetime.strptime(value, ISO_8601)  # noqa: DTZ007 (made aware below)

@@ -838,6 +838,14 @@ _CLICK_TRACK_EXECUTE = (
     f"EXECUTE {CLICK_TRACK_STATEMENT} ({', '.join(['%s'] * len(_CLICK_TRACK_PARAMETERS))})"
 )
 _CLICK_TRACK_PREPARE_AND_EXECUTE = f"{_CLICK_TRACK_PREPARE}; {_CLICK_TRACK_EXECUTE}"
+_CLICK_TRACK_PREPARE_AGAIN = (
+    f"DEALLOCATE {CLICK_TRACK_STATEMENT}; {_CLICK_TRACK_PREPARE_AND_EXECUTE}"
+)
+# PostgreSQL plans a prepared statement once (after five custom plans) from the table sizes
+# of that moment; a plan made while the click table was nearly empty (a new install, a
+# benchmark's truncated tables) scans it whole, and is kept until the next ANALYZE. So each
+# connection prepares the statement again every this many clicks (about 1 ms each time).
+CLICK_TRACK_PREPARE_EVERY = 1000
 # What to send again, in the same single execute, when PostgreSQL answers with one of these
 # (never inside a transaction, which the error has aborted): the statement is missing
 # (DISCARD ALL, a pooler's other server connection), or already there (a pooler), or a
@@ -846,11 +854,11 @@ _CLICK_TRACK_PREPARE_AND_EXECUTE = f"{_CLICK_TRACK_PREPARE}; {_CLICK_TRACK_EXECU
 _CLICK_TRACK_RETRY = {
     "26000": _CLICK_TRACK_PREPARE_AND_EXECUTE,
     "42P05": _CLICK_TRACK_EXECUTE,
-    "0A000": f"DEALLOCATE {CLICK_TRACK_STATEMENT}; {_CLICK_TRACK_PREPARE_AND_EXECUTE}",
+    "0A000": _CLICK_TRACK_PREPARE_AGAIN,
 }
 # The DB-API connections this process has prepared the statement on (PREPARE lasts as long
-# as the connection, and a rollback does not undo it).
-_click_track_prepared: weakref.WeakSet = weakref.WeakSet()
+# as the connection, and a rollback does not undo it): how many clicks each has run since.
+_click_track_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _click_track_portable(
@@ -881,8 +889,10 @@ def click_track(*, code: str, link_code: str | None, click: Click, record: bool)
     among the code's readings that the known prefixes allow (ranked as `code_candidates`
     ranks them), the tracking link, the default destination, and the insert with its
     duplicate check. It is a prepared statement: the first click on a connection sends
-    `PREPARE ...; EXECUTE ...` in one go, later ones `EXECUTE ...`. Elsewhere (SQLite, the
-    embedded default) it is `tracker_target` and then `click_record`, two round trips.
+    `PREPARE ...; EXECUTE ...` in one go, later ones `EXECUTE ...`, and every
+    CLICK_TRACK_PREPARE_EVERY clicks `DEALLOCATE ...; PREPARE ...; EXECUTE ...`. Elsewhere
+    (SQLite, the embedded default) it is `tracker_target` then `click_record`, two round
+    trips.
     """
     if connection.vendor != "postgresql":
         return _click_track_portable(code=code, link_code=link_code, click=click, record=record)
@@ -902,11 +912,14 @@ def click_track(*, code: str, link_code: str | None, click: Click, record: bool)
     ]
     with connection.cursor() as cursor:
         raw = connection.connection
-        if raw in _click_track_prepared:
-            sql = _CLICK_TRACK_EXECUTE
+        runs = _click_track_runs.get(raw)
+        if runs is None:
+            sql, runs = _CLICK_TRACK_PREPARE_AND_EXECUTE, 0
+        elif runs >= CLICK_TRACK_PREPARE_EVERY:
+            sql, runs = _CLICK_TRACK_PREPARE_AGAIN, 0
         else:
-            sql = _CLICK_TRACK_PREPARE_AND_EXECUTE
-            _click_track_prepared.add(raw)
+            sql = _CLICK_TRACK_EXECUTE
+        _click_track_runs[raw] = runs + 1
         try:
             cursor.execute(sql, params)
         except DatabaseError as error:

@@ -3,6 +3,7 @@ the click in one round trip, exactly as the lookup (`tracker_target`, whose pref
 `code_candidates`) and the insert (`click_record`) did in two."""
 
 import random
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -271,7 +272,7 @@ def _forget_prepared():
     """As a new connection: the statement neither prepared nor remembered."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    services._click_track_prepared.discard(connection.connection)
+    services._click_track_runs.pop(connection.connection, None)
 
 
 @postgresql_only
@@ -287,6 +288,87 @@ def test_the_first_click_prepares_and_runs_in_one_execute_later_ones_only_run():
     assert first[0]["sql"].startswith(f"PREPARE {services.CLICK_TRACK_STATEMENT} ")
     assert f"; EXECUTE {services.CLICK_TRACK_STATEMENT} (" in first[0]["sql"]
     assert second[0]["sql"].startswith(f"EXECUTE {services.CLICK_TRACK_STATEMENT} (")
+    assert Click.objects.count() == 2
+
+
+def _statement_kind(sql):
+    return sql.split(" ", 1)[0]
+
+
+@postgresql_only
+def test_each_connection_prepares_the_statement_again_every_so_many_clicks(monkeypatch):
+    monkeypatch.setattr(services, "CLICK_TRACK_PREPARE_EVERY", 3)
+    partners("jane")
+    defaults_update(data={"duplicate_click_minutes": 0}, acting_user=None)
+    _forget_prepared()
+    kinds = []
+    for _ in range(7):
+        with CaptureQueriesContext(connection) as queries:
+            click_track(code="jane", link_code=None, click=visit(), record=True)
+        assert len(queries) == 1
+        kinds.append(_statement_kind(queries[0]["sql"]))
+
+    again = ["DEALLOCATE", "EXECUTE", "EXECUTE"]
+    assert kinds == ["PREPARE", "EXECUTE", "EXECUTE", *again, "DEALLOCATE"]
+    assert Click.objects.count() == 7
+
+
+def _duplicate_check_plan():
+    """How the prepared statement looks for repeats (its plan, as the next click runs it)."""
+    at = timezone.now()
+    params = [1, ["jane"], "jane", "active", None, new_click_id(at), "", IP, BROWSER, "", at]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN EXECUTE {services.CLICK_TRACK_STATEMENT} ({', '.join(['%s'] * 12)})",
+            [*params, True],
+        )
+        plan = [row[0] for row in cursor.fetchall()]
+    return next(line.strip() for line in plan if " on partners_click c" in line)
+
+
+@postgresql_only
+def test_a_plan_made_while_the_click_table_was_tiny_does_not_outlive_it(monkeypatch):
+    """PostgreSQL fixes a prepared statement's generic plan at its sixth run; made on a
+    nearly empty click table, it looks for repeats by time alone (every click of the
+    window), and would stay so until the next ANALYZE. Prepared again once the table has
+    grown, it looks them up by IP address (or partner) and time."""
+    monkeypatch.setattr(services, "CLICK_TRACK_PREPARE_EVERY", 20)
+    partners("jane")
+    jane_id = next(iter(PARTNER_CODES))
+    _forget_prepared()
+    for n in range(10):
+        click_track(code="jane", link_code=None, click=visit(ip=f"10.0.0.{n}"), record=True)
+    start = timezone.now() - timedelta(minutes=10)
+    Click.objects.bulk_create(
+        Click(
+            id=uuid.uuid4(),
+            partner_id=jane_id,
+            ip=f"10.1.{n // 250}.{n % 250}",
+            user_agent=BROWSER,
+            at=start + timedelta(milliseconds=n),
+        )
+        for n in range(5000)
+    )
+    for n in range(20):  # the 21st click prepares it again; six more fix the new plan
+        click_track(code="jane", link_code=None, click=visit(ip=f"10.2.0.{n}"), record=True)
+
+    scan = _duplicate_check_plan()
+
+    assert "click_ip_at_idx" in scan or "click_partner_at_idx" in scan, scan
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_the_statement_for_itself():
+    """As with CONN_MAX_AGE=0, or after a connection was recycled."""
+    partners("jane")
+    click_track(code="jane", link_code=None, click=visit(), record=True)
+    connection.close()
+    with CaptureQueriesContext(connection) as queries:
+        target = click_track(code="jane", link_code=None, click=visit(ip=IP + "0"), record=True)
+
+    assert [_statement_kind(q["sql"]) for q in queries] == ["PREPARE"]
+    assert target.click_stored is True
     assert Click.objects.count() == 2
 
 

@@ -1,0 +1,396 @@
+"""Benchmark of the bulk event import against COPY of the same rows (issue 6, part 2).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rp_bench_import \\
+        .venv/bin/python bench/import.py --write-docs
+
+Migrates the database and empties it (its name must contain "bench"), then makes the data of
+bench/events.py: the defaults at 3 levels, lead and sale payouts, amount and percent; a
+program with rates on every level; a partner tree of 3 levels (--roots x --fanout x
+--fanout) and a click of a level-3 partner for each of --tokens tracking tokens. It writes a
+JSON Lines file of --orders orders (100,000) in a temporary directory, each the order body
+of bench/events.py with an `occurred_at` in the last half hour: a new contact, two items, a
+level-3 `lead_partner`, and every other order a `sale_partner`, the others a
+`tracking_token`, so that every order pays 3 lead and 3 sale lines.
+
+It then runs, as a subprocess (so its peak RSS can be read), `manage.py import_events FILE
+--batch-size N` and times it; checks what it wrote (every order with its 3 + 3 lines and 6
+notifications logged as skipped); runs the file again (everything already recorded, nothing
+changes); and as the baseline, copies the rows the import wrote to the orders and
+commissions tables out (`COPY ... TO`), empties those two tables and times `COPY ... FROM`
+of the same rows back in one transaction (--copy-rounds times, the median). It reports
+orders per second (the issue's target: >= 5,000), the ratio to COPY, and the import's peak
+RSS (target: under 300 MB). --profile N: cProfile of N more orders imported in this process.
+With --write-docs the figures replace the "Bulk import" section of docs/performance.md.
+"""
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    BASE_DIR,
+    code_version,
+    docs_section_write,
+    load_average,
+    machine,
+    require_bench_database,
+    setup_django,
+)
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rp_bench_import"
+HEADING = "## Bulk import (bench/import.py)"
+TARGET_ORDERS_PER_SECOND = 5000
+TARGET_RSS_MB = 300
+LINES_PER_ORDER = 6  # 3 lead + 3 sale
+
+
+def main() -> int:
+    args = parse_args()
+    setup_django(DEFAULT_DATABASE_URL)
+    if refusal := require_bench_database():
+        print(refusal, file=sys.stderr)
+        return 2
+    from django.conf import settings
+
+    from bench.events import prepare_data
+
+    database = settings.DATABASES["default"]["NAME"]
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"Preparing {database}: migrate, reset, partner tree, program, tokens (seed {seed})")
+    data = prepare_data(
+        args=SimpleNamespace(
+            roots=args.roots, fanout=args.fanout, tokens=args.tokens, notify="off"
+        ),
+        rng=rng,
+    )
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="rp-bench-import-") as tmp:
+        path = Path(tmp) / "orders.jsonl"
+        started = time.perf_counter()
+        write_file(path, data, rng, orders=args.orders, prefix=f"b{seed}-")
+        made = time.perf_counter() - started
+        size_mb = path.stat().st_size / 1e6
+        print(f"Wrote {args.orders:,} orders to {path.name} ({size_mb:.1f} MB) in {made:.1f} s")
+        analyze()
+        if (load := load_average()) > 0.5:
+            print(f"Warning: load average {load:.2f} before the run: other work skews it")
+        load_before = load_average()
+        run = import_run(path, batch_size=args.batch_size)
+        load_after = load_average()
+        print(
+            f"Import: {run['seconds']:.1f} s, {args.orders / run['seconds']:,.0f} orders/s, "
+            f"peak RSS {run['rss_mb']:.0f} MB, CPU {run['cpu_seconds']:.1f} s"
+        )
+        problems += expect(run, f"{args.orders} lines: {args.orders} recorded, 0 already")
+        checks = check_rows(args.orders)
+        problems += checks.pop("problems")
+        again = import_run(path, batch_size=args.batch_size)
+        print(f"Again: {again['seconds']:.1f} s ({args.orders / again['seconds']:,.0f} lines/s)")
+        problems += expect(again, f"{args.orders} lines: 0 recorded, {args.orders} already")
+        if check_rows(args.orders)["counts"] != checks["counts"]:
+            problems.append("running the file again changed the rows")
+        baseline = copy_baseline(Path(tmp), rounds=args.copy_rounds)
+        print(
+            f"COPY of {baseline['orders']:,} orders and {baseline['lines']:,} commission rows: "
+            f"{baseline['seconds']:.2f} s ({', '.join(f'{s:.2f}' for s in baseline['all'])})"
+        )
+        if check_rows(args.orders)["counts"] != checks["counts"]:
+            problems.append("the COPY baseline did not put the same rows back")
+        profile = profile_import(Path(tmp), data, rng, count=args.profile) if args.profile else []
+    report = markdown_report(
+        args=args, database=database, run=run, again=again, baseline=baseline, checks=checks,
+        size_mb=size_mb, load=(load_before, load_after), profile=profile,
+    )  # fmt: skip
+    print()
+    print(report)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    if args.write_docs and not problems:
+        docs_section_write(HEADING, report)
+        print("Updated docs/performance.md")
+    return 1 if problems else 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="orders in the file")
+    parser.add_argument("--batch-size", type=int, help="import_events --batch-size (its default)")
+    parser.add_argument("--roots", type=int, default=10, help="partners at the top (10)")
+    parser.add_argument("--fanout", type=int, default=10, help="children per partner (10)")
+    parser.add_argument("--tokens", type=int, default=200, help="tracking tokens (200)")
+    parser.add_argument("--copy-rounds", type=int, default=3, help="COPY baseline rounds (3)")
+    parser.add_argument("--profile", type=int, default=0, help="cProfile N in-process orders")
+    parser.add_argument("--seed", type=int, help="seed of the data")
+    parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
+    args = parser.parse_args()
+    if min(args.orders, args.roots, args.fanout, args.tokens, args.copy_rounds) < 1:
+        parser.error("--orders, --roots, --fanout, --tokens, --copy-rounds >= 1")
+    return args
+
+
+# --- The file ----------------------------------------------------------------------------------
+
+
+def write_file(path: Path, data, rng: random.Random, *, orders: int, prefix: str) -> None:
+    """`orders` order events, one per line, streamed to the file."""
+    from bench.events import order_body
+
+    now = datetime.now(UTC)
+    with path.open("w") as out:
+        for n in range(orders):
+            body = order_body(data, rng, f"{prefix}{n}", token=bool(n % 2))
+            at = now - timedelta(seconds=rng.randint(60, 1800))  # after the clicks (1 h ago)
+            body["occurred_at"] = at.isoformat().replace("+00:00", "Z")
+            out.write(json.dumps(body) + "\n")
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+# --- The import ----------------------------------------------------------------------------------
+
+
+def import_run(path: Path, *, batch_size: int | None) -> dict:
+    """`manage.py import_events` in a subprocess: wall time, peak RSS and CPU time of the
+    process (this process runs no other child at the same time), and its output."""
+    command = [sys.executable, str(BASE_DIR / "manage.py"), "import_events", str(path)]
+    if batch_size:
+        command += ["--batch-size", str(batch_size)]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "seconds": seconds,
+        "rss_mb": after.ru_maxrss / 1024,  # kB on Linux; the largest child so far
+        "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "returncode": result.returncode,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+    }
+
+
+def expect(run: dict, summary: str) -> list[str]:
+    if run["returncode"] != 0 or not run["stdout"].startswith(summary):
+        return [
+            f"import_events answered {run['returncode']}: {run['stdout']}{run['stderr'][-2000:]}"
+        ]
+    return []
+
+
+def check_rows(orders: int) -> dict:
+    """Every order has its 3 lead and 3 sale lines and 6 notifications logged as skipped."""
+    from django.db.models import Count, Q
+
+    from commissions.models import Commission, Contact, Event, Notification, Order, Referral
+
+    problems = []
+    counts = {
+        model.__name__: model.objects.count()
+        for model in (Event, Contact, Order, Commission, Notification, Referral)
+    }
+    if counts["Order"] != orders:
+        problems.append(f"{counts['Order']:,} orders, not {orders:,}")
+    wrong = (
+        Order.objects.annotate(
+            lead=Count("commissions", filter=Q(commissions__kind="lead")),
+            sale=Count("commissions", filter=Q(commissions__kind="sale")),
+        )
+        .exclude(lead=3, sale=3)
+        .count()
+    )
+    if wrong:
+        problems.append(f"{wrong:,} orders lack their 3 lead + 3 sale lines")
+    skipped = Notification.objects.filter(
+        status="skipped", reason="Imported from a file: no email."
+    ).count()
+    if skipped != orders * LINES_PER_ORDER or counts["Notification"] != skipped:
+        problems.append(f"{skipped:,} skipped notifications of {counts['Notification']:,}")
+    sources = dict(
+        Order.objects.values_list("sale_trace__source").annotate(n=Count("id")).order_by()
+    )
+    return {"problems": problems, "counts": counts, "sources": sources}
+
+
+# --- The baseline: COPY of the same rows ---------------------------------------------------------
+
+
+def copy_baseline(tmp: Path, *, rounds: int) -> dict:
+    """The orders and commission rows the import wrote, out to files and back into the
+    emptied tables by COPY, in one transaction (the median of `rounds`); the tables end as
+    they were."""
+    from django.db import connection, transaction
+
+    from commissions.models import Commission, Order
+
+    tables = [Order._meta.db_table, Commission._meta.db_table]
+    files = {name: tmp / f"{name}.copy" for name in tables}
+    with connection.cursor() as cursor:
+        for name in tables:
+            with files[name].open("w") as out:
+                cursor.cursor.copy_expert(f"COPY {name} TO STDOUT", out)
+    rows = {name: sum(1 for _ in files[name].open()) for name in tables}
+    times = []
+    for _ in range(rounds):
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+            cursor.execute("CHECKPOINT")
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for name in tables:
+                with files[name].open() as source:
+                    cursor.cursor.copy_expert(f"COPY {name} FROM STDIN", source)
+        times.append(time.perf_counter() - started)
+    return {
+        "seconds": statistics.median(times),
+        "all": times,
+        "orders": rows[tables[0]],
+        "lines": rows[tables[1]],
+    }
+
+
+# --- In process ----------------------------------------------------------------------------------
+
+PROFILED = (
+    ("the whole import (`events_import`)", "commissions/importing.py", "events_import"),
+    ("reading and parsing lines (`line_parse`)", "commissions/importing.py", "line_parse"),
+    ("validation (`Record.validate`, the API's rules)", "commissions/validation.py", "validate"),
+    ("the batch's reads (`_Batch._read`)", "commissions/importing.py", "_read"),
+    ("attribution, leads, history (`_Batch._attribute`)", "commissions/importing.py", "_attribute"),
+    ("rows and answers (`_Batch._rows`)", "commissions/importing.py", "_rows"),
+    ("of which commission lines (`order_commission_rows`)", "commissions/services.py",
+     "order_commission_rows"),
+    ("the write (`_Batch._write`)", "commissions/importing.py", "_write"),
+    ("of which COPY text (`copy_text`)", "commissions/statements.py", "copy_text"),
+    ("psycopg2 `copy_expert` (the database's COPY)", "~",
+     "<method 'copy_expert' of 'psycopg2.extensions.cursor' objects>"),
+)  # fmt: skip
+
+
+def profile_import(tmp: Path, data, rng: random.Random, *, count: int) -> list[tuple[str, float]]:
+    """cProfile of `count` more orders imported in this process: each function's share."""
+    from commissions.importing import events_import
+
+    path = tmp / "profiled.jsonl"
+    write_file(path, data, rng, orders=count, prefix="profiled-")
+    profiler = cProfile.Profile()
+    with path.open("rb") as lines:
+        profiler.enable()
+        events_import(lines=lines)
+        profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+    print(f"\ncProfile of {count:,} orders, by cumulative time:\n{out.getvalue()}")
+    stats = pstats.Stats(profiler).stats
+    rows = []
+    for label, suffix, name in PROFILED:
+        total = sum(
+            tottime if suffix == "~" else cumtime
+            for (filename, _, function), (_, _, tottime, cumtime, _) in stats.items()
+            if function == name and filename.endswith(suffix)
+        )
+        rows.append((label, total))
+    whole = rows[0][1] or 1
+    return [(label, total / whole) for label, total in rows]
+
+
+# --- Report ----------------------------------------------------------------------------------------
+
+
+def markdown_report(*, args, database, run, again, baseline, checks, size_mb, load, profile) -> str:
+    from commissions.importing import DEFAULT_BATCH_SIZE
+
+    orders = args.orders
+    rate = orders / run["seconds"]
+    copy_rate = baseline["orders"] / baseline["seconds"]
+    batch = args.batch_size or DEFAULT_BATCH_SIZE
+    command = (
+        f"DATABASE_URL=postgres://postgres@127.0.0.1:5432/{database} .venv/bin/python "
+        f"bench/import.py --orders {orders}"
+        + (f" --batch-size {args.batch_size}" if args.batch_size else "")
+        + (f" --profile {args.profile}" if args.profile else "")
+    )
+    verdict = "meets" if rate >= TARGET_ORDERS_PER_SECOND else "is below"
+    rss_verdict = "under" if run["rss_mb"] < TARGET_RSS_MB else "over"
+    counts = checks["counts"]
+    sources = ", ".join(f"{n:,} {s}" for s, n in sorted(checks["sources"].items(), key=str))
+    rows_written = sum(counts[name] for name in ("Event", "Contact", "Order", "Commission"))
+    rows_written += counts["Notification"] + counts["Referral"]
+    lines = [
+        f"Command: `{command} --write-docs`",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Code: {code_version('partners', 'commissions', 'referral_program', 'bench')}.",
+        "",
+        f"Set-up: the data of bench/events.py in database `{database}` (3 levels, lead and sale, "
+        f"amount and percent; {args.roots} x {args.fanout} x {args.fanout} partners; "
+        f"{args.tokens} tracking tokens of level-3 partners). The file: {orders:,} orders "
+        f"({size_mb:.1f} MB), each a new contact with two items, a level-3 `lead_partner`, "
+        "and a `sale_partner` or (every other one) a `tracking_token`, `occurred_at` in the "
+        "last half hour, so each pays 3 lead and 3 sale lines. `manage.py import_events FILE "
+        f"--batch-size {batch}` in a subprocess (bench.settings, DEBUG off); "
+        f"taken {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| | time | orders/s | |",
+        "|---|---|---|---|",
+        f"| import (parse, validate, attribute, calculate, write {rows_written:,} rows) "
+        f"| {run['seconds']:.1f} s | **{rate:,.0f}** | peak RSS {run['rss_mb']:.0f} MB, "
+        f"CPU {run['cpu_seconds']:.1f} s |",
+        f"| the same file again (all already recorded) | {again['seconds']:.1f} s "
+        f"| {orders / again['seconds']:,.0f} | nothing written |",
+        f"| baseline: COPY of the {baseline['orders']:,} order and {baseline['lines']:,} "
+        f"commission rows it wrote | {baseline['seconds']:.2f} s | {copy_rate:,.0f} | "
+        f"median of {len(baseline['all'])} |",
+        "",
+        f"**{rate:,.0f} orders/s**: it {verdict} the target of "
+        f"{TARGET_ORDERS_PER_SECOND:,}; the import takes {run['seconds'] / baseline['seconds']:.1f} "
+        f"times the COPY of its order and commission rows (it also writes the events, "
+        f"contacts, notifications and history: {rows_written:,} rows in all). Peak RSS "
+        f"{run['rss_mb']:.0f} MB, {rss_verdict} the {TARGET_RSS_MB} MB allowed (the file is "
+        f"streamed). The import process used {run['cpu_seconds'] / run['seconds']:.0%} of a "
+        f"core; the rest of its time it waited for PostgreSQL. Load average (1 min) "
+        f"{load[0]:.2f} before, {load[1]:.2f} after.",
+        "",
+        f"Checked: {counts['Order']:,} orders, {counts['Commission']:,} commission lines (3 "
+        f"lead and 3 sale on every order), {counts['Notification']:,} notifications logged "
+        f"as skipped, {counts['Referral']:,} history entries; sale partners by source: "
+        f"{sources}. Running the file again recorded nothing and changed no row.",
+    ]
+    if profile:
+        lines += [
+            "",
+            f"Share of the import's time by function (cProfile, {args.profile:,} orders in "
+            "process; cumulative, so rows overlap; the profiler inflates call-heavy code):",
+            "",
+            "| function | share |",
+            "|---|---|",
+            *(f"| {label} | {share:.0%} |" for label, share in profile),
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
