@@ -342,9 +342,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--conn-max-age",
         type=conn_max_ages,
-        default=conn_max_ages(os.environ.get("CONN_MAX_AGE") or "0"),
+        default=conn_max_ages(os.environ.get("CONN_MAX_AGE") or "60"),
         help="CONN_MAX_AGE of the server, or several (e.g. 0,60) measured one after the "
-        "other (default: $CONN_MAX_AGE, else 0 as in the settings)",
+        "other (default: $CONN_MAX_AGE, else 60 as in the settings)",
     )
     parser.add_argument(
         "--broker",
@@ -590,9 +590,9 @@ def result_report(result: Result, views: list[View]) -> list[str]:
     responses = sum(r.requests for r in tracker_runs)
     rows = sum(r.rows for r in tracker_runs)
     connections = (
-        "a new PostgreSQL connection per request, the settings' default"
+        "a new PostgreSQL connection per request"
         if result.conn_max_age == 0
-        else "persistent PostgreSQL connections"
+        else "persistent PostgreSQL connections, the settings' default"
     )
     verdict = "meets" if round(ratio, 2) >= target else "is below"
     heading = f"### CONN_MAX_AGE={result.conn_max_age} ({connections})"
