@@ -43,18 +43,27 @@ class ActivePartnerCodeField(PartnerCodeField):
 
 
 class EventRulesMixin:
-    """Validates an event by the plain rules of `commissions.validation` (the importer's
-    too), after reading every partner code it names in one query. The declared fields are
-    not run: they describe the JSON for the schema."""
+    # Validates an event by the plain rules of `commissions.validation` (the importer's
+    # too); the declared fields are not run: they describe the JSON for the schema. (No
+    # docstring: the schema would show it as the request's description.)
 
     rules: validation.Record
 
     def to_internal_value(self, data):
-        partners = partners_named(validation.codes_named(self.rules, data))
         try:
-            return self.rules.validate(data, partners)
+            return self.rules.validate(data, self.partners(data))
         except validation.Invalid as error:
             raise serializers.ValidationError(error.detail) from None
+
+    def partners(self, data) -> dict:
+        return {}
+
+
+class PartnerCodesMixin(EventRulesMixin):
+    """Reads every partner its code fields name in one query, before the fields run."""
+
+    def partners(self, data) -> dict:
+        return partners_named(validation.codes_named(self.rules, data))
 
 
 def _no_negative_zero(value) -> None:
@@ -99,7 +108,7 @@ class TrackedEventSerializer(EventSerializer):
     ip = serializers.IPAddressField(required=False, allow_null=True)
 
 
-class WebFormEventSerializer(EventRulesMixin, TrackedEventSerializer):
+class WebFormEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
     rules = validation.WEB_FORM
 
     form = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -113,7 +122,7 @@ class ItemSerializer(serializers.Serializer):
     unit_price = money()
 
 
-class OrderEventSerializer(EventRulesMixin, TrackedEventSerializer):
+class OrderEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
     rules = validation.ORDER
 
     currency = serializers.CharField(min_length=3, max_length=3, required=False)

@@ -68,12 +68,24 @@ def _converters(field_list: tuple[Field, ...], vendor: str) -> tuple:
     return tuple(result)
 
 
+# The converters of a field tuple, by the tuple's id: hashing a tuple of fields hashes
+# every field (Python code), which cost more than converting a row. Each entry holds its
+# tuple, so no other tuple can take its id while it is there.
+_converters_by_id: dict[int, tuple[tuple, str, tuple]] = {}
+
+
 def converted(field_list: tuple[Field, ...], row: Sequence) -> list:
     """A row of these fields' columns as the ORM would read it (JSON parsed; on SQLite also
     decimals, booleans and datetimes)."""
     connection = db()
+    entry = _converters_by_id.get(id(field_list))
+    if entry is None or entry[0] is not field_list or entry[1] != connection.vendor:
+        if len(_converters_by_id) > 1000:
+            _converters_by_id.clear()
+        entry = (field_list, connection.vendor, _converters(field_list, connection.vendor))
+        _converters_by_id[id(field_list)] = entry
     row = list(row)
-    for position, column, functions in _converters(field_list, connection.vendor):
+    for position, column, functions in entry[2]:
         value = row[position]
         for function in functions:
             value = function(value, column, connection)
@@ -157,20 +169,21 @@ def _json(value: Any) -> str:
     return text.translate(_COPY_ESCAPES) if "\\" in text else text
 
 
-_last_when: tuple = (None, "")  # the rows of one event share its time: written once
+# Times written so far (rows of one event, and of one batch, share them), by value: equal
+# times are the same instant, whatever their offset, and PostgreSQL stores the instant.
+_written_times: dict[datetime, str] = {}
 
 
 def _when(value: datetime | None) -> str:
-    global _last_when
     if value is None:
         return _NULL
-    last = _last_when  # one read: another thread may replace it (never change it)
-    if value is last[0]:
-        return last[1]
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: the database stores aware times")
-    text = value.isoformat()
-    _last_when = (value, text)  # holds `value`: no other object can take its address
+    text = _written_times.get(value)
+    if text is None:
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the database stores aware times")
+        if len(_written_times) > 50_000:
+            _written_times.clear()
+        text = _written_times[value] = value.isoformat()
     return text
 
 
@@ -194,7 +207,10 @@ def _column_code(field: Field, name: str) -> str:
         return f"('t' if {name} else 'f')"
     if kind in _AS_NUMBER:
         return f"(_NULL if {name} is None else {name})" if field.null else name
-    return f"_text({name})"
+    if field.null:
+        return f"_text({name})"
+    # Letters and digits only (most codes and choices): nothing to escape.
+    return f"({name} if type({name}) is str and {name}.isalnum() else _text({name}))"
 
 
 @cache
@@ -268,19 +284,32 @@ def copy(model: type[Model], names: tuple[str, ...], rows: Sequence[Sequence[Any
     return copy_send(copy_data(model, names, rows))
 
 
+# The sequence of each table's id, by database and table, found once per process: nextval
+# of a sequence named in the statement is ten times faster than of one found per row.
+_sequences: dict[tuple[str, str], str] = {}
+
+
+def _sequence(model: type[Model]) -> str:
+    connection = db()
+    key = (connection.settings_dict["NAME"], model._meta.db_table)
+    if key not in _sequences:
+        [[name]] = execute("SELECT pg_get_serial_sequence(%s, %s)", [key[1], "id"])
+        _sequences[key] = name
+    return _sequences[key]
+
+
 def ids_reserve(counts: Mapping[type[Model], int]) -> dict[type[Model], list[int]]:
     """`count` new primary keys of each model's table, taken from its sequence in one query,
     ascending: rows written with them by COPY can be referred to before they exist."""
     wanted = [(model, count) for model, count in counts.items() if count > 0]
+    result: dict[type[Model], list[int]] = {model: [] for model in counts}
     if not wanted:
-        return {model: [] for model in counts}
+        return result
     parts = ", ".join(
-        "(SELECT array_agg(nextval(pg_get_serial_sequence(%s, 'id'))) FROM generate_series(1, %s))"
-        for _ in wanted
+        "(SELECT array_agg(nextval(%s::regclass)) FROM generate_series(1, %s))" for _ in wanted
     )
-    params = [value for model, count in wanted for value in (model._meta.db_table, count)]
+    params = [value for model, count in wanted for value in (_sequence(model), count)]
     [found] = execute(f"SELECT {parts}", params)
-    result = {model: [] for model in counts}
     for (model, _), ids in zip(wanted, found, strict=True):
         result[model] = sorted(ids)
     return result

@@ -627,3 +627,88 @@ def test_rows_written_with_reserved_ids_leave_the_sequences_ahead(world, tmp_pat
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     post_all(client, [events(world)[6]])
     assert Order.objects.get(order_id="o-5").pk > highest
+
+
+# --- One batch written while the next is worked out (outside a transaction) -------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("policy", ["cookie-last", "history-last-ip"])
+def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, policy):
+    """Outside a transaction a thread writes each batch while the next is worked out from
+    the contacts as the batch being written leaves them; the rows are still the API's."""
+    defaults_update(data=POLICIES[policy], acting_user=None)
+    before, payloads = prelude(world), events(world)
+    post_all(api, before)
+    post_all(api, payloads)
+    through_api = snapshot()
+    wipe()
+
+    post_all(api, before)
+    out, err, error = run(write(tmp_path, payloads), "--batch-size", "2")
+
+    assert error is None, err
+    assert out.splitlines()[0] == "17 lines: 17 recorded, 0 already recorded, 0 failed."
+    assert snapshot() == through_api
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_of_an_event_of_the_batch_being_written_is_a_duplicate(world, tmp_path):
+    payloads = events(world)[:4]
+    lines = [*payloads[:2], payloads[1], {**payloads[1], "items": []}, *payloads[2:]]
+
+    out, _, error = run(write(tmp_path, lines), "--batch-size", "2")
+
+    assert error is None
+    assert out.splitlines()[0] == "6 lines: 4 recorded, 2 already recorded, 0 failed."
+    assert Order.objects.count() == 3
+    assert Event.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_worked_out_again_makes_the_next_one_worked_out_again(
+    api, world, tmp_path, monkeypatch
+):
+    """The API records an event of the batch being written: that batch is worked out again,
+    and so is the next one, which took that batch's contacts as it would have left them."""
+    from commissions import importing
+
+    c, at = world["clicks"], world["at"]
+    item = {"sku": "A", "quantity": 1, "unit_price": "100.00"}
+    payloads = [
+        {"event_id": "o-1", "occurred_at": iso(at[5]), "contact": {"email": "amy@example.com"},
+         "items": [item], "tracking_token": token(c["leaf"])},
+        {"event_id": "o-2", "occurred_at": iso(at[6]), "contact": {"email": "amy@example.com"},
+         "items": [item]},
+        # the next batch: the same contact, whose lead o-1 fixes (or, once the API recorded
+        # o-1 with another partner, that one)
+        {"event_id": "o-3", "occurred_at": iso(at[7]), "contact": {"email": "amy@example.com"},
+         "items": [item]},
+    ]  # fmt: skip
+    by_api = {**payloads[0], "tracking_token": token(c["leaf3"])}
+    posted = []
+    original = importing._Batch.write
+
+    def api_first(self):
+        if not posted:
+            posted.append(True)
+            post_all(api, [by_api])  # o-1 by the API, crediting vlogger
+        return original(self)
+
+    monkeypatch.setattr(importing._Batch, "write", api_first)
+    again = []
+    worked_out_again = importing._intake_again
+
+    def counted(lines):
+        again.append(len(lines))
+        return worked_out_again(lines)
+
+    monkeypatch.setattr(importing, "_intake_again", counted)
+    out, _, error = run(write(tmp_path, payloads), "--batch-size", "2")
+
+    assert error is None
+    assert out.splitlines()[0] == "3 lines: 2 recorded, 1 already recorded, 0 failed."
+    assert again == [2]  # the first batch; the second was worked out again before its write
+    leads = dict(Order.objects.values_list("order_id", "lead_partner__code"))
+    assert leads == {"o-1": "vlogger", "o-2": "vlogger", "o-3": "vlogger"}
+    assert Contact.objects.get().lead_partner.code == "vlogger"
