@@ -17,6 +17,7 @@ fields on generated input.
 
 import contextlib
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal, DecimalException, getcontext
@@ -95,8 +96,9 @@ def _surrogate(text: str) -> str | None:
     return None
 
 
-class Field:
-    """What every field does with a missing value and with null (DRF's `Field`)."""
+class Field(ABC):
+    """What every field does with a missing value and with null (DRF's `Field`); each kind
+    of field says how it converts a value in `convert`."""
 
     def __init__(self, *, required: bool = True, allow_null: bool = False):
         self.required = required
@@ -113,8 +115,9 @@ class Field:
             return None
         return self.convert(value, partners)
 
+    @abstractmethod
     def convert(self, value: Any, partners: Mapping) -> Any:
-        raise NotImplementedError
+        """The value checked and converted, or `Invalid` with its messages."""
 
 
 class Text(Field):
