@@ -67,6 +67,21 @@ class NoDeleteMixin:
         return False
 
 
+class ReadOnlyMixin(NoDeleteMixin):
+    """Rows listed, never added or edited here; an action may still change them through a
+    service for staff who hold the model's change permission (`may_change`)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def may_change(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+
 # --- Referral Partner Defaults -----------------------------------------------------------
 
 
@@ -126,7 +141,7 @@ class ReferralDefaultsAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(DefaultsChange)
-class DefaultsChangeAdmin(NoDeleteMixin, admin.ModelAdmin):
+class DefaultsChangeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The history of defaults saves: read only."""
 
     list_display = ("at", "actor", "changes_summary", "programs_updated")
@@ -134,12 +149,6 @@ class DefaultsChangeAdmin(NoDeleteMixin, admin.ModelAdmin):
     date_hierarchy = "at"
     fields = ("at", "actor", "user", "changes_summary", "programs_updated")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     @admin.display(description="changes")
     def changes_summary(self, change: DefaultsChange) -> str:
@@ -627,7 +636,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
 
 
 @admin.register(ClickFlag)
-class ClickFlagAdmin(NoDeleteMixin, admin.ModelAdmin):
+class ClickFlagAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Flags are raised by the `flag_click_volume` task: read only here, but for marking
     them reviewed (the staff's Click flags page also takes a note)."""
 
@@ -659,15 +668,8 @@ class ClickFlagAdmin(NoDeleteMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["mark_reviewed"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ClickFlag | None = None) -> bool:
-        return False
-
     def has_review_permission(self, request: HttpRequest) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+        return self.may_change(request)
 
     @admin.action(description="Mark selected flags reviewed", permissions=["review"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[ClickFlag]) -> None:
@@ -706,7 +708,7 @@ class TrackingLinkAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(NoDeleteMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Keys are made with `manage.py create_api_key` (the key is shown once, there); here
     they are listed and revoked. The key's hash is never shown."""
 
@@ -717,15 +719,8 @@ class ApiKeyAdmin(NoDeleteMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
-        return False
-
     def has_revoke_permission(self, request: HttpRequest) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+        return self.may_change(request)
 
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
