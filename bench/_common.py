@@ -189,6 +189,21 @@ def process_cpu_seconds(pid: int, *, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time so far of every PostgreSQL process on this machine (the
+    backends, the WAL writer, the checkpointer): the database's share of a run."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process is gone
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def workers_cpu_seconds(arbiter_pid: int) -> float:
     """User + system CPU time of the arbiter's children (the workers) so far."""
     return process_cpu_seconds(arbiter_pid, children=True)

@@ -57,6 +57,7 @@ from bench._common import (
     gunicorn,
     load_average,
     machine,
+    postgres_cpu_seconds,
     query_timer,
     require_bench_database,
     setup_django,
@@ -123,6 +124,7 @@ class Run:
     p99_ms: float
     rows: int  # orders (or baseline events) written with the run's prefix
     worker_cpu_seconds: float
+    postgres_cpu_seconds: float
 
     @property
     def rps(self) -> float:
@@ -131,6 +133,10 @@ class Run:
     @property
     def cpu_us(self) -> float:
         return self.worker_cpu_seconds / max(self.requests, 1) * 1e6
+
+    @property
+    def postgres_us(self) -> float:
+        return self.postgres_cpu_seconds / max(self.requests, 1) * 1e6
 
 
 LUA = """\
@@ -262,7 +268,8 @@ def main() -> int:
                     print(
                         f"  round {round_number} {view.name:8} {run.rps:7.0f} req/s  "
                         f"p50 {run.p50_ms:.1f} ms  p99 {run.p99_ms:.1f} ms  "
-                        f"{run.cpu_us:,.0f} us worker CPU/request  {run.created} x 201, "
+                        f"{run.cpu_us:,.0f} us worker CPU/request  "
+                        f"{run.postgres_us:,.0f} us PostgreSQL CPU/request  {run.created} x 201, "
                         f"{run.other} other, {run.rows} rows"
                     )
         connection.close()
@@ -434,13 +441,14 @@ def run_view(
     connections: int,
 ) -> Run:
     prefix = f"b{seed}r{round_number}{view.name[0]}"
-    cpu_before = workers_cpu_seconds(arbiter_pid)
+    cpu_before, postgres_before = workers_cpu_seconds(arbiter_pid), postgres_cpu_seconds()
     figures = wrk_run(
         wrk, lua, base_url + view.path, seconds=seconds, threads=THREADS,
         connections=connections,
         script_args=[view.path, prefix, str(random.Random(prefix).randrange(1 << 30))],
     )  # fmt: skip
     cpu = workers_cpu_seconds(arbiter_pid) - cpu_before
+    postgres = postgres_cpu_seconds() - postgres_before
     return Run(
         view=view.name,
         round=round_number,
@@ -454,6 +462,7 @@ def run_view(
         p99_ms=figures["p99_us"] / 1000,
         rows=settled_rows(view, prefix),
         worker_cpu_seconds=cpu,
+        postgres_cpu_seconds=postgres,
     )
 
 
@@ -687,6 +696,7 @@ def markdown_report(
         command += f" --profile {args.profile}"
     rps = {view.name: median_of(runs, view.name, "rps") for view in views}
     cpu = {view.name: median_of(runs, view.name, "cpu_us") for view in views}
+    postgres = {view.name: median_of(runs, view.name, "postgres_us") for view in views}
     per_round = [
         orders.rps / baseline.rps
         for orders, baseline in zip(
@@ -697,8 +707,9 @@ def markdown_report(
     ]
     ratio = rps["orders"] / rps["baseline"]
     table = [
-        "| view | req/s | p50 | p99 | worker CPU per request | vs baseline |",
-        "|---|---|---|---|---|---|",
+        "| view | req/s | p50 | p99 | worker CPU per request | PostgreSQL CPU per request "
+        "| vs baseline |",
+        "|---|---|---|---|---|---|---|",
     ]
     for view in views:
         table.append(
@@ -706,7 +717,8 @@ def markdown_report(
             f"({', '.join(f'{r.rps:,.0f}' for r in runs if r.view == view.name)}) "
             f"| {median_of(runs, view.name, 'p50_ms'):.1f} ms "
             f"| {median_of(runs, view.name, 'p99_ms'):.1f} ms "
-            f"| {cpu[view.name]:,.0f} µs | {rps[view.name] / rps['baseline']:.2f} |"
+            f"| {cpu[view.name]:,.0f} µs | {postgres[view.name]:,.0f} µs "
+            f"| {rps[view.name] / rps['baseline']:.2f} |"
         )
     order_runs = [r for r in runs if r.view == "orders"]
     created = sum(r.created for r in order_runs)
@@ -759,7 +771,9 @@ def markdown_report(
         f"**Orders / baseline: {ratio:.2f}** (per round "
         f"{', '.join(f'{r:.2f}' for r in per_round)}); it {verdict} the issue's target of 0.5. "
         f"By the workers' CPU time per request the order intake costs "
-        f"{cpu['orders'] / cpu['baseline']:.2f} times the baseline. Load average (1 min) "
+        f"{cpu['orders'] / cpu['baseline']:.2f} times the baseline, and by PostgreSQL's "
+        "(every PostgreSQL process on the machine: the backends, the WAL writer) "
+        f"{postgres['orders'] / postgres['baseline']:.2f} times. Load average (1 min) "
         f"{load[0]:.2f} before, {load[1]:.2f} after.",
         "",
         f"Checked: every answer was a 201; the order runs answered {created:,} and wrote "

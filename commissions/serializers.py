@@ -49,6 +49,13 @@ class EventRulesMixin:
 
     rules: validation.Record
 
+    def run_validation(self, data=serializers.empty):
+        # The rules are the whole validation: DRF's own pass after `to_internal_value`
+        # (read-only defaults, serializer validators) would deep-copy every declared field,
+        # nested ones too, on every request, and check nothing (there are no validators).
+        is_empty, data = self.validate_empty_values(data)
+        return data if is_empty else self.validate(self.to_internal_value(data))
+
     def to_internal_value(self, data):
         try:
             return self.rules.validate(data, self.partners(data))

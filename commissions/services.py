@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -73,6 +73,7 @@ from .statements import (
     fields,
     insert,
     prepared,
+    prepared_lost,
     quote,
     table,
 )
@@ -422,6 +423,29 @@ def _event_insert(
 
 
 def _intake(
+    *,
+    kind: str,
+    event_id: str,
+    payload: Mapping[str, Any],
+    occurred_at: datetime,
+    received_at: datetime,
+    handle: Callable[[Event], dict],
+) -> Intake:
+    """Record the event and `handle` it in one transaction; run once more when the
+    connection had lost its prepared statements (`commissions.statements`)."""
+    once = partial(
+        _intake_once, kind=kind, event_id=event_id, payload=payload, occurred_at=occurred_at,
+        received_at=received_at, handle=handle,
+    )  # fmt: skip
+    try:
+        return once()
+    except DatabaseError as error:
+        if not prepared_lost(error):
+            raise
+        return once()
+
+
+def _intake_once(
     *,
     kind: str,
     event_id: str,

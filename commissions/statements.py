@@ -9,15 +9,20 @@ SQLite (the development default); where the two differ, the caller says so.
 """
 
 import io
+import itertools
 import json
+import re
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
@@ -47,12 +52,47 @@ def columns(model: type[Model], names: tuple[str, ...], prefix: str = "") -> str
     return ", ".join(prefix + quote_name(field.column) for field in fields(model, names))
 
 
+# The value types that a field's `get_db_prep_save` hands to PostgreSQL unchanged, by the
+# field's (or a foreign key's target's) internal type: `prepared` passes them as they are,
+# which is what the ORM sends, without its calls (two to five per value).
+_UNCHANGED_ON_POSTGRESQL = {
+    "CharField": (str, type(None)),
+    "TextField": (str, type(None)),
+    "BooleanField": (bool, type(None)),
+    "UUIDField": (uuid.UUID, type(None)),
+    "DateTimeField": (datetime, type(None)),  # aware ones: naive ones are made aware
+    **dict.fromkeys(
+        ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+         "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+         "PositiveSmallIntegerField"),
+        (int, type(None)),
+    ),
+}  # fmt: skip
+
+
+@cache
+def _preparation(
+    model: type[Model], names: tuple[str, ...], vendor: str
+) -> tuple[tuple[Field, tuple, bool], ...]:
+    """Per field: the field, the value types it sends unchanged, whether it is a time."""
+    result = []
+    for field in fields(model, names):
+        kind = (field.target_field if field.is_relation else field).get_internal_type()
+        unchanged = _UNCHANGED_ON_POSTGRESQL.get(kind, ()) if vendor == "postgresql" else ()
+        result.append((field, unchanged, kind == "DateTimeField"))
+    return tuple(result)
+
+
 def prepared(model: type[Model], names: tuple[str, ...], values: Sequence[Any]) -> list:
     """The values as the ORM would send them for these fields."""
     connection = db()
     return [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(fields(model, names), values, strict=True)
+        value
+        if type(value) in unchanged and not (time and value is not None and value.tzinfo is None)
+        else field.get_db_prep_save(value, connection)
+        for (field, unchanged, time), value in zip(
+            _preparation(model, names, connection.vendor), values, strict=True
+        )
     ]
 
 
@@ -94,9 +134,127 @@ def converted(field_list: tuple[Field, ...], row: Sequence) -> list:
 
 
 def execute(sql: str, params: Sequence) -> list[tuple]:
-    with db().cursor() as cursor:
-        cursor.execute(sql, params)
+    """Run one statement (`%s` placeholders) and return its rows. On PostgreSQL it runs as
+    a prepared statement of this connection (`_prepared`)."""
+    connection = db()
+    with connection.cursor() as cursor:
+        if not _preparable(connection, params):
+            cursor.execute(sql, params)
+        else:
+            sent, preparing = _prepared(connection, sql, len(params))
+            try:
+                cursor.execute(sent, params)
+            except DatabaseError as error:
+                if prepared_lost(error):  # `DISCARD ALL`, `DEALLOCATE ALL`: all are gone
+                    _prepared_by_connection.pop(connection.connection, None)
+                elif preparing or _pgcode(error) == _PREPARED_CHANGED:
+                    _prepared_forget(connection, sql)
+                raise
         return cursor.fetchall() if cursor.description else []
+
+
+# --- Prepared statements (PostgreSQL) ----------------------------------------------------
+# PostgreSQL parses, analyses and plans every statement it is sent; for the intake's
+# statements that cost more of its CPU than running them (docs/decisions.md). So `execute`
+# prepares each statement once per database connection: the first run sends
+# `PREPARE name AS …; EXECUTE name (…)` in one round trip, later runs `EXECUTE name (…)`.
+# A prepared statement keeps the plan PostgreSQL settles on after five runs, made from the
+# table sizes of that moment, so each is prepared again every PREPARE_EVERY runs. Only
+# statements of at most PREPARED_MAX_PARAMETERS values are prepared (the importer's
+# batches are not: each batch size would be a statement of its own), and at most
+# PREPARED_MAX_STATEMENTS per connection. `settings.PREPARED_STATEMENTS = False` turns
+# this off (behind a pooler in transaction mode, where they do not follow the client).
+PREPARE_EVERY = 1000
+PREPARED_MAX_PARAMETERS = 200
+PREPARED_MAX_STATEMENTS = 500
+_PLACEHOLDER = re.compile(r"%s|%%")
+# The errors after which statements are prepared again: one is missing (`DISCARD ALL`),
+# or a migration changed the type of a column it returns ("cached plan must not change
+# result type").
+_PREPARED_MISSING = "26000"
+_PREPARED_CHANGED = "0A000"
+
+
+def _pgcode(error: BaseException) -> str | None:
+    return getattr(error.__cause__, "pgcode", None) or getattr(error, "pgcode", None)
+
+
+def prepared_lost(error: BaseException) -> bool:
+    """Whether `error` says a prepared statement was missing on its connection. This
+    connection's statements are then forgotten: a new transaction prepares them again
+    (the failed one is aborted; `commissions.services` runs an event's once more)."""
+    return _pgcode(error) == _PREPARED_MISSING
+
+
+class _Prepared:
+    """A statement prepared on one connection: its name, what runs it, and its runs."""
+
+    __slots__ = ("execute", "name", "runs")
+
+    def __init__(self, name: str, parameters: int):
+        self.name = name
+        self.execute = f"EXECUTE {name}" + (
+            f" ({', '.join(['%s'] * parameters)})" if parameters else ""
+        )
+        self.runs = 0
+
+
+# By DB-API connection (PREPARE lasts as long as it, and a rollback does not undo it):
+# its prepared statements by SQL text.
+_prepared_by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Names are never used twice in a process, so a statement whose PREPARE may or may not
+# have run before an error is prepared under a new name next time.
+_prepared_names = itertools.count(1)
+
+
+def _preparable(connection: BaseDatabaseWrapper, params: Sequence) -> bool:
+    """Whether to prepare a statement with these values: on PostgreSQL, not too many, and
+    no lists (the driver sends a list as an array of its items' type, `text[]` for
+    strings, which a prepared statement will not take for a `uuid[]`; unprepared, the
+    array literal takes its type from where it stands)."""
+    return (
+        connection.vendor == "postgresql"
+        and len(params) <= PREPARED_MAX_PARAMETERS
+        and not any(type(value) in (list, tuple) for value in params)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _numbered(sql: str) -> str:
+    """The statement with `$1, $2, …` for its `%s` placeholders (`%%` stays, for the driver
+    to unescape in the one execute that also runs it)."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m[0] == "%s" else m[0], sql)
+
+
+def _prepared(connection: BaseDatabaseWrapper, sql: str, parameters: int) -> tuple[str, bool]:
+    """What to send for `sql` on this connection: `EXECUTE …`, preceded by its `PREPARE`
+    the first time and every PREPARE_EVERY runs (and by `DEALLOCATE` of the old one); and
+    whether it prepares."""
+    if not settings.PREPARED_STATEMENTS:
+        return sql, False
+    raw = connection.connection
+    statements = _prepared_by_connection.get(raw)
+    if statements is None:
+        statements = _prepared_by_connection[raw] = {}
+    found = statements.get(sql)
+    if found is not None and found.runs < PREPARE_EVERY:
+        found.runs += 1
+        return found.execute, False
+    if found is None and len(statements) >= PREPARED_MAX_STATEMENTS:
+        return sql, False
+    made = statements[sql] = _Prepared(f"rp_{next(_prepared_names)}", parameters)
+    made.runs = 1
+    prefix = f"DEALLOCATE {found.name}; " if found is not None else ""
+    return f"{prefix}PREPARE {made.name} AS {_numbered(sql)}; {made.execute}", True
+
+
+def _prepared_forget(connection: BaseDatabaseWrapper, sql: str) -> None:
+    """After an error: prepare `sql` again (under a new name) next time, in case it was its
+    PREPARE that failed, or the statement is gone (`DISCARD ALL`)."""
+    statements = _prepared_by_connection.get(connection.connection)
+    if statements is not None:
+        statements.pop(sql, None)
 
 
 @cache
