@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from commissions import statements
 from commissions.models import Commission, Event, Notification, Order
+from partners import services as partner_services
 from partners.services import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 
@@ -46,10 +47,17 @@ def order(api, n: int):
     return api.post(ORDERS, body, format="json")
 
 
-def _forget_prepared():
-    """As a new connection: nothing prepared on the server, nothing remembered here."""
+def _deallocate_all():
+    """What DISCARD ALL or a pooler's other connection does. The tracker's statement goes
+    too, and it heals itself only outside a transaction (a test runs in one): forgotten."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
+    partner_services._click_track_runs.pop(connection.connection, None)
+
+
+def _forget_prepared():
+    """As a new connection: nothing prepared on the server, nothing remembered here."""
+    _deallocate_all()
     statements._prepared_by_connection.pop(connection.connection, None)
 
 
@@ -79,8 +87,7 @@ def test_the_first_order_prepares_each_statement_and_later_ones_only_execute(api
 
 def test_statements_lost_on_the_server_are_prepared_again_and_the_order_is_written_once(api, rep):
     assert order(api, 1).status_code == 201
-    with connection.cursor() as cursor:  # what DISCARD ALL or a pooler's other connection does
-        cursor.execute("DEALLOCATE ALL")
+    _deallocate_all()
 
     response = order(api, 2)
 
