@@ -189,10 +189,11 @@ def process_cpu_seconds(pid: int, *, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
+def postgres_cpu_seconds() -> dict[int, float]:
     """User + system CPU time so far of every PostgreSQL process on this machine (the
-    backends, the WAL writer, the checkpointer): the database's share of a run."""
-    ticks = 0
+    backends, the WAL writer, the checkpointer), by process id: the database's share of a
+    run is `postgres_cpu_spent` between two of these."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -200,8 +201,17 @@ def postgres_cpu_seconds() -> float:
             continue
         if "(postgres)" in text:
             fields = text.rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf(
+                "SC_CLK_TCK"
+            )
+    return found
+
+
+def postgres_cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """The CPU time PostgreSQL's processes spent between two `postgres_cpu_seconds`: a
+    process that started since counts whole; one that ended (an autovacuum worker) is left
+    out, with what it spent."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def workers_cpu_seconds(arbiter_pid: int) -> float:

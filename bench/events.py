@@ -58,6 +58,7 @@ from bench._common import (
     load_average,
     machine,
     postgres_cpu_seconds,
+    postgres_cpu_spent,
     query_timer,
     require_bench_database,
     setup_django,
@@ -448,7 +449,7 @@ def run_view(
         script_args=[view.path, prefix, str(random.Random(prefix).randrange(1 << 30))],
     )  # fmt: skip
     cpu = workers_cpu_seconds(arbiter_pid) - cpu_before
-    postgres = postgres_cpu_seconds() - postgres_before
+    postgres = postgres_cpu_spent(postgres_before, postgres_cpu_seconds())
     return Run(
         view=view.name,
         round=round_number,

@@ -3,10 +3,11 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Field
 
 from partners.models import (
     Click,
@@ -20,7 +21,7 @@ from partners.models import (
 from .attribution import FIRST, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .models import Contact, Referral
-from .statements import columns, converted, execute, fields, prepared, table
+from .statements import columns, converted_rows, execute, fields, prepared, table
 
 # How many clicks from one IP address attribution looks at (the latest ones).
 IP_CLICKS_LIMIT = 100
@@ -87,10 +88,9 @@ def history_touches(
     """
     [when] = prepared(Referral, ("set_at",), [at])
     entry_fields = fields(Referral, HISTORY_ENTRY)
-    rows = [
-        converted(entry_fields + row_fields, row)
-        for row in execute(sql, [key, when, PartnerStatus.ACTIVE, when])
-    ]
+    rows = converted_rows(
+        entry_fields + row_fields, execute(sql, [key, when, PartnerStatus.ACTIVE, when])
+    )
     if not rows:
         return [], {}
     pk, partner_id, set_at, expires_at = rows[0][: len(HISTORY_ENTRY)]
@@ -299,7 +299,21 @@ def partner_chains(ids: Iterable[int]) -> dict[int, Chain]:
         return {}
     select, joins, row_fields = _chain_sql()
     sql = f"SELECT {select} FROM {table(Partner)} p1 {joins} WHERE p1.id IN ({_placeholders(ids)})"
-    return _chains(converted(row_fields, row) for row in execute(sql, ids))
+    return _chains(converted_rows(row_fields, execute(sql, ids)))
+
+
+@lru_cache(maxsize=16)
+def _engine_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
+    """`engine_with_chains`'s statement for this many partners, and its row's fields."""
+    select, joins, row_fields = _chain_sql()
+    sql = f"""
+        SELECT {columns(ReferralDefaults, ENGINE_DEFAULTS, "d.")}, {select}
+          FROM {table(ReferralDefaults)} d
+          LEFT JOIN {table(Partner)} p1 ON p1.id IN ({_placeholders([None] * partners)})
+          {joins}
+         WHERE d.id = %s
+    """
+    return sql, fields(ReferralDefaults, ENGINE_DEFAULTS) + row_fields
 
 
 def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict[int, Chain]]:
@@ -310,18 +324,8 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
     running it (see commissions.statements).
     """
     ids = sorted({pk for pk in partner_ids if pk is not None})
-    select, joins, row_fields = _chain_sql()
-    sql = f"""
-        SELECT {columns(ReferralDefaults, ENGINE_DEFAULTS, "d.")}, {select}
-          FROM {table(ReferralDefaults)} d
-          LEFT JOIN {table(Partner)} p1 ON p1.id IN ({_placeholders(ids)})
-          {joins}
-         WHERE d.id = %s
-    """
-    row_fields = fields(ReferralDefaults, ENGINE_DEFAULTS) + row_fields
-    rows = [
-        converted(row_fields, row) for row in execute(sql, [*ids, ReferralDefaults.SINGLETON_PK])
-    ]
+    sql, row_fields = _engine_sql(len(ids))
+    rows = converted_rows(row_fields, execute(sql, [*ids, ReferralDefaults.SINGLETON_PK]))
     selection, method, use_ip, skip, self_referral = rows[0][: len(ENGINE_DEFAULTS)]
     engine = EngineSettings(
         policy=Policy(partner_selection=selection, tracking_method=method, use_ip_address=use_ip),

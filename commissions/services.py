@@ -971,6 +971,16 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
 NOTIFICATION_FIELDS = ("partner", "event", "kind", "status", "reason", "created_at")
 
 
+class QueuedNotification(NamedTuple):
+    """A notification row as `notifications_queue` wrote it."""
+
+    pk: int
+    partner_id: int
+    kind: str
+    status: str
+    reason: str
+
+
 def notifications_queue(
     *,
     event: Event,
@@ -979,7 +989,7 @@ def notifications_queue(
     at: datetime,
     notify: bool = True,
     switches: Mapping[int, Any] | None = None,
-) -> list[Notification]:
+) -> list["QueuedNotification"]:
     """One notification per partner and kind, queued or skipped with the reason (§5.6).
 
     The emails are sent by a task queued after the transaction commits. `notify=False`
@@ -997,22 +1007,16 @@ def notifications_queue(
                 "id", "notify_lead", "notify_sale"
             )
         }
+    decisions = notification_decisions(
+        credited=wanted, engine=engine, notify=notify, switches=switches
+    )
+    values = [(partner_id, event.pk, *decision, at) for partner_id, *decision in decisions]
     rows = [
-        Notification(
-            partner_id=partner_id,
-            event=event,
-            kind=kind,
-            status=status,
-            reason=reason,
-            created_at=at,
-        )
-        for partner_id, kind, status, reason in notification_decisions(
-            credited=wanted, engine=engine, notify=notify, switches=switches
+        QueuedNotification(pk, *decision)
+        for [pk], decision in zip(
+            insert(Notification, NOTIFICATION_FIELDS, values), decisions, strict=True
         )
     ]
-    values = [(r.partner_id, event.pk, r.kind, r.status, r.reason, at) for r in rows]
-    for row, [pk] in zip(rows, insert(Notification, NOTIFICATION_FIELDS, values), strict=True):
-        row.pk, row._state.adding, row._state.db = pk, False, DEFAULT_DB_ALIAS
     queued = [row.pk for row in rows if row.status == NotificationStatus.QUEUED]
     if queued:
         from .tasks import send_notification

@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
@@ -83,9 +83,15 @@ def _preparation(
     return tuple(result)
 
 
-def prepared(model: type[Model], names: tuple[str, ...], values: Sequence[Any]) -> list:
-    """The values as the ORM would send them for these fields."""
-    connection = db()
+def prepared(
+    model: type[Model],
+    names: tuple[str, ...],
+    values: Sequence[Any],
+    connection: BaseDatabaseWrapper | None = None,
+) -> list:
+    """The values as the ORM would send them for these fields (on `connection`, by
+    default this thread's)."""
+    connection = connection or db()
     return [
         value
         if type(value) in unchanged and not (time and value is not None and value.tzinfo is None)
@@ -117,6 +123,11 @@ _converters_by_id: dict[int, tuple[tuple, str, tuple]] = {}
 def converted(field_list: tuple[Field, ...], row: Sequence) -> list:
     """A row of these fields' columns as the ORM would read it (JSON parsed; on SQLite also
     decimals, booleans and datetimes)."""
+    return converted_rows(field_list, [row])[0]
+
+
+def converted_rows(field_list: tuple[Field, ...], rows: Iterable[Sequence]) -> list[list]:
+    """`converted` of each row."""
     connection = db()
     entry = _converters_by_id.get(id(field_list))
     if entry is None or entry[0] is not field_list or entry[1] != connection.vendor:
@@ -124,13 +135,16 @@ def converted(field_list: tuple[Field, ...], row: Sequence) -> list:
             _converters_by_id.clear()
         entry = (field_list, connection.vendor, _converters(field_list, connection.vendor))
         _converters_by_id[id(field_list)] = entry
-    row = list(row)
-    for position, column, functions in entry[2]:
-        value = row[position]
-        for function in functions:
-            value = function(value, column, connection)
-        row[position] = value
-    return row
+    result = []
+    for row in rows:
+        row = list(row)
+        for position, column, functions in entry[2]:
+            value = row[position]
+            for function in functions:
+                value = function(value, column, connection)
+            row[position] = value
+        result.append(row)
+    return result
 
 
 def execute(sql: str, params: Sequence) -> list[tuple]:
@@ -294,9 +308,9 @@ def insert(
         rows = [(*row, *(f.get_default() for f in defaults)) for row in rows]
         names = names + others
     sql = _insert_sql(model, names, len(rows), suffix, returning)
-    params = [value for row in rows for value in prepared(model, names, row)]
-    found = fields(model, returning)
-    return [converted(found, row) for row in execute(sql, params)]
+    connection = db()
+    params = [value for row in rows for value in prepared(model, names, row, connection)]
+    return converted_rows(fields(model, returning), execute(sql, params))
 
 
 # --- Bulk writes (the importer, commissions.importing; PostgreSQL only) ----------------------
