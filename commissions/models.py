@@ -41,7 +41,10 @@ class ReferralSource(models.TextChoices):
 class Referral(models.Model):
     """One entry of a contact's referral history: a partner known to have referred them."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="referrals")
+    # No index of its own: referral_contact_set_idx starts with it.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="referrals", db_index=False
+    )
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="referrals")
     source = models.CharField(max_length=8, choices=ReferralSource.choices)
     # The click it came from (not a foreign key: a click may still be on its way to the
@@ -142,8 +145,13 @@ class Order(models.Model):
     lead_partner = models.ForeignKey(
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lead_orders"
     )
-    sale_partner = models.ForeignKey(
-        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="sale_orders"
+    sale_partner = models.ForeignKey(  # indexed by order_sale_partner_at_idx
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sale_orders",
+        db_index=False,
     )
     lead_trace = models.JSONField(default=dict)
     sale_trace = models.JSONField(default=dict)
@@ -190,13 +198,28 @@ class Commission(models.Model):
     explained and replayed without recomputing.
     """
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="commissions")
+    # Every commission row is written with each of its indexes, so there are no more than
+    # the reads need: the partner's is commission_partner_at_idx; refund, clawback_of and
+    # payment, empty on most rows, have partial ones (below).
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="commissions", db_index=False
+    )
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="commissions")
     refund = models.ForeignKey(
-        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="clawbacks"
+        Refund,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clawbacks",
+        db_index=False,
     )
     clawback_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="clawbacks"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clawbacks",
+        db_index=False,
     )
     level = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=4, choices=CommissionKind.choices)
@@ -216,6 +239,7 @@ class Commission(models.Model):
         on_delete=models.PROTECT,
         related_name="entries",
         help_text="The payment that paid this entry; empty while unpaid.",
+        db_index=False,
     )
 
     class Meta:
@@ -248,6 +272,14 @@ class Commission(models.Model):
                 condition=models.Q(entry="clawback"),
                 name="commission_clawback_at_idx",
             ),
+            *(
+                models.Index(
+                    fields=[name],
+                    condition=models.Q(**{f"{name}__isnull": False}),
+                    name=f"commission_{name}_idx",
+                )
+                for name in ("refund", "clawback_of", "payment")
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -271,7 +303,10 @@ class NotificationStatus(models.TextChoices):
 class Notification(models.Model):
     """An email to a partner about a lead or sale they were credited for (SPEC §5.6)."""
 
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="notifications")
+    # No index of its own: one_notification_per_partner_event starts with it.
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=4, choices=CommissionKind.choices)
     status = models.CharField(max_length=8, choices=NotificationStatus.choices)
