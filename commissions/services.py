@@ -9,7 +9,7 @@ query (`engine_with_chains`), writes each table once, and its inserts are hand-w
 statements (`commissions.statements`), about ten statements in all.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,6 +65,8 @@ from .selectors import (
     partner_chains,
 )
 from .statements import (
+    InsertPart,
+    Returned,
     columns,
     converted,
     db,
@@ -72,6 +74,7 @@ from .statements import (
     execute,
     fields,
     insert,
+    insert_together,
     prepared,
     prepared_lost,
     quote,
@@ -787,9 +790,8 @@ def order_record(
             credit=credit,
             at=at,
         )
-        [[order_pk]] = insert(Order, ORDER_FIELDS, [order])
         rows = order_commission_rows(
-            order_id=order_pk,
+            order_id=Returned(0),  # the order's id, as it is written with them
             base=base,
             currency=currency,
             at=at,
@@ -797,10 +799,8 @@ def order_record(
             chains=chains,
             policy=engine.policy,
         )
-        ids = [pk for [pk] in insert(Commission, COMMISSION_FIELDS, rows)]
-        webhook_commission_created(order_pk=order_pk, lines=ids)
         partners = _partners(chains)
-        notifications_queue(
+        notifications = notification_rows(
             event=event,
             credited=[(r.partner, r.kind) for r in rows],
             engine=engine,
@@ -808,6 +808,15 @@ def order_record(
             notify=notify,
             switches=partners,
         )
+        [order_pk], ids, notification_pks = insert_together(
+            [
+                InsertPart(Order, ORDER_FIELDS, [order]),
+                InsertPart(Commission, COMMISSION_FIELDS, rows),
+                InsertPart(Notification, NOTIFICATION_FIELDS, notifications),
+            ]
+        )
+        webhook_commission_created(order_pk=order_pk, lines=ids)
+        notifications_written(notifications, notification_pks)
         codes = {pk: p.code for pk, p in partners.items()}
         return order_result(
             event_id=event.event_id, base=base, credit=credit, rows=rows, ids=ids, codes=codes
@@ -989,7 +998,7 @@ def notifications_queue(
     at: datetime,
     notify: bool = True,
     switches: Mapping[int, Any] | None = None,
-) -> list["QueuedNotification"]:
+) -> list[QueuedNotification]:
     """One notification per partner and kind, queued or skipped with the reason (§5.6).
 
     The emails are sent by a task queued after the transaction commits. `notify=False`
@@ -997,6 +1006,25 @@ def notifications_queue(
     `switches`: the partners' `notify_lead` and `notify_sale` by id when the caller has read
     them (a `ChainPartner` does); read here otherwise.
     """
+    rows = notification_rows(
+        event=event, credited=credited, engine=engine, at=at, notify=notify, switches=switches
+    )
+    return notifications_written(
+        rows, [pk for [pk] in insert(Notification, NOTIFICATION_FIELDS, rows)]
+    )
+
+
+def notification_rows(
+    *,
+    event: Event,
+    credited: Iterable[tuple[int, str]],
+    engine: EngineSettings,
+    at: datetime,
+    notify: bool = True,
+    switches: Mapping[int, Any] | None = None,
+) -> list[tuple]:
+    """The rows `notifications_queue` writes (values in the order of NOTIFICATION_FIELDS),
+    for a caller that writes them with other rows; then `notifications_written`."""
     wanted = list(dict.fromkeys(credited))
     if not wanted:
         return []
@@ -1010,19 +1038,22 @@ def notifications_queue(
     decisions = notification_decisions(
         credited=wanted, engine=engine, notify=notify, switches=switches
     )
-    values = [(partner_id, event.pk, *decision, at) for partner_id, *decision in decisions]
-    rows = [
-        QueuedNotification(pk, *decision)
-        for [pk], decision in zip(
-            insert(Notification, NOTIFICATION_FIELDS, values), decisions, strict=True
-        )
+    return [(partner_id, event.pk, *decision, at) for partner_id, *decision in decisions]
+
+
+def notifications_written(rows: Sequence[tuple], pks: Sequence[int]) -> list[QueuedNotification]:
+    """The notification rows as written (their ids `pks`); the emails of those queued are
+    sent by a task each, once the transaction commits."""
+    written = [
+        QueuedNotification(pk, partner_id, kind, status, reason)
+        for pk, (partner_id, _, kind, status, reason, _) in zip(pks, rows, strict=True)
     ]
-    queued = [row.pk for row in rows if row.status == NotificationStatus.QUEUED]
+    queued = [row.pk for row in written if row.status == NotificationStatus.QUEUED]
     if queued:
         from .tasks import send_notification
 
         transaction.on_commit(lambda: [send_notification.delay(pk) for pk in queued])
-    return rows
+    return written
 
 
 def notification_decisions(

@@ -179,7 +179,7 @@ def execute(sql: str, params: Sequence) -> list[tuple]:
 # PREPARED_MAX_STATEMENTS per connection. `settings.PREPARED_STATEMENTS = False` turns
 # this off (behind a pooler in transaction mode, where they do not follow the client).
 PREPARE_EVERY = 1000
-PREPARED_MAX_PARAMETERS = 200
+PREPARED_MAX_PARAMETERS = 400
 PREPARED_MAX_STATEMENTS = 500
 _PLACEHOLDER = re.compile(r"%s|%%")
 # The errors after which statements are prepared again: one is missing (`DISCARD ALL`),
@@ -279,6 +279,17 @@ def defaulted(model: type[Model], names: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
+def _with_defaults(
+    model: type[Model], names: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> tuple[tuple[str, ...], Sequence[Sequence[Any]]]:
+    """The fields and rows with the model defaults of the fields left out."""
+    if others := defaulted(model, names):
+        defaults = fields(model, others)
+        rows = [(*row, *(f.get_default() for f in defaults)) for row in rows]
+        names = names + others
+    return names, rows
+
+
 @lru_cache(maxsize=256)
 def _insert_sql(
     model: type[Model], names: tuple[str, ...], count: int, suffix: str, returning: tuple
@@ -303,14 +314,94 @@ def insert(
     change here. `suffix` goes before RETURNING, e.g. an ON CONFLICT clause."""
     if not rows:
         return []
-    if others := defaulted(model, names):
-        defaults = fields(model, others)
-        rows = [(*row, *(f.get_default() for f in defaults)) for row in rows]
-        names = names + others
+    names, rows = _with_defaults(model, names, rows)
     sql = _insert_sql(model, names, len(rows), suffix, returning)
     connection = db()
     params = [value for row in rows for value in prepared(model, names, row, connection)]
     return converted_rows(fields(model, returning), execute(sql, params))
+
+
+class Returned(NamedTuple):
+    """A value in a row of `insert_together`: the id of the row an earlier part writes
+    (a part of one row, such as an order for its commission lines)."""
+
+    part: int
+
+
+class InsertPart(NamedTuple):
+    """The rows of one model that `insert_together` writes (values in the order of
+    `names`)."""
+
+    model: type[Model]
+    names: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+
+
+@lru_cache(maxsize=256)
+def _insert_together_sql(shape: tuple[tuple[type[Model], tuple[str, ...], tuple], ...]) -> str:
+    """One INSERT per part with rows, each a data-modifying CTE, and the ids they return
+    with the part's number. `shape`: per part, the model, the fields, and per row the part
+    each value is the id of (None: a parameter)."""
+    parts, ids = [], []
+    for n, (model, names, rows) in enumerate(shape):
+        if not rows:
+            continue
+        pk = quote(model._meta.pk.column)
+        values = ", ".join(
+            "("
+            + ", ".join("%s" if part is None else f"(SELECT {pk} FROM i{part})" for part in row)
+            + ")"
+            for row in rows
+        )
+        parts.append(
+            f"i{n} AS (INSERT INTO {table(model)} ({columns(model, names)}) VALUES {values} "
+            f"RETURNING {pk})"
+        )
+        ids.append(f"SELECT {n}, {pk} FROM i{n}")
+    return f"WITH {', '.join(parts)} {' UNION ALL '.join(ids)}"
+
+
+def insert_together(parts: Sequence[InsertPart]) -> list[list[int]]:
+    """INSERT the rows of every part in one statement and one round trip (PostgreSQL); the
+    ids of each part's rows, in the order of its rows. A value `Returned(n)` is the id of
+    part n's row (one row, written before). Fields left out get their model defaults, as
+    with `insert`. Elsewhere (SQLite has no data-modifying CTEs) one `insert` per part."""
+    if db().vendor != "postgresql":
+        written: list[list[int]] = []
+        for model, names, rows in parts:
+            rows = [[written[v.part][0] if type(v) is Returned else v for v in row] for row in rows]
+            written.append([pk for [pk] in insert(model, names, rows)])
+        return written
+    connection = db()
+    shape, params = [], []
+    for model, names, rows in parts:
+        names, rows = _with_defaults(model, names, rows)
+        refs = []
+        for row in rows:
+            values = prepared_with_returned(model, names, row, connection)
+            refs.append(tuple(v.part if type(v) is Returned else None for v in values))
+            params += [v for v in values if type(v) is not Returned]
+        shape.append((model, names, tuple(refs)))
+    written = [[] for _ in parts]
+    if any(rows for _, _, rows in shape):
+        for n, pk in execute(_insert_together_sql(tuple(shape)), params):
+            written[n].append(pk)
+    return written
+
+
+def prepared_with_returned(
+    model: type[Model], names: tuple[str, ...], values: Sequence[Any], connection
+) -> list:
+    """`prepared`, leaving `Returned` values as they are."""
+    marked = [n for n, value in enumerate(values) if type(value) is Returned]
+    if not marked:
+        return prepared(model, names, values, connection)
+    result = prepared(
+        model, names, [None if n in marked else v for n, v in enumerate(values)], connection
+    )
+    for n in marked:
+        result[n] = values[n]
+    return result
 
 
 # --- Bulk writes (the importer, commissions.importing; PostgreSQL only) ----------------------

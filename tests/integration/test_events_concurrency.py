@@ -77,7 +77,7 @@ def test_sixteen_copies_at_once_make_one_order():
 # with the named and clicked partners' chains; [the history entry with its partner's chain];
 # the contact; [its history entry from the click]; [its lead partner, when an existing
 # contact had none]; the order; its commission lines; its notifications; its result; COMMIT.
-QUERIES = {"token": 12, "history": 12, "bench": 12}
+QUERIES = {"token": 10, "history": 10, "bench": 10}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -94,7 +94,7 @@ QUERIES = {"token": 12, "history": 12, "bench": 12}
 def test_an_order_costs_the_same_few_queries_whatever_the_history_and_items(
     api, django_assert_max_num_queries, source, history, items
 ):
-    """At most 12 statements, the API key lookup, BEGIN and COMMIT included (issue 4), the
+    """At most 10 statements, the API key lookup, BEGIN and COMMIT included (issue 4), the
     same for 1 or 500 history entries and 1 or 100 items. Transactional, so the statements
     counted are those production runs (no test savepoints)."""
     three_levels()
@@ -125,7 +125,7 @@ def test_an_order_costs_the_same_few_queries_whatever_the_history_and_items(
     warm_up = payload(event_id="warm-up", contact={"email": "bo@example.com"})
     assert api.post(ORDERS, warm_up, format="json").status_code == 201
 
-    with django_assert_max_num_queries(12) as captured:
+    with django_assert_max_num_queries(10) as captured:
         response = api.post(ORDERS, body, format="json")
 
     assert response.status_code == 201, response.data

@@ -17,6 +17,7 @@ from commissions.selectors import (
 )
 from commissions.serializers import OrderEventSerializer
 from commissions.services import _contact_write, contact_upsert, notifications_queue
+from commissions.statements import InsertPart, Returned, insert_together
 from partners.models import Partner, ProgramRate
 from partners.services import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
@@ -297,3 +298,37 @@ def test_notifications_read_the_switches_when_the_caller_has_none(tree, django_a
         (grandma, "sale", "skipped"),  # grandma turned sale emails off
         (grandma, "lead", "queued"),
     ]
+
+
+def test_rows_of_several_models_are_written_in_one_statement(tree, django_assert_num_queries):
+    at = timezone.now()
+    rep, grandma = tree["rep"].pk, tree["grandma"].pk
+    notifications = ("partner", "event", "kind", "status", "reason", "created_at")
+    with django_assert_num_queries(1):
+        [event_pk], [], pks, [contact_pk] = insert_together(
+            [
+                InsertPart(Event, ("kind", "event_id", "payload", "received_at", "occurred_at"),
+                           [("order", "o-1", {"a": 1}, at, at)]),
+                InsertPart(Referral, ("contact", "partner", "source"), []),
+                InsertPart(Notification, notifications, [
+                    (rep, Returned(0), "sale", "queued", "", at),
+                    (grandma, Returned(0), "sale", "skipped", "Off.", at),
+                ]),
+                InsertPart(Contact, ("email", "created_at"), [("ada@example.com", at)]),
+            ]
+        )  # fmt: skip
+
+    event = Event.objects.get()
+    assert (event.pk, event.payload, event.result) == (event_pk, {"a": 1}, None)
+    assert list(Notification.objects.order_by("pk").values_list("pk", "partner", "event",
+                                                                 "status", "sent_at")) == [
+        (pks[0], rep, event_pk, "queued", None),
+        (pks[1], grandma, event_pk, "skipped", None),
+    ]  # fmt: skip
+    contact = Contact.objects.get()
+    assert (contact.pk, contact.email, contact.lead_trace) == (contact_pk, "ada@example.com", {})
+
+
+def test_nothing_to_write_runs_no_statement(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert insert_together([InsertPart(Contact, ("email",), [])]) == [[]]
