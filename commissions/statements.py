@@ -24,6 +24,7 @@ import orjson
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql.psycopg_any import Jsonb
 from django.db.models import Field, Model
 
 
@@ -73,13 +74,15 @@ _UNCHANGED_ON_POSTGRESQL = {
 @cache
 def _preparation(
     model: type[Model], names: tuple[str, ...], vendor: str
-) -> tuple[tuple[Field, tuple, bool], ...]:
-    """Per field: the field, the value types it sends unchanged, whether it is a time."""
+) -> tuple[tuple[Field, tuple, str], ...]:
+    """Per field: the field, the value types it sends unchanged, and its internal type."""
     result = []
     for field in fields(model, names):
         kind = (field.target_field if field.is_relation else field).get_internal_type()
         unchanged = _UNCHANGED_ON_POSTGRESQL.get(kind, ()) if vendor == "postgresql" else ()
-        result.append((field, unchanged, kind == "DateTimeField"))
+        if kind == "JSONField" and (vendor != "postgresql" or field.encoder is not None):
+            kind = "JSONField with its own encoder"
+        result.append((field, unchanged, kind))
     return tuple(result)
 
 
@@ -90,16 +93,22 @@ def prepared(
     connection: BaseDatabaseWrapper | None = None,
 ) -> list:
     """The values as the ORM would send them for these fields (on `connection`, by
-    default this thread's)."""
+    default this thread's). On PostgreSQL a JSON value is written by `json_text`, as the
+    importer writes it, rather than the ORM's `json.dumps`: the same jsonb value."""
     connection = connection or db()
-    return [
-        value
-        if type(value) in unchanged and not (time and value is not None and value.tzinfo is None)
-        else field.get_db_prep_save(value, connection)
-        for (field, unchanged, time), value in zip(
-            _preparation(model, names, connection.vendor), values, strict=True
-        )
-    ]
+    result = []
+    for (field, unchanged, kind), value in zip(
+        _preparation(model, names, connection.vendor), values, strict=True
+    ):
+        if type(value) in unchanged and not (
+            kind == "DateTimeField" and value is not None and value.tzinfo is None
+        ):
+            result.append(value)
+        elif kind == "JSONField" and value is not None:
+            result.append(Jsonb(value, dumps=json_text))
+        else:
+            result.append(field.get_db_prep_save(value, connection))
+    return result
 
 
 @cache
@@ -182,6 +191,7 @@ PREPARE_EVERY = 1000
 PREPARED_MAX_PARAMETERS = 400
 PREPARED_MAX_STATEMENTS = 500
 _PLACEHOLDER = re.compile(r"%s|%%")
+_NO_LISTS = frozenset((list, tuple))
 # The errors after which statements are prepared again: one is missing (`DISCARD ALL`),
 # or a migration changed the type of a column it returns ("cached plan must not change
 # result type").
@@ -229,7 +239,7 @@ def _preparable(connection: BaseDatabaseWrapper, params: Sequence) -> bool:
     return (
         connection.vendor == "postgresql"
         and len(params) <= PREPARED_MAX_PARAMETERS
-        and not any(type(value) in (list, tuple) for value in params)
+        and _NO_LISTS.isdisjoint(map(type, params))
     )
 
 
@@ -378,30 +388,22 @@ def insert_together(parts: Sequence[InsertPart]) -> list[list[int]]:
         names, rows = _with_defaults(model, names, rows)
         refs = []
         for row in rows:
-            values = prepared_with_returned(model, names, row, connection)
-            refs.append(tuple(v.part if type(v) is Returned else None for v in values))
-            params += [v for v in values if type(v) is not Returned]
+            marked = {n: v.part for n, v in enumerate(row) if type(v) is Returned}
+            if not marked:
+                refs.append((None,) * len(row))
+                params += prepared(model, names, row, connection)
+                continue
+            values = prepared(
+                model, names, [None if n in marked else v for n, v in enumerate(row)], connection
+            )
+            refs.append(tuple(marked.get(n) for n in range(len(row))))
+            params += [v for n, v in enumerate(values) if n not in marked]
         shape.append((model, names, tuple(refs)))
     written = [[] for _ in parts]
     if any(rows for _, _, rows in shape):
         for n, pk in execute(_insert_together_sql(tuple(shape)), params):
             written[n].append(pk)
     return written
-
-
-def prepared_with_returned(
-    model: type[Model], names: tuple[str, ...], values: Sequence[Any], connection
-) -> list:
-    """`prepared`, leaving `Returned` values as they are."""
-    marked = [n for n, value in enumerate(values) if type(value) is Returned]
-    if not marked:
-        return prepared(model, names, values, connection)
-    result = prepared(
-        model, names, [None if n in marked else v for n, v in enumerate(values)], connection
-    )
-    for n in marked:
-        result[n] = values[n]
-    return result
 
 
 # --- Bulk writes (the importer, commissions.importing; PostgreSQL only) ----------------------
@@ -419,16 +421,20 @@ def _text(value: Any) -> str:
     return value
 
 
+def json_text(value: Any) -> str:
+    """The same JSON value as the ORM's `json.dumps` (jsonb keeps no spacing), 15 times
+    faster; what orjson will not write (a dict with keys other than strings, a Decimal) is
+    written as the ORM writes it."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def _json(value: Any) -> str:
     if value is None:
         return _NULL  # SQL NULL, as the ORM stores None in a JSON field
-    try:
-        # The same JSON value as the ORM's `json.dumps` (jsonb keeps no spacing), 15 times
-        # faster; what orjson will not write (a dict with keys other than strings) is
-        # written as the ORM writes it.
-        text = orjson.dumps(value).decode()
-    except TypeError:
-        text = json.dumps(value)
+    text = json_text(value)
     return text.translate(_COPY_ESCAPES) if "\\" in text else text
 
 
