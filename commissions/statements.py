@@ -158,21 +158,27 @@ def converted_rows(field_list: tuple[Field, ...], rows: Iterable[Sequence]) -> l
 
 def execute(sql: str, params: Sequence) -> list[tuple]:
     """Run one statement (`%s` placeholders) and return its rows. On PostgreSQL it runs as
-    a prepared statement of this connection (`_prepared`)."""
+    a prepared statement of this connection (`_prepared`); when the connection lost its
+    prepared statements, it is prepared again at once outside a transaction, and inside
+    one the error goes up (the transaction is aborted; see `prepared_lost`)."""
     connection = db()
     with connection.cursor() as cursor:
         if not _preparable(connection, params):
             cursor.execute(sql, params)
         else:
-            sent, preparing = _prepared(connection, sql, len(params))
-            try:
-                cursor.execute(sent, params)
-            except DatabaseError as error:
-                if prepared_lost(error):  # `DISCARD ALL`, `DEALLOCATE ALL`: all are gone
-                    _prepared_by_connection.pop(connection.connection, None)
-                elif preparing or _pgcode(error) == _PREPARED_CHANGED:
-                    _prepared_forget(connection, sql)
-                raise
+            for attempt in (1, 2):
+                sent, preparing = _prepared(connection, sql, len(params))
+                try:
+                    cursor.execute(sent, params)
+                    break
+                except DatabaseError as error:
+                    if prepared_lost(error):  # `DISCARD ALL`, `DEALLOCATE ALL`: all gone
+                        _prepared_by_connection.pop(connection.connection, None)
+                        if attempt == 1 and not connection.in_atomic_block:
+                            continue
+                    elif preparing or _pgcode(error) == _PREPARED_CHANGED:
+                        _prepared_forget(connection, sql)
+                    raise
         return cursor.fetchall() if cursor.description else []
 
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from commissions import statements
@@ -37,13 +37,14 @@ def rep(db):
     return PartnerFactory(code="rep", parent=PartnerFactory(code="boss"))
 
 
-def order(api, n: int):
+def order(api, n: int, sale_partner: str | None = "rep"):
     body = {
         "event_id": f"o-{n}",
         "contact": {"email": f"buyer{n}@example.com"},
         "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
-        "sale_partner": "rep",
     }
+    if sale_partner:
+        body["sale_partner"] = sale_partner
     return api.post(ORDERS, body, format="json")
 
 
@@ -85,18 +86,24 @@ def test_the_first_order_prepares_each_statement_and_later_ones_only_execute(api
     ]  # fmt: skip
 
 
-def test_statements_lost_on_the_server_are_prepared_again_and_the_order_is_written_once(api, rep):
+@pytest.mark.django_db(transaction=True)  # autocommit between statements, as in production
+def test_statements_lost_on_the_server_are_prepared_again_and_each_order_is_written_once(api, rep):
     assert order(api, 1).status_code == 201
     _deallocate_all()
+    # No partner code: the first statement to fail is inside the intake's transaction,
+    # which runs once more.
+    assert order(api, 2, sale_partner=None).status_code == 201
+    _deallocate_all()
+    # The partner code is read before the transaction: that statement is prepared again
+    # at once.
+    assert order(api, 3).status_code == 201
 
-    response = order(api, 2)
-
-    assert response.status_code == 201, response.content
-    assert Order.objects.filter(order_id="o-2").count() == 1
-    assert Event.objects.filter(event_id="o-2").count() == 1
-    assert Commission.objects.filter(order__order_id="o-2").count() == 2
-    assert Notification.objects.filter(event__event_id="o-2").count() == 2
-    assert order(api, 3).status_code == 201  # and the next one runs the new statements
+    for n, lines in ((2, 0), (3, 2)):
+        assert Event.objects.filter(event_id=f"o-{n}").count() == 1
+        assert Order.objects.filter(order_id=f"o-{n}").count() == 1
+        assert Commission.objects.filter(order__order_id=f"o-{n}").count() == lines
+        assert Notification.objects.filter(event__event_id=f"o-{n}").count() == lines
+    assert order(api, 4).status_code == 201  # and the next one runs the new statements
 
 
 def test_each_statement_is_prepared_again_every_so_many_runs(monkeypatch, db):
@@ -134,6 +141,16 @@ def test_statements_with_lists_or_many_values_are_sent_as_they_are(db):
 def test_placeholders_are_numbered_and_percent_signs_left_to_the_driver():
     sql = "SELECT %s, 'a%%b', %s WHERE x LIKE 'c%%'"
     assert statements._numbered(sql) == "SELECT $1, 'a%%b', $2 WHERE x LIKE 'c%%'"
+
+
+def test_inside_a_transaction_a_lost_statement_fails_and_is_prepared_next_time(db):
+    assert statements.execute("SELECT %s::int", [1]) == [(1,)]
+    _deallocate_all()
+    with pytest.raises(OperationalError), transaction.atomic():
+        statements.execute("SELECT %s::int", [2])  # the transaction is aborted: it goes up
+    with CaptureQueriesContext(connection) as queries:
+        assert statements.execute("SELECT %s::int", [3]) == [(3,)]
+    assert queries[0]["sql"].startswith("PREPARE rp_")
 
 
 def test_a_statement_whose_prepare_failed_is_prepared_under_a_new_name(db):
