@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from commissions import statements
 from partners import services
 from partners.models import Click, PartnerStatus
 from partners.selectors import code_candidates
@@ -269,10 +270,12 @@ postgresql_only = pytest.mark.skipif(
 
 
 def _forget_prepared():
-    """As a new connection: the statement neither prepared nor remembered."""
+    """As a new connection: the statement neither prepared nor remembered (nor the
+    intake's, which DEALLOCATE ALL takes too)."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
     services._click_track_runs.pop(connection.connection, None)
+    statements._prepared_by_connection.pop(connection.connection, None)
 
 
 @postgresql_only
