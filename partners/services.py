@@ -6,7 +6,8 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -52,6 +53,9 @@ from .selectors import (
 )
 from .signup import ConfirmLinkExpired, confirm_token_make, confirm_token_read, signup_parent_id
 from .tokens import decode_token
+
+if TYPE_CHECKING:
+    from .click_buffer import BufferedClick
 
 PROGRAM_FIELDS = (
     "name",
@@ -943,11 +947,12 @@ def click_track(*, code: str, link_code: str | None, click: Click, record: bool)
     )
 
 
-def clicks_store(*, clicks: list[Click], duplicate_minutes: int = 0) -> int:
+def clicks_store(*, clicks: "list[Click | BufferedClick]", duplicate_minutes: int = 0) -> int:
     """Store a batch of clicks at once: repeats (same partner, IP address and user agent
     within `duplicate_minutes`, in the batch or already stored) are left out, and a click
     whose id is already stored is skipped. Returns how many clicks were new or repeats
-    considered; re-storing the same batch stores nothing twice."""
+    considered; re-storing the same batch stores nothing twice. The clicks are model
+    instances or the buffer's `BufferedClick` rows."""
     if not clicks:
         return 0
     clicks = sorted(clicks, key=lambda c: (c.at, c.id))
@@ -955,15 +960,14 @@ def clicks_store(*, clicks: list[Click], duplicate_minutes: int = 0) -> int:
         window = timedelta(minutes=duplicate_minutes)
         earliest = clicks[0].at - window
         last_seen = {}
-        for partner_id, ip, user_agent, at in (
-            Click.objects.filter(
-                at__gt=earliest,
-                partner_id__in={c.partner_id for c in clicks},
-                ip__in={c.ip for c in clicks if c.ip is not None},
-            )
-            .exclude(id__in=[c.id for c in clicks])
-            .values_list("partner_id", "ip", "user_agent", "at")
+        batch = {c.id for c in clicks}
+        for click_id, partner_id, ip, user_agent, at in _clicks_recent(
+            since=earliest,
+            partners={c.partner_id for c in clicks},
+            ips={c.ip for c in clicks if c.ip is not None},
         ):
+            if click_id in batch:  # stored by an earlier run of this batch
+                continue
             key = (partner_id, ip, user_agent)
             last_seen[key] = max(at, last_seen.get(key, at))
         kept = []
@@ -975,8 +979,60 @@ def clicks_store(*, clicks: list[Click], duplicate_minutes: int = 0) -> int:
             last_seen[key] = click.at
             kept.append(click)
         clicks = kept
-    Click.objects.bulk_create(clicks, ignore_conflicts=True, batch_size=1000)
+    _clicks_insert(clicks)
     return len(clicks)
+
+
+def _clicks_recent(*, since: datetime, partners: set[int], ips: set[str]) -> Iterable[tuple]:
+    """(id, partner, IP address, user agent, time) of the clicks stored after `since` by
+    these partners from these IP addresses. On PostgreSQL the sets go as two arrays (the
+    ORM's IN lists of a batch's thousands of values cost more than the rest of the drain)."""
+    if connection.vendor != "postgresql":
+        return Click.objects.filter(at__gt=since, partner_id__in=partners, ip__in=ips).values_list(
+            "id", "partner_id", "ip", "user_agent", "at"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, partner_id, HOST(ip), user_agent, at FROM {Click._meta.db_table} "
+            "WHERE at > %s AND partner_id = ANY(%s) AND ip = ANY(%s::inet[])",
+            [since, sorted(partners), sorted(ips)],
+        )
+        return cursor.fetchall()
+
+
+CLICKS_INSERT_ROWS = 1000  # clicks per INSERT statement
+
+
+def _clicks_insert(clicks: "list[Click | BufferedClick]") -> None:
+    """INSERT … ON CONFLICT (id) DO NOTHING of the clicks. On PostgreSQL hand-written, a
+    thousand rows a statement: the ORM's `bulk_create` spent 21 µs of CPU per click, most
+    of the drain's. The values are those the ORM sends: a blank IP address is NULL."""
+    if connection.vendor != "postgresql":
+        rows = [c if isinstance(c, Click) else Click(**c._asdict()) for c in clicks]
+        Click.objects.bulk_create(rows, ignore_conflicts=True, batch_size=CLICKS_INSERT_ROWS)
+        return
+    with connection.cursor() as cursor:
+        for start in range(0, len(clicks), CLICKS_INSERT_ROWS):
+            chunk = clicks[start : start + CLICKS_INSERT_ROWS]
+            params = [
+                value
+                for c in chunk
+                for value in (c.id, c.partner_id, c.tracking_link_id, c.ad_code, c.ip or None,
+                              c.user_agent, c.referrer, c.at)
+            ]  # fmt: skip
+            cursor.execute(_clicks_insert_sql(len(chunk)), params)
+
+
+@lru_cache(maxsize=4)
+def _clicks_insert_sql(rows: int) -> str:
+    columns = ", ".join(
+        connection.ops.quote_name(Click._meta.get_field(name).column) for name in CLICK_COLUMNS
+    )
+    one = "(" + ", ".join(["%s"] * len(CLICK_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {connection.ops.quote_name(Click._meta.db_table)} ({columns}) "
+        f"VALUES {', '.join([one] * rows)} ON CONFLICT (id) DO NOTHING"
+    )
 
 
 def clicks_drain(*, batch_size: int = 5000, max_batches: int = 100) -> int:
