@@ -253,7 +253,15 @@ def main() -> int:
         lua = Path(tmp) / "orders.lua"
         lua.write_text(lua_script(data))
         port = free_port()
-        with gunicorn(port=port, conn_max_age=CONN_MAX_AGE, log=Path(tmp)) as arbiter_pid:
+        # The servers get no broker unless told (bench_env): --notify broker gives it.
+        broker = (
+            {"CELERY_BROKER_URL": BROKER_URL, "CELERY_QUEUE": BROKER_QUEUE}
+            if args.notify == "broker"
+            else None
+        )
+        with gunicorn(
+            port=port, conn_max_age=CONN_MAX_AGE, log=Path(tmp), env=broker
+        ) as arbiter_pid:
             base_url = f"http://127.0.0.1:{port}"
             wait_until_ready(port)
             print(f"gunicorn on {base_url}, CONN_MAX_AGE={CONN_MAX_AGE}; warm-up")
