@@ -77,15 +77,16 @@ _TEXT = frozenset(("CharField", "TextField"))
 @cache
 def _preparation(
     model: type[Model], names: tuple[str, ...], vendor: str
-) -> tuple[tuple[Field, tuple, str], ...]:
-    """Per field: the field, the value types it sends unchanged, and its internal type."""
+) -> tuple[tuple[Field, tuple, str, bool], ...]:
+    """Per field: the field, the value types it sends unchanged, its internal type, and
+    whether its JSON is written by `json_text` (PostgreSQL, no encoder of its own)."""
     result = []
     for field in fields(model, names):
         kind = (field.target_field if field.is_relation else field).get_internal_type()
-        unchanged = _UNCHANGED_ON_POSTGRESQL.get(kind, ()) if vendor == "postgresql" else ()
-        if kind == "JSONField" and (vendor != "postgresql" or field.encoder is not None):
-            kind = "JSONField with its own encoder"
-        result.append((field, unchanged, kind))
+        postgresql = vendor == "postgresql"
+        unchanged = _UNCHANGED_ON_POSTGRESQL.get(kind, ()) if postgresql else ()
+        fast_json = postgresql and kind == "JSONField" and field.encoder is None
+        result.append((field, unchanged, kind, fast_json))
     return tuple(result)
 
 
@@ -100,7 +101,7 @@ def prepared(
     importer writes it, rather than the ORM's `json.dumps`: the same jsonb value."""
     connection = connection or db()
     result = []
-    for (field, unchanged, kind), value in zip(
+    for (field, unchanged, kind, fast_json), value in zip(
         _preparation(model, names, connection.vendor), values, strict=True
     ):
         if type(value) in unchanged and not (
@@ -109,7 +110,7 @@ def prepared(
             result.append(value)
         elif unchanged and kind in _TEXT and isinstance(value, str):
             result.append(value)  # a choice's enum member: the ORM sends it as it is too
-        elif kind == "JSONField" and value is not None:
+        elif fast_json and value is not None:
             result.append(Jsonb(value, dumps=json_text))
         else:
             result.append(field.get_db_prep_save(value, connection))
@@ -286,7 +287,7 @@ def _prepared(connection: BaseDatabaseWrapper, sql: str, parameters: int) -> tup
 
 def _prepared_forget(connection: BaseDatabaseWrapper, sql: str) -> None:
     """After an error: prepare `sql` again (under a new name) next time, in case it was its
-    PREPARE that failed, or the statement is gone (`DISCARD ALL`)."""
+    PREPARE that failed, or its result type changed."""
     statements = _prepared_by_connection.get(connection.connection)
     if statements is not None:
         statements.pop(sql, None)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -1011,15 +1012,16 @@ def _clicks_insert(clicks: "list[Click | BufferedClick]") -> None:
         rows = [c if isinstance(c, Click) else Click(**c._asdict()) for c in clicks]
         Click.objects.bulk_create(rows, ignore_conflicts=True, batch_size=CLICKS_INSERT_ROWS)
         return
+    values = attrgetter(*(Click._meta.get_field(name).attname for name in CLICK_COLUMNS))
+    ip = CLICK_COLUMNS.index("ip")
     with connection.cursor() as cursor:
         for start in range(0, len(clicks), CLICKS_INSERT_ROWS):
             chunk = clicks[start : start + CLICKS_INSERT_ROWS]
-            params = [
-                value
-                for c in chunk
-                for value in (c.id, c.partner_id, c.tracking_link_id, c.ad_code, c.ip or None,
-                              c.user_agent, c.referrer, c.at)
-            ]  # fmt: skip
+            params = []
+            for click in chunk:
+                row = list(values(click))
+                row[ip] = row[ip] or None
+                params += row
             cursor.execute(_clicks_insert_sql(len(chunk)), params)
 
 
