@@ -7,6 +7,7 @@ and refund), since row ids differ between the two runs.
 """
 
 import json
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -16,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from commissions import importing
 from commissions.importing import DUPLICATE, FAILED, RECORDED, batch_import, line_parse
 from commissions.models import (
     Commission,
@@ -490,7 +492,6 @@ def test_an_event_the_api_records_meanwhile_is_a_duplicate(api, world, tmp_path,
     """The API records one of the batch's events between the batch's reads and its write:
     the event's unique constraint stops the copy, and the batch is worked out again
     without it."""
-    from commissions import importing
 
     payloads = events(world)[:5]
     posted = []
@@ -512,8 +513,6 @@ def test_an_event_the_api_records_meanwhile_is_a_duplicate(api, world, tmp_path,
 
 
 def test_a_contact_the_api_makes_meanwhile_is_read_again(api, world, tmp_path, monkeypatch):
-    from commissions import importing
-
     c, at = world["clicks"], world["at"]
     payloads = [
         {"event_id": "o-1", "occurred_at": iso(at[7]), "contact": {"email": "new@example.com"},
@@ -634,7 +633,7 @@ def test_rows_written_with_reserved_ids_leave_the_sequences_ahead(world, tmp_pat
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("policy", ["cookie-last", "history-last-ip"])
-def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, policy):
+def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, policy, monkeypatch):
     """Outside a transaction a thread writes each batch while the next is worked out from
     the contacts as the batch being written leaves them; the rows are still the API's."""
     defaults_update(data=POLICIES[policy], acting_user=None)
@@ -645,11 +644,23 @@ def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, pol
     wipe()
 
     post_all(api, before)
+    interval = sys.getswitchinterval()
+    while_writing = []
+    original = importing._Batch.write
+
+    def write_noted(self):
+        while_writing.append(sys.getswitchinterval())
+        return original(self)
+
+    monkeypatch.setattr(importing._Batch, "write", write_noted)
     out, err, error = run(write(tmp_path, payloads), "--batch-size", "2")
 
     assert error is None, err
     assert out.splitlines()[0] == "17 lines: 17 recorded, 0 already recorded, 0 failed."
     assert snapshot() == through_api
+    # The writer thread gets the interpreter sooner while the import runs, and only then.
+    assert set(while_writing) == {importing.WRITER_SWITCH_INTERVAL}
+    assert sys.getswitchinterval() == interval
 
 
 @pytest.mark.django_db(transaction=True)
@@ -671,7 +682,6 @@ def test_a_batch_worked_out_again_makes_the_next_one_worked_out_again(
 ):
     """The API records an event of the batch being written: that batch is worked out again,
     and so is the next one, which took that batch's contacts as it would have left them."""
-    from commissions import importing
 
     c, at = world["clicks"], world["at"]
     item = {"sku": "A", "quantity": 1, "unit_price": "100.00"}
