@@ -1,4 +1,5 @@
-"""Notifications logged as queued whose task never ran are queued again (docs/reliability.md).
+"""Notifications and webhook deliveries whose task never ran are queued again
+(docs/reliability.md); sign-up emails: `partners.requeue`.
 
 An event commits its notification rows as `queued` and hands one task per row to the broker
 after the commit. When the broker cannot be reached then (`referral_program.resilience`), or
@@ -8,39 +9,50 @@ beat) and queues a task again for each row still queued whose event arrived betw
 `NOTIFICATION_REQUEUE_MAX_HOURS` and `NOTIFICATION_REQUEUE_AFTER_SECONDS` ago. Sending is
 safe to repeat (`notification_send` sends a row only while it is queued, under a row lock),
 so a row whose first task was merely slow is still emailed once.
+
+Webhook deliveries the same way (`requeue_webhook_deliveries`): a delivery still pending
+whose next attempt fell due over `NOTIFICATION_REQUEUE_AFTER_SECONDS` ago (its first task,
+or the retry its last attempt scheduled, never ran) and under `NOTIFICATION_REQUEUE_MAX_HOURS`
+ago, and that no attempt holds, gets its task again. An attempt claims the delivery first,
+so two tasks never post it at once, and a delivered one is never posted again.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from celery import shared_task
-from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
-from .models import Notification, NotificationStatus
-from .tasks import send_notification
+from referral_program.resilience import queue_again, stranded
+
+from .models import Notification, NotificationStatus, WebhookDelivery, WebhookDeliveryStatus
+from .tasks import deliver_webhook, send_notification
 
 REQUEUE_BATCH = 1000
 
 
 def notifications_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:
     """Ids of notifications still queued a while after their event arrived, oldest first."""
-    after = timedelta(seconds=settings.NOTIFICATION_REQUEUE_AFTER_SECONDS)
-    at_most = timedelta(hours=settings.NOTIFICATION_REQUEUE_MAX_HOURS)
-    return list(
-        Notification.objects.filter(
-            status=NotificationStatus.QUEUED,
-            event__received_at__lt=at - after,
-            event__received_at__gte=at - at_most,
-        )
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
+    queued = Notification.objects.filter(status=NotificationStatus.QUEUED)
+    return stranded(queued, due="event__received_at", at=at, limit=limit)
 
 
 @shared_task(ignore_result=True)
 def requeue_notifications() -> int:
     """Queue a send task again for every stranded notification; answers how many."""
-    ids = notifications_stranded(at=timezone.now())
-    for pk in ids:
-        send_notification.delay(pk)
-    return len(ids)
+    return queue_again(send_notification, notifications_stranded(at=timezone.now()))
+
+
+def webhook_deliveries_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:
+    """Ids of pending deliveries whose next attempt fell due a while ago and that no
+    attempt holds, oldest first."""
+    pending = WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.PENDING).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=at)
+    )
+    return stranded(pending, due="next_attempt_at", at=at, limit=limit)
+
+
+@shared_task(ignore_result=True)
+def requeue_webhook_deliveries() -> int:
+    """Queue a delivery task again for every stranded webhook delivery; answers how many."""
+    return queue_again(deliver_webhook, webhook_deliveries_stranded(at=timezone.now()))

@@ -11,18 +11,23 @@ answers 200 with `"duplicate": true`) or the event is recorded then.
 The broker: `BrokerTolerantTask` (the Celery app's task class) logs and skips a task it
 cannot hand to the broker instead of raising into the request that queued it, so an order
 still answers 201 when the broker is down. Every task of the project can be recovered from
-the database: a notification stays `queued` until `commissions.requeue` queues it again,
-clicks are drained every few seconds anyway. After a failed publish the process does not
-try the broker again for `BROKER_RETRY_AFTER_SECONDS` (each try costs a connection attempt
-and Celery's publish retries, about a second, on the request path).
+the database: a notification stays `queued`, a webhook delivery `pending` and a sign-up
+email unsent until a sweep queues its task again (`commissions.requeue`, `partners.requeue`,
+with `stranded`); clicks are drained every few seconds anyway. After a failed
+publish the process does not try the broker again for `BROKER_RETRY_AFTER_SECONDS` (each
+try costs a connection attempt and Celery's publish retries, about a second, on the request
+path).
 """
 
 import logging
 import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from celery import Task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
@@ -102,3 +107,23 @@ class BrokerTolerantTask(Task):
                 task_args,
             )
             return None
+
+
+def stranded(rows: QuerySet, *, due: str, at: datetime, limit: int) -> list[int]:
+    """Ids of the rows (waiting for their task) that fell due (the field `due`) in the
+    window where a task is deemed lost, oldest first, at most `limit`: over
+    NOTIFICATION_REQUEUE_AFTER_SECONDS before `at` (until then the task may be on its way)
+    and under NOTIFICATION_REQUEUE_MAX_HOURS (given up on after that)."""
+    since = at - timedelta(hours=settings.NOTIFICATION_REQUEUE_MAX_HOURS)
+    before = at - timedelta(seconds=settings.NOTIFICATION_REQUEUE_AFTER_SECONDS)
+    window = {f"{due}__gte": since, f"{due}__lt": before}
+    return list(rows.filter(**window).order_by("id").values_list("id", flat=True)[:limit])
+
+
+def queue_again(task: Task, ids: Iterable[int]) -> int:
+    """One task per stranded row id; answers how many. Each task is safe to run twice."""
+    count = 0
+    for pk in ids:
+        task.delay(pk)
+        count += 1
+    return count

@@ -196,12 +196,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Broker down (docs/reliability.md): a task that cannot be queued is logged and skipped
 # (referral_program.resilience), and the process leaves the broker alone this long; queued
 # notifications whose event arrived over NOTIFICATION_REQUEUE_AFTER_SECONDS ago (and under
-# NOTIFICATION_REQUEUE_MAX_HOURS) are queued again every NOTIFICATION_REQUEUE_SECONDS.
+# NOTIFICATION_REQUEUE_MAX_HOURS) are queued again every NOTIFICATION_REQUEUE_SECONDS, and
+# so are pending webhook deliveries (by when their next attempt fell due) and unsent
+# sign-up emails (by when they were made).
 BROKER_RETRY_AFTER_SECONDS = env.float("BROKER_RETRY_AFTER_SECONDS", default=5.0)
 NOTIFICATION_REQUEUE_SECONDS = env.float("NOTIFICATION_REQUEUE_SECONDS", default=60.0)
 NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=120)
 NOTIFICATION_REQUEUE_MAX_HOURS = env.int("NOTIFICATION_REQUEUE_MAX_HOURS", default=48)
-CELERY_IMPORTS = ["commissions.requeue"]
+CELERY_IMPORTS = ["commissions.requeue", "partners.requeue"]
 
 # The click buffer (Redis). Default: the broker, when it is Redis; empty: clicks are
 # written to the database by the tracker itself (the embedded default).
@@ -227,6 +229,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requeue-notifications": {
         "task": "commissions.requeue.requeue_notifications",
+        "schedule": NOTIFICATION_REQUEUE_SECONDS,
+    },
+    "requeue-webhook-deliveries": {
+        "task": "commissions.requeue.requeue_webhook_deliveries",
+        "schedule": NOTIFICATION_REQUEUE_SECONDS,
+    },
+    "requeue-signup-emails": {
+        "task": "partners.requeue.requeue_signup_emails",
         "schedule": NOTIFICATION_REQUEUE_SECONDS,
     },
     # Once a day: clicks older than CLICK_IP_RETENTION_DAYS lose their raw IP address.

@@ -1,8 +1,9 @@
 """The pieces behind tests/integration/test_faults.py, in-process (docs/reliability.md):
 the 503 for a lost database, the task class that skips an unreachable broker, and the
-sweep that queues stranded notifications again."""
+sweeps that queue stranded notifications, webhook deliveries and sign-up emails again."""
 
 import time
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
@@ -13,12 +14,29 @@ from django.core import mail
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from commissions.models import Event, EventKind, Notification, NotificationStatus
-from commissions.requeue import notifications_stranded, requeue_notifications
+from commissions.models import (
+    Event,
+    EventKind,
+    Notification,
+    NotificationStatus,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+)
+from commissions.requeue import (
+    notifications_stranded,
+    requeue_notifications,
+    requeue_webhook_deliveries,
+    webhook_deliveries_stranded,
+)
 from commissions.tasks import send_notification
+from commissions.webhooks import webhook_endpoint_create
+from partners.models import SignupEmail
+from partners.requeue import requeue_signup_emails, signup_emails_stranded
+from partners.services import defaults_update, partner_signup
 from referral_program.celery import app as celery_app
 from referral_program.resilience import BrokerTolerantTask
 from tests.factories import PartnerFactory, ProgramFactory
+from tests.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +219,130 @@ def test_the_sweep_reads_in_one_query_and_is_bounded(django_assert_num_queries):
 
     with django_assert_num_queries(1):
         assert len(notifications_stranded(at=now, limit=2)) == 2
+
+
+# --- Webhook deliveries and sign-up emails: the same sweep --------------------------------
+
+
+@pytest.fixture
+def receiver():
+    with webhook_receiver() as running:
+        yield running
+
+
+def test_a_webhook_made_with_the_broker_down_is_delivered_once_when_it_is_back(
+    api, jane, receiver, broker_down, settings, django_capture_on_commit_callbacks
+):
+    webhook_endpoint_create(url=receiver.url, events=["commission.created"], secret="s" * 32)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sell(api, 1)
+
+    assert response.status_code == 201
+    assert list(WebhookDelivery.objects.values_list("status", "attempts")) == [("pending", 0)]
+    assert receiver.received == []
+
+    celery_app.conf.task_always_eager = True  # the broker is back (here: in-process)
+    settings.NOTIFICATION_REQUEUE_AFTER_SECONDS = 0
+    assert requeue_webhook_deliveries() == 1
+    assert requeue_webhook_deliveries() == 0  # delivered: nothing left to queue
+
+    assert list(WebhookDelivery.objects.values_list("status", "attempts")) == [("delivered", 1)]
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "due", "claimed", "stranded"),
+    [
+        (WebhookDeliveryStatus.PENDING, timedelta(minutes=-10), None, True),
+        (WebhookDeliveryStatus.PENDING, timedelta(seconds=-60), None, False),  # on its way
+        (WebhookDeliveryStatus.PENDING, timedelta(minutes=5), None, False),  # a retry waits
+        (WebhookDeliveryStatus.PENDING, timedelta(hours=-49), None, False),  # given up on
+        (WebhookDeliveryStatus.PENDING, timedelta(minutes=-10), timedelta(seconds=30), False),
+        (WebhookDeliveryStatus.PENDING, timedelta(minutes=-10), timedelta(seconds=-30), True),
+        (WebhookDeliveryStatus.DELIVERED, timedelta(minutes=-10), None, False),
+        (WebhookDeliveryStatus.FAILED, timedelta(minutes=-10), None, False),
+        (WebhookDeliveryStatus.CANCELLED, timedelta(minutes=-10), None, False),
+    ],
+    ids=[
+        "pending", "too-recent", "retry-ahead", "too-old", "being-attempted",
+        "attempt-timed-out", "delivered", "failed", "cancelled",
+    ],
+)  # fmt: skip
+def test_which_webhook_deliveries_are_stranded(status, due, claimed, stranded):
+    now = timezone.now()
+    endpoint = webhook_endpoint_create(
+        url="https://shop.example/hooks", events=["commission.created"], secret="s" * 32
+    )
+    delivery = WebhookDelivery.objects.create(
+        uid=uuid.uuid4(),
+        endpoint=endpoint,
+        event_type="commission.created",
+        subject_id=1,
+        status=status,
+        created_at=now - timedelta(days=1),  # when its next attempt is due counts, not this
+        next_attempt_at=now + due,
+        claimed_until=None if claimed is None else now + claimed,
+    )
+
+    assert webhook_deliveries_stranded(at=now) == ([delivery.pk] if stranded else [])
+
+
+def test_a_signup_email_made_with_the_broker_down_goes_once_when_it_is_back(
+    broker_down, settings, django_capture_on_commit_callbacks
+):
+    defaults_update(data={"signup_enabled": True}, acting_user=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        partner_signup(
+            data={"name": "Ada Lovelace", "email": "ada@example.com", "password": "x7-Lantern-q"},
+            tracking_token=None,
+            ip="203.0.113.5",
+            user_agent="Mozilla/5.0",
+            at=timezone.now(),
+        )
+
+    assert list(SignupEmail.objects.values_list("kind", "sent_at")) == [("confirm", None)]
+    assert mail.outbox == []
+
+    celery_app.conf.task_always_eager = True
+    settings.NOTIFICATION_REQUEUE_AFTER_SECONDS = 0
+    assert requeue_signup_emails() == 1
+    assert requeue_signup_emails() == 0
+
+    assert SignupEmail.objects.get().sent_at is not None
+    assert [m.to for m in mail.outbox] == [["ada@example.com"]]
+
+
+@pytest.mark.parametrize(
+    ("age", "sent", "stranded"),
+    [
+        (timedelta(minutes=10), False, True),
+        (timedelta(seconds=60), False, False),  # its task may be on its way
+        (timedelta(hours=49), False, False),  # given up on
+        (timedelta(minutes=10), True, False),
+    ],
+    ids=["unsent", "too-recent", "too-old", "sent"],
+)
+def test_which_signup_emails_are_stranded(age, sent, stranded):
+    now = timezone.now()
+    email = SignupEmail.objects.create(
+        partner=PartnerFactory(),
+        kind="confirm",
+        created_at=now - age,
+        sent_at=now if sent else None,
+    )
+
+    assert signup_emails_stranded(at=now) == ([email.pk] if stranded else [])
+
+
+def test_every_sweep_runs_on_the_beat_schedule(settings):
+    sweeps = {
+        "requeue-notifications": requeue_notifications,
+        "requeue-webhook-deliveries": requeue_webhook_deliveries,
+        "requeue-signup-emails": requeue_signup_emails,
+    }
+    for name, task in sweeps.items():
+        entry = settings.CELERY_BEAT_SCHEDULE[name]
+        assert entry["task"] == task.name
+        assert entry["schedule"] == settings.NOTIFICATION_REQUEUE_SECONDS
+        assert task.name in celery_app.tasks
+    assert {"commissions.requeue", "partners.requeue"} <= set(settings.CELERY_IMPORTS)
