@@ -321,8 +321,8 @@ def parse_args() -> argparse.Namespace:
         default="off",
         help="off: the partners' email switches are off, each notification is logged as "
         "skipped (default); eager: they are on and no broker is set, so the emails are sent "
-        "in-process after the commit; broker: they are on and each email is a Celery task "
-        f"published to Redis ({BROKER_URL}, queue {BROKER_QUEUE}, emptied afterwards)",
+        "in-process after the commit; broker: they are on and each order's emails are one "
+        f"Celery task published to Redis ({BROKER_URL}, queue {BROKER_QUEUE}, emptied afterwards)",
     )
     parser.add_argument(
         "--breakdown", type=int, default=200, help="in-process requests per view (200)"
@@ -539,10 +539,12 @@ def commission_checks(runs: list[Run], *, notify: str) -> dict:
         )
     published = None
     if notify == "broker":
-        published = broker_queue_length()
-        queued = Notification.objects.filter(status="queued").count()
-        if published != queued:
-            problems.append(f"{queued} notifications queued but {published} tasks in Redis")
+        published = broker_queue_length()  # one task per order for its emails
+        queued = Notification.objects.filter(status="queued")
+        events = queued.values("event").distinct().count()
+        if published != events:
+            problems.append(f"{events} orders with emails but {published} tasks in Redis")
+        emails = queued.count()
     return {
         "problems": problems,
         "orders": total_orders,
@@ -550,6 +552,7 @@ def commission_checks(runs: list[Run], *, notify: str) -> dict:
         "sources": dict(sources),
         "notifications": dict(notifications),
         "published": published,
+        "emails": emails if notify == "broker" else None,
     }
 
 
@@ -753,16 +756,16 @@ def markdown_report(
         "eager": "the partners want emails and no broker is set, so each order's 6 emails are "
         "sent in-process right after the commit, inside the request (console mailer, to "
         "gunicorn's log)",
-        "broker": "the partners want emails and each order publishes its 6 email tasks to "
-        f"Redis (`CELERY_BROKER_URL={BROKER_URL}`, a queue of its own, which nobody consumes "
-        "during the run and which is deleted afterwards)",
+        "broker": "the partners want emails and each order publishes one task for its 6 "
+        f"emails to Redis (`CELERY_BROKER_URL={BROKER_URL}`, a queue of its own, which nobody "
+        "consumes during the run and which is deleted afterwards)",
     }[args.notify]
     sources = ", ".join(f"{n:,} {source}" for source, n in sorted(checks["sources"].items()))
     notified = ", ".join(f"{n:,} {status}" for status, n in checks["notifications"].items())
     if checks["published"] is not None:
         notified += (
-            f"; with the warm-up's orders, {checks['published']:,} notifications were queued "
-            f"and {checks['published']:,} tasks waited in Redis, one each"
+            f"; with the warm-up's orders, {checks['emails']:,} notifications were queued "
+            f"and {checks['published']:,} tasks waited in Redis, one per order"
         )
     lines = [
         f"Command: `{command} --write-docs`",

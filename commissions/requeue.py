@@ -1,9 +1,9 @@
 """Notifications and webhook deliveries whose task never ran are queued again
 (docs/reliability.md); sign-up emails: `partners.requeue`.
 
-An event commits its notification rows as `queued` and hands one task per row to the broker
-after the commit. When the broker cannot be reached then (`referral_program.resilience`), or
-loses its queue (a Redis restarted without persistence), the row stays `queued` and nothing
+An event commits its notification rows as `queued` and hands one task for them to the
+broker after the commit. When the broker cannot be reached then (`referral_program.resilience`),
+or loses its queue (a Redis restarted without persistence), the row stays `queued` and nothing
 would send it. `requeue_notifications` runs every `NOTIFICATION_REQUEUE_SECONDS` (Celery
 beat) and queues a task again for each row still queued whose event arrived between
 `NOTIFICATION_REQUEUE_MAX_HOURS` and `NOTIFICATION_REQUEUE_AFTER_SECONDS` ago. Sending is

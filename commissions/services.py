@@ -1043,16 +1043,16 @@ def notification_rows(
 
 def notifications_written(rows: Sequence[tuple], pks: Sequence[int]) -> list[QueuedNotification]:
     """The notification rows as written (their ids `pks`); the emails of those queued are
-    sent by a task each, once the transaction commits."""
+    sent by one task, once the transaction commits."""
     written = [
         QueuedNotification(pk, partner_id, kind, status, reason)
         for pk, (partner_id, _, kind, status, reason, _) in zip(pks, rows, strict=True)
     ]
     queued = [row.pk for row in written if row.status == NotificationStatus.QUEUED]
     if queued:
-        from .tasks import send_notification
+        from .tasks import send_notifications
 
-        transaction.on_commit(lambda: [send_notification.delay(pk) for pk in queued])
+        transaction.on_commit(lambda: send_notifications.delay(queued))
     return written
 
 

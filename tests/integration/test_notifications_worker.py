@@ -1,19 +1,24 @@
 """Notifications go out through a real Celery worker on the local Redis (SPEC §5.6)."""
 
+import base64
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import kombu.pools
 import pytest
 from django.db import connection
+from redis import Redis
 from rest_framework.test import APIClient
 
 from commissions.models import Notification
-from partners.services import api_key_create
+from partners.services import api_key_create, defaults_update
 from referral_program.celery import app as celery_app
 from tests.factories import PartnerFactory, ProgramFactory
 
@@ -26,6 +31,73 @@ def database_url() -> str:
     host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+def sell_for_jane(event_id: str):
+    """An order of 100.00 whose sale partner is jane, posted with an API key as a shop."""
+    _, raw_key = api_key_create(name="shop")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client.post(
+        "/api/v1/events/orders/",
+        {
+            "event_id": event_id,
+            "contact": {"email": "ada@example.com"},
+            "sale_partner": "jane",
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
+        },
+        format="json",
+    )
+
+
+@contextmanager
+def app_sending_to(queue: str):
+    """The test app sends its tasks to `queue` on the local Redis, then as before."""
+    saved = {
+        k: celery_app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")
+    }
+    celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
+    drop_connections()
+    try:
+        yield
+    finally:
+        celery_app.conf.update(saved)
+        drop_connections()
+
+
+@pytest.fixture
+def unread_queue(transactional_db):
+    """The test app sends to a queue of its own on the local Redis, which no worker reads."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(BROKER)
+    try:
+        with app_sending_to(queue):
+            yield redis, queue
+    finally:
+        redis.delete(queue)
+        redis.close()
+
+
+def test_an_event_hands_its_emails_to_the_broker_in_one_task(unread_queue):
+    """One message on the request path for all of an event's emails, not one per email."""
+    redis, queue = unread_queue
+    defaults_update(data={"levels": 2}, acting_user=None)
+    ProgramFactory(
+        priority=1,
+        rates={1: {"sale_amount": Decimal("12.50")}, 2: {"sale_amount": Decimal("2.50")}},
+    )
+    boss = PartnerFactory(code="boss", email="boss@partners.example")
+    PartnerFactory(code="jane", email="jane@partners.example", parent=boss)
+
+    response = sell_for_jane("order-7")
+
+    assert response.status_code == 201
+    queued = sorted(Notification.objects.filter(status="queued").values_list("pk", flat=True))
+    assert len(queued) == 2  # jane's and boss's sale emails
+    [message] = [json.loads(raw) for raw in redis.lrange(queue, 0, -1)]
+    assert message["headers"]["task"] == "commissions.tasks.send_notifications"
+    [ids], _, _ = json.loads(base64.b64decode(message["body"]))
+    assert sorted(ids) == queued
 
 
 @pytest.fixture
@@ -62,27 +134,24 @@ def worker(tmp_path, transactional_db):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    saved = {
-        k: celery_app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")
-    }
-    celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
-    drop_connections()
     try:
-        yield mail_dir
+        with app_sending_to(queue):
+            yield mail_dir
     finally:
-        celery_app.conf.update(saved)
-        drop_connections()
         process.terminate()
         output, _ = process.communicate(timeout=30)
         print(output.decode(errors="replace"))
 
 
 def drop_connections():
-    """Forget pooled broker connections, made with whatever broker_url was set then."""
+    """Forget pooled broker connections, made with whatever broker_url was set then, and
+    kombu's own registry of producer pools, which keeps a pool closed by another worker test
+    of this process (keyed by the broker's URL)."""
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
         celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    kombu.pools.reset()
 
 
 def wait_for(predicate, seconds=60.0):
@@ -97,20 +166,8 @@ def wait_for(predicate, seconds=60.0):
 def test_a_sale_notification_is_sent_by_the_worker(worker):
     ProgramFactory(priority=1, rates={1: {"sale_amount": Decimal("12.50")}})
     partner = PartnerFactory(code="jane", name="Jane Roe", email="jane@partners.example")
-    _, raw_key = api_key_create(name="shop")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
 
-    response = client.post(
-        "/api/v1/events/orders/",
-        {
-            "event_id": "order-9",
-            "contact": {"email": "ada@example.com"},
-            "sale_partner": "jane",
-            "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}],
-        },
-        format="json",
-    )
+    response = sell_for_jane("order-9")
 
     assert response.status_code == 201
     notification = Notification.objects.get(partner=partner)

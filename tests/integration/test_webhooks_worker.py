@@ -7,7 +7,6 @@ import sys
 import uuid
 from decimal import Decimal
 
-import kombu.pools
 import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
@@ -15,13 +14,12 @@ from rest_framework.test import APIClient
 from commissions.models import WebhookDelivery
 from commissions.webhooks import webhook_endpoint_create
 from partners.services import api_key_create
-from referral_program.celery import app as celery_app
 from tests.factories import PartnerFactory, ProgramFactory
 from tests.integration.test_notifications_worker import (
     BROKER,
     ROOT,
+    app_sending_to,
     database_url,
-    drop_connections,
     wait_for,
 )
 from tests.webhook_receiver import documented_verifier, webhook_receiver
@@ -53,27 +51,14 @@ def worker(transactional_db):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    saved = {
-        k: celery_app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")
-    }
-    celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
-    forget_broker_connections()
     try:
-        yield
+        with app_sending_to(queue):
+            yield
     finally:
-        celery_app.conf.update(saved)
-        forget_broker_connections()
         process.terminate()
         output, _ = process.communicate(timeout=30)
         print(output.decode(errors="replace"))
         connections.close_all()
-
-
-def forget_broker_connections():
-    """Also kombu's own registry of producer pools, which keeps a pool closed by another
-    worker test of this process (keyed by the broker's URL)."""
-    drop_connections()
-    kombu.pools.reset()
 
 
 def test_the_worker_retries_after_1_then_2_seconds_and_delivers(worker):
