@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.db.models import Q
 
-from partners.models import Partner
+from partners.models import Partner, PartnerStatus
 from partners.services import PROFILE_FIELDS
 from partners.tracking import AD_CODE_MAX
 
@@ -27,6 +27,11 @@ class PartnerLoginForm(AuthenticationForm):
         "The password is case-sensitive.",
         "not_partner": "This login does not belong to a partner. Staff log in on the staff "
         "login page.",
+        PartnerStatus.PENDING: "Your application is waiting for the merchant's approval. "
+        "You can log in once it is approved: we will email you. If you have not confirmed "
+        "your email address yet, use the link in the email we sent when you applied.",
+        PartnerStatus.REJECTED: "Your application was not approved, so this login cannot be "
+        "used. The email we sent says more.",
     }
 
     def __init__(self, request: Any = None, *args: Any, **kwargs: Any) -> None:
@@ -34,6 +39,15 @@ class PartnerLoginForm(AuthenticationForm):
         self.fields["username"].label = "Partner code or email"
         self.fields["username"].max_length = 254
         self.fields["username"].widget.attrs.update(maxlength=254, autocomplete="username")
+
+    def get_invalid_login_error(self) -> forms.ValidationError:
+        """A partner whose application is pending or was turned down, who gave the right
+        password, is told so (`partners.auth`); anyone else hears that the two do not
+        match."""
+        refused = getattr(self.request, "partner_login_refused", None)
+        if refused in self.error_messages:
+            return forms.ValidationError(self.error_messages[refused], code=refused)
+        return super().get_invalid_login_error()
 
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)

@@ -1,6 +1,7 @@
 """The partner sign-up over HTTP (SPEC §9 "Sign-up"): the public pages, the staff's
 Sign-ups page and admin actions, logins, and pending partners in tracking and crediting."""
 
+import html
 import re
 import threading
 from decimal import Decimal
@@ -68,7 +69,9 @@ def rows() -> tuple[int, int, int, int]:
 
 
 def text(response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+    """The page's words, as a reader sees them (no tags, entities read)."""
+    words = re.sub(r"<[^>]+>", " ", response.content.decode())
+    return re.sub(r"\s+", " ", html.unescape(words))
 
 
 # --- The public page ------------------------------------------------------------------------
@@ -323,6 +326,26 @@ def test_pending_and_rejected_partners_cannot_log_in(client, ada, url, username,
     response = client.post(url, {"username": username, "password": PASSWORD})
 
     assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize(
+    ("status", "told"),
+    [
+        ("pending", "Your application is waiting for the merchant's approval."),
+        ("rejected", "Your application was not approved, so this login cannot be used."),
+    ],
+)
+def test_a_partner_not_approved_is_told_why_only_with_the_right_password(client, ada, status, told):
+    Partner.objects.filter(pk=ada.pk).update(status=status)
+
+    right = client.post("/partner/login/", {"username": "ada-lovelace", "password": PASSWORD})
+    wrong = client.post("/partner/login/", {"username": "ada-lovelace", "password": "guess-1"})
+
+    assert told in text(right)
+    assert "do not match" not in text(right)
+    assert told not in text(wrong)
+    assert "The partner code or email and the password do not match." in text(wrong)
     assert "_auth_user_id" not in client.session
 
 
