@@ -5,6 +5,8 @@ in-process right after commit (no broker). Production sets the variables
 listed in README.md.
 """
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -310,11 +312,29 @@ SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 # No script reads the CSRF cookie (forms and the API docs get the token in the page).
 CSRF_COOKIE_HTTPONLY = True
 # Nothing of this site loads from another origin, and no inline script or style runs (the
-# API docs' one inline style carries the request's nonce).
+# API docs' one inline style carries the request's nonce), but for what django-import-export's
+# export page in the admin has in its attributes: two styles and the "Select all" box's
+# handler, allowed by their hashes (not any other; tests/functional/test_browser_csp.py
+# fails when a new version of the page changes them).
+CSP_STYLE_ATTRIBUTES = ("padding: 0;", "font-weight: bold;")
+CSP_SCRIPT_ATTRIBUTES = ("onSelectToggleChange(event)",)
+
+
+def _attribute_hashes(values: tuple[str, ...]) -> list[str]:
+    """'unsafe-hashes' and each value's hash: these attribute values, and only these, run."""
+    return [
+        CSP.UNSAFE_HASHES,
+        *(
+            f"'sha256-{base64.b64encode(hashlib.sha256(v.encode()).digest()).decode()}'"
+            for v in values
+        ),
+    ]
+
+
 SECURE_CSP = {
     "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF],
-    "style-src": [CSP.SELF, CSP.NONCE],
+    "script-src": [CSP.SELF, *_attribute_hashes(CSP_SCRIPT_ATTRIBUTES)],
+    "style-src": [CSP.SELF, CSP.NONCE, *_attribute_hashes(CSP_STYLE_ATTRIBUTES)],
     "img-src": [CSP.SELF, "data:"],
     "font-src": [CSP.SELF],
     "connect-src": [CSP.SELF],

@@ -27,6 +27,7 @@ STAFF_PAGES = [
     "/admin/",
     "/admin/partners/partner/",
     "/admin/partners/partner/import/",
+    "/admin/partners/partner/export/",
 ]
 PARTNER_PAGES = ["/partner/", "/partner/links/", "/partner/ledger/", "/partner/commissions/"]
 
@@ -72,6 +73,14 @@ def test_staff_pages_and_the_admin_run_under_the_csp(live_server, page, api):
         response = page.goto(f"{site}{url}")
         assert response.status == 200, url
         assert "default-src 'self'" in response.headers["content-security-policy"]
+
+    # The export page's "Select all" box clears and ticks every field.
+    page.goto(f"{site}/admin/partners/partner/export/")
+    fields = page.locator('.selectable-field-export-row input[type="checkbox"]')
+    page.locator("input.select-toggle").uncheck()
+    expect(fields.first).not_to_be_checked()
+    page.locator("input.select-toggle").check()
+    expect(fields.last).to_be_checked()
 
     # The defaults page's script greys out "Use IP address" with "Cookies only".
     page.goto(f"{site}/staff/settings/referral-partner-defaults/")
