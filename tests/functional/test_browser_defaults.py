@@ -56,3 +56,18 @@ def test_staff_switches_to_first_referring_and_three_levels(live_server, page, s
     assert (defaults.partner_selection, defaults.levels) == ("first", 3)
     assert list(Program.objects.values_list("levels", flat=True)) == [3, 3]
     assert DefaultsChange.objects.get().actor == "maria"
+
+
+@pytest.mark.parametrize(("width", "lines"), [(1280, 1), (1440, 1), (1024, 2)])
+def test_the_staff_menu_fits_on_one_line_from_1280_px(live_server, page, width, lines):
+    StaffFactory(username="maria.fernandez-garcia")  # a long name is cut short (ellipsis)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("Username").fill("maria.fernandez-garcia")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+
+    links = page.get_by_role("navigation", name="Main").get_by_role("link")
+    expect(links).to_have_count(12)
+    tops = {round(links.nth(n).bounding_box()["y"]) for n in range(12)}
+    assert len(tops) == lines, tops
