@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -51,7 +52,9 @@ __all__ = [
     "machine",
     "process_cpu_seconds",
     "query_timer",
+    "report_end",
     "require_bench_database",
+    "seeded",
     "setup_django",
     "venv_command",
     "wait_until_ready",
@@ -335,6 +338,27 @@ def code_version(*apps: str) -> str:
     return f"commit {commit} with uncommitted changes to " + ", ".join(
         f"`{line[3:]}`" for line in changed
     )
+
+
+def seeded(seed: int | None) -> tuple[int, random.Random]:
+    """The seed given, or a new one (the report names it, to run the same data again), and
+    a generator made from it."""
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 30)
+    return seed, random.Random(seed)
+
+
+def report_end(report: str, problems: list[str], *, heading: str, write_docs: bool) -> int:
+    """Print the report and each problem; with `write_docs` and no problem, the report
+    replaces the section `heading` of docs/performance.md. The exit code: 1 if a problem."""
+    print()
+    print(report)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    if write_docs and not problems:
+        docs_section_write(heading, report)
+        print(f"Updated {DOCS.relative_to(BASE_DIR)}")
+    return 1 if problems else 0
 
 
 def docs_section_write(heading: str, body: str) -> None:

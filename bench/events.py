@@ -52,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     code_version,
-    docs_section_write,
     free_port,
     gunicorn,
     load_average,
@@ -60,7 +59,9 @@ from bench._common import (
     postgres_cpu_seconds,
     postgres_cpu_spent,
     query_timer,
+    report_end,
     require_bench_database,
+    seeded,
     setup_django,
     wait_until_ready,
     workers_cpu_seconds,
@@ -237,8 +238,7 @@ def main() -> int:
     from django.db import connection
 
     database = settings.DATABASES["default"]["NAME"]
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
-    rng = random.Random(seed)
+    seed, rng = seeded(args.seed)
     print(f"Preparing {database}: migrate, reset, partner tree, program, tokens (seed {seed})")
     if args.notify == "broker":
         broker_queue_delete()
@@ -295,16 +295,10 @@ def main() -> int:
         runs, views, args=args, database=database, data=data, checks=checks,
         breakdown=breakdown, profile=profile, load=(load_before, load_after),
     )  # fmt: skip
-    print()
-    print(report)
     if args.notify == "broker":
         broker_queue_delete()
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    if args.write_docs and not problems:
-        docs_section_write(SECTION_HEADINGS[args.notify], report)
-        print("Updated docs/performance.md")
-    return 1 if problems else 0
+    heading = SECTION_HEADINGS[args.notify]
+    return report_end(report, problems, heading=heading, write_docs=args.write_docs)
 
 
 def parse_args() -> argparse.Namespace:

@@ -48,12 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     BASE_DIR,
     code_version,
-    docs_section_write,
     load_average,
     machine,
     postgres_cpu_seconds,
     postgres_cpu_spent,
+    report_end,
     require_bench_database,
+    seeded,
     setup_django,
 )
 
@@ -75,8 +76,7 @@ def main() -> int:
     from bench.events import prepare_data
 
     database = settings.DATABASES["default"]["NAME"]
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
-    rng = random.Random(seed)
+    seed, rng = seeded(args.seed)
     print(f"Preparing {database}: migrate, reset, partner tree, program, tokens (seed {seed})")
     data = prepare_data(
         args=SimpleNamespace(
@@ -140,14 +140,7 @@ def main() -> int:
         everything=everything, checks=checks, size_mb=size_mb, load=(load_before, load_after),
         profile=profile,
     )  # fmt: skip
-    print()
-    print(report)
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    if args.write_docs and not problems:
-        docs_section_write(HEADING, report)
-        print("Updated docs/performance.md")
-    return 1 if problems else 0
+    return report_end(report, problems, heading=HEADING, write_docs=args.write_docs)
 
 
 def parse_args() -> argparse.Namespace:

@@ -54,12 +54,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     code_version,
-    docs_section_write,
     free_port,
     gunicorn,
     load_average,
     machine,
     query_timer,
+    report_end,
     require_bench_database,
     setup_django,
     wait_until_ready,
@@ -213,12 +213,7 @@ def main() -> int:
         measurements, args=args, database=database, figures=figures, partner=partner,
         queries=queries, plans=plans,
     )  # fmt: skip
-    print()
-    print(report)
-    if args.write_docs:
-        docs_section_write(SECTION_HEADING, report)
-        print("Updated docs/performance.md")
-    return 0
+    return report_end(report, [], heading=SECTION_HEADING, write_docs=args.write_docs)
 
 
 def parse_args() -> argparse.Namespace:

@@ -47,13 +47,14 @@ from bench._common import (
     WORKERS,
     celery_worker,
     code_version,
-    docs_section_write,
     free_port,
     gunicorn,
     load_average,
     machine,
     process_cpu_seconds,
+    report_end,
     require_bench_database,
+    seeded,
     setup_django,
     wait_until_ready,
     workers_cpu_seconds,
@@ -95,7 +96,7 @@ def main() -> int:
     if refusal := require_bench_database():
         print(refusal, file=sys.stderr)
         return 2
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    seed, _ = seeded(args.seed)
     print(f"Preparing the database: {args.roots} x {args.fanout} partners (seed {seed})")
     codes, raw_key = prepare_data(args=args)
     if (load := load_average()) > 0.5:
@@ -140,15 +141,8 @@ def main() -> int:
         tallies, checks, args=args, seed=seed, elapsed=elapsed, settled=settled,
         web_cpu=web_cpu, worker_cpu=worker_cpu, load=(load_before, load_average()),
     )  # fmt: skip
-    print()
-    print(report)
     problems = [text for ok, text in checks if not ok]
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    if args.write_docs and not problems:
-        docs_section_write(SECTION_HEADING, report)
-        print("Updated docs/performance.md")
-    return 1 if problems else 0
+    return report_end(report, problems, heading=SECTION_HEADING, write_docs=args.write_docs)
 
 
 def parse_args() -> argparse.Namespace:

@@ -46,19 +46,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
-    BASE_DIR,
     BROWSER,
-    DOCS,
     WORKERS,
     celery_worker,
     code_version,
-    docs_section_write,
     free_port,
     gunicorn,
     http_get,
     machine,
     process_cpu_seconds,
+    report_end,
     require_bench_database,
+    seeded,
     setup_django,
     wait_until_ready,
     workers_cpu_seconds,
@@ -177,8 +176,7 @@ def main() -> int:
     from django.db import connection
 
     database = settings.DATABASES["default"]["NAME"]
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
-    rng = random.Random(seed)
+    seed, rng = seeded(args.seed)
     print(f"Preparing {database}: migrate, {args.partners} partners (seed {seed})")
     codes, baseline_partner_id = prepare_data(partners=args.partners, rng=rng)
     views = [VIEWS[name] for name in (["baseline", "tracker"] if args.no_bare else VIEWS)]
@@ -203,14 +201,8 @@ def main() -> int:
 
     problems = [problem for result in results for problem in verify(result, views)]
     report = markdown_report(results, views, args=args, database=database)
-    print()
-    print(report)
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    if args.write_docs and not problems:
-        docs_section_write(SECTION_HEADINGS[bool(args.broker)], report)
-        print(f"Updated {DOCS.relative_to(BASE_DIR)}")
-    return 1 if problems else 0
+    heading = SECTION_HEADINGS[bool(args.broker)]
+    return report_end(report, problems, heading=heading, write_docs=args.write_docs)
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,10 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from referral_program.resilience import queue_again, stranded
+from referral_program.resilience import REQUEUE_BATCH, queue_again, stranded
 
 from .models import Notification, NotificationStatus, WebhookDelivery, WebhookDeliveryStatus
 from .tasks import deliver_webhook, send_notification
-
-REQUEUE_BATCH = 1000
 
 
 def notifications_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:

@@ -14,12 +14,10 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from referral_program.resilience import queue_again, stranded
+from referral_program.resilience import REQUEUE_BATCH, queue_again, stranded
 
 from .models import SignupEmail
 from .tasks import send_signup_email
-
-REQUEUE_BATCH = 1000
 
 
 def signup_emails_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:

@@ -21,7 +21,6 @@ path).
 
 import logging
 import time
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from celery import Task
@@ -109,7 +108,10 @@ class BrokerTolerantTask(Task):
             return None
 
 
-def stranded(rows: QuerySet, *, due: str, at: datetime, limit: int) -> list[int]:
+REQUEUE_BATCH = 1000  # rows a sweep queues again at most per run
+
+
+def stranded(rows: QuerySet, *, due: str, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:
     """Ids of the rows (waiting for their task) that fell due (the field `due`) in the
     window where a task is deemed lost, oldest first, at most `limit`: over
     NOTIFICATION_REQUEUE_AFTER_SECONDS before `at` (until then the task may be on its way)
@@ -120,10 +122,8 @@ def stranded(rows: QuerySet, *, due: str, at: datetime, limit: int) -> list[int]
     return list(rows.filter(**window).order_by("id").values_list("id", flat=True)[:limit])
 
 
-def queue_again(task: Task, ids: Iterable[int]) -> int:
+def queue_again(task: Task, ids: list[int]) -> int:
     """One task per stranded row id; answers how many. Each task is safe to run twice."""
-    count = 0
     for pk in ids:
         task.delay(pk)
-        count += 1
-    return count
+    return len(ids)

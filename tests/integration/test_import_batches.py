@@ -10,10 +10,8 @@ import json
 import sys
 from datetime import timedelta
 from decimal import Decimal
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -33,6 +31,7 @@ from commissions.models import (
 from partners.services import defaults_update
 from partners.tokens import TokenClick, encode_token
 from tests.factories import ClickFactory, PartnerFactory, ProgramFactory
+from tests.integration.test_import_events import run
 
 pytestmark = pytest.mark.django_db
 
@@ -214,15 +213,6 @@ def write(tmp_path, payloads, name="events.jsonl"):
     path = tmp_path / name
     path.write_text("".join(json.dumps(p) + "\n" for p in payloads))
     return path
-
-
-def run(path, *args):
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("import_events", str(path), *args, stdout=out, stderr=err)
-    except CommandError as error:
-        return out.getvalue(), err.getvalue(), error
-    return out.getvalue(), err.getvalue(), None
 
 
 # --- Rows by natural keys ---------------------------------------------------------------------

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
-import kombu.pools
 import pytest
 from django.core import mail
 from django.db import IntegrityError, InterfaceError, OperationalError
@@ -36,6 +35,7 @@ from partners.services import defaults_update, partner_signup
 from referral_program.celery import app as celery_app
 from referral_program.resilience import BrokerTolerantTask
 from tests.factories import PartnerFactory, ProgramFactory
+from tests.integration.test_notifications_worker import drop_connections
 from tests.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -94,21 +94,12 @@ def broker_down():
     """The app publishes to a broker nobody answers (as a web process with a broker would)."""
     saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
     celery_app.conf.update(broker_url=UNREACHABLE, task_always_eager=False)
-    _drop_broker_connections()
+    drop_connections()
     BrokerTolerantTask._broker_down_until = 0.0
     yield
     celery_app.conf.update(saved)
-    _drop_broker_connections()
+    drop_connections()
     BrokerTolerantTask._broker_down_until = 0.0
-
-
-def _drop_broker_connections():
-    """Forget pooled broker connections (kombu keeps producer pools per broker URL)."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    kombu.pools.reset()
 
 
 def test_a_task_the_broker_cannot_take_is_skipped_then_not_tried_for_a_while(broker_down):
