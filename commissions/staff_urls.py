@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from . import views
+from . import dashboard_views, views
 
 app_name = "crm"
 
 urlpatterns = [
+    path("", dashboard_views.DashboardView.as_view(), name="dashboard"),
     path("orders/", views.OrderListView.as_view(), name="orders"),
     # An order is named by its event's event_id, which may hold any visible character.
     path("orders/<path:order_id>/", views.OrderDetailView.as_view(), name="order_detail"),

@@ -1,4 +1,5 @@
-"""Staff pages, under the "staff" namespace; "/" leads to the staff home."""
+"""Staff pages, under the "staff" namespace; "/" leads to the staff home (the dashboard,
+`crm:dashboard`, in commissions: it shows the ledger's figures)."""
 
 from django.urls import path
 from django.views.generic import RedirectView
@@ -8,8 +9,7 @@ from . import views
 app_name = "staff"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="staff:home", permanent=False), name="root"),
-    path("staff/", views.HomeView.as_view(), name="home"),
+    path("", RedirectView.as_view(pattern_name="crm:dashboard", permanent=False), name="root"),
     path("staff/settings/", views.SettingsView.as_view(), name="settings"),
     path(
         "staff/settings/referral-partner-defaults/",

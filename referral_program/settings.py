@@ -45,6 +45,9 @@ if CLICK_IP_RETENTION_DAYS < IP_ATTRIBUTION_MAX_DAYS:
 # What a partner's data export holds besides the partners app's own records: functions
 # (partner) -> sections, so partners never imports commissions.
 PARTNER_EXPORT_SECTIONS = ["commissions.privacy.partner_ledger_sections"]
+# The staff partner pages' figures: a function (partners queryset) -> the same annotated with
+# click_count, order_count, earned_total and balance, so partners never imports commissions.
+PARTNER_FIGURES = "commissions.partner_figures.partners_with_figures"
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 # Partner sign-up (SPEC §9): sign-ups per IP address per hour (0: no limit), and how many
 # days the link of the email confirmation works.
@@ -141,7 +144,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",  # staff: username
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "staff:home"
+LOGIN_REDIRECT_URL = "crm:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
