@@ -64,12 +64,54 @@
     field.classList.toggle("is-muted", chosen.value === "cookies_only");
   }
 
+  // Referral Partner Defaults: "The chosen parent" only matters with "One chosen partner";
+  // hide it otherwise (the server ignores it then too).
+  function showChosenParent() {
+    var field = document.getElementById("field-signup_parent_partner");
+    var chosen = document.querySelector('input[name="signup_parent"]:checked');
+    if (!field || !chosen) {
+      return;
+    }
+    field.hidden = chosen.value !== "fixed";
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.name === "tracking_method") {
       muteIpAddress();
     }
+    if (event.target.name === "signup_parent") {
+      showChosenParent();
+    }
   });
   document.addEventListener("DOMContentLoaded", muteIpAddress);
+  document.addEventListener("DOMContentLoaded", showChosenParent);
+
+  // A form sent back with errors: the focus goes to the summary of its errors, and each of
+  // the summary's links puts the focus in its field (with the field's label in view).
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      summary.focus();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-summary] a[href^='#']");
+    if (!link) {
+      return;
+    }
+    var input = document.getElementById(link.getAttribute("href").slice(1));
+    if (input && !input.matches("input, select, textarea")) {
+      input = input.querySelector("input, select, textarea"); // a list of radio buttons
+    }
+    if (!input) {
+      return;
+    }
+    event.preventDefault();
+    var field = input.closest(".field, .filter-field, .stacked-field") || input;
+    field.scrollIntoView({ block: "center" });
+    input.focus({ preventScroll: true });
+  });
 })();
 
 // Partner Center, My links: the link generator shows the URL for the chosen tracking link
