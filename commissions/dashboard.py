@@ -18,10 +18,11 @@ beside the total.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -337,6 +338,30 @@ def top_partners(period: Period, *, limit: int = TOP_PARTNERS) -> list[TopPartne
         )
         for row in earned
     ]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The period's figures per currency and its top partners, as worked out `at`."""
+
+    currencies: list[CurrencyFigures]
+    top: list[TopPartner]
+    at: datetime
+
+
+def dashboard_figures(period: Period, *, now: datetime, fresh: bool = False) -> Figures:
+    """`program_figures` and `top_partners` of the period, worked out at most once every
+    DASHBOARD_CACHE_SECONDS (per period, in the cache): they read every entry of the
+    period and the period before, and every unpaid entry, which a busy program's staff
+    would otherwise pay for on every view. `fresh` works them out now (and keeps them)."""
+    key = f"commissions:dashboard:v1:{period.start.isoformat()}:{period.end.isoformat()}"
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    if seconds and not fresh and (kept := cache.get(key)) is not None:
+        return kept
+    figures = Figures(currencies=program_figures(period), top=top_partners(period), at=now)
+    if seconds:
+        cache.set(key, figures, seconds)
+    return figures
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from .dashboard import (
     Granularity,
     Period,
     attention,
+    dashboard_figures,
     granularity,
-    program_figures,
-    top_partners,
 )
 from .forms import DashboardPeriodForm
 from .money import round_money
@@ -116,10 +115,12 @@ class DashboardView(StaffRequiredMixin, TemplateView):
     section = "dashboard"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        today = timezone.now().date()
+        now = timezone.now()
+        today = now.date()
         form = DashboardPeriodForm(self.request.GET)
         period = form.period(today=today)
-        currencies = program_figures(period)
+        figures = dashboard_figures(period, now=now, fresh="fresh" in self.request.GET)
+        currencies = figures.currencies
         main = currencies[0]
         return super().get_context_data(
             form=form,
@@ -148,13 +149,21 @@ class DashboardView(StaffRequiredMixin, TemplateView):
                     "earned": amount_text(row.earned, row.currency),
                     "revenue": amount_text(row.revenue, main.currency),
                 }
-                for row in top_partners(period)
+                for row in figures.top
             ],
+            figures_at=figures.at,
+            refresh_query=self.refresh_query(),
             attention=attention(today=today),
             webhook_days=WEBHOOK_FAILURE_DAYS,
             **chart_context(main, period),
             **kwargs,
         )
+
+    def refresh_query(self) -> str:
+        """The page's own query with `fresh` added: the Refresh link."""
+        query = self.request.GET.copy()
+        query["fresh"] = "1"
+        return query.urlencode()
 
     @staticmethod
     def preset_label(days: int) -> str:

@@ -481,6 +481,8 @@ class WebhookEventType(models.TextChoices):
     COMMISSION_CREATED = "commission.created", "Commission created"
     COMMISSION_CLAWED_BACK = "commission.clawed_back", "Commission clawed back"
     PAYOUT_MADE = "payout.made", "Payout made"
+    # Sent only from Settings > Webhooks ("Send a test event"); no endpoint subscribes to it.
+    TEST = "webhook.test", "Test event"
 
 
 class WebhookEndpoint(models.Model):

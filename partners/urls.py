@@ -4,7 +4,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from . import api_key_views, views
 
 app_name = "staff"
 
@@ -20,6 +20,12 @@ urlpatterns = [
         "staff/settings/referral-partner-defaults/history/",
         views.DefaultsHistoryView.as_view(),
         name="defaults_history",
+    ),
+    path("staff/settings/api-keys/", api_key_views.ApiKeyListView.as_view(), name="api_keys"),
+    path(
+        "staff/settings/api-keys/<int:pk>/revoke/",
+        api_key_views.ApiKeyRevokeView.as_view(),
+        name="api_key_revoke",
     ),
     path("staff/partners/", views.PartnerListView.as_view(), name="partners"),
     # "new" cannot be a partner code: codes have at least 4 characters.

@@ -264,6 +264,9 @@ WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.
 # How long a process may keep its list of active webhook endpoints (changes made through
 # the admin clear it at once in the shared cache; see CACHE_URL).
 WEBHOOK_ENDPOINTS_CACHE_SECONDS = env.int("WEBHOOK_ENDPOINTS_CACHE_SECONDS", default=60)
+# The staff dashboard's figures are worked out at most this often per period (0: on every
+# view); the page says when, and its Refresh button works them out at once (docs/decisions.md).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -41,6 +41,11 @@ ORDERS, REFUNDS = "/api/v1/events/orders/", "/api/v1/events/refunds/"
 DASHBOARD = "/staff/"
 
 
+@pytest.fixture(autouse=True)
+def _figures_worked_out_on_every_view(settings):
+    settings.DASHBOARD_CACHE_SECONDS = 0
+
+
 def at(day: date, hour: int = 12) -> str:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC).isoformat()
 
@@ -215,6 +220,30 @@ def test_the_page_shows_the_figures_and_the_change(staff_client, api):
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in html
     day = '<th scope="row">2026-10-05</th><td class="num">1,500.00</td><td class="num">1</td>'
     assert day in html
+
+
+def test_figures_are_kept_a_minute_and_refresh_works_them_out_again(staff_client, api, settings):
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    ProgramFactory(priority=1, rates={1: {"sale_amount": D("10.00")}})
+    PartnerFactory(code="alice")
+    october = {"start": "2026-10-01", "end": "2026-10-31"}
+    post_order(api, "s1", date(2026, 10, 5), "100.00", sale_partner="alice")
+
+    def earned(**extra) -> str:
+        html = staff_client.get(DASHBOARD, {**october, **extra}).content.decode()
+        return re.search(
+            r'data-figure="earned">\s*<span class="stat-label">[^<]*</span>\s*'
+            r'<span class="stat-value">([^<]*)<',
+            html,
+        ).group(1)
+
+    assert earned() == "10.00"
+    post_order(api, "s2", date(2026, 10, 6), "100.00", sale_partner="alice")
+    assert earned() == "10.00"  # kept
+    assert earned(fresh="1") == "20.00"  # worked out again, and kept
+    assert earned() == "20.00"
+    # Another period is worked out on its own.
+    assert earned(start="2026-10-06") == "10.00"
 
 
 def test_top_partners_by_earned_with_their_sales(api):
