@@ -24,12 +24,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from partners.models import Partner
 from partners.selectors import SignupList, click_flags_counts, signups_counts
 
+from .aggregates import money_sum
 from .ledger import day_after, day_start
 from .models import (
     Commission,
@@ -40,7 +41,7 @@ from .models import (
     WebhookDelivery,
     WebhookDeliveryStatus,
 )
-from .money import ZERO, round_money
+from .money import ZERO, from_database
 
 # The periods offered as one click, in days; the default first.
 PRESET_DAYS = (30, 7, 90, 365)
@@ -172,12 +173,6 @@ class CurrencyFigures:
         return percent_change(getattr(self.now, name), getattr(self.before, name))
 
 
-def _summed(value: Decimal | None, currency: str) -> Decimal:
-    """A sum as the database gives it, to the currency's minor unit (SQLite sums decimals
-    as floating point: 217.650000000000001)."""
-    return round_money(value or ZERO, currency)
-
-
 def _days(period: Period, at: str) -> Q:
     return Q(**{f"{at}__gte": day_start(period.start), f"{at}__lt": day_after(period.end)})
 
@@ -195,34 +190,36 @@ def _per_day(period: Period) -> dict[str, dict[date, DayFigures]]:
         Order.objects.filter(_days(both, "occurred_at"))
         .annotate(day=TruncDate("occurred_at"))
         .values("day", "currency")
-        .annotate(n=Count("occurred_at", filter=referred), revenue=Sum("base", filter=referred))
+        .annotate(
+            n=Count("occurred_at", filter=referred), revenue=money_sum("base", filter=referred)
+        )
         .order_by()
     )
     for row in orders:
         got = days[row["currency"]][row["day"]]
-        got.orders, got.revenue = row["n"], _summed(row["revenue"], row["currency"])
+        got.orders, got.revenue = row["n"], row["revenue"]
     entries = (
         Commission.objects.filter(_days(both, "occurred_at"))
         .annotate(day=TruncDate("occurred_at"))
         .values("day", "currency", "entry")
-        .annotate(total=Sum("amount"))
+        .annotate(total=money_sum("amount"))
         .order_by()
     )
     for row in entries:
-        got, total = days[row["currency"]][row["day"]], _summed(row["total"], row["currency"])
+        got = days[row["currency"]][row["day"]]
         if row["entry"] == CommissionEntry.COMMISSION:
-            got.earned = total
+            got.earned = row["total"]
         else:
-            got.clawed_back = -total
+            got.clawed_back = -row["total"]
     payments = (
         Payment.objects.filter(_days(both, "paid_at"))
         .annotate(day=TruncDate("paid_at"))
         .values("day", "currency")
-        .annotate(total=Sum("amount"))
+        .annotate(total=money_sum("amount"))
         .order_by()
     )
     for row in payments:
-        days[row["currency"]][row["day"]].paid = _summed(row["total"], row["currency"])
+        days[row["currency"]][row["day"]].paid = row["total"]
     return days
 
 
@@ -230,7 +227,8 @@ def _per_day(period: Period) -> dict[str, dict[date, DayFigures]]:
 # positive sum per currency), so this one statement is written out; the names come from the
 # model, and it runs as it is on PostgreSQL and SQLite. Amounts have 2 decimal places
 # whatever the currency (money_field), so ROUND(…, 2) changes nothing on PostgreSQL and
-# takes SQLite's floating-point dust off (its sum of +10.10 and -10.10 is 1.7e-15).
+# takes SQLite's floating-point dust off before the comparison (its sum of +10.10 and
+# -10.10 is 1.7e-15); the totals are read back with `money.from_database`.
 OWED_SQL = """
 SELECT currency, SUM(balance), COUNT(*) FROM (
     SELECT {currency} AS currency, ROUND(SUM({amount}), 2) AS balance
@@ -261,7 +259,7 @@ def owed_now() -> dict[str, Owed]:
         cursor.execute(sql)
         rows = cursor.fetchall()
     return {
-        currency: Owed(currency=currency, total=_summed(Decimal(str(total)), currency), partners=n)
+        currency: Owed(currency=currency, total=from_database(total), partners=n)
         for currency, total, n in rows
     }
 
@@ -314,7 +312,7 @@ def top_partners(period: Period, *, limit: int = TOP_PARTNERS) -> list[TopPartne
     earned = list(
         Commission.objects.filter(_days(period, "occurred_at"), entry=CommissionEntry.COMMISSION)
         .values("partner_id", "currency")
-        .annotate(total=Sum("amount"))
+        .annotate(total=money_sum("amount"))
         .order_by("-total", "partner_id")[:limit]
     )
     if not earned:
@@ -325,16 +323,16 @@ def top_partners(period: Period, *, limit: int = TOP_PARTNERS) -> list[TopPartne
         row["sale_partner_id"]: row
         for row in Order.objects.filter(_days(period, "occurred_at"), sale_partner_id__in=ids)
         .values("sale_partner_id")
-        .annotate(n=Count("pk"), revenue=Sum("base"))
+        .annotate(n=Count("pk"), revenue=money_sum("base"))
         .order_by()
     }
     return [
         TopPartner(
             partner=partners[row["partner_id"]],
             currency=row["currency"],
-            earned=_summed(row["total"], row["currency"]),
+            earned=row["total"],
             orders=sales.get(row["partner_id"], {}).get("n", 0),
-            revenue=_summed(sales.get(row["partner_id"], {}).get("revenue"), row["currency"]),
+            revenue=sales.get(row["partner_id"], {}).get("revenue", ZERO),
         )
         for row in earned
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0009_defaults_self_referral_guard'),
+        ('partners', '0010_partner_cookie_days_at_most_ten_years'),
     ]
 
     operations = [
