@@ -12,10 +12,10 @@ from partners.models import Partner, PartnerStatus
 from partners.services import PROFILE_FIELDS
 from partners.tracking import AD_CODE_MAX
 
+from .forms import DateInput
 from .models import CommissionKind
 
 DEFAULT_LINK = ""  # the link generator's choice for the partner's default URL
-DATE_INPUT = forms.DateInput(attrs={"type": "date"})
 
 
 class PartnerLoginForm(AuthenticationForm):
@@ -131,12 +131,8 @@ class PartnerProfileForm(forms.ModelForm):
 class LedgerRangeForm(forms.Form):
     """The ledger's date range (whole UTC days, both ends included); empty ends: all time."""
 
-    start = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start = forms.DateField(label="From", required=False, widget=DateInput())
+    end = forms.DateField(label="To", required=False, widget=DateInput())
     currency = forms.CharField(required=False, max_length=3)
 
     def clean(self) -> dict[str, Any]:
