@@ -142,3 +142,86 @@
   document.addEventListener("input", onEdit);
   document.addEventListener("change", onEdit);
 })();
+
+// Small screens (issue 20): the menu folds behind a Menu button, and a table wider than
+// the screen scrolls on its own (its first column stays in view), says so, and can be
+// reached and scrolled with the keyboard. Without the script the menu is simply open.
+(function () {
+  "use strict";
+
+  function setUpMenu() {
+    var nav = document.querySelector(".mainnav");
+    var links = nav && nav.querySelector(".mainnav-links");
+    if (!links) {
+      return;
+    }
+    links.id = links.id || "main-menu";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "topbar-button menu-button";
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", links.id);
+    button.textContent = "Menu";
+    nav.parentNode.insertBefore(button, nav);
+    nav.classList.add("is-collapsible");
+    button.addEventListener("click", function () {
+      var open = nav.classList.toggle("is-open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  function tableName(wrap) {
+    var table = wrap.querySelector("table");
+    var caption = table && table.querySelector("caption");
+    if (caption) {
+      return caption.textContent.trim();
+    }
+    var heading = wrap.closest("section, .card, main");
+    heading = heading && heading.querySelector("h2, h1");
+    return heading ? heading.textContent.trim() : "Table";
+  }
+
+  function markScrollable() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      wrap.classList.toggle("is-scrollable", scrolls);
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.dataset.madeFocusable = "1";
+      }
+      if (scrolls && !wrap.hasAttribute("role")) {
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", tableName(wrap));
+        wrap.dataset.madeRegion = "1";
+      }
+      if (!scrolls && wrap.dataset.madeFocusable) {
+        wrap.removeAttribute("tabindex");
+        delete wrap.dataset.madeFocusable;
+      }
+      if (!scrolls && wrap.dataset.madeRegion) {
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+        delete wrap.dataset.madeRegion;
+      }
+      var hint = wrap.previousElementSibling;
+      if (!hint || !hint.classList.contains("scroll-hint")) {
+        hint = document.createElement("p");
+        hint.className = "scroll-hint";
+        hint.setAttribute("aria-hidden", "true");
+        hint.textContent = "More columns: scroll the table sideways \u2192";
+        wrap.parentNode.insertBefore(hint, wrap);
+      }
+      hint.hidden = !scrolls;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUpMenu();
+    markScrollable();
+  });
+  var resizing;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizing);
+    resizing = window.setTimeout(markScrollable, 100);
+  });
+})();
