@@ -31,7 +31,7 @@ from commissions.models import (
 from commissions.payouts import payout_batch_create
 from commissions.webhooks import webhook_endpoint_create
 from partners.models import Program, TrackingLink
-from partners.services import api_key_create, partner_login_set_password
+from partners.services import api_key_create, defaults_update, partner_login_set_password
 from tests.factories import (
     ClickFactory,
     ClickFlagFactory,
@@ -126,6 +126,7 @@ def site(api) -> Site:
     hosted_form = hosted_form_save(hosted_form=HostedForm(code="newsletter", name="Newsletter"))
     api_key_create(name="crm sync")
     partner_login_set_password(partner=boss, password=PARTNER_PASSWORD)
+    defaults_update(data={"signup_enabled": True}, acting_user=None)
     order = Order.objects.get(order_id="web-0")
     return Site(
         partner_code=boss.code,
@@ -203,7 +204,12 @@ def partner_pages(site: Site) -> list[str]:
     ]
 
 
-PUBLIC_PAGES = ["/accounts/login/", "/partner/login/", "/partner/password-reset/"]
+PUBLIC_PAGES = [
+    "/accounts/login/",
+    "/partner/login/",
+    "/partner/password-reset/",
+    "/partner/signup/",
+]
 
 
 def log_in_staff(page, live_server) -> None:
