@@ -38,6 +38,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from . import webhook_guard
 from .models import (
     Commission,
     CommissionEntry,
@@ -95,6 +96,8 @@ def endpoint_errors(endpoint: WebhookEndpoint) -> dict[str, list[str]]:
         endpoint.full_clean(exclude=["events", "secret"])
     except ValidationError as error:
         errors.update(error.message_dict)
+    if "url" not in errors and (refusal := webhook_guard.url_refusal(endpoint.url)):
+        errors["url"] = [refusal]
     events, known = endpoint.events, set(WebhookEventType.values)
     if not isinstance(events, list) or not events or not set(events) <= known:
         errors["events"] = [f"Choose one or more of {', '.join(WebhookEventType.values)}."]
@@ -309,20 +312,10 @@ class Answer:
     response: str
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (a failed one), never followed to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def http_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with webhook_guard.OPENER.open(request, timeout=timeout) as response:
             text = response.read(RESPONSE_KEPT).decode(errors="replace")
             return Answer(status=response.status, error="", response=text)
     except urllib.error.HTTPError as error:

@@ -39,6 +39,7 @@ def worker(transactional_db):
         "CELERY_BROKER_URL": BROKER,
         "CELERY_QUEUE": queue,
         "WEBHOOK_RETRY_BASE_SECONDS": "1",
+        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
     }
     process = subprocess.Popen(
         [
