@@ -14,7 +14,6 @@ import django_filters
 from django.conf import settings
 from django.db.models import (
     Count,
-    DecimalField,
     IntegerField,
     Max,
     Min,
@@ -30,6 +29,7 @@ from django.db.models.functions import Coalesce
 from partners.models import Click, Partner, PartnerStatus, Program
 from referral_program.dates import DayFilter
 
+from .aggregates import MONEY_FIELD, MoneyTotal, money_sum
 from .forms import DateInput, DateRangeCheckForm
 from .ledger import LEDGER_FIGURES, day_after, day_start
 from .models import (
@@ -43,8 +43,6 @@ from .models import (
 )
 from .money import ZERO
 from .services import normalise_email
-
-MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 
 def in_days(field: str, start: date | None, end: date | None) -> Q:
@@ -191,7 +189,7 @@ def total_per_row(rows: QuerySet, field: str, amount: str) -> Coalesce:
         .annotate(total=Sum(amount))
         .values("total")[:1]
     )
-    return Coalesce(Subquery(summed, output_field=MONEY), Value(ZERO), output_field=MONEY)
+    return MoneyTotal(Subquery(summed, output_field=MONEY_FIELD))
 
 
 # The annotations' names (the partner's reverse relations already use "clicks" and "leads").
@@ -274,13 +272,13 @@ TOTALS_COLUMNS = (
     "paid",  # payments made in the range
     "paid_after",  # payments made after the range
 )
-NOTHING = Value(ZERO, output_field=MONEY)
+NOTHING = MoneyTotal(Value(ZERO, output_field=MONEY_FIELD))
 
 
 def _total(condition: Q | None = None) -> Coalesce:
     """The sum of `amount` over the branch's rows that meet `condition` (all of them when
     there is none), 0 when no row does."""
-    return Coalesce(Sum("amount", filter=condition), Value(ZERO), output_field=MONEY)
+    return money_sum("amount", filter=condition)
 
 
 def _branch(rows: QuerySet, **sums: Coalesce) -> QuerySet:

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 
 from partners.tokens import decode_token
 from partners.tracking import safe_destination
+from referral_program.parsers import token_kept
 
 from .models import FormPostCount, HostedForm, form_field_name_validator
 from .serializers import WebFormEventSerializer
@@ -117,10 +118,10 @@ def is_spam(hosted_form: HostedForm, post: Mapping[str, str]) -> bool:
 
 
 def _token(post: Mapping[str, str], cookie: str | None) -> str:
-    posted = post.get(TOKEN_FIELD, "").strip()
+    posted = token_kept(post.get(TOKEN_FIELD, ""))
     if posted and decode_token(posted):
         return posted
-    return cookie or posted
+    return token_kept(cookie) or posted
 
 
 def hosted_form_event(

@@ -46,7 +46,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from partners.models import Click, Partner, PartnerStatus
-from referral_program.parsers import MAX_DEPTH, document_errors
+from referral_program.parsers import MAX_DEPTH, document_errors, with_token_kept
 
 from . import validation
 from .attribution import (
@@ -227,6 +227,7 @@ def line_parse(number: int, text: str | bytes) -> Line:
     if not isinstance(payload, dict):
         line.errors = {"line": ["Each line must be one JSON object."]}
         return line
+    payload = with_token_kept(payload)
     if walk:
         problems = document_errors(payload)
         if isinstance(problems, str):

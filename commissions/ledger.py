@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 
 from partners.models import Partner
 
+from .aggregates import money_sum
 from .models import Commission, CommissionEntry, Payment
 from .money import ZERO
 
-MONEY = Value(ZERO)
 # A ledger's figures (SPEC §5.5), in the order reports show them.
 LEDGER_FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "ending_balance")
 
@@ -60,7 +59,7 @@ def _before(prefix: str, start: date | None) -> Q:
 
 
 def _sum(name: str, condition: Q):
-    return Coalesce(Sum(name, filter=condition), MONEY)
+    return money_sum(name, filter=condition)
 
 
 def ledger_totals(

@@ -30,6 +30,9 @@ MINOR_UNITS = {
     "TND": 3,
 }
 ZERO = Decimal("0")
+# Money columns hold two decimal places (docs/decisions.md), whatever the currency.
+STORED_PLACES = 2
+STORED_QUANTUM = Decimal(1).scaleb(-STORED_PLACES)
 
 
 def minor_units(currency: str) -> int:
@@ -43,3 +46,15 @@ def quantum(currency: str) -> Decimal:
 def round_money(value: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's minor unit: the only rounding money ever gets."""
     return value.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def from_database(value: Decimal | float | int | None) -> Decimal:
+    """A money figure the database worked out (a sum, a difference) as the exact Decimal it
+    is, with the two places money is stored with; 0.00 for nothing. PostgreSQL returns such
+    figures as numerics, SQLite as floats or integers (0.30 + 0.60 as 0.8999999999999999, a
+    sum of 30.00 as 30): every term has two places, so rounding to two gives the exact sum."""
+    if value is None:
+        return ZERO.quantize(STORED_QUANTUM)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    return Decimal(value).quantize(STORED_QUANTUM, rounding=ROUND_HALF_UP)

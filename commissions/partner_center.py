@@ -21,8 +21,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, DateField, F, Model, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate, TruncWeek
+from django.db.models import Count, DateField, F, Model, Q, QuerySet, Value
+from django.db.models.functions import TruncDate, TruncWeek
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
@@ -36,12 +36,13 @@ from partners.selectors import partner_links
 from partners.services import partner_profile_update
 from referral_program.dates import QueryErrorsAre400
 
+from .aggregates import money_sum
 from .charts import Series, bar_chart, fill_dates
 from .csv_files import csv_response, csv_text
 from .explain import explain
 from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
 from .models import Commission, CommissionEntry, Lead, Order, Payment
-from .money import ZERO, minor_units
+from .money import minor_units
 from .partner_forms import (
     DEFAULT_LINK,
     CommissionFilterForm,
@@ -261,10 +262,8 @@ class DashboardView(PartnerCenterMixin, TemplateView):
         sums = list(
             earned.values("currency")
             .annotate(
-                all_time=Sum("amount"),
-                recent=Coalesce(
-                    Sum("amount", filter=Q(occurred_at__gte=day_start(since))), Value(ZERO)
-                ),
+                all_time=money_sum("amount"),
+                recent=money_sum("amount", filter=Q(occurred_at__gte=day_start(since))),
             )
             .order_by("currency")
         )
@@ -273,7 +272,7 @@ class DashboardView(PartnerCenterMixin, TemplateView):
             earned.filter(currency=currency, occurred_at__gte=day_start(first_week))
             .annotate(week=TruncWeek("occurred_at", output_field=DateField()))
             .values("week")
-            .annotate(total=Sum("amount"))
+            .annotate(total=money_sum("amount"))
             .values_list("week", "total")
         )
         weekly = Series(

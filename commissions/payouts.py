@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from partners.models import Partner
 
+from .aggregates import money_sum
 from .ledger import day_after, day_start
 from .models import Commission, Payment, PayoutBatch, PayoutMethod
 from .money import ZERO
@@ -65,7 +66,7 @@ def payout_batch_create(
     candidates = (
         _unpaid(start=start, end=end, method=method)
         .values("partner_id", "currency")
-        .annotate(total=Sum("amount"))
+        .annotate(total=money_sum("amount"))
         .filter(total__gt=ZERO, total__gte=minimum)
         .order_by("partner_id", "currency")
     )
@@ -102,9 +103,7 @@ def payout_batch_create(
     Commission.objects.filter(payment__in=short).update(payment=None)
     Payment.objects.filter(pk__in=short).delete()
     Payment.objects.filter(batch=batch).update(amount=tied_total)
-    batch.total = (
-        Payment.objects.filter(batch=batch).aggregate(total=Sum("amount"))["total"] or ZERO
-    )
+    batch.total = Payment.objects.filter(batch=batch).aggregate(total=money_sum("amount"))["total"]
     batch.save(update_fields=["total"])
     webhook_payout_made(batch=batch)
     return batch

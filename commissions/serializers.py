@@ -125,9 +125,12 @@ class TrackedEventSerializer(EventSerializer):
     tracking_token = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=4096,
+        allow_null=True,
         trim_whitespace=True,
-        help_text="The rp_ref value the visitor carried (cookie or landing-page query).",
+        help_text=(
+            "The rp_ref value the visitor carried (cookie or landing-page query), passed on "
+            "as it is. Never refused: a value that is not a valid token counts as none."
+        ),
     )
     ip = serializers.IPAddressField(required=False, allow_null=True)
 

@@ -20,13 +20,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
-from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from partners.models import Partner, PartnerStatus
 from partners.tokens import decode_token
 
+from .aggregates import money_sum
 from .attribution import (
     COOKIES_ONLY,
     GUARD_SELF_REFERRAL,
@@ -908,7 +908,7 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         taken = dict(
             order.commissions.filter(entry=CommissionEntry.CLAWBACK)
             .values("clawback_of")
-            .annotate(total=Sum("amount"))
+            .annotate(total=money_sum("amount"))
             .values_list("clawback_of", "total")
         )
         shares = clawbacks(

@@ -31,6 +31,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.encoding import smart_str
 from django.utils.ipv6 import clean_ipv6_address
 
+from referral_program.parsers import token_kept
+
 from .money import minor_units
 
 NON_FIELD_ERRORS = "non_field_errors"
@@ -532,10 +534,27 @@ CONTACT = Record(
         "last_name": Text(max_length=100, required=False, allow_blank=True),
     }
 )
+
+
+class Token(Field):
+    """The visitor's rp_ref value: never an error, whatever it holds (`token_kept`)."""
+
+    def __init__(self):
+        super().__init__(required=False, allow_null=True)
+
+    def clean(self, value: Any, partners: Mapping) -> Any:
+        if value is MISSING:
+            raise _Skip
+        return token_kept(value)
+
+    def convert(self, value: Any, partners: Mapping) -> str:
+        return token_kept(value)
+
+
 TRACKED_FIELDS: dict[str, Field] = {
     **EVENT_FIELDS,
     "contact": CONTACT,
-    "tracking_token": Text(required=False, allow_blank=True, max_length=4096),
+    "tracking_token": Token(),
     "ip": IP(required=False, allow_null=True),
 }
 WEB_FORM = Record(

@@ -32,6 +32,7 @@ from partners.models import Partner, PartnerStatus
 from partners.views import StaffRequiredMixin
 from referral_program.dates import QueryErrorsAre400
 
+from .aggregates import money_sum
 from .csv_files import CSV_CHUNK, csv_response, csv_text
 from .explain import explain_attribution, explain_staff
 from .filters import (
@@ -194,7 +195,7 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
             taken=taken,
             net=earned + taken,
             refunds=order.refunds.select_related("event")
-            .annotate(clawed=Sum("clawbacks__amount"))
+            .annotate(clawed=money_sum("clawbacks__amount"))
             .order_by("occurred_at", "id"),
             left_to_refund=order.total - order.refunded,
             **kwargs,
@@ -464,7 +465,12 @@ ACTIVITY_CSV_HEADER = (
 def activity_totals(partners: QuerySet[Partner]) -> dict[str, Any]:
     """The activity figures of all the partners together (one query)."""
     # An aggregate named like the annotation it sums would replace it: name them apart.
-    sums = partners.aggregate(**{f"all_{name}": Sum(name) for name in ACTIVITY_FIGURES})
+    sums = partners.aggregate(
+        **{
+            f"all_{name}": money_sum(name) if name.endswith("_total") else Sum(name)
+            for name in ACTIVITY_FIGURES
+        }
+    )
     return {name: sums[f"all_{name}"] or 0 for name in ACTIVITY_FIGURES}
 
 
@@ -544,7 +550,7 @@ class PaymentReportView(StaffRequiredMixin, QueryErrorsAre400, ListView):
         totals = (
             self.object_list.order_by()
             .values("currency")
-            .annotate(total=Sum("amount"), count=Count("pk"))
+            .annotate(total=money_sum("amount"), count=Count("pk"))
             .order_by("currency")
         )
         return super().get_context_data(

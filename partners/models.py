@@ -400,8 +400,9 @@ class Partner(models.Model):
     cookie_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="How many days after a click it still counts. Empty: no limit.",
+        # At most ten years: the longest a tracking cookie lives (partners.tokens).
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="How many days after a click it still counts (at most 3650). Empty: no limit.",
     )
     notify_lead = models.BooleanField(
         default=True, help_text="Email this partner when someone they referred fills a form."

@@ -1,7 +1,9 @@
 """The tracking token `rp_ref` (SPEC §4): signed first and last click. Pure, no database.
 
-A token is `django.core.signing.dumps({"v": 1, "c": [[click_hex, partner_id, epoch], ...]})`
-with a salt of its own: the first click, then the last one when it differs. The signature
+A token is `django.core.signing.dumps({"v": 1, "c": [[click_hex, partner_id, epoch, until],
+...]})` with a salt of its own: the first click, then the last one when it differs. `until`
+(the epoch at which the click's partner window ends) is left out for a click without limit;
+tokens made before it was added carry three values per click and still decode. The signature
 is timestamped, so a token older than TOKEN_MAX_AGE decodes to no clicks, as does
 anything forged, truncated, malformed or of another format.
 """
@@ -9,7 +11,7 @@ anything forged, truncated, malformed or of another format.
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core import signing
 
@@ -26,6 +28,24 @@ class TokenClick:
     click_id: uuid.UUID
     partner_id: int
     at: datetime
+    # When the click stops counting (its partner's cookie days after it); None: no limit, or
+    # not known (a token made before tokens carried it).
+    until: datetime | None = None
+
+
+def click_window_end(at: datetime, cookie_days: int | None) -> datetime | None:
+    """The end of a click's window: its partner's cookie days after it; None without limit."""
+    return at + timedelta(days=cookie_days) if cookie_days else None
+
+
+def cookie_max_age(clicks: list[TokenClick], *, at: datetime) -> int:
+    """The cookie's life in seconds: the longest remaining window of the clicks it carries
+    (ten years when one of them has no limit), so a short window of a later click never
+    cuts short an earlier click that still counts."""
+    ends = [click.until for click in clicks]
+    if not ends or None in ends:
+        return TOKEN_MAX_AGE
+    return max(0, int((max(ends) - at).total_seconds()))
 
 
 def new_click_id(at: datetime) -> uuid.UUID:
@@ -38,7 +58,11 @@ def new_click_id(at: datetime) -> uuid.UUID:
 
 
 def encode_token(clicks: list[TokenClick]) -> str:
-    rows = [[c.click_id.hex, c.partner_id, int(c.at.timestamp())] for c in clicks]
+    rows = [
+        [c.click_id.hex, c.partner_id, int(c.at.timestamp())]
+        + ([int(c.until.timestamp())] if c.until else [])
+        for c in clicks
+    ]
     return signing.dumps({"v": TOKEN_VERSION, "c": rows}, salt=TOKEN_SALT, compress=False)
 
 
@@ -65,16 +89,19 @@ def decode_token(token: str | None, *, max_age: int = TOKEN_MAX_AGE) -> list[Tok
 
 
 def _click_from_row(row: object) -> TokenClick | None:
-    if not (isinstance(row, list) and len(row) == 3):
+    if not (isinstance(row, list) and len(row) in (3, 4)):
         return None
-    click_hex, partner_id, epoch = row
+    click_hex, partner_id, epoch, *until = row
     if not (isinstance(click_hex, str) and type(partner_id) is int and type(epoch) is int):
+        return None
+    if until and type(until[0]) is not int:
         return None
     try:
         return TokenClick(
             click_id=uuid.UUID(hex=click_hex),
             partner_id=partner_id,
             at=datetime.fromtimestamp(epoch, tz=UTC),
+            until=datetime.fromtimestamp(until[0], tz=UTC) if until else None,
         )
     except (ValueError, OverflowError, OSError):
         return None

@@ -17,7 +17,15 @@ from .click_buffer import BufferedClick, click_buffer
 from .models import Click
 from .selectors import tracker_target
 from .services import click_track
-from .tokens import TokenClick, decode_token, encode_token, new_click_id, token_after_click
+from .tokens import (
+    TokenClick,
+    click_window_end,
+    cookie_max_age,
+    decode_token,
+    encode_token,
+    new_click_id,
+    token_after_click,
+)
 from .tracker_memo import remembered_target
 from .tracking import (
     AD_CODE_MAX,
@@ -30,8 +38,6 @@ from .tracking import (
 )
 
 COOKIE_NAME = "rp_ref"
-# The cookie's life when the partner sets no cookie days: ten years.
-COOKIE_MAX_AGE_UNLIMITED = 10 * 365 * 24 * 3600
 
 
 @require_safe
@@ -79,14 +85,19 @@ def go(request: HttpRequest, code: str, link_code: str | None = None) -> HttpRes
 
     clicks = token_after_click(
         decode_token(request.COOKIES.get(COOKIE_NAME)),
-        TokenClick(click_id=click_id, partner_id=target.partner_id, at=at),
+        TokenClick(
+            click_id=click_id,
+            partner_id=target.partner_id,
+            at=at,
+            until=click_window_end(at, target.cookie_days),
+        ),
     )
     token = encode_token(clicks)
     response = HttpResponseRedirect(with_query_param(destination, COOKIE_NAME, token))
     response.set_cookie(
         COOKIE_NAME,
         token,
-        max_age=target.cookie_days * 24 * 3600 if target.cookie_days else COOKIE_MAX_AGE_UNLIMITED,
+        max_age=cookie_max_age(clicks, at=at),
         domain=settings.REFERRAL_COOKIE_DOMAIN,
         secure=request.is_secure() or settings.SITE_URL.startswith("https://"),
         httponly=True,

@@ -10,6 +10,7 @@ any event needs (or deep enough to exhaust Python's recursion).
 """
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError, ValidationError
@@ -20,6 +21,34 @@ MAX_DEPTH = 16
 NUL_MESSAGE = "NUL characters are not allowed."
 SURROGATE_MESSAGE = "Unpaired surrogate characters are not allowed (the text is not Unicode)."
 HUGE_NUMBER_MESSAGE = "This number is too large to be read (write amounts as decimal strings)."
+
+
+# The field of an event that carries the visitor's rp_ref value, and the most of it an event
+# keeps (a real token is about 200 characters).
+TOKEN_FIELD = "tracking_token"
+TOKEN_KEPT_LENGTH = 4096
+
+
+def token_kept(value: Any) -> str:
+    """The tracking token as an event keeps it. A shop passes the visitor's cookie on as it
+    is, and a garbage cookie must never cost the merchant the event (SPEC §4: a forged value
+    counts as no cookie): text is cut to TOKEN_KEPT_LENGTH characters, with what a database
+    cannot hold (NUL, unpaired surrogates) replaced; anything that is not text is no token.
+    Such a value never decodes to a click, so attribution goes on to its next source."""
+    if not isinstance(value, str):
+        return ""
+    kept = value[:TOKEN_KEPT_LENGTH].replace("\x00", "\ufffd")
+    return kept.encode("utf-8", "replace").decode("utf-8").strip()
+
+
+def with_token_kept(data: Any) -> Any:
+    """An event document with its tracking token as `token_kept` keeps it."""
+    if isinstance(data, Mapping) and TOKEN_FIELD in data:
+        value = data[TOKEN_FIELD]
+        kept = token_kept(value)
+        if kept != value:
+            return {**data, TOKEN_FIELD: kept}
+    return data
 
 
 def _text_problem(text: str) -> str | None:
@@ -81,6 +110,7 @@ class StrictJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.") from None
+        data = with_token_kept(data)
         errors = document_errors(data)
         if isinstance(errors, str):
             raise ParseError(errors)

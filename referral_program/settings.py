@@ -108,6 +108,23 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default (`make run`) is a real product mode: concurrent events must queue,
+    # never fail with "database is locked" (Django's SQLite notes). WAL lets readers go on
+    # while one writer writes; IMMEDIATE takes the write lock when a transaction begins, so a
+    # writer waits there (up to the busy timeout) instead of failing halfway through.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # Tests share one database between threads (live servers, concurrent events), which an
+    # in-memory database cannot do with real locks: they get a file of their own.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / ".test-db.sqlite3"))
+    )
 # Keep connections between requests (a new one per request costs more than the request).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -1,6 +1,56 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from tests.factories import StaffFactory, UserFactory
+
+# The "now" of tests that build data on fixed dates and then read "recent" figures counted
+# back from the clock: `fixed_now` puts the clock there (it keeps ticking).
+FIXED_NOW = datetime(2026, 11, 6, 12, tzinfo=UTC)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock-ahead",
+        type=int,
+        default=0,
+        metavar="DAYS",
+        help="Run every test with the clock moved DAYS days ahead: no test may depend on "
+        "the day it runs (CI runs the date-sensitive tests a year ahead).",
+    )
+
+
+def pytest_runtest_setup(item):
+    """`@pytest.mark.postgresql(reason)`: a test about PostgreSQL's own path (prepared
+    statements, COPY, its batch writer), skipped on SQLite with its reason. Where the
+    behaviour only differs, a test asserts each database's own figure instead."""
+    marker = item.get_closest_marker("postgresql")
+    if marker is None:
+        return
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        reason = marker.args[0] if marker.args else marker.kwargs["reason"]
+        pytest.skip(f"PostgreSQL only: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _clock_ahead(request):
+    days = request.config.getoption("--clock-ahead")
+    if not days:
+        yield
+        return
+    with time_machine.travel(timezone.now() + timedelta(days=days), tick=True):
+        yield
+
+
+@pytest.fixture
+def fixed_now():
+    """The clock stands at FIXED_NOW (and ticks on) for the whole test."""
+    with time_machine.travel(FIXED_NOW, tick=True):
+        yield FIXED_NOW
 
 
 @pytest.fixture

@@ -43,8 +43,9 @@ def body(response) -> str:
 
 
 @pytest.fixture
-def data(api):
-    """alice (sale 10.00): 3 clicks, an opt-in, orders alice-o1 (refunded) and alice-o2.
+def data(fixed_now, api):
+    """On a clock fixed at 2026-11-06 (the orders fall in the dashboard's last 30 days):
+    alice (sale 10.00): 3 clicks, an opt-in, orders alice-o1 (refunded) and alice-o2.
     bobby (sale 4.44, another program): 1 click, order bobby-o1."""
     alice = partner_with_login(
         "alice",

@@ -1,5 +1,6 @@
 """The /go/ tracker over HTTP: redirects, the signed cookie, clicks (SPEC §3, §4)."""
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -9,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from partners.models import Click
 from partners.services import defaults_update
 from partners.tokens import decode_token
+from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +106,34 @@ def test_cookie_without_cookie_days_lasts_ten_years_and_is_secure_on_https(clien
     assert cookie["max-age"] == 10 * 365 * 24 * 3600
     assert cookie["secure"] is True
     assert cookie["domain"] == ".shop.example"
+
+
+DAY = 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("first_days", "then_days", "max_age"),
+    [
+        pytest.param(30, 7, 28 * DAY, id="a-longer-earlier-window-keeps-the-cookie"),
+        pytest.param(7, 30, 30 * DAY, id="a-longer-later-window-keeps-the-cookie"),
+        pytest.param(30, None, 10 * 365 * DAY, id="a-click-without-limit-keeps-it-ten-years"),
+        pytest.param(1, 3, 3 * DAY, id="an-earlier-window-already-over-counts-for-nothing"),
+    ],
+)
+def test_the_cookie_lives_as_long_as_the_longest_remaining_window_of_its_clicks(
+    client, time_machine, first_days, then_days, max_age
+):
+    time_machine.move_to(FIXED_NOW, tick=False)
+    PartnerFactory(code="alice", cookie_days=first_days)
+    PartnerFactory(code="bobby", cookie_days=then_days)
+    go(client, "/go/alice/")
+    time_machine.shift(2 * DAY)
+
+    response = go(client, "/go/bobby/")
+
+    assert response.cookies["rp_ref"]["max-age"] == max_age
+    first, _ = decode_token(token_of(response))
+    assert first.until == FIXED_NOW + timedelta(days=first_days)
 
 
 def test_current_earlier_and_no_prefix_all_credit_the_partner(client):

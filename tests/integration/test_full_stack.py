@@ -15,12 +15,12 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from commissions.models import Commission, Notification, Order
 from partners.models import Click
 from partners.services import api_key_create, defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory
+from tests.processes import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
@@ -31,11 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def wait_for(predicate, seconds=60.0) -> bool:
@@ -49,8 +44,6 @@ def wait_for(predicate, seconds=60.0) -> bool:
 
 @pytest.fixture
 def stack(tmp_path, transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("the processes share the test database, which needs PostgreSQL")
     tag = uuid.uuid4().hex[:8]
     port = free_port()
     env = {

@@ -195,7 +195,6 @@ def test_a_bad_payout_minimum_is_a_400_naming_the_field(shop, value):
         pytest.param(("form",), "news\ud800letter", id="unpaired-surrogate-in-the-form"),
         pytest.param(("contact", "email"), LONG_EMAIL, id="10000-character-email"),
         pytest.param(("contact", "last_name"), "B" * LONG, id="10000-character-name"),
-        pytest.param(("tracking_token",), "t" * LONG, id="10000-character-token"),
         pytest.param(("ip",), "300.1.1.1", id="not-an-ip-address"),
     ],
 )

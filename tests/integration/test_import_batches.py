@@ -102,6 +102,12 @@ def world(program):
     }
 
 
+# The batch writer (COPY, overlapping batches) is PostgreSQL's; on SQLite the importer records
+# each line through the API's own service, which tests/integration/test_import_events.py and
+# the API-equality tests below cover on both databases.
+BATCH_WRITER = "the batch writer (COPY) is PostgreSQL's; SQLite records line by line"
+
+
 def token(*clicks) -> str:
     return encode_token(
         [TokenClick(click_id=c.id, partner_id=c.partner_id, at=c.at) for c in clicks]
@@ -478,6 +484,7 @@ def test_a_dry_run_validates_every_line_and_writes_nothing(world, tmp_path):
     assert {model: model.objects.count() for model in MODELS} == counts
 
 
+@pytest.mark.postgresql(BATCH_WRITER)
 def test_an_event_the_api_records_meanwhile_is_a_duplicate(api, world, tmp_path, monkeypatch):
     """The API records one of the batch's events between the batch's reads and its write:
     the event's unique constraint stops the copy, and the batch is worked out again
@@ -502,6 +509,7 @@ def test_an_event_the_api_records_meanwhile_is_a_duplicate(api, world, tmp_path,
     assert Event.objects.filter(event_id="o-2").count() == 1
 
 
+@pytest.mark.postgresql(BATCH_WRITER)
 def test_a_contact_the_api_makes_meanwhile_is_read_again(api, world, tmp_path, monkeypatch):
     c, at = world["clicks"], world["at"]
     payloads = [
@@ -563,6 +571,7 @@ def batch_of(world, size: int, prefix: str) -> list:
 QUERIES_PER_BATCH = 17
 
 
+@pytest.mark.postgresql(BATCH_WRITER)
 @pytest.mark.parametrize("size", [60, 600], ids=["60-orders", "600-orders"])
 def test_the_queries_of_a_batch_do_not_grow_with_its_size(
     world, size, django_assert_max_num_queries
@@ -621,6 +630,7 @@ def test_rows_written_with_reserved_ids_leave_the_sequences_ahead(world, tmp_pat
 # --- One batch written while the next is worked out (outside a transaction) -------------------
 
 
+@pytest.mark.postgresql(BATCH_WRITER)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("policy", ["cookie-last", "history-last-ip"])
 def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, policy, monkeypatch):
@@ -666,6 +676,7 @@ def test_a_repeat_of_an_event_of_the_batch_being_written_is_a_duplicate(world, t
     assert Event.objects.count() == 4
 
 
+@pytest.mark.postgresql(BATCH_WRITER)
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_worked_out_again_makes_the_next_one_worked_out_again(
     api, world, tmp_path, monkeypatch

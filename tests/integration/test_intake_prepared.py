@@ -14,9 +14,7 @@ from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
-    ),
+    pytest.mark.postgresql("prepared statements are PostgreSQL's"),
 ]
 ORDERS = "/api/v1/events/orders/"
 D = Decimal

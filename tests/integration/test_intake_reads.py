@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from commissions.calculation import LEAD, SALE, ChainMember, Rate
@@ -301,11 +302,16 @@ def test_notifications_read_the_switches_when_the_caller_has_none(tree, django_a
     ]
 
 
+# PostgreSQL writes the parts in one statement (a data-modifying CTE per model); SQLite, which
+# has no such CTEs, one insert per model that has rows (3 of the 4 parts below).
+STATEMENTS = {"postgresql": 1, "sqlite": 3}
+
+
 def test_rows_of_several_models_are_written_in_one_statement(tree, django_assert_num_queries):
     at = timezone.now()
     rep, grandma = tree["rep"].pk, tree["grandma"].pk
     notifications = ("partner", "event", "kind", "status", "reason", "created_at")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(STATEMENTS[connection.vendor]):
         [event_pk], [], pks, [contact_pk] = insert_together(
             [
                 InsertPart(Event, ("kind", "event_id", "payload", "received_at", "occurred_at"),

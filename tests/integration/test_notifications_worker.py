@@ -13,7 +13,6 @@ from pathlib import Path
 
 import kombu.pools
 import pytest
-from django.db import connection
 from redis import Redis
 from rest_framework.test import APIClient
 
@@ -21,16 +20,10 @@ from commissions.models import Notification
 from partners.services import api_key_create, defaults_update
 from referral_program.celery import app as celery_app
 from tests.factories import PartnerFactory, ProgramFactory
+from tests.processes import database_url
 
 BROKER = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 def sell_for_jane(event_id: str):
@@ -103,8 +96,6 @@ def test_an_event_hands_its_emails_to_the_broker_in_one_task(unread_queue):
 @pytest.fixture
 def worker(tmp_path, transactional_db):
     """A Celery worker process on a queue of its own; the test app sends to that queue."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
     queue = f"test-{uuid.uuid4().hex[:8]}"
     mail_dir = tmp_path / "mail"
     env = {

@@ -264,9 +264,7 @@ def test_the_same_click_id_twice_is_stored_once(track):
 # --- One round trip, prepared once per connection -----------------------------------------
 
 
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the prepared statement is PostgreSQL's"
-)
+postgresql_only = pytest.mark.postgresql("the prepared statement is PostgreSQL's")
 
 
 def _forget_prepared():

@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from rest_framework.test import APIClient
 
 from commissions.models import WebhookDelivery
@@ -19,9 +19,9 @@ from tests.integration.test_notifications_worker import (
     BROKER,
     ROOT,
     app_sending_to,
-    database_url,
     wait_for,
 )
+from tests.processes import database_url
 from tests.webhook_receiver import documented_verifier, webhook_receiver
 
 SECRET = "whsec_worker-test-secret-0123456789abcdef"
@@ -30,8 +30,6 @@ SECRET = "whsec_worker-test-secret-0123456789abcdef"
 @pytest.fixture
 def worker(transactional_db):
     """A worker on a queue of its own, with a back-off base of one second."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,

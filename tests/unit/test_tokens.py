@@ -8,8 +8,10 @@ import pytest
 from django.core import signing
 
 from partners.tokens import (
+    TOKEN_MAX_AGE,
     TOKEN_SALT,
     TokenClick,
+    cookie_max_age,
     decode_token,
     encode_token,
     new_click_id,
@@ -24,6 +26,41 @@ C = TokenClick(click_id=uuid.UUID(int=3), partner_id=33, at=AT + timedelta(hours
 
 def test_round_trip():
     assert decode_token(encode_token([A, B])) == [A, B]
+
+
+def test_a_click_carries_the_end_of_its_window():
+    a = TokenClick(click_id=A.click_id, partner_id=11, at=AT, until=AT + timedelta(days=30))
+    assert decode_token(encode_token([a, B])) == [a, B]
+
+
+def test_a_token_made_before_windows_were_carried_still_decodes():
+    old = signing.dumps({"v": 1, "c": [[A.click_id.hex, 11, int(AT.timestamp())]]}, salt=TOKEN_SALT)
+    assert decode_token(old) == [A]
+
+
+@pytest.mark.parametrize(
+    ("windows", "expected"),
+    [
+        pytest.param([30, 7], 29, id="the-longer-earlier-window"),
+        pytest.param([7, 30], 29, id="the-longer-later-window"),
+        pytest.param([30, None], None, id="no-limit-wins"),
+        pytest.param([None], None, id="a-click-without-a-known-window"),
+        pytest.param([1], 0, id="a-window-already-over"),
+    ],
+)
+def test_the_cookie_lives_as_long_as_the_longest_remaining_window(windows, expected):
+    clicks = [
+        TokenClick(
+            click_id=A.click_id,
+            partner_id=11,
+            at=AT,
+            until=AT + timedelta(days=days) if days else None,
+        )
+        for days in windows
+    ]
+    at = AT + timedelta(days=1)
+    max_age = cookie_max_age(clicks, at=at)
+    assert max_age == (TOKEN_MAX_AGE if expected is None else expected * 24 * 3600)
 
 
 def test_a_new_click_keeps_the_first_and_replaces_the_last():

@@ -23,6 +23,7 @@ from commissions import validation
 from commissions.money import minor_units
 from commissions.validation import MAX_ITEMS, MONEY_DIGITS, event_id_validator
 from partners.serializers import PartnerCodeField
+from referral_program.parsers import token_kept
 
 PARTNERS = {
     "jane": SimpleNamespace(pk=1, code="Jane", status="active"),
@@ -83,11 +84,21 @@ class RefEvent(serializers.Serializer):
         return value
 
 
+class RefToken(serializers.Field):
+    """Any value, never an error: text as `token_kept` keeps it, anything else none."""
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, ""
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        return token_kept(data)
+
+
 class RefTracked(RefEvent):
     contact = RefContact()
-    tracking_token = serializers.CharField(
-        required=False, allow_blank=True, max_length=4096, trim_whitespace=True
-    )
+    tracking_token = RefToken(required=False)
     ip = serializers.IPAddressField(required=False, allow_null=True)
 
 
