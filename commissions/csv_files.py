@@ -1,6 +1,7 @@
 """CSV downloads: streamed, safe to open in a spreadsheet, and checked before they start.
 
-A streamed answer sends its `200` and headers before the rows are read; a query that fails
+Cells people typed go through `csv_text` (referral_program/csv_cells.py). A streamed
+answer sends its `200` and headers before the rows are read; a query that fails
 then breaks the download off half-way (issue 21, finding 4). So `csv_response` reads the
 first rows (and with them runs the first query) before it answers, and a failure there is an
 ordinary error answer; the rest follows CSV_CHUNK rows at a time.
@@ -13,14 +14,11 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
+from referral_program.csv_cells import csv_text
+
+__all__ = ["CSV_CHUNK", "csv_response", "csv_text"]
+
 CSV_CHUNK = 500
-# A spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_text(value: str) -> str:
-    """Text a partner or contact typed, made safe to open in a spreadsheet."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
 
 
 class _Echo:

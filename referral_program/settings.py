@@ -369,6 +369,9 @@ SECURE_CSP = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=4 * 1024 * 1024)
 # File uploads (the partners CSV import in the admin).
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# django-import-export's own escape for the admin's exports (it drops a leading "="); the
+# partner CSV's text columns are escaped with a leading "'" before that (partners/resources.py).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 
 # Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins of one identity (a
 # partner's code and email are one identity; staff by username), from any address, lock it
