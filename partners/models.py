@@ -510,6 +510,23 @@ class PartnerSignup(models.Model):
         return self.email_confirmed_at is not None
 
 
+class SignupAttempt(models.Model):
+    """A sign-up sent from an IP address, for a new email or a known one: what the sign-up
+    rate limit counts (`partners.signup_attempts`). Kept for an hour."""
+
+    ip = models.GenericIPAddressField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["ip", "at"], name="signup_attempt_ip_at_idx"),
+            models.Index(fields=["at"], name="signup_attempt_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-up from {self.ip} at {self.at:%Y-%m-%d %H:%M}"
+
+
 class SignupEmailKind(models.TextChoices):
     CONFIRM = "confirm", "Confirm your email"
     KNOWN = "known", "Sign-up with a known email"
