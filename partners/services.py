@@ -1193,6 +1193,17 @@ def _audit(partner: Partner, acting_user: AbstractBaseUser | None, message: str)
     )
 
 
+def _audit_names_erase(partner: Partner) -> None:
+    """The admin history names each entry's object as it was then ("Jane Doe (jane)"):
+    rename the partner's entries to what the partner is called now."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Partner), object_id=str(partner.pk)
+    ).update(object_repr=str(partner)[:200])
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -1303,5 +1314,6 @@ def partner_erase(*, partner: Partner, acting_user: AbstractBaseUser | None) -> 
     if user is not None and not (user.is_staff or user.is_superuser):
         user.delete()  # a staff login is not the partner's to lose: it is only unlinked
     partner.refresh_from_db()
+    _audit_names_erase(partner)
     _audit(partner, acting_user, "Personal data erased.")
     return partner

@@ -193,6 +193,9 @@ _smtp_options = {
     "use_ssl": _email.get("EMAIL_USE_SSL"),
 }
 _backend = _email["EMAIL_BACKEND"]
+if _backend == "django.core.mail.backends.console.EmailBackend":
+    # Hides password-reset and confirmation links unless DEBUG (referral_program/mail.py).
+    _backend = "referral_program.mail.ConsoleEmailBackend"
 if _backend.endswith("smtp.EmailBackend"):
     _mail_options = {k: v for k, v in _smtp_options.items() if v}
 elif _backend.endswith("filebased.EmailBackend"):
