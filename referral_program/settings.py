@@ -380,6 +380,9 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # partner's code and email are one identity; staff by username), from any address, lock it
 # for LOGIN_COOLOFF_MINUTES. API keys are not locked out: a wrong key is a 401.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+# Login tries (right or wrong, any names) from one client address in a minute, refused with
+# 429 before any password is hashed (partners.lockout); 0: no limit.
+LOGIN_TRIES_PER_ADDRESS_PER_MINUTE = env.int("LOGIN_TRIES_PER_ADDRESS_PER_MINUTE", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_USERNAME_CALLABLE = "partners.lockout.login_identity"
