@@ -334,18 +334,21 @@ class Attempt:
     retry_in: float | None  # seconds until the next attempt; None: no more attempts
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> Attempt | None:
-    """POST one delivery once and log the attempt; None when there is nothing to do.
+def webhook_delivery_attempt(*, delivery_id: int, due_only: bool = True) -> Attempt | None:
+    """POST one delivery once and log the attempt; None when there is nothing to do (also
+    when its next attempt is not due yet, unless `due_only` is off).
 
     Safe to run twice and from several workers: the delivery is claimed first (an attempt
     in progress holds it for the timeout), and one that is delivered or given up on is
-    never sent again.
+    never sent again. A failed attempt sets when the next one is due (`next_attempt_at`).
     """
     now = timezone.now()
     hold = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now) if due_only else Q()
     claimed = (
         WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDeliveryStatus.PENDING)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(due)
         .update(claimed_until=hold)
     )
     if not claimed:
