@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1:8000
 # Two workers: the machine has two cores (pytest-xdist; each worker has its own test database).
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install install-dev lint format migrate seed
+.PHONY: run test install install-dev lint format migrate seed static
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (set PYTHON=...)"; exit 1; }
@@ -33,7 +33,12 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# The static files where production serves them from (the dev server also reads the apps'
+# own, so an edited file shows without running this again).
+static: install
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+
+run: seed static
 	$(BIN)/python manage.py runserver $(HOST)
 
 test: install-dev

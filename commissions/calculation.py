@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .money import ZERO, round_money
+from .money import ZERO, round_money, zero_like
 
 LEAD, SALE = "lead", "sale"
 HUNDRED = Decimal("100")
@@ -77,7 +77,8 @@ class Line:
 def order_base(items: Iterable[Item], discount: Decimal) -> Decimal:
     """Items' quantity x unit price, less the discount, never below 0. No shipping, no tax."""
     gross = sum((item.unit_price * item.quantity for item in items), ZERO)
-    return max(gross - discount, ZERO)
+    base = gross - discount
+    return base if base > ZERO else zero_like(base)
 
 
 def level_amount(*, terms: Terms, rate: Rate, base: Decimal) -> Decimal:

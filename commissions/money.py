@@ -43,6 +43,12 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 
 
+def zero_like(value: Decimal) -> Decimal:
+    """0 with the decimal places of `value` (0.00 for 12.34): a figure clamped at zero keeps
+    the places its currency shows."""
+    return Decimal(0).scaleb(min(value.as_tuple().exponent, 0))
+
+
 def round_money(value: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's minor unit: the only rounding money ever gets."""
     return value.quantize(quantum(currency), rounding=ROUND_HALF_UP)

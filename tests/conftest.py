@@ -1,4 +1,7 @@
+import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -20,6 +23,22 @@ def pytest_addoption(parser):
         help="Run every test with the clock moved DAYS days ahead: no test may depend on "
         "the day it runs (CI runs the date-sensitive tests a year ahead).",
     )
+
+
+# A test module that writes a date (or reads the event fixtures, which carry dates) is
+# date-sensitive: CI runs those tests once more with the clock a year ahead (--clock-ahead).
+FIXED_DATE = re.compile(r"20\d\d-[01]\d-[0-3]\d|(?:datetime|date)\(20\d\d|fixtures/events|FIXTURES")
+
+
+@cache
+def _names_a_date(path: Path) -> bool:
+    return bool(FIXED_DATE.search(path.read_text(encoding="utf-8")))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.suffix == ".py" and _names_a_date(item.path):
+            item.add_marker("dates")
 
 
 def pytest_runtest_setup(item):

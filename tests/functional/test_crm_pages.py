@@ -370,7 +370,8 @@ def referral_rows() -> list[dict]:
     return [model_to_dict(r, exclude=["id"]) for r in Referral.objects.order_by("pk")]
 
 
-def test_staff_add_a_manual_referral(staff_client, staff_user, shop):
+def test_staff_add_a_manual_referral(staff_client, staff_user, shop, time_machine):
+    time_machine.move_to(datetime(2026, 11, 25, 12, tzinfo=UTC))  # inside jane's 30 days
     contact = shop["contact"]
     url = f"/staff/contacts/{contact.pk}/"
 
