@@ -5,7 +5,7 @@ finding 9).
 gunicorn and Celery keep in their logs. Password-reset and sign-up confirmation links are
 working credentials: in those logs anyone who reads them could take over a partner's
 login. So this console mailer writes each email with the secret part of such links hidden
-(`[hidden: a working link]`), unless `DEBUG` is on (a developer's own machine, where the
+(`[hidden]`), unless `DEBUG` is on (a developer's own machine, where the
 link is what they are after); and `manage.py check --deploy` warns when `DEBUG` is off and
 the mailer is still the console one (`referral_program.W001`): partners would get no email.
 """
@@ -24,7 +24,7 @@ CONSOLE_MAILERS = {
 }
 # The routes whose links log someone in or confirm an email: their arguments are secrets.
 CREDENTIAL_ROUTES = {"partner:password_reset_confirm", "signup:confirm"}
-HIDDEN = "[hidden: a working link]"
+HIDDEN = "[hidden]"
 URL = re.compile(r"https?://[^\s\"'<>]+")
 
 

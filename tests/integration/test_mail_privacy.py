@@ -33,22 +33,18 @@ def console_mailer(settings):
     settings.DEBUG = False
 
 
-def reset_link_path(user) -> str:
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    return f"/partner/password-reset/{uid}/{default_token_generator.make_token(user)}/"
+RESET_LINK = re.compile(r"/partner/password-reset/([^/\s]+)/([^/\s]+)/")
 
 
 def test_a_password_reset_link_is_not_written_to_the_log(client, console_mailer, capsys):
-    jane = partner_with_login("jane", email="jane@partners.example")
+    partner_with_login("jane", email="jane@partners.example")
 
     sent = client.post("/partner/password-reset/", {"email": "jane@partners.example"})
 
     assert sent.status_code == 302
     output = capsys.readouterr().out
     assert "To: jane@partners.example" in output
-    assert f"/partner/password-reset/{HIDDEN}/{HIDDEN}/" in output
-    token = default_token_generator.make_token(jane.user)
-    assert token not in output and reset_link_path(jane.user) not in output
+    assert RESET_LINK.findall(output) == [(HIDDEN, HIDDEN)]
 
 
 def test_a_sign_up_confirmation_link_is_not_written_to_the_log(
@@ -73,7 +69,9 @@ def test_with_debug_on_a_developer_sees_the_whole_link(client, console_mailer, s
 
     client.post("/partner/password-reset/", {"email": "jane@partners.example"})
 
-    assert reset_link_path(jane.user) in capsys.readouterr().out
+    [(uid, token)] = RESET_LINK.findall(capsys.readouterr().out)
+    assert uid == urlsafe_base64_encode(force_bytes(jane.user.pk))
+    assert default_token_generator.check_token(jane.user, token)
 
 
 def test_other_links_in_emails_are_left_whole(client, console_mailer, capsys):
