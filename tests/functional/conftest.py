@@ -26,22 +26,6 @@ CHROMIUM_ARGS = [
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
 
 
-@pytest.fixture(scope="module")
-def migration_data_restored(django_db_setup, django_db_blocker) -> Iterator[None]:
-    """After the module, put back the rows the migrations made (the Referral Partner
-    Defaults, content types, permissions).
-
-    A `transaction=True, serialized_rollback=True` test loads them at its start but ends
-    with a flush that empties every table; tests after it in the same run need them.
-    """
-    yield
-    with django_db_blocker.unblock():
-        for alias in connections:
-            contents = getattr(connections[alias], "_test_serialized_contents", None)
-            if contents:
-                connections[alias].creation.deserialize_db_from_string(contents)
-
-
 @pytest.fixture
 def chromium_path() -> str:
     if not CHROMIUM.exists():

@@ -739,8 +739,7 @@ def test_the_api_reads_and_writes_the_fixed_parent_by_code(api):
 # --- At the same moment ------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.usefixtures("migration_data_restored")
+@pytest.mark.django_db(transaction=True)
 def test_eight_sign_ups_with_one_email_at_once_make_one_partner(settings):
     settings.SIGNUP_RATE_LIMIT = 0
     open_signup()
