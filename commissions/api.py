@@ -42,7 +42,10 @@ from .serializers import (
 
 
 class EventView(APIView):
+    """A session must hold the Django right to add what the event writes (`write_permission`)."""
+
     kind: str
+    write_permission: str
     serializer_class: type
     record: Callable[..., services.Intake]
 
@@ -82,6 +85,7 @@ class WebFormEventView(EventView):
     """A web form filled out: the contact, its referral history and lead partner."""
 
     kind = EventKind.WEB_FORM
+    write_permission = "commissions.add_lead"
     serializer_class = WebFormEventSerializer
     record = staticmethod(services.web_form_record)
 
@@ -91,6 +95,7 @@ class OrderEventView(EventView):
     """An order: the lead and sale partners credited and their commissions."""
 
     kind = EventKind.ORDER
+    write_permission = "commissions.add_order"
     serializer_class = OrderEventSerializer
     record = staticmethod(services.order_record)
 
@@ -103,6 +108,7 @@ class RefundEventView(EventView):
     """A refund or cancellation of an order: proportional clawbacks of its commissions."""
 
     kind = EventKind.REFUND
+    write_permission = "commissions.add_refund"
     serializer_class = RefundEventSerializer
     record = staticmethod(services.refund_record)
 

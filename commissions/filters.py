@@ -29,6 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least
 
 from partners.models import Click, Partner, PartnerStatus, Program
+from referral_program.dates import DayFilter
 
 from .aggregates import MONEY_FIELD, MoneyTotal, money_sum
 from .forms import DateInput, DateRangeCheckForm
@@ -66,8 +67,8 @@ class DateRangeFilterSet(django_filters.FilterSet):
     # The datetime field the range filters on; empty: the range only sets the `period`.
     date_field = ""
 
-    start = django_filters.DateFilter(method="filter_start", label="From", widget=DateInput())
-    end = django_filters.DateFilter(method="filter_end", label="To", widget=DateInput())
+    start = DayFilter(method="filter_start", label="From", widget=DateInput())
+    end = DayFilter(method="filter_end", label="To", widget=DateInput())
 
     @property
     def period(self) -> tuple[date | None, date | None]:

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from partners.forms import PartnerByCodeField
+from referral_program.dates import DayField
 
 from .dashboard import PRESET_DAYS, Period, last_days
 from .models import PayoutMethod
@@ -48,8 +49,8 @@ class DateRangeCheckForm(forms.Form):
 class DateRangeForm(DateRangeCheckForm):
     """An optional range of whole UTC days; either end may be left open (all time)."""
 
-    start = forms.DateField(required=False, label="From", widget=DateInput())
-    end = forms.DateField(required=False, label="To", widget=DateInput())
+    start = DayField(required=False, label="From", widget=DateInput())
+    end = DayField(required=False, label="To", widget=DateInput())
 
 
 class ManualReferralForm(forms.Form):
@@ -61,7 +62,7 @@ class ManualReferralForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
         help_text="The partner who referred this contact; only active partners.",
     )
-    referred_on = forms.DateField(
+    referred_on = DayField(
         required=False,
         label="Referred on",
         widget=DateInput(),
@@ -82,8 +83,8 @@ class ManualReferralForm(forms.Form):
 class PayoutBatchForm(forms.Form):
     """Create Referral Partner Payments (SPEC §5.5)."""
 
-    start = forms.DateField(label="From", widget=DateInput())
-    end = forms.DateField(label="To", widget=DateInput(), help_text="Included (whole UTC days).")
+    start = DayField(label="From", widget=DateInput())
+    end = DayField(label="To", widget=DateInput(), help_text="Included (whole UTC days).")
     method = forms.ChoiceField(
         label="Pay",
         choices=PayoutMethod.choices,
@@ -122,8 +123,8 @@ class DashboardPeriodForm(DateRangeCheckForm):
         choices=[(days, f"Last {days} days") for days in PRESET_DAYS],
         label="Period",
     )
-    start = forms.DateField(required=False, label="From", widget=DateInput())
-    end = forms.DateField(required=False, label="To", widget=DateInput())
+    start = DayField(required=False, label="From", widget=DateInput())
+    end = DayField(required=False, label="To", widget=DateInput())
 
     def clean(self) -> dict[str, Any]:
         cleaned_data = super().clean()

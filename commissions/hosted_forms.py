@@ -8,15 +8,16 @@ is a valid token, else this site's `rp_ref` cookie (sent when the two sites are 
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 
 from partners.tokens import decode_token
 from partners.tracking import safe_destination
+from referral_program.counters import count_in_minute
 from referral_program.parsers import token_kept
 
 from .models import FormPostCount, HostedForm, form_field_name_validator
@@ -93,23 +94,9 @@ def hosted_form_save(*, hosted_form: HostedForm) -> HostedForm:
 
 
 def form_post_count(*, ip: str | None, at: datetime) -> int:
-    """Count a post from `ip` in the minute of `at`; the number of posts so far that minute.
-
-    One statement (an upsert), so concurrent posts from many processes all count.
-    """
-    started = at.replace(second=0, microsecond=0)
-    table = connection.ops.quote_name(FormPostCount._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (ip, started_at, posts) VALUES (%s, %s, 1) "
-            f"ON CONFLICT (ip, started_at) DO UPDATE SET posts = {table}.posts + 1 "
-            "RETURNING posts",
-            [ip or "unknown", connection.ops.adapt_datetimefield_value(started)],
-        )
-        posts = cursor.fetchone()[0]
-    if posts == 1:  # the first post of a minute clears counts older than an hour
-        FormPostCount.objects.filter(started_at__lt=started - timedelta(hours=1)).delete()
-    return posts
+    """Count a post from `ip` in the minute of `at`; the number of posts so far that minute
+    (one upsert, referral_program/counters.py)."""
+    return count_in_minute(FormPostCount, ip=ip, at=at)
 
 
 def is_spam(hosted_form: HostedForm, post: Mapping[str, str]) -> bool:

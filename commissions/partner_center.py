@@ -8,9 +8,8 @@ partner (staff) get 403.
 """
 
 import copy
-import csv
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, DateField, F, Model, Q, QuerySet, Value
 from django.db.models.functions import TruncDate, TruncWeek
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -35,9 +34,11 @@ from partners.forms import add_service_errors
 from partners.models import Click, Partner
 from partners.selectors import partner_links
 from partners.services import partner_profile_update
+from referral_program.dates import QueryErrorsAre400
 
 from .aggregates import money_sum
 from .charts import Series, bar_chart, fill_dates
+from .csv_files import csv_response, csv_text
 from .explain import explain
 from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
 from .models import Commission, CommissionEntry, Lead, Order, Payment
@@ -61,8 +62,6 @@ DASHBOARD_WEEKS = 12
 # server make the same URL.
 AD_CODE_SAFE = "!*'()"
 # A spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 # How each model names its partner: the one place a Partner Center query is limited.
 SCOPES: dict[type[Model], str] = {
     Click: "partner",
@@ -428,7 +427,7 @@ class LedgerMixin(PartnerCenterMixin):
         return commissions.filter(currency=currency), payments.filter(currency=currency)
 
 
-class LedgerView(LedgerMixin, TemplateView):
+class LedgerView(LedgerMixin, QueryErrorsAre400, TemplateView):
     """The §5.5 figures for a date range (all time by default) and the lines, 50 a page."""
 
     template_name = "partner/ledger.html"
@@ -471,13 +470,6 @@ class LedgerView(LedgerMixin, TemplateView):
         }
 
 
-class Echo:
-    """A file that hands back what is written to it, for a streamed csv.writer."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 CSV_HEADER = (
     "date",
     "entry",
@@ -492,8 +484,7 @@ CSV_HEADER = (
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    return csv_text("" if value is None else str(value))
 
 
 def csv_values(row: dict[str, Any]) -> list[str]:
@@ -528,19 +519,8 @@ class LedgerCsvView(LedgerMixin, View):
             payments.iterator(chunk_size=2000),
             key=_entry_key,
         )
-        response = StreamingHttpResponse(
-            _csv_stream(entries), content_type="text/csv; charset=utf-8"
-        )
         name = f"ledger-{self.partner.code}-{start or 'start'}-{end or 'today'}-{currency}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-
-
-def _csv_stream(entries: Iterable[Commission | Payment]) -> Iterator[str]:
-    writer = csv.writer(Echo())
-    yield writer.writerow(CSV_HEADER)
-    for entry in entries:
-        yield writer.writerow(csv_values(ledger_row(entry)))
+        return csv_response(name, CSV_HEADER, (csv_values(ledger_row(e)) for e in entries))
 
 
 # --- Commissions ------------------------------------------------------------------------

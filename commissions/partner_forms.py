@@ -11,6 +11,7 @@ from django.db.models import Q
 from partners.models import Partner, PartnerStatus
 from partners.services import PROFILE_FIELDS
 from partners.tracking import AD_CODE_MAX
+from referral_program.dates import DayField
 
 from .forms import DateInput
 from .models import CommissionKind
@@ -131,8 +132,8 @@ class PartnerProfileForm(forms.ModelForm):
 class LedgerRangeForm(forms.Form):
     """The ledger's date range (whole UTC days, both ends included); empty ends: all time."""
 
-    start = forms.DateField(label="From", required=False, widget=DateInput())
-    end = forms.DateField(label="To", required=False, widget=DateInput())
+    start = DayField(label="From", required=False, widget=DateInput())
+    end = DayField(label="To", required=False, widget=DateInput())
     currency = forms.CharField(required=False, max_length=3)
 
     def clean(self) -> dict[str, Any]:

@@ -10,16 +10,21 @@ beat) and queues a task again for each row still queued whose event arrived betw
 safe to repeat (`notification_send` sends a row only while it is queued, under a row lock),
 so a row whose first task was merely slow is still emailed once.
 
-Webhook deliveries the same way (`requeue_webhook_deliveries`): a delivery still pending
-whose next attempt fell due over `NOTIFICATION_REQUEUE_AFTER_SECONDS` ago (its first task,
-or the retry its last attempt scheduled, never ran) and under `NOTIFICATION_REQUEUE_MAX_HOURS`
-ago, and that no attempt holds, gets its task again. An attempt claims the delivery first,
-so two tasks never post it at once, and a delivered one is never posted again.
+Webhook deliveries the same way (`requeue_webhook_deliveries`), and this is also how their
+retries run: a failed attempt leaves the delivery pending with the time of its next attempt,
+and no delayed task in a worker (issue 21: celery 5.7 exited when Redis restarted while it
+held some). A delivery still pending that no attempt holds gets its task again when its
+next attempt has fallen due (a retry: at once; a first attempt, whose task was queued after
+the commit: over `NOTIFICATION_REQUEUE_AFTER_SECONDS` ago), under
+`NOTIFICATION_REQUEUE_MAX_HOURS` ago. An attempt claims the delivery first, so two tasks
+never post it at once, an attempt not due yet is not made, and a delivered one is never
+posted again.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -42,12 +47,17 @@ def requeue_notifications() -> int:
 
 
 def webhook_deliveries_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:
-    """Ids of pending deliveries whose next attempt fell due a while ago and that no
-    attempt holds, oldest first."""
+    """Ids of pending deliveries that no attempt holds and whose next attempt is due: a
+    retry (attempted before) from its time on, a first attempt a while after it (its task
+    may be on its way); oldest first."""
     pending = WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.PENDING).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=at)
     )
-    return stranded(pending, due="next_attempt_at", at=at, limit=limit)
+    since = at - timedelta(hours=settings.NOTIFICATION_REQUEUE_MAX_HOURS)
+    retries = pending.filter(attempts__gt=0, next_attempt_at__gte=since, next_attempt_at__lte=at)
+    firsts = stranded(pending.filter(attempts=0), due="next_attempt_at", at=at, limit=limit)
+    ids = firsts + list(retries.order_by("id").values_list("id", flat=True)[:limit])
+    return sorted(ids)[:limit]
 
 
 @shared_task(ignore_result=True)

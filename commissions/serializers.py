@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from partners.models import Partner
 from partners.serializers import PartnerCodeField
+from referral_program.dates import ApiDayField
 
 from . import validation
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
@@ -290,8 +291,8 @@ class ReferralSerializer(serializers.ModelSerializer):
 
 
 class LedgerQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="First day (UTC); empty: all time.")
-    end = serializers.DateField(required=False, help_text="Last day (UTC), included.")
+    start = ApiDayField(required=False, help_text="First day (UTC); empty: all time.")
+    end = ApiDayField(required=False, help_text="Last day (UTC), included.")
     currency = serializers.CharField(required=False, min_length=3, max_length=3)
 
     def validate(self, attrs):
@@ -337,6 +338,8 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 class PayoutBatchSerializer(serializers.ModelSerializer):
     payments = PaymentSerializer(many=True, read_only=True)
+    start = ApiDayField(help_text="First day (UTC).")
+    end = ApiDayField(help_text="Last day (UTC), included.")
     minimum = money(required=False)
 
     class Meta:

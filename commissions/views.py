@@ -8,7 +8,6 @@ Figures come from `commissions.ledger` and the report queries in `commissions.fi
 write is a call to `commissions.services` or `commissions.payouts`.
 """
 
-import csv
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
@@ -21,7 +20,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet, Sum
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,8 +30,10 @@ from django.views.generic import ListView, TemplateView
 from partners.forms import add_service_errors
 from partners.models import Partner, PartnerStatus
 from partners.views import StaffRequiredMixin
+from referral_program.dates import QueryErrorsAre400
 
 from .aggregates import money_sum
+from .csv_files import CSV_CHUNK, csv_response, csv_text
 from .explain import explain_attribution, explain_staff
 from .filters import (
     ACTIVITY_FIGURES,
@@ -71,7 +72,6 @@ from .services import referral_add_manual
 
 PAGE_SIZE = 50
 # How many rows a CSV export reads (and computes ledger figures for) at a time.
-CSV_CHUNK = 500
 # How many orders and web forms the contact page lists (the latest ones).
 CONTACT_ROWS = 100
 ADD_REFERRAL_PERMISSION = "commissions.add_referral"
@@ -95,38 +95,6 @@ def filters_used(request: HttpRequest) -> bool:
 
 # --- CSV ---------------------------------------------------------------------------------
 
-# A spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_text(value: str) -> str:
-    """Text a partner or contact typed, made safe to open in a spreadsheet."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
-
-
-class _Echo:
-    """A file whose write() hands back what it was given, for csv.writer."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_response(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> StreamingHttpResponse:
-    """A CSV download that is written while it is sent: `rows` is read lazily, and the
-    text goes out CSV_CHUNK rows at a time."""
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
-        for chunk in batched(rows, CSV_CHUNK):
-            yield "".join(writer.writerow(row) for row in chunk)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
 
 def invalid_filters(filterset: Any) -> HttpResponseBadRequest:
     errors = "; ".join(
@@ -149,7 +117,7 @@ def range_suffix(start: date | None, end: date | None) -> str:
 # --- Orders --------------------------------------------------------------------------------
 
 
-class OrderListView(StaffRequiredMixin, ListView):
+class OrderListView(StaffRequiredMixin, QueryErrorsAre400, ListView):
     template_name = "crm/orders/list.html"
     section = "orders"
     paginate_by = PAGE_SIZE
@@ -353,7 +321,7 @@ def partner_ledger_summaries(
     return [totals[key] for key in sorted(totals)] or [no_entries(partner, start=start, end=end)]
 
 
-class PartnerActivityView(StaffRequiredMixin, TemplateView):
+class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
     """A partner's ledger for a chosen range, its commission lines with their traces in words,
     its payments, and the log of the emails it was sent (or not, and why)."""
 
@@ -444,7 +412,7 @@ def report_partners() -> QuerySet[Partner]:
     return Partner.objects.select_related("parent", "program").order_by("code")
 
 
-class LedgerReportView(StaffRequiredMixin, TemplateView):
+class LedgerReportView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
     """Per partner and currency: beginning balance, earned, clawbacks, payments, ending
     balance for a range (SPEC §5.5). Figures are computed for the page's partners only; the
     totals row, for every partner the filters choose, by `ledger_grand_totals` (one
@@ -512,7 +480,7 @@ def activity_totals(partners: QuerySet[Partner]) -> dict[str, Any]:
     return {name: sums[f"all_{name}"] or 0 for name in ACTIVITY_FIGURES}
 
 
-class ActivityReportView(StaffRequiredMixin, TemplateView):
+class ActivityReportView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
     """Per partner for a range: clicks, opt-ins, orders, sales, commissions earned."""
 
     template_name = "crm/reports/activity.html"
@@ -575,7 +543,7 @@ PAYMENTS_CSV_HEADER = (
 )
 
 
-class PaymentReportView(StaffRequiredMixin, ListView):
+class PaymentReportView(StaffRequiredMixin, QueryErrorsAre400, ListView):
     template_name = "crm/reports/payments.html"
     section = "reports"
     paginate_by = PAGE_SIZE

@@ -38,6 +38,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from . import webhook_guard
 from .models import (
     Commission,
     CommissionEntry,
@@ -97,6 +98,8 @@ def endpoint_errors(endpoint: WebhookEndpoint) -> dict[str, list[str]]:
         endpoint.full_clean(exclude=["events", "secret"])
     except ValidationError as error:
         errors.update(error.message_dict)
+    if "url" not in errors and (refusal := webhook_guard.url_refusal(endpoint.url)):
+        errors["url"] = [refusal]
     events, known = endpoint.events, set(SUBSCRIBABLE)
     if not isinstance(events, list) or not events or not set(events) <= known:
         errors["events"] = [f"Choose one or more of {', '.join(SUBSCRIBABLE)}."]
@@ -311,20 +314,10 @@ class Answer:
     response: str
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (a failed one), never followed to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def http_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with webhook_guard.OPENER.open(request, timeout=timeout) as response:
             text = response.read(RESPONSE_KEPT).decode(errors="replace")
             return Answer(status=response.status, error="", response=text)
     except urllib.error.HTTPError as error:
@@ -343,18 +336,21 @@ class Attempt:
     retry_in: float | None  # seconds until the next attempt; None: no more attempts
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> Attempt | None:
-    """POST one delivery once and log the attempt; None when there is nothing to do.
+def webhook_delivery_attempt(*, delivery_id: int, due_only: bool = True) -> Attempt | None:
+    """POST one delivery once and log the attempt; None when there is nothing to do (also
+    when its next attempt is not due yet, unless `due_only` is off).
 
     Safe to run twice and from several workers: the delivery is claimed first (an attempt
     in progress holds it for the timeout), and one that is delivered or given up on is
-    never sent again.
+    never sent again. A failed attempt sets when the next one is due (`next_attempt_at`).
     """
     now = timezone.now()
     hold = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now) if due_only else Q()
     claimed = (
         WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDeliveryStatus.PENDING)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(due)
         .update(claimed_until=hold)
     )
     if not claimed:

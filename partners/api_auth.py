@@ -34,9 +34,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class IsStaffOrApiKey(permissions.BasePermission):
-    """An API key, or a staff session. Session writes also need the model's change right.
+    """An API key, or a staff session. A session write also needs the model's Django right.
 
-    A view names that right with `write_permission = "app.codename"`.
+    A view names that right with `write_permission = "app.codename"`; a session write to a
+    view that names none is refused (a route added later cannot forget it). An API key is
+    the merchant's systems' credential and may write everything (docs/security.md).
     """
 
     message = "Staff access or an API key is required."
@@ -47,7 +49,13 @@ class IsStaffOrApiKey(permissions.BasePermission):
         user = request.user
         if user is None or not user.is_authenticated or not user.is_staff:
             return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
         needed = getattr(view, "write_permission", None)
-        if request.method not in permissions.SAFE_METHODS and needed:
-            return user.has_perm(needed)
+        if needed is None:
+            self.message = "Writing here needs a permission this route does not name."
+            return False
+        if not user.has_perm(needed):
+            self.message = f"Writing here needs the permission {needed}."
+            return False
         return True

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_migrate
 
 
@@ -15,4 +16,7 @@ class PartnersConfig(AppConfig):
     verbose_name = "Referral partners"
 
     def ready(self) -> None:
+        from referral_program.mail import console_mailer_in_production
+
         post_migrate.connect(ensure_referral_defaults, sender=self)
+        checks.register(console_mailer_in_production, checks.Tags.security, deploy=True)

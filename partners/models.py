@@ -510,6 +510,42 @@ class PartnerSignup(models.Model):
         return self.email_confirmed_at is not None
 
 
+class SignupAttempt(models.Model):
+    """A sign-up sent from an IP address, for a new email or a known one: what the sign-up
+    rate limit counts (`partners.signup_attempts`). Kept for an hour."""
+
+    ip = models.GenericIPAddressField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["ip", "at"], name="signup_attempt_ip_at_idx"),
+            models.Index(fields=["at"], name="signup_attempt_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-up from {self.ip} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class LoginAddressCount(models.Model):
+    """Login tries from one IP address in one minute: the login limit per address
+    (`LOGIN_TRIES_PER_ADDRESS_PER_MINUTE`), in the database so every process sees one count.
+    Kept for an hour."""
+
+    ip = models.CharField(max_length=45)
+    started_at = models.DateTimeField(help_text="The start of the minute counted.")
+    posts = models.PositiveIntegerField(default=0, help_text="The tries in that minute.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ip", "started_at"], name="login_address_count_once"),
+        ]
+        indexes = [models.Index(fields=["started_at"], name="login_address_count_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.posts} logins from {self.ip} at {self.started_at}"
+
+
 class SignupEmailKind(models.TextChoices):
     CONFIRM = "confirm", "Confirm your email"
     KNOWN = "known", "Sign-up with a known email"

@@ -25,6 +25,8 @@ from django.db.models import QuerySet
 from import_export import fields, resources, widgets
 from import_export.results import Result, RowResult
 
+from referral_program.csv_cells import csv_text, csv_text_read
+
 from .models import Partner, Program
 from .services import PARTNER_FIELDS, partner_create, partner_update
 
@@ -37,10 +39,15 @@ def _text(value) -> str:
 
 
 class TextWidget(widgets.CharWidget):
-    """Text with the spaces around it removed."""
+    """Text with the spaces around it removed; written so that a spreadsheet never runs it
+    as a formula (a leading `'`, taken off again on import: referral_program/csv_cells.py)."""
 
     def clean(self, value, row=None, **kwargs):
-        return _text(value)
+        return csv_text_read(_text(value))
+
+    def render(self, value, obj=None, **kwargs):
+        text = super().render(value, obj, **kwargs)
+        return csv_text(text) if isinstance(text, str) else text
 
 
 class ParentCodeWidget(widgets.Widget):

@@ -53,6 +53,7 @@ from .selectors import (
     tracker_target,
 )
 from .signup import ConfirmLinkExpired, confirm_token_make, confirm_token_read, signup_parent_id
+from .signup_attempts import signup_attempt_record, signup_attempts_exhausted
 from .tokens import decode_token
 
 if TYPE_CHECKING:
@@ -383,7 +384,8 @@ def partner_login_set_password(*, partner: Partner, password: str) -> AbstractBa
 
 
 class SignupRateLimited(Exception):
-    """Too many sign-ups from one IP address in the last hour (`SIGNUP_RATE_LIMIT`)."""
+    """Too many sign-ups from one IP address in the last hour (`SIGNUP_RATE_LIMIT`), for new
+    and known emails alike (partners/signup_attempts.py)."""
 
 
 class SignupOutcome:
@@ -459,11 +461,8 @@ def partner_signup(
     defaults = ReferralDefaults.objects.select_for_update().get(pk=ReferralDefaults.SINGLETON_PK)
     if not defaults.signup_enabled:
         raise ValidationError("Partner sign-up is closed.")
-    limit = settings.SIGNUP_RATE_LIMIT
-    if limit and ip is not None:
-        recent = PartnerSignup.objects.filter(ip=ip, created_at__gt=at - timedelta(hours=1))
-        if recent.count() >= limit:
-            raise SignupRateLimited
+    if signup_attempts_exhausted(ip=ip, at=at):
+        raise SignupRateLimited
 
     name = (data.get("name") or "").strip()
     email = (data.get("email") or "").strip()
@@ -490,6 +489,7 @@ def partner_signup(
     if errors:
         raise ValidationError(errors)
 
+    signup_attempt_record(ip=ip, at=at)  # a known email counts as much as a new one
     known = Partner.objects.filter(email__iexact=email).select_related("signup").order_by("pk")
     known = known.first()
     if known is not None:
@@ -1193,6 +1193,17 @@ def _audit(partner: Partner, acting_user: AbstractBaseUser | None, message: str)
     )
 
 
+def _audit_names_erase(partner: Partner) -> None:
+    """The admin history names each entry's object as it was then ("Jane Doe (jane)"):
+    rename the partner's entries to what the partner is called now."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Partner), object_id=str(partner.pk)
+    ).update(object_repr=str(partner)[:200])
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -1303,5 +1314,6 @@ def partner_erase(*, partner: Partner, acting_user: AbstractBaseUser | None) -> 
     if user is not None and not (user.is_staff or user.is_superuser):
         user.delete()  # a staff login is not the partner's to lose: it is only unlinked
     partner.refresh_from_db()
+    _audit_names_erase(partner)
     _audit(partner, acting_user, "Personal data erased.")
     return partner

@@ -1,7 +1,5 @@
 """Background work of the partners app."""
 
-from smtplib import SMTPException
-
 from celery import shared_task
 from django.utils import timezone
 
@@ -27,12 +25,9 @@ def erase_old_click_ips() -> int:
     return clicks_erase_old_ips(at=timezone.now())
 
 
-@shared_task(
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
+@shared_task
 def send_signup_email(email_id: int) -> bool:
-    """Email one sign-up message; safe to run twice (the second run sends nothing)."""
+    """Email one sign-up message; safe to run twice (the second run sends nothing). A
+    failure leaves it unsent: `partners.requeue` queues it again (never a delayed retry in
+    the worker, see commissions/tasks.py)."""
     return signup_email_send(email_id=email_id)

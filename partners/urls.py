@@ -12,6 +12,11 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="crm:dashboard", permanent=False), name="root"),
     path("staff/settings/", views.SettingsView.as_view(), name="settings"),
     path(
+        "staff/settings/locked-logins/",
+        views.LockedLoginListView.as_view(),
+        name="locked_logins",
+    ),
+    path(
         "staff/settings/referral-partner-defaults/",
         views.DefaultsView.as_view(),
         name="defaults",

@@ -36,6 +36,7 @@ from .forms import (
     rate_text,
 )
 from .links import partner_url
+from .lockout import IDENTITY_MAX, locked_logins, login_unlock
 from .models import (
     DEFAULTS_FIELDS,
     DefaultsChange,
@@ -731,3 +732,35 @@ class PartnerEraseView(StaffRequiredMixin, View):
             "erased": services.partner_is_erased(partner),
         }
         return render(self.request, self.template_name, context)
+
+
+# --- Locked logins --------------------------------------------------------------------------
+
+
+class LockedLoginListView(StaffRequiredMixin, TemplateView):
+    """Settings > Locked logins: the identities locked out after too many failed logins,
+    and a button that unlocks one. Any staff may look; unlocking needs the permission to
+    delete failed-login records (`axes.delete_accessattempt`)."""
+
+    template_name = "staff/settings/locked_logins.html"
+    section = "settings"
+    unlock_permission = "axes.delete_accessattempt"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            locked=locked_logins(at=timezone.now()),
+            can_unlock=self.request.user.has_perm(self.unlock_permission),
+            failure_limit=settings.AXES_FAILURE_LIMIT,
+            cooloff_minutes=int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(self.unlock_permission):
+            raise PermissionDenied("You may look at locked logins but not unlock them.")
+        identity = request.POST.get("identity", "").strip()[:IDENTITY_MAX]
+        if identity and login_unlock(identity=identity):
+            messages.success(request, f"{identity} may log in again.")
+        else:
+            messages.warning(request, "Nothing to unlock: that login was not locked.")
+        return redirect("staff:locked_logins")

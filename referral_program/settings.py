@@ -196,6 +196,9 @@ _smtp_options = {
     "use_ssl": _email.get("EMAIL_USE_SSL"),
 }
 _backend = _email["EMAIL_BACKEND"]
+if _backend == "django.core.mail.backends.console.EmailBackend":
+    # Hides password-reset and confirmation links unless DEBUG (referral_program/mail.py).
+    _backend = "referral_program.mail.ConsoleEmailBackend"
 if _backend.endswith("smtp.EmailBackend"):
     _mail_options = {k: v for k, v in _smtp_options.items() if v}
 elif _backend.endswith("filebased.EmailBackend"):
@@ -278,6 +281,9 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# Webhooks go to public internet addresses only (commissions/webhook_guard.py); true lets a
+# developer point one at a receiver on their own machine or network.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 # How long a process may keep its list of active webhook endpoints (changes made through
 # the admin clear it at once in the shared cache; see CACHE_URL).
 WEBHOOK_ENDPOINTS_CACHE_SECONDS = env.int("WEBHOOK_ENDPOINTS_CACHE_SECONDS", default=60)
@@ -374,11 +380,17 @@ SECURE_CSP = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=4 * 1024 * 1024)
 # File uploads (the partners CSV import in the admin).
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# django-import-export's own escape for the admin's exports (it drops a leading "="); the
+# partner CSV's text columns are escaped with a leading "'" before that (partners/resources.py).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 
 # Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins of one identity (a
 # partner's code and email are one identity; staff by username), from any address, lock it
 # for LOGIN_COOLOFF_MINUTES. API keys are not locked out: a wrong key is a 401.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+# Login tries (right or wrong, any names) from one client address in a minute, refused with
+# 429 before any password is hashed (partners.lockout); 0: no limit.
+LOGIN_TRIES_PER_ADDRESS_PER_MINUTE = env.int("LOGIN_TRIES_PER_ADDRESS_PER_MINUTE", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_USERNAME_CALLABLE = "partners.lockout.login_identity"

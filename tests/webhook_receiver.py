@@ -9,6 +9,8 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from django.test import override_settings
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integration.md"
 
 
@@ -30,7 +32,10 @@ class Receiver:
 
 @contextmanager
 def webhook_receiver() -> Iterator[Receiver]:
-    """A local HTTP server that logs every POST and answers as its script says."""
+    """A local HTTP server that logs every POST and answers as its script says.
+
+    It listens on 127.0.0.1, a private address: while it runs, webhooks may go there
+    (`WEBHOOK_ALLOW_PRIVATE`, as on a developer's machine)."""
     receiver = Receiver(url="")
     lock = threading.Lock()
 
@@ -57,7 +62,8 @@ def webhook_receiver() -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield receiver
+        with override_settings(WEBHOOK_ALLOW_PRIVATE=True):
+            yield receiver
     finally:
         server.shutdown()
         server.server_close()

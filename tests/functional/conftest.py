@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,37 +24,6 @@ CHROMIUM_ARGS = [
 ]
 # Screenshots go to test-output/ at the repository root (git-ignored).
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
-
-
-@pytest.fixture(scope="module")
-def migration_data_restored(django_db_setup, django_db_blocker) -> Iterator[None]:
-    """Around the module: empty tables before its first test, and after the module the rows
-    the migrations made (the Referral Partner Defaults, content types, permissions) put back.
-
-    A `transaction=True, serialized_rollback=True` test loads those rows at its start and
-    ends with a flush that empties every table; tests after it in the same run need them.
-    Loading them must find the tables empty: a `transaction=True` test without
-    serialized_rollback ends with a flush that makes the content types and permissions again
-    under new ids, and the rows loaded with the old ids would collide with them (which test
-    ran before depends on how xdist shares the tests out).
-    """
-    with django_db_blocker.unblock():
-        empty_tables()
-    yield
-    with django_db_blocker.unblock():
-        empty_tables()
-        for alias in connections:
-            contents = getattr(connections[alias], "_test_serialized_contents", None)
-            if contents:
-                connections[alias].creation.deserialize_db_from_string(contents)
-
-
-def empty_tables() -> None:
-    """Every table emptied, without making the content types and permissions again."""
-    for alias in connections:
-        call_command(
-            "flush", database=alias, interactive=False, inhibit_post_migrate=True, verbosity=0
-        )
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ A route added anywhere lands in this test at once; one that fits no group fails 
 is put on PUBLIC (with the reason) or given a login.
 """
 
+import json
 import re
 from urllib.parse import quote
 
@@ -217,3 +218,88 @@ def test_every_public_route_is_on_the_list_for_a_reason():
         assert expected in public
     for private in ("staff/", "partner/", "api/v1/", "admin/"):
         assert private not in public
+
+
+# Every write the API takes, and the Django permission a staff session needs for it (issue
+# 21, finding 1). A write route missing here fails the walk below until it is added.
+WRITE_PERMISSION = {
+    ("api/v1/defaults/", "PUT"): "partners.change_referraldefaults",
+    ("api/v1/defaults/", "PATCH"): "partners.change_referraldefaults",
+    ("api/v1/^partners/$", "POST"): "partners.add_partner",
+    ("api/v1/^partners/(?P<code>[^/.]+)/$", "PUT"): "partners.change_partner",
+    ("api/v1/^partners/(?P<code>[^/.]+)/$", "PATCH"): "partners.change_partner",
+    ("api/v1/^programs/$", "POST"): "partners.add_program",
+    ("api/v1/^programs/(?P<pk>[^/.]+)/$", "PUT"): "partners.change_program",
+    ("api/v1/^programs/(?P<pk>[^/.]+)/$", "PATCH"): "partners.change_program",
+    ("api/v1/^tracking-links/$", "POST"): "partners.add_trackinglink",
+    ("api/v1/^tracking-links/(?P<code>[^/.]+)/$", "PUT"): "partners.change_trackinglink",
+    ("api/v1/^tracking-links/(?P<code>[^/.]+)/$", "PATCH"): "partners.change_trackinglink",
+    ("api/v1/^referrals/$", "POST"): "commissions.add_referral",
+    ("api/v1/^payouts/$", "POST"): "commissions.add_payoutbatch",
+    ("api/v1/events/web-forms/", "POST"): "commissions.add_lead",
+    ("api/v1/events/orders/", "POST"): "commissions.add_order",
+    ("api/v1/events/refunds/", "POST"): "commissions.add_refund",
+}
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def api_writes(data: dict) -> list[tuple[str, str, str]]:
+    """(route, URL, method) of every write the API allows, read from each route's `Allow`."""
+    key = clients(data)["api-key"]
+    found = []
+    for route, _ in ROUTES:
+        if group_of(route) != "api" or "format" in route:
+            continue
+        url, _ = concrete(route, data)
+        allowed = key.options(url)["Allow"].replace(" ", "").split(",")
+        found += [(route, url, method) for method in WRITES if method in allowed]
+    return found
+
+
+def table_counts() -> dict[str, int]:
+    from django.apps import apps
+
+    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+def test_a_staff_session_without_permissions_writes_nothing_through_the_api(data):
+    """A staff login with no rights reads the API but every write is a 403 that writes
+    nothing, events included (a session could record orders with commissions before)."""
+    from tests.factories import UserFactory
+
+    bare = Client()
+    bare.force_login(UserFactory(is_staff=True))
+    writes = api_writes(data)
+    assert {(route, method) for route, _, method in writes} == set(WRITE_PERMISSION)
+    before = table_counts()
+
+    for route, url, method in writes:
+        body = {"event_id": "e-1", "order_id": "o-2", "amount": "5.00", "sale_partner": "alice"}
+        response = bare.generic(method, url, json.dumps(body), "application/json")
+        assert response.status_code == 403, (method, url, response.status_code)
+        assert WRITE_PERMISSION[route, method] in response.json()["detail"]
+
+    assert table_counts() == before
+    assert bare.get("/api/v1/partners/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("route", "method"), list(WRITE_PERMISSION), ids=[f"{m} {r}" for r, m in WRITE_PERMISSION]
+)
+def test_each_api_write_is_open_to_a_staff_session_with_its_one_permission(data, route, method):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    app_label, codename = WRITE_PERMISSION[route, method].split(".")
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
+    holder = Client()
+    holder.force_login(user)
+    url, _ = concrete(route, data)
+
+    response = holder.generic(method, url, "{}", "application/json")
+
+    assert response.status_code in (200, 201, 400, 404), (method, url, response.status_code)

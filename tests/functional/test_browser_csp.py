@@ -13,8 +13,7 @@ from tests.functional.test_partner_center import PASSWORD, partner_with_login, s
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("migration_data_restored"),
+    pytest.mark.django_db(transaction=True),
 ]
 
 STAFF_PAGES = [

@@ -9,13 +9,11 @@ from partners.models import DefaultsChange, Program
 from partners.selectors import defaults_get
 from tests.factories import ProgramFactory, StaffFactory
 
-# transaction=True: the live server's thread must see the test's rows. serialized_rollback
-# loads the rows of the data migrations (the defaults) that the flush after such a test
-# removes, and migration_data_restored loads them again after the module, for later tests.
+# transaction=True: the live server's thread must see the test's rows. The flush after such a
+# test re-emits post_migrate, which makes the defaults row again (partners.apps).
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("migration_data_restored"),
+    pytest.mark.django_db(transaction=True),
 ]
 
 SEP = "\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}"  # the breadcrumb separator

@@ -25,8 +25,7 @@ from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("migration_data_restored"),
+    pytest.mark.django_db(transaction=True),
 ]
 
 MERCHANT_HOST = "127.0.0.2"

@@ -408,7 +408,11 @@ def test_a_manual_referral_without_a_date_is_made_now(staff_client, shop):
     [
         ({"partner": "nobody1"}, "partner", "No partner has the code nobody1."),
         ({"partner": "gone"}, "partner", "Partner gone is not active."),
-        ({"partner": "jane", "referred_on": "2026-13-01"}, "referred_on", "Enter a valid date."),
+        (
+            {"partner": "jane", "referred_on": "2026-13-01"},
+            "referred_on",
+            "Enter a valid date (YYYY-MM-DD).",
+        ),
         (
             {"partner": "jane", "referred_on": "2099-01-01"},
             "referred_on",

@@ -641,7 +641,7 @@ def test_a_bad_range_shows_errors_and_the_csv_is_400(history, query):
     page = client.get("/partner/ledger/", query)
     download = client.get("/partner/ledger.csv", query)
 
-    assert page.status_code == 200
+    assert page.status_code == 400
     assert page.context["form"].errors
     assert "summary" not in page.context
     assert download.status_code == 400

@@ -587,3 +587,77 @@ def test_with_the_broker_down_clicks_and_orders_land_and_emails_go_out_when_it_i
     assert site.sql(
         "SELECT count(*) FROM commissions_notification WHERE status <> 'sent' OR sent_at IS NULL"
     ) == [(0,)]
+
+
+# --- Redis restarted while webhook retries wait (issue 21, finding 3) ------------------------
+
+ENDPOINT = """
+from commissions.webhooks import webhook_endpoint_create
+webhook_endpoint_create(url={url!r}, events=["commission.created"], secret="s" * 32)
+"""
+
+
+def test_the_worker_survives_a_redis_restart_with_webhook_retries_waiting(cluster, tmp_path):
+    """celery 5.7 / kombu 5.7 exited for good ("Unrecoverable error: AttributeError('NoneType'
+    object has no attribute 'hostname')") when Redis restarted while the worker held retries
+    with a countdown, 2 times out of 2. Retries now wait in the database (`next_attempt_at`)
+    and the beat sweep hands them to the worker when due: the worker holds nothing delayed."""
+    from tests.webhook_receiver import webhook_receiver
+
+    site = seeded_site(cluster, "rp_webhook_retries")
+    redis = Redis(tmp_path)
+    with webhook_receiver() as receiver:
+        receiver.script[:] = [500, 500, 500]
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", ENDPOINT.format(url=receiver.url)],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DATABASE_URL": site.cluster.url(site.name),
+                "WEBHOOK_ALLOW_PRIVATE": "true",
+                "CELERY_BROKER_URL": "",
+            },
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        start(
+            site,
+            tmp_path,
+            CELERY_BROKER_URL=redis.url,
+            CELERY_QUEUE="retries",
+            WEBHOOK_ALLOW_PRIVATE="true",
+            WEBHOOK_RETRY_BASE_SECONDS="4",
+            NOTIFICATION_REQUEUE_SECONDS="1",
+            NOTIFICATION_REQUEUE_AFTER_SECONDS="2",
+        )
+        worker = site.processes[-1][0]
+        try:
+            orders = [post_order(site, n, "hook") for n in range(3)]
+            # Each delivery failed once and waits 4 s for its retry.
+            assert wait_for(lambda: len(receiver.received) >= 3, 30), len(receiver.received)
+            redis.kill()
+            time.sleep(1)
+            redis.start()
+            delivered = lambda: site.sql(  # noqa: E731
+                "SELECT count(*) FROM commissions_webhookdelivery WHERE status = 'delivered'"
+            )[0][0]
+            assert wait_for(lambda: delivered() == 3 or worker.poll() is not None, 90)
+            time.sleep(3)  # a few more sweeps: nothing is posted twice
+            alive = worker.poll() is None
+        finally:
+            stop(site, tmp_path)
+            redis.remove()
+
+    assert [o.status for o in orders] == [201, 201, 201]
+    assert alive, "the worker exited when Redis restarted"
+    assert delivered() == 3
+    oks = [r for r in receiver.received if r.headers["RP-Attempt"] != "1"]
+    assert len({r.headers["RP-Delivery"] for r in receiver.received}) == 3
+    assert len(receiver.received) - len(oks) == 3  # the first attempts, all failed
+    # Each delivery reached the receiver with a 2xx exactly once.
+    answered_ok = site.sql(
+        "SELECT count(*) FROM commissions_webhookdelivery d, jsonb_array_elements(d.log) e "
+        "WHERE (e->>'status')::int BETWEEN 200 AND 299"
+    )
+    assert answered_ok == [(3,)]

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 from django.utils import timezone
 
@@ -211,3 +212,141 @@ def test_identity_of_a_typed_name(jane, typed, identity):
     StaffFactory(username="maria")
 
     assert identity_of(typed.strip()) == identity
+
+
+# --- Issue 21, finding 7: the CPU a login costs, limited per address ------------------------
+
+
+class CountingHasher(MD5PasswordHasher):
+    """The test hasher, counting the passwords it hashed."""
+
+    hashed = 0
+
+    def encode(self, password, salt):
+        CountingHasher.hashed += 1
+        return super().encode(password, salt)
+
+
+@pytest.fixture
+def counting_hasher(settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    CountingHasher.hashed = 0
+    return CountingHasher
+
+
+def hashes_of(hasher, *args) -> int:
+    hasher.hashed = 0
+    log_in(*args)
+    return hasher.hashed
+
+
+@pytest.mark.parametrize(
+    ("url", "username", "password"),
+    [
+        ("/partner/login/", "jane", "wrong"),
+        ("/partner/login/", "jane@partners.example", "wrong"),
+        ("/partner/login/", "nobody-at-all", "wrong"),
+        ("/partner/login/", "jane", PASSWORD),
+        ("/accounts/login/", "boss", "wrong"),
+        ("/accounts/login/", "boss", PASSWORD),
+        ("/accounts/login/", "nobody-at-all", "wrong"),
+        ("/admin/login/", "jane@partners.example", "wrong"),
+    ],
+    ids=[
+        "partner-code",
+        "partner-email",
+        "unknown-partner",
+        "partner-right",
+        "staff",
+        "staff-right",
+        "unknown-staff",
+        "admin-email",
+    ],
+)
+def test_every_login_try_costs_exactly_one_password_hash(counting_hasher, url, username, password):
+    """Known or unknown, right or wrong: one hash (two before: the partner backend and
+    Django's ModelBackend each hashed), so no answer is cheaper than another."""
+    partner_with_login("jane", email="jane@partners.example")
+    staff = StaffFactory(username="boss")
+    staff.set_password(PASSWORD)
+    staff.save()
+
+    assert hashes_of(counting_hasher, Client(), url, username, password) == 1
+
+
+def test_logins_over_the_limit_of_an_address_are_refused_before_any_hash(
+    counting_hasher, settings, jane
+):
+    """Six anonymous clients (30 logins in 8 s) raised /go/ from 2 ms to 1.1 s: each try
+    hashed a password, with no limit per address. Over LOGIN_TRIES_PER_ADDRESS_PER_MINUTE
+    a try answers 429 at once, hashes nothing and counts against nobody."""
+    settings.LOGIN_TRIES_PER_ADDRESS_PER_MINUTE = 3
+    attacker, neighbour = Client(REMOTE_ADDR="203.0.113.9"), Client(REMOTE_ADDR="203.0.113.10")
+    for name in ("nobody-1", "nobody-2", "nobody-3"):
+        assert log_in(attacker, "/accounts/login/", name, "guess").status_code == 200
+    failures = list(AccessAttempt.objects.order_by("username").values_list("username", flat=True))
+    counting_hasher.hashed = 0
+
+    urls = ("/partner/login/", "/accounts/login/", "/admin/login/")
+    refused = [log_in(attacker, url, "jane", PASSWORD) for url in urls]
+
+    assert [r.status_code for r in refused] == [429, 429, 429]
+    assert "Too many logins came from your network in the last minute." in refused[0].text
+    assert refused[0]["Retry-After"] == "60"
+    assert counting_hasher.hashed == 0
+    assert logged_in_as(attacker) is None
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == failures
+    assert log_in(neighbour, "/partner/login/", "jane", PASSWORD).status_code == 302
+
+
+def test_the_address_limit_is_per_minute(settings, jane):
+    import time_machine
+
+    settings.LOGIN_TRIES_PER_ADDRESS_PER_MINUTE = 2
+    client = Client()
+    with time_machine.travel("2026-11-20 12:00:10Z", tick=False):
+        for _ in range(2):
+            log_in(client, "/partner/login/", "jane", "wrong")
+        assert log_in(client, "/partner/login/", "jane", PASSWORD).status_code == 429
+    with time_machine.travel("2026-11-20 12:01:00Z", tick=False):
+        assert log_in(client, "/partner/login/", "jane", PASSWORD).status_code == 302
+
+
+# --- Staff see the locked logins and unlock them -------------------------------------------
+
+LOCKED_LOGINS = "/staff/settings/locked-logins/"
+
+
+def test_staff_see_who_is_locked_and_unlock_a_partner(client, jane, settings):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    settings.LOGIN_TRIES_PER_ADDRESS_PER_MINUTE = 0  # all from one address here
+    for _ in range(5):
+        log_in(Client(), "/partner/login/", "jane@partners.example", "wrong")
+        log_in(Client(), "/accounts/login/", "ghost", "wrong")
+    log_in(Client(), "/accounts/login/", "almost", "wrong")  # one failure: not locked
+    looker = UserFactory(is_staff=True)
+    unlocker = UserFactory(is_staff=True)
+    unlocker.user_permissions.add(Permission.objects.get(codename="delete_accessattempt"))
+    client.force_login(looker)
+
+    page = client.get(LOCKED_LOGINS)
+    refused = client.post(LOCKED_LOGINS, {"identity": "jane"})
+    client.force_login(unlocker)
+    unlocked = client.post(LOCKED_LOGINS, {"identity": "jane"}, follow=True)
+
+    assert page.status_code == 200
+    assert [(row.identity, row.failures, row.has_login) for row in page.context["locked"]] == [
+        ("ghost", 5, False),
+        ("jane", 5, True),
+    ]
+    assert 'href="/staff/partners/jane/"' in page.text
+    assert "no such login (a guess)" in page.text
+    assert 'name="identity"' not in page.text  # no unlock buttons without the permission
+    assert refused.status_code == 403
+    assert unlocked.status_code == 200
+    assert "jane may log in again." in unlocked.text
+    assert [row.identity for row in unlocked.context["locked"]] == ["ghost"]
+    assert log_in(Client(), "/partner/login/", "jane", PASSWORD).status_code == 302

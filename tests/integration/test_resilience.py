@@ -278,6 +278,65 @@ def test_which_webhook_deliveries_are_stranded(status, due, claimed, stranded):
     assert webhook_deliveries_stranded(at=now) == ([delivery.pk] if stranded else [])
 
 
+@pytest.mark.parametrize(
+    ("due", "attempts", "handed_over"),
+    [
+        (timedelta(seconds=-1), 1, True),  # a retry: as soon as it is due
+        (timedelta(seconds=30), 1, False),  # a retry not due yet
+        (timedelta(seconds=-1), 0, False),  # a first attempt: its task may be on its way
+        (timedelta(minutes=-10), 0, True),  # a first attempt whose task was lost
+    ],
+    ids=["retry-due", "retry-ahead", "first-recent", "first-lost"],
+)
+def test_webhook_retries_wait_in_the_database_and_the_sweep_hands_them_over(
+    due, attempts, handed_over
+):
+    """Issue 21, finding 3: no retry waits in a worker (a countdown), where a Redis restart
+    made celery 5.7 exit for good; the sweep queues a retry when it falls due, and an attempt
+    that is not due yet is not made."""
+    from commissions.webhooks import webhook_delivery_attempt
+
+    now = timezone.now()
+    endpoint = webhook_endpoint_create(
+        url="https://shop.example/hooks", events=["commission.created"], secret="s" * 32
+    )
+    delivery = WebhookDelivery.objects.create(
+        uid=uuid.uuid4(),
+        endpoint=endpoint,
+        event_type="commission.created",
+        subject_id=1,
+        attempts=attempts,
+        created_at=now - timedelta(hours=1),
+        next_attempt_at=now + due,
+    )
+
+    assert webhook_deliveries_stranded(at=now) == ([delivery.pk] if handed_over else [])
+    if due > timedelta(0):
+        assert webhook_delivery_attempt(delivery_id=delivery.pk) is None
+        delivery.refresh_from_db()
+        assert (delivery.attempts, delivery.claimed_until) == (attempts, None)
+
+
+def test_no_task_of_the_program_is_ever_delayed_in_a_worker():
+    """Retries of emails and webhooks are the sweeps' (a row waiting in the database), never
+    a countdown, ETA or automatic retry held by the worker."""
+    from pathlib import Path
+
+    ours = [t for name, t in celery_app.tasks.items() if name.split(".")[0] in APPS]
+    assert len(ours) >= 10
+    for task in ours:
+        assert not getattr(task, "autoretry_for", ()), task.name
+    root = Path(__file__).resolve().parents[2]
+    for app in APPS:
+        for source in (root / app).rglob("*.py"):
+            text = source.read_text()
+            for word in ("countdown=", "eta=", ".retry("):
+                assert word not in text, (source, word)
+
+
+APPS = ("partners", "commissions", "referral_program")
+
+
 def test_a_signup_email_made_with_the_broker_down_goes_once_when_it_is_back(
     broker_down, settings, django_capture_on_commit_callbacks
 ):

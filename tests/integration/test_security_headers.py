@@ -53,11 +53,16 @@ def sha256_base64(text: str) -> str:
     return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
-def run_with_production_env(*args: str) -> subprocess.CompletedProcess:
+def run_with_production_env(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run Python with the production environment (or `env`) over this one's."""
+    production = PRODUCTION_ENV if env is None else env
+    variables = {**os.environ, **production, "DJANGO_SETTINGS_MODULE": "referral_program.settings"}
+    if "EMAIL_URL" not in production:
+        variables.pop("EMAIL_URL", None)
     return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
-        env={**os.environ, **PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "referral_program.settings"},
+        env=variables,
         capture_output=True,
         text=True,
         timeout=180,

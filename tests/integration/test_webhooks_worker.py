@@ -1,4 +1,5 @@
-"""Webhook retries wait out their back-off in a real Celery worker on the local Redis (§9)."""
+"""Webhook retries wait out their back-off in the database and a real Celery worker with beat
+on the local Redis sends them when due (§9)."""
 
 import itertools
 import os
@@ -28,21 +29,25 @@ SECRET = "whsec_worker-test-secret-0123456789abcdef"
 
 
 @pytest.fixture
-def worker(transactional_db):
-    """A worker on a queue of its own, with a back-off base of one second."""
+def worker(transactional_db, tmp_path):
+    """A worker with beat on a queue of its own, with a back-off base of one second and the
+    sweep that hands due retries to the worker every half second."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": BROKER,
         "CELERY_QUEUE": queue,
+        "CLICK_BUFFER_URL": "",  # beat's click drain has nothing to read here
         "WEBHOOK_RETRY_BASE_SECONDS": "1",
+        "NOTIFICATION_REQUEUE_SECONDS": "0.5",
+        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
     }
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "celery", "-A", "referral_program", "worker"),
+            *(sys.executable, "-m", "celery", "-A", "referral_program", "worker", "-B"),
             *("--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"),
-            "--loglevel=WARNING",
+            *("--loglevel=WARNING", "--schedule", str(tmp_path / "beat-schedule")),
         ],
         cwd=ROOT,
         env=env,

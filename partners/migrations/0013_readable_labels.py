@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0010_partner_cookie_days_at_most_ten_years'),
+        ('partners', '0012_login_address_count'),
     ]
 
     operations = [
