@@ -18,7 +18,8 @@ from django.utils.html import format_html
 from partners.models import Partner, PartnerStatus
 
 from . import webhooks
-from .hosted_forms import form_html_example, hosted_form_problems, hosted_form_save
+from .hosted_forms import form_html_example, hosted_form_save
+from .integration_forms import HostedFormForm, WebhookEndpointForm
 from .models import (
     Commission,
     Contact,
@@ -30,7 +31,6 @@ from .models import (
     Referral,
     WebhookDelivery,
     WebhookEndpoint,
-    WebhookEventType,
 )
 from .services import referral_add_manual
 
@@ -221,31 +221,11 @@ class NoDeleteAdmin(admin.ModelAdmin):
         return False
 
 
-HOSTED_FORM_TEXT_FIELDS = ("code", "name", "keep_fields", "thank_you_url", "honeypot_field")
-
-
-class HostedFormAdminForm(forms.ModelForm):
-    class Meta:
-        model = HostedForm
-        fields = (*HOSTED_FORM_TEXT_FIELDS, "is_active")
-
-    def clean_code(self) -> str:
-        return self.cleaned_data["code"].lower()
-
-    def clean(self):
-        cleaned = super().clean()
-        draft = HostedForm(**{name: cleaned.get(name) or "" for name in HOSTED_FORM_TEXT_FIELDS})
-        for name, problem in hosted_form_problems(draft).items():
-            if name not in self.errors:
-                self.add_error(name, problem)
-        return cleaned
-
-
 @admin.register(HostedForm)
 class HostedFormAdmin(NoDeleteAdmin):
     """Forms the merchant's pages post to at /f/<code>/; see docs/integration.md."""
 
-    form = HostedFormAdminForm
+    form = HostedFormForm
     list_display = ("code", "name", "is_active", "thank_you_url", "post_address")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
@@ -265,42 +245,11 @@ class HostedFormAdmin(NoDeleteAdmin):
         hosted_form_save(hosted_form=obj)
 
 
-class WebhookEndpointAdminForm(forms.ModelForm):
-    events = forms.MultipleChoiceField(
-        choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple
-    )
-    new_secret = forms.CharField(
-        label="Secret",
-        required=False,
-        max_length=100,
-        help_text="Shared with the receiver. Empty: a random one is made (or, on a change, "
-        "the current one is kept). It is stored as given: the app signs with it.",
-    )
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = ("url", "description", "events", "is_active")
-
-    def clean(self):
-        cleaned = super().clean()
-        draft = WebhookEndpoint(
-            url=cleaned.get("url") or "",
-            description=cleaned.get("description") or "",
-            events=cleaned.get("events") or [],
-            secret=cleaned.get("new_secret") or self.instance.secret or webhooks.new_secret(),
-        )
-        for name, messages in webhooks.endpoint_errors(draft).items():
-            field = "new_secret" if name == "secret" else name
-            if field in self.fields and field not in self.errors:
-                self.add_error(field, messages)
-        return cleaned
-
-
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(NoDeleteAdmin):
     """The merchant's receivers of signed ledger events; their deliveries are logged."""
 
-    form = WebhookEndpointAdminForm
+    form = WebhookEndpointForm
     list_display = ("url", "description", "event_list", "is_active", "delivery_log")
     list_filter = ("is_active",)
     readonly_fields = ("signing_secret", "created_at")
@@ -320,10 +269,7 @@ class WebhookEndpointAdmin(NoDeleteAdmin):
         return format_html('<a href="{}?endpoint__id__exact={}">log</a>', url, obj.pk)
 
     def save_model(self, request, obj, form, change):
-        data = {
-            name: form.cleaned_data[name] for name in ("url", "description", "events", "is_active")
-        }
-        data["secret"] = form.cleaned_data.get("new_secret", "")
+        data = form.service_data()
         if change:
             webhooks.webhook_endpoint_update(endpoint=obj, data=data)
         else:

@@ -73,11 +73,14 @@ def bar_chart(
     y_label: str,
     format_value: Callable[[Number], str] = str,
     date_text: Callable[[date], str] = _date_text,
+    tick_text: Callable[[Number], str] | None = None,
 ) -> SafeString:
     """Grouped bars: one group per date, one bar per series; the y axis starts at 0.
 
-    `chart_id` makes the ids of <title> and <desc> unique on the page.
+    `chart_id` makes the ids of <title> and <desc> unique on the page. `tick_text` writes
+    the y axis's ticks (default: `format_value`), e.g. without cents where space is short.
     """
+    tick_text = tick_text or format_value
     dates = [day for day, _ in series[0].points] if series else []
     values = [[Decimal(value) for _, value in s.points] for s in series]
     largest = max((v for row in values for v in row), default=Decimal(0))
@@ -103,7 +106,7 @@ def bar_chart(
         )
         parts.append(
             f'<text class="chart-tick" x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end" '
-            f'font-size="11" fill="#616e7c">{escape(format_value(_tick_value(tick, whole)))}</text>'
+            f'font-size="11" fill="#616e7c">{escape(tick_text(_tick_value(tick, whole)))}</text>'
         )
         tick += step
     # Bars.

@@ -14,6 +14,8 @@ import django_filters
 from django.conf import settings
 from django.db.models import (
     Count,
+    DateTimeField,
+    F,
     IntegerField,
     Max,
     Min,
@@ -24,7 +26,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Least
 
 from partners.models import Click, Partner, PartnerStatus, Program
 from referral_program.dates import DayFilter
@@ -178,6 +180,28 @@ def count_per_row(rows: QuerySet, field: str) -> Coalesce:
         .values("n")[:1]
     )
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def first_per_row(rows: QuerySet, field: str, at: str) -> Subquery:
+    """The earliest `at` of the `rows` that point at the outer row by `field` (NULL: none)."""
+    earliest = (
+        rows.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(first=Min(at))
+        .values("first")[:1]
+    )
+    return Subquery(earliest, output_field=DateTimeField())
+
+
+def contact_since() -> Coalesce:
+    """When a contact was first seen: its first web form or order (as the event says it
+    happened), not when the row was written (a backfill writes old contacts today)."""
+    first_lead = first_per_row(Lead.objects.all(), "contact", "occurred_at")
+    first_order = first_per_row(Order.objects.all(), "contact", "occurred_at")
+    # LEAST ignores NULLs on PostgreSQL but not on SQLite: give each side the other.
+    first_event = Least(Coalesce(first_lead, first_order), Coalesce(first_order, first_lead))
+    return Coalesce(first_event, F("created_at"), output_field=DateTimeField())
 
 
 def total_per_row(rows: QuerySet, field: str, amount: str) -> Coalesce:

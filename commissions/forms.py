@@ -9,15 +9,26 @@ from django import forms
 from partners.forms import PartnerByCodeField
 from referral_program.dates import DayField
 
+from .dashboard import PRESET_DAYS, Period, last_days
 from .models import PayoutMethod
 from .money import ZERO
 
 
 class DateInput(forms.DateInput):
-    input_type = "date"
+    """A day typed as the pages show dates, 2026-10-31 (a browser's date picker would show
+    it in the reader's locale, 10/31/2026, beside ISO dates everywhere else)."""
+
+    input_type = "text"
 
     def __init__(self, attrs: dict | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
+        defaults = {
+            "placeholder": "YYYY-MM-DD",
+            "inputmode": "numeric",
+            "pattern": r"\d{4}-\d{2}-\d{2}",
+            "autocomplete": "off",
+            "class": "date-input",
+        }
+        super().__init__({**defaults, **(attrs or {})}, format="%Y-%m-%d")
 
 
 def _check_range(form: forms.Form, cleaned_data: dict[str, Any]) -> None:
@@ -99,3 +110,34 @@ class PayoutBatchForm(forms.Form):
         cleaned_data = super().clean()
         _check_range(self, cleaned_data)
         return cleaned_data
+
+
+class DashboardPeriodForm(DateRangeCheckForm):
+    """The staff dashboard's period: one of the last-N-days presets (`days`), or a range of
+    whole UTC days from `start` to `end` (both needed)."""
+
+    days = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(days, f"Last {days} days") for days in PRESET_DAYS],
+        label="Period",
+    )
+    start = DayField(required=False, label="From", widget=DateInput())
+    end = DayField(required=False, label="To", widget=DateInput())
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        start, end = cleaned_data.get("start"), cleaned_data.get("end")
+        if start and not end and "end" not in self.errors:
+            self.add_error("end", "Give the last day of the period too.")
+        if end and not start and "start" not in self.errors:
+            self.add_error("start", "Give the first day of the period too.")
+        return cleaned_data
+
+    def period(self, *, today: date) -> Period:
+        """The period asked for; the default preset when the form is empty or invalid."""
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("start") and data.get("end"):
+            return Period(start=data["start"], end=data["end"])
+        return last_days(data.get("days") or PRESET_DAYS[0], today=today)

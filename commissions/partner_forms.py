@@ -13,10 +13,10 @@ from partners.services import PROFILE_FIELDS
 from partners.tracking import AD_CODE_MAX
 from referral_program.dates import DayField
 
+from .forms import DateInput
 from .models import CommissionKind
 
 DEFAULT_LINK = ""  # the link generator's choice for the partner's default URL
-DATE_INPUT = forms.DateInput(attrs={"type": "date"})
 
 
 class PartnerLoginForm(AuthenticationForm):
@@ -132,8 +132,8 @@ class PartnerProfileForm(forms.ModelForm):
 class LedgerRangeForm(forms.Form):
     """The ledger's date range (whole UTC days, both ends included); empty ends: all time."""
 
-    start = DayField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = DayField(label="From", required=False, widget=DateInput())
+    end = DayField(label="To", required=False, widget=DateInput())
     currency = forms.CharField(required=False, max_length=3)
 
     def clean(self) -> dict[str, Any]:

@@ -261,7 +261,7 @@ class ReferralContactSerializer(serializers.Serializer):
 
 
 class ReferralSerializer(serializers.ModelSerializer):
-    """A referral history entry; staff add `manual` ones (SPEC §4)."""
+    """A referral history entry; `manual` ones are added by hand (by staff or the API)."""
 
     contact = ReferralContactSerializer()
     partner = ActivePartnerCodeField()

@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from . import views
+from . import dashboard_views, settings_views, views
 
 app_name = "crm"
 
 urlpatterns = [
+    path("", dashboard_views.DashboardView.as_view(), name="dashboard"),
     path("orders/", views.OrderListView.as_view(), name="orders"),
     # An order is named by its event's event_id, which may hold any visible character.
     path("orders/<path:order_id>/", views.OrderDetailView.as_view(), name="order_detail"),
@@ -35,4 +36,41 @@ urlpatterns = [
     path("payouts/", views.PayoutListView.as_view(), name="payouts"),
     path("payouts/<int:pk>/", views.PayoutDetailView.as_view(), name="payout_detail"),
     path("payouts/<int:pk>/csv/", views.PayoutCsvView.as_view(), name="payout_csv"),
+    path("settings/webhooks/", settings_views.WebhookListView.as_view(), name="webhooks"),
+    path(
+        "settings/webhooks/new/", settings_views.WebhookCreateView.as_view(), name="webhook_create"
+    ),
+    path(
+        "settings/webhooks/<int:pk>/",
+        settings_views.WebhookUpdateView.as_view(),
+        name="webhook_update",
+    ),
+    path(
+        "settings/webhooks/<int:pk>/test/",
+        settings_views.WebhookTestView.as_view(),
+        name="webhook_test",
+    ),
+    path(
+        "settings/webhooks/<int:pk>/secret/",
+        settings_views.WebhookSecretView.as_view(),
+        name="webhook_secret",
+    ),
+    path(
+        "settings/webhooks/deliveries/",
+        settings_views.DeliveryLogView.as_view(),
+        name="webhook_deliveries",
+    ),
+    path(
+        "settings/hosted-forms/", settings_views.HostedFormListView.as_view(), name="hosted_forms"
+    ),
+    path(
+        "settings/hosted-forms/new/",
+        settings_views.HostedFormCreateView.as_view(),
+        name="hosted_form_create",
+    ),
+    path(
+        "settings/hosted-forms/<int:pk>/",
+        settings_views.HostedFormUpdateView.as_view(),
+        name="hosted_form_update",
+    ),
 ]

@@ -42,6 +42,7 @@ from .filters import (
     OrderFilter,
     PartnerReportFilter,
     PaymentFilter,
+    contact_since,
     count_per_row,
     ledger_grand_totals,
 )
@@ -214,6 +215,7 @@ class ContactListView(StaffRequiredMixin, ListView):
         contacts = Contact.objects.select_related("lead_partner").annotate(
             order_count=count_per_row(Order.objects.all(), "contact"),
             lead_count=count_per_row(Lead.objects.all(), "contact"),
+            since=contact_since(),
         )
         self.filterset = ContactFilter(self.request.GET, queryset=contacts.order_by("email"))
         return self.filterset.qs if self.filterset.is_valid() else contacts.none()
@@ -235,6 +237,10 @@ def _referral_state(referral: Referral, now: datetime) -> str:
     return "Counts"
 
 
+def contact_page_queryset() -> QuerySet[Contact]:
+    return Contact.objects.select_related("lead_partner").annotate(since=contact_since())
+
+
 class ContactDetailView(StaffRequiredMixin, View):
     """A contact, its lead partner and referral history, orders and web forms; staff with
     the permission add manual referral history entries here."""
@@ -243,13 +249,13 @@ class ContactDetailView(StaffRequiredMixin, View):
     section = "contacts"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        contact = get_object_or_404(Contact.objects.select_related("lead_partner"), pk=pk)
+        contact = get_object_or_404(contact_page_queryset(), pk=pk)
         return self.render_page(contact, ManualReferralForm(today=timezone.now().date()))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not request.user.has_perm(ADD_REFERRAL_PERMISSION):
             raise PermissionDenied("You may look at contacts but not add referrals.")
-        contact = get_object_or_404(Contact.objects.select_related("lead_partner"), pk=pk)
+        contact = get_object_or_404(contact_page_queryset(), pk=pk)
         form = ManualReferralForm(request.POST, today=timezone.now().date())
         if form.is_valid():
             partner, day = form.cleaned_data["partner"], form.cleaned_data["referred_on"]

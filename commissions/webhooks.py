@@ -59,6 +59,8 @@ SECRET_MIN_LENGTH = 24
 USER_AGENT = "referral-program-webhooks/1"
 # What the log keeps of a receiver's answer.
 RESPONSE_KEPT = 200
+# The event types an endpoint may ask for (a test event is sent on demand, to one endpoint).
+SUBSCRIBABLE = tuple(value for value in WebhookEventType.values if value != WebhookEventType.TEST)
 
 
 # --- Signing (pure) ----------------------------------------------------------------------
@@ -98,9 +100,9 @@ def endpoint_errors(endpoint: WebhookEndpoint) -> dict[str, list[str]]:
         errors.update(error.message_dict)
     if "url" not in errors and (refusal := webhook_guard.url_refusal(endpoint.url)):
         errors["url"] = [refusal]
-    events, known = endpoint.events, set(WebhookEventType.values)
+    events, known = endpoint.events, set(SUBSCRIBABLE)
     if not isinstance(events, list) or not events or not set(events) <= known:
-        errors["events"] = [f"Choose one or more of {', '.join(WebhookEventType.values)}."]
+        errors["events"] = [f"Choose one or more of {', '.join(SUBSCRIBABLE)}."]
     if len(endpoint.secret) < SECRET_MIN_LENGTH or len(endpoint.secret) > 100:
         errors["secret"] = [f"Use {SECRET_MIN_LENGTH} to 100 characters (or leave it empty)."]
     elif not endpoint.secret.isprintable() or any(c.isspace() for c in endpoint.secret):
@@ -355,7 +357,8 @@ def webhook_delivery_attempt(*, delivery_id: int, due_only: bool = True) -> Atte
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     endpoint = delivery.endpoint
-    if not endpoint.is_active or delivery.event_type not in endpoint.events:
+    test = delivery.event_type == WebhookEventType.TEST  # sent once, whatever the endpoint
+    if not test and (not endpoint.is_active or delivery.event_type not in endpoint.events):
         entry = {"at": now.isoformat(), "status": None, "error": "The endpoint was turned off."}
         _finish(delivery, status=WebhookDeliveryStatus.CANCELLED, entry=entry, at=now)
         return Attempt(status=WebhookDeliveryStatus.CANCELLED, retry_in=None)
@@ -393,7 +396,7 @@ def webhook_delivery_attempt(*, delivery_id: int, due_only: bool = True) -> Atte
     if answer.status is not None and 200 <= answer.status < 300:
         _finish(delivery, status=WebhookDeliveryStatus.DELIVERED, entry=entry, at=sent_at)
         return Attempt(status=WebhookDeliveryStatus.DELIVERED, retry_in=None)
-    if number >= settings.WEBHOOK_MAX_ATTEMPTS:
+    if number >= settings.WEBHOOK_MAX_ATTEMPTS or test:
         _finish(delivery, status=WebhookDeliveryStatus.FAILED, entry=entry, at=sent_at)
         return Attempt(status=WebhookDeliveryStatus.FAILED, retry_in=None)
     wait = retry_delay(number)

@@ -2,6 +2,7 @@
 data to partners.services."""
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from .models import (
     Program,
     ProgramRate,
     ReferralDefaults,
+    SignupParent,
     TrackingLink,
 )
 from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
@@ -64,14 +66,58 @@ def rate_form_field(model_field: Any, label: str) -> forms.DecimalField:
     )
 
 
-class FieldsetsMixin:
-    """`fieldsets = ((title, (field names...)), ...)`; templates loop over `form.fieldset_list`."""
+@dataclass(frozen=True)
+class Choices:
+    """Checkboxes shown as one question: a legend, then each box with a short label (its
+    field's own label stays for the admin and the history)."""
 
-    fieldsets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    legend: str
+    labels: dict[str, str]  # field name -> short label
+
+
+@dataclass(frozen=True)
+class BoundChoices:
+    legend: str
+    name: str  # for the page's ids: the first field's name
+    fields: list[forms.BoundField]
+    is_group: bool = True
 
     @property
-    def fieldset_list(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(title, [self[name] for name in names]) for title, names in self.fieldsets]
+    def errors(self) -> list[str]:
+        return [error for field in self.fields for error in field.errors]
+
+
+class FieldsetsMixin:
+    """`fieldsets = ((title, (field names or Choices...)), ...)`; templates loop over
+    `form.fieldset_list`, whose items are bound fields or `BoundChoices`."""
+
+    fieldsets: tuple[tuple[str, tuple[str | Choices, ...]], ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The page's order, so that the error summary lists the errors as the page shows them.
+        self.order_fields(
+            [
+                name
+                for _, items in self.fieldsets
+                for item in items
+                for name in ([item] if isinstance(item, str) else item.labels)
+            ]
+        )
+
+    def _fieldset_item(self, item: str | Choices) -> forms.BoundField | BoundChoices:
+        if isinstance(item, str):
+            return self[item]
+        fields = []
+        for name, label in item.labels.items():
+            field = self[name]
+            field.label = label
+            fields.append(field)
+        return BoundChoices(legend=item.legend, name=fields[0].name, fields=fields)
+
+    @property
+    def fieldset_list(self) -> list[tuple[str, list[forms.BoundField | BoundChoices]]]:
+        return [(title, [self._fieldset_item(i) for i in items]) for title, items in self.fieldsets]
 
 
 class PartnerByCodeField(forms.CharField):
@@ -100,10 +146,14 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
             "Payouts",
             (
                 "levels",
-                "payout_on_lead",
-                "payout_on_sale",
-                "payout_amount",
-                "payout_percent",
+                Choices(
+                    "Pay commissions on",
+                    {"payout_on_lead": "Leads", "payout_on_sale": "Sales"},
+                ),
+                Choices(
+                    "Pay them as",
+                    {"payout_amount": "A flat amount", "payout_percent": "A percentage"},
+                ),
                 "pay_if_unused",
             ),
         ),
@@ -149,7 +199,12 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if "signup_parent_partner" in self.errors:
+        if cleaned.get("signup_parent", SignupParent.FIXED) != SignupParent.FIXED:
+            # The chosen parent is hidden unless "One chosen partner" is picked: whatever it
+            # holds is not checked, and the stored one is kept.
+            self.errors.pop("signup_parent_partner", None)
+            cleaned["signup_parent_partner"] = self.instance.signup_parent_partner
+        elif "signup_parent_partner" in self.errors:
             # The code is wrong: say that alone, not also that "one chosen partner" lacks one.
             cleaned.pop("signup_parent", None)
         return cleaned

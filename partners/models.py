@@ -145,7 +145,7 @@ class ReferralDefaults(ProgramStructure):
         "out a web form, whatever their own settings say.",
     )
     partner_selection = models.CharField(
-        "Credit the",
+        "Partner credited",
         max_length=8,
         choices=PartnerSelection.choices,
         default=PartnerSelection.LAST,
@@ -201,7 +201,7 @@ class ReferralDefaults(ProgramStructure):
         "is not blocked and every click still counts. Leave empty to turn it off.",
     )
     signup_enabled = models.BooleanField(
-        "Partner sign-up page",
+        "Open the partner sign-up page",
         default=False,
         help_text="When on, anyone may apply to become a partner at /partner/signup/. "
         "New partners confirm their email first.",
@@ -218,7 +218,7 @@ class ReferralDefaults(ProgramStructure):
         choices=SignupParent.choices,
         default=SignupParent.NONE,
         help_text="The referring partner is the active partner whose link the visitor "
-        "clicked (first or last, as 'Credit the' says), so a partner's link to the sign-up "
+        "clicked (first or last, as 'Partner credited' says), so a partner's link to the sign-up "
         "page recruits for them.",
     )
     signup_parent_partner = models.ForeignKey(
@@ -227,7 +227,7 @@ class ReferralDefaults(ProgramStructure):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name="The chosen parent",
+        verbose_name="Chosen parent (partner code)",
         help_text="With 'One chosen partner': the code of the active partner who becomes "
         "the parent of every partner who signs up.",
     )

@@ -29,6 +29,9 @@ class PartnerCodeField(serializers.SlugRelatedField):
     default_error_messages = {"does_not_exist": "No partner has the code {value}."}
 
     def __init__(self, **kwargs):
+        # Without it the docs would describe the partner's own code field ("made from the
+        # name when left empty"), which says nothing to a sender naming a partner.
+        kwargs.setdefault("help_text", "A partner's code (any case).")
         super().__init__(slug_field="code", queryset=Partner.objects.all(), **kwargs)
 
     def to_internal_value(self, data):
@@ -41,7 +44,7 @@ class PartnerCodeField(serializers.SlugRelatedField):
 
 
 class DefaultsSerializer(serializers.ModelSerializer):
-    """The Referral Partner Defaults (SPEC §2). PUT needs every field, PATCH any of them."""
+    """The Referral Partner Defaults. PUT needs every field, PATCH any of them."""
 
     signup_parent_partner = PartnerCodeField(
         allow_null=True,

@@ -1,15 +1,15 @@
-"""Staff pages, under the "staff" namespace; "/" leads to the staff home."""
+"""Staff pages, under the "staff" namespace; "/" leads to the staff home (the dashboard,
+`crm:dashboard`, in commissions: it shows the ledger's figures)."""
 
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from . import api_key_views, views
 
 app_name = "staff"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="staff:home", permanent=False), name="root"),
-    path("staff/", views.HomeView.as_view(), name="home"),
+    path("", RedirectView.as_view(pattern_name="crm:dashboard", permanent=False), name="root"),
     path("staff/settings/", views.SettingsView.as_view(), name="settings"),
     path(
         "staff/settings/locked-logins/",
@@ -25,6 +25,12 @@ urlpatterns = [
         "staff/settings/referral-partner-defaults/history/",
         views.DefaultsHistoryView.as_view(),
         name="defaults_history",
+    ),
+    path("staff/settings/api-keys/", api_key_views.ApiKeyListView.as_view(), name="api_keys"),
+    path(
+        "staff/settings/api-keys/<int:pk>/revoke/",
+        api_key_views.ApiKeyRevokeView.as_view(),
+        name="api_key_revoke",
     ),
     path("staff/partners/", views.PartnerListView.as_view(), name="partners"),
     # "new" cannot be a partner code: codes have at least 4 characters.

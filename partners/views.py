@@ -6,18 +6,20 @@ Every page needs a staff login (anonymous visitors go to the login page, other u
 
 import copy
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 from django.views import View
 from django.views.generic import ListView, TemplateView
@@ -135,21 +137,7 @@ class StaffFormView(StaffRequiredMixin, View, ABC):
         return render(request, self.template_name, self.get_context_data(form=form))
 
 
-# --- Home and settings --------------------------------------------------------------------
-
-
-class HomeView(StaffRequiredMixin, TemplateView):
-    template_name = "staff/home.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(
-            partner_count=Partner.objects.count(),
-            active_partner_count=Partner.objects.filter(status=PartnerStatus.ACTIVE).count(),
-            program_count=Program.objects.count(),
-            tracking_link_count=TrackingLink.objects.count(),
-            last_defaults_change=DefaultsChange.objects.first(),
-            **kwargs,
-        )
+# --- Settings --------------------------------------------------------------------------
 
 
 class SettingsView(StaffRequiredMixin, TemplateView):
@@ -256,13 +244,64 @@ class DefaultsHistoryView(StaffRequiredMixin, ListView):
 # --- Partners -------------------------------------------------------------------------------
 
 
+def partner_figures(partners: QuerySet[Partner]) -> QuerySet[Partner]:
+    """The partners with their figures (click_count, order_count, earned_total, balance),
+    by the function settings.PARTNER_FIGURES names (commissions: partners never imports it)."""
+    return import_string(settings.PARTNER_FIGURES)(partners)
+
+
+@dataclass(frozen=True)
+class SortColumn:
+    key: str  # in ?sort=
+    label: str
+    field: str
+    number: bool  # numbers sort biggest first on the first click
+
+
+PARTNER_COLUMNS = (
+    SortColumn("code", "Code", "code", False),
+    SortColumn("name", "Name", "name", False),
+    SortColumn("clicks", "Clicks", "click_count", True),
+    SortColumn("orders", "Orders", "order_count", True),
+    SortColumn("earned", "Earned", "earned_total", True),
+    SortColumn("balance", "Balance", "balance", True),
+)
+
+
+def sort_choice(value: str, columns: tuple[SortColumn, ...]) -> tuple[SortColumn, bool]:
+    """The column `?sort=` names (`-` first: descending) and whether it is descending; the
+    first column, ascending, when it names none."""
+    descending = value.startswith("-")
+    by_key = {column.key: column for column in columns}
+    column = by_key.get(value.removeprefix("-"))
+    return (column, descending) if column else (columns[0], False)
+
+
+def sort_headers(columns: tuple[SortColumn, ...], chosen: SortColumn, descending: bool) -> list:
+    """Each column's label, the ?sort= value its header link sets, and its aria-sort."""
+    headers = []
+    for column in columns:
+        if column is chosen:
+            next_value = column.key if descending else f"-{column.key}"
+            state = "descending" if descending else "ascending"
+        else:
+            next_value = f"-{column.key}" if column.number else column.key
+            state = ""
+        headers.append({"column": column, "sort": next_value, "state": state})
+    return headers
+
+
 class PartnerListView(StaffRequiredMixin, ListView):
+    """Partners with their all-time figures, searchable, filtered by status, sortable by any
+    column (`?sort=earned`, `?sort=-earned`)."""
+
     template_name = "staff/partners/list.html"
     section = "partners"
     paginate_by = PAGE_SIZE
 
     def get_queryset(self):
-        partners = partners_list().order_by("code")
+        self.sort, self.descending = sort_choice(self.request.GET.get("sort", ""), PARTNER_COLUMNS)
+        partners = partners_list()
         query = self.request.GET.get("q", "").strip()
         if query:
             partners = partners.filter(
@@ -271,13 +310,16 @@ class PartnerListView(StaffRequiredMixin, ListView):
         status = self.request.GET.get("status", "")
         if status in PartnerStatus.values:
             partners = partners.filter(status=status)
-        return partners
+        field = f"-{self.sort.field}" if self.descending else self.sort.field
+        return partner_figures(partners).order_by(field, "code")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(
             query=self.request.GET.get("q", "").strip(),
             status=self.request.GET.get("status", ""),
             status_choices=PartnerStatus.choices,
+            headers=sort_headers(PARTNER_COLUMNS, self.sort, self.descending),
+            currency=settings.DEFAULT_CURRENCY,
             **kwargs,
         )
 
@@ -298,6 +340,8 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             links=partner_links(partner),
             program=partner.program or default_program(),
             open_click_flags=click_flags_open_count(partner=partner),
+            figures=partner_figures(Partner.objects.filter(pk=partner.pk)).get(),
+            currency=settings.DEFAULT_CURRENCY,
             **kwargs,
         )
 

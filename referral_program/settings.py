@@ -45,6 +45,9 @@ if CLICK_IP_RETENTION_DAYS < IP_ATTRIBUTION_MAX_DAYS:
 # What a partner's data export holds besides the partners app's own records: functions
 # (partner) -> sections, so partners never imports commissions.
 PARTNER_EXPORT_SECTIONS = ["commissions.privacy.partner_ledger_sections"]
+# The staff partner pages' figures: a function (partners queryset) -> the same annotated with
+# click_count, order_count, earned_total and balance, so partners never imports commissions.
+PARTNER_FIGURES = "commissions.partner_figures.partners_with_figures"
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 # Partner sign-up (SPEC §9): sign-ups per IP address per hour (0: no limit), and how many
 # days the link of the email confirmation works.
@@ -158,7 +161,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",  # staff: username
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "staff:home"
+LOGIN_REDIRECT_URL = "crm:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -284,6 +287,9 @@ WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 # How long a process may keep its list of active webhook endpoints (changes made through
 # the admin clear it at once in the shared cache; see CACHE_URL).
 WEBHOOK_ENDPOINTS_CACHE_SECONDS = env.int("WEBHOOK_ENDPOINTS_CACHE_SECONDS", default=60)
+# The staff dashboard's figures are worked out at most this often per period (0: on every
+# view); the page says when, and its Refresh button works them out at once (docs/decisions.md).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -302,7 +308,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Referral Partner Program API",
-    "DESCRIPTION": "Events intake and resources of the referral partner program (SPEC §6).",
+    # The API's and every endpoint's texts are set by referral_program.api_docs (below).
+    "DESCRIPTION": "",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -314,6 +321,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",  # the default
         "referral_program.schema_hooks.blank_strings_any_of",  # "" may be blank or match
+        "referral_program.api_docs.operation_texts",  # what the docs say, for developers
     ],
 }
 

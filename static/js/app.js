@@ -64,12 +64,54 @@
     field.classList.toggle("is-muted", chosen.value === "cookies_only");
   }
 
+  // Referral Partner Defaults: "The chosen parent" only matters with "One chosen partner";
+  // hide it otherwise (the server ignores it then too).
+  function showChosenParent() {
+    var field = document.getElementById("field-signup_parent_partner");
+    var chosen = document.querySelector('input[name="signup_parent"]:checked');
+    if (!field || !chosen) {
+      return;
+    }
+    field.hidden = chosen.value !== "fixed";
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.name === "tracking_method") {
       muteIpAddress();
     }
+    if (event.target.name === "signup_parent") {
+      showChosenParent();
+    }
   });
   document.addEventListener("DOMContentLoaded", muteIpAddress);
+  document.addEventListener("DOMContentLoaded", showChosenParent);
+
+  // A form sent back with errors: the focus goes to the summary of its errors, and each of
+  // the summary's links puts the focus in its field (with the field's label in view).
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      summary.focus();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-summary] a[href^='#']");
+    if (!link) {
+      return;
+    }
+    var input = document.getElementById(link.getAttribute("href").slice(1));
+    if (input && !input.matches("input, select, textarea")) {
+      input = input.querySelector("input, select, textarea"); // a list of radio buttons
+    }
+    if (!input) {
+      return;
+    }
+    event.preventDefault();
+    var field = input.closest(".field, .filter-field, .stacked-field") || input;
+    field.scrollIntoView({ block: "center" });
+    input.focus({ preventScroll: true });
+  });
 })();
 
 // Partner Center, My links: the link generator shows the URL for the chosen tracking link
@@ -99,4 +141,87 @@
 
   document.addEventListener("input", onEdit);
   document.addEventListener("change", onEdit);
+})();
+
+// Small screens (issue 20): the menu folds behind a Menu button, and a table wider than
+// the screen scrolls on its own (its first column stays in view), says so, and can be
+// reached and scrolled with the keyboard. Without the script the menu is simply open.
+(function () {
+  "use strict";
+
+  function setUpMenu() {
+    var nav = document.querySelector(".mainnav");
+    var links = nav && nav.querySelector(".mainnav-links");
+    if (!links) {
+      return;
+    }
+    links.id = links.id || "main-menu";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "topbar-button menu-button";
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", links.id);
+    button.textContent = "Menu";
+    nav.parentNode.insertBefore(button, nav);
+    nav.classList.add("is-collapsible");
+    button.addEventListener("click", function () {
+      var open = nav.classList.toggle("is-open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  function tableName(wrap) {
+    var table = wrap.querySelector("table");
+    var caption = table && table.querySelector("caption");
+    if (caption) {
+      return caption.textContent.trim();
+    }
+    var heading = wrap.closest("section, .card, main");
+    heading = heading && heading.querySelector("h2, h1");
+    return heading ? heading.textContent.trim() : "Table";
+  }
+
+  function markScrollable() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      wrap.classList.toggle("is-scrollable", scrolls);
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.dataset.madeFocusable = "1";
+      }
+      if (scrolls && !wrap.hasAttribute("role")) {
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", tableName(wrap));
+        wrap.dataset.madeRegion = "1";
+      }
+      if (!scrolls && wrap.dataset.madeFocusable) {
+        wrap.removeAttribute("tabindex");
+        delete wrap.dataset.madeFocusable;
+      }
+      if (!scrolls && wrap.dataset.madeRegion) {
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+        delete wrap.dataset.madeRegion;
+      }
+      var hint = wrap.previousElementSibling;
+      if (!hint || !hint.classList.contains("scroll-hint")) {
+        hint = document.createElement("p");
+        hint.className = "scroll-hint";
+        hint.setAttribute("aria-hidden", "true");
+        hint.textContent = "More columns: scroll the table sideways \u2192";
+        wrap.parentNode.insertBefore(hint, wrap);
+      }
+      hint.hidden = !scrolls;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUpMenu();
+    markScrollable();
+  });
+  var resizing;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizing);
+    resizing = window.setTimeout(markScrollable, 100);
+  });
 })();

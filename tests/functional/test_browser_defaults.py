@@ -69,3 +69,52 @@ def test_the_staff_menu_fits_on_one_line_from_1280_px(live_server, page, width, 
     expect(links).to_have_count(12)
     tops = {round(links.nth(n).bounding_box()["y"]) for n in range(12)}
     assert len(tops) == lines, tops
+
+
+def log_in(page, live_server, username: str = "maria") -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_an_invalid_save_points_at_each_error(live_server, page, screenshot):
+    StaffFactory(username="maria")
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/staff/settings/referral-partner-defaults/")
+
+    # Save is in view without scrolling down the long form, and stays so.
+    save = page.get_by_role("button", name="Save")
+    expect(save).to_be_in_viewport()
+    page.mouse.wheel(0, 1200)
+    expect(save).to_be_in_viewport()
+
+    # The chosen parent shows only with "One chosen partner".
+    chosen_parent = page.get_by_label("Chosen parent (partner code)")
+    expect(chosen_parent).to_be_hidden()
+    page.get_by_label("One chosen partner").check()
+    expect(chosen_parent).to_be_visible()
+    chosen_parent.fill("nobody-here")
+    page.get_by_label("Referral partner code prefix").fill("bad prefix")
+    page.get_by_label("Count repeated clicks once for (minutes)").fill("99999")
+    save.click()
+
+    summary = page.get_by_role("alert")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("heading")).to_have_text(
+        "There are 3 problems: correct them and send the form again"
+    )
+    expect(summary.get_by_role("link")).to_have_text(
+        [
+            "Referral partner code prefix: Use up to 16 letters, digits, hyphens or underscores "
+            "(no spaces).",
+            "Count repeated clicks once for (minutes): Ensure this value is less than or equal "
+            "to 1440.",
+            "Chosen parent (partner code): No partner has the code nobody-here.",
+        ]
+    )
+    screenshot()
+    summary.get_by_role("link").nth(2).click()
+    expect(chosen_parent).to_be_focused()
+    expect(chosen_parent).to_be_in_viewport()
+    assert defaults_get().code_prefix == ""

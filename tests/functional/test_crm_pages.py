@@ -431,7 +431,7 @@ def test_refused_manual_referrals_write_nothing(staff_client, shop, data, field,
     assert response.status_code == 200
     assert response.context["form"].errors == {field: [error]}
     assert messages_of(response) == []
-    assert "Please correct the error below." in page_text(response)
+    assert "There is a problem: correct it and send the form again" in page_text(response)
     assert snapshot() == before
 
 

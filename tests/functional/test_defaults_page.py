@@ -13,7 +13,8 @@ from django.utils.html import strip_tags
 
 from partners.models import STRUCTURAL_FIELDS, DefaultsChange, Program
 from partners.selectors import defaults_get
-from tests.factories import ProgramFactory, StaffFactory, UserFactory
+from partners.services import defaults_update
+from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -168,17 +169,7 @@ def test_page_shows_breadcrumb_menu_fieldsets_and_help(staff_client):
         ("Referral partner links", ["code_prefix", "link_url"]),
         ("Notifications", ["skip_notifications"]),
         ("Tracking", ["partner_selection", "tracking_method", "use_ip_address"]),
-        (
-            "Payouts",
-            [
-                "levels",
-                "payout_on_lead",
-                "payout_on_sale",
-                "payout_amount",
-                "payout_percent",
-                "pay_if_unused",
-            ],
-        ),
+        ("Payouts", ["levels", "payout_on_lead", "payout_amount", "pay_if_unused"]),
         ("Guards", ["duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour"]),
         (
             "Partner sign-up",
@@ -277,8 +268,11 @@ def test_invalid_input_reshows_the_form_and_changes_nothing(staff_client, progra
     assert response.status_code == 200
     form = response.context["form"]
     assert list(form.errors) == [field]
-    assert f'id="id_{field}_error"' in response.content.decode()
-    assert "Please correct the error below." in page_text(response)
+    content = response.content.decode()
+    assert f'id="id_{field}_error"' in content
+    assert "There is a problem: correct it and send the form again" in page_text(response)
+    # The summary at the top links to the field (or to its list of choices).
+    assert re.search(rf'<a href="#id_{field}(_0)?" data-field="{field}">', content)
     assert snapshot() == before
 
 
@@ -308,11 +302,15 @@ def test_history_lists_each_change_old_to_new(staff_client, staff_user, programs
     entry = response.context["entries"][0]
     assert entry["rows"] == [
         {"label": "Referral partner code prefix", "old": "(empty)", "new": "vip-"},
-        {"label": "Credit the", "old": "Last referring partner", "new": "First referring partner"},
+        {
+            "label": "Partner credited",
+            "old": "Last referring partner",
+            "new": "First referring partner",
+        },
         {"label": "Referral partner # of levels", "old": "2", "new": "3"},
     ]
     text = page_text(response)
-    assert "Credit the: Last referring partner → First referring partner" in text
+    assert "Partner credited: Last referring partner → First referring partner" in text
     assert "Referral partner # of levels: 2 → 3" in text
     assert "Referral partner code prefix: (empty) → vip-" in text
     assert staff_user.username in text
@@ -345,3 +343,94 @@ def test_history_empty_state(staff_client):
 
     assert response.context["entries"] == []
     assert "No changes yet." in page_text(response)
+
+
+# --- The form reads and answers well (issue 20) ---------------------------------------------
+
+
+def test_the_error_summary_lists_every_error_with_a_link_to_its_field(staff_client, programs):
+    before = snapshot()
+    data = form_data(code_prefix="bad prefix", link_url="ftp://x", duplicate_click_minutes=99999)
+    data["tracking_method"] = "pigeon"
+
+    response = staff_client.post(URL, data)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    summary = re.search(r"<div class=\"form-errors error-summary\".*?</div>", content, re.S)
+    assert summary, content
+    links = re.findall(r'<a href="#([\w-]+)" data-field="(\w+)">([^<]*)</a>', summary.group())
+    assert [(anchor, name) for anchor, name, _ in links] == [
+        ("id_code_prefix", "code_prefix"),
+        ("id_link_url", "link_url"),
+        ("id_tracking_method", "tracking_method"),
+        ("id_duplicate_click_minutes", "duplicate_click_minutes"),
+    ]
+    assert links[0][2].startswith("Referral partner code prefix: Use up to 16 letters")
+    assert "There are 4 problems" in page_text(response)
+    assert "data-error-summary" in summary.group() and 'tabindex="-1"' in summary.group()
+    # Every anchor names an element on the page.
+    for anchor, _, _ in links:
+        assert f'id="{anchor}"' in content
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("parent", ["none", "referring"])
+def test_the_chosen_parent_is_not_checked_unless_one_chosen_partner_is_picked(
+    staff_client, programs, parent
+):
+    """The field is hidden then: what it holds is ignored and the stored one kept."""
+    house = PartnerFactory(code="house")
+    defaults_update(
+        data={"signup_parent": "fixed", "signup_parent_partner": house}, acting_user=None
+    )
+
+    response = staff_client.post(
+        URL,
+        form_data(signup_parent=parent, signup_parent_partner="nobody-at-all", levels=3),
+    )
+
+    assert response.status_code == 302
+    defaults = defaults_get()
+    assert (defaults.signup_parent, defaults.signup_parent_partner, defaults.levels) == (
+        parent,
+        house,
+        3,
+    )
+    assert "signup_parent_partner" not in DefaultsChange.objects.order_by("-pk")[0].changes
+
+
+def test_payout_checkboxes_are_asked_as_two_questions(staff_client):
+    content = staff_client.get(URL).content.decode()
+    for legend, boxes in [
+        ("Pay commissions on", [("payout_on_lead", "Leads"), ("payout_on_sale", "Sales")]),
+        (
+            "Pay them as",
+            [("payout_amount", "A flat amount"), ("payout_percent", "A percentage")],
+        ),
+    ]:
+        group = re.search(
+            rf'<legend class="field-label">{legend}</legend>(.*?)</fieldset>', content, re.S
+        )
+        assert group, legend
+        for name, label in boxes:
+            assert re.search(
+                rf'<label class="checkbox-label" for="id_{name}"><input[^>]*name="{name}"'
+                rf"[^>]*> <span>{label}</span></label>",
+                group.group(1),
+            ), (name, group.group(1))
+    # The history still names them in full.
+    defaults_update(data={"payout_on_lead": True}, acting_user=None)
+    assert "Pay on leads" in page_text(staff_client.get(HISTORY_URL))
+
+
+def test_labels_read_as_words_not_fragments(staff_client):
+    text = page_text(staff_client.get(URL))
+    assert "Partner credited" in text
+    assert "Credit the " not in text
+    assert "Chosen parent (partner code)" in text
+
+
+def test_the_save_button_sits_in_a_bar_that_stays_in_view(staff_client):
+    content = staff_client.get(URL).content.decode()
+    assert re.search(r'<div class="form-actions save-bar">\s*<button type="submit"', content)

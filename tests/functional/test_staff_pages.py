@@ -52,7 +52,7 @@ def objects():
 
 # URL name, and the URL's kwargs made from the objects fixture.
 PAGES = [
-    ("staff:home", None),
+    ("crm:dashboard", None),
     ("staff:settings", None),
     ("staff:partners", None),
     ("staff:partner_create", None),
@@ -102,24 +102,6 @@ def test_root_and_login_lead_to_the_staff_home(client, staff_user):
     assert root["Location"] == "/staff/"
     assert login.status_code == 302
     assert login["Location"] == "/staff/"
-
-
-def test_home_counts(staff_client):
-    PartnerFactory.create_batch(2)
-    PartnerFactory(status="inactive")
-    ProgramFactory()
-    TrackingLinkFactory.create_batch(4)
-
-    response = staff_client.get("/staff/")
-
-    context = response.context
-    assert (
-        context["partner_count"],
-        context["active_partner_count"],
-        context["program_count"],
-        context["tracking_link_count"],
-    ) == (3, 2, 1, 4)
-    assert "Partners 2 active" in page_text(response)
 
 
 def test_nav_has_every_entry_and_a_post_logout(staff_client):

@@ -114,3 +114,40 @@ def test_the_docs_load_everything_from_this_site(staff_client):
     assert script["Content-Type"].startswith("application/javascript")
     assert re.findall(r"https?://", script.content.decode()) == []
     assert 'url: "/api/schema/"' in script.content.decode()
+
+
+# --- The docs speak to the merchant's developer (issue 20) ------------------------------
+
+
+def test_every_operation_has_a_summary_and_a_description_for_developers(schema):
+    from referral_program.api_docs import OPERATIONS
+
+    operations = [
+        operation
+        for methods in schema["paths"].values()
+        for method, operation in methods.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert operations
+    for operation in operations:
+        summary, description = OPERATIONS[operation["operationId"]]
+        assert (operation["summary"], operation["description"]) == (summary, description)
+    assert "Bearer" in schema["info"]["description"]
+
+
+def test_no_internal_notes_reach_the_docs(schema):
+    text = json.dumps(schema)
+    for note in ("SPEC", "§", "issue ", "docs/decisions", "TODO"):
+        assert note not in text, note
+
+
+def test_partners_named_in_an_event_are_described_as_codes(schema):
+    order = schema["components"]["schemas"]["OrderEventRequest"]["properties"]
+    for name in ("sale_partner", "lead_partner"):
+        assert order[name]["description"] == "A partner's code (any case)."
+    (code,) = [
+        p
+        for p in schema["paths"]["/api/v1/partners/{code}/"]["get"]["parameters"]
+        if p["name"] == "code"
+    ]
+    assert code["description"] == "The partner's code, in any case."

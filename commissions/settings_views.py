@@ -1,0 +1,262 @@
+"""Settings > Webhooks and Settings > Hosted forms (SPEC §9; issue 20): what the admin
+offered, where a merchant looks for it. Any staff may look; saving needs the model's add or
+change permission, as in the admin; the endpoints' secrets are shown to staff who may view
+endpoints. Every write is a service call (`commissions.webhooks`,
+`commissions.hosted_forms`, `commissions.webhook_test_event`).
+"""
+
+import copy
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views import View
+from django.views.generic import TemplateView
+
+from partners.views import StaffFormView, StaffRequiredMixin
+
+from . import webhooks
+from .hosted_forms import form_html_example, hosted_form_save
+from .integration_forms import HostedFormForm, WebhookEndpointForm
+from .models import (
+    HostedForm,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+from .webhook_test_event import webhook_test_send
+
+PAGE_SIZE = 50
+VIEW_SECRET_PERMISSION = "commissions.view_webhookendpoint"
+CHANGE_ENDPOINT_PERMISSION = "commissions.change_webhookendpoint"
+RESEND_PERMISSION = "commissions.change_webhookdelivery"
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+
+def endpoints_with_counts() -> QuerySet[WebhookEndpoint]:
+    """Every endpoint with how its deliveries stand (one query)."""
+    return WebhookEndpoint.objects.annotate(
+        delivered=Count("deliveries", filter=Q(deliveries__status=WebhookDeliveryStatus.DELIVERED)),
+        failed=Count("deliveries", filter=Q(deliveries__status=WebhookDeliveryStatus.FAILED)),
+        pending=Count("deliveries", filter=Q(deliveries__status=WebhookDeliveryStatus.PENDING)),
+        last_delivery=Max("deliveries__created_at"),
+    ).order_by("id")
+
+
+class WebhookListView(StaffRequiredMixin, TemplateView):
+    template_name = "staff/settings/webhooks.html"
+    section = "settings"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(endpoints=endpoints_with_counts(), **kwargs)
+
+
+class WebhookFormView(StaffFormView):
+    """Add or change an endpoint; the change page also shows its secret (to staff who may
+    view endpoints) and the buttons that send a test event and make a new secret."""
+
+    template_name = "staff/settings/webhook_form.html"
+    section = "settings"
+
+    def get_object(self) -> WebhookEndpoint | None:
+        pk = self.kwargs.get("pk")
+        return get_object_or_404(WebhookEndpoint, pk=pk) if pk else None
+
+    def get_form(self, data: Any = None) -> WebhookEndpointForm:
+        # A copy: a refused save leaves the page's endpoint as it was.
+        return WebhookEndpointForm(data, instance=copy.copy(self.object))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        endpoint = self.object
+        recent = (
+            endpoint.deliveries.order_by("-created_at", "-id")[:5] if endpoint is not None else []
+        )
+        return super().get_context_data(
+            show_secret=self.request.user.has_perm(VIEW_SECRET_PERMISSION),
+            recent=recent,
+            **kwargs,
+        )
+
+    def save(self, form: WebhookEndpointForm) -> HttpResponse:
+        data = form.service_data()
+        if self.object is None:
+            endpoint = webhooks.webhook_endpoint_create(**data)
+            messages.success(self.request, f"Webhook endpoint {endpoint.url} added.")
+        else:
+            endpoint = webhooks.webhook_endpoint_update(endpoint=self.object, data=data)
+            messages.success(self.request, f"Webhook endpoint {endpoint.url} saved.")
+        return redirect("crm:webhook_update", pk=endpoint.pk)
+
+
+class WebhookCreateView(WebhookFormView):
+    permission_required = "commissions.add_webhookendpoint"
+
+
+class WebhookUpdateView(WebhookFormView):
+    permission_required = CHANGE_ENDPOINT_PERMISSION
+
+
+class WebhookTestView(StaffRequiredMixin, View):
+    """POST: send the endpoint a signed test event now and say how it went."""
+
+    permission_required = CHANGE_ENDPOINT_PERMISSION
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        endpoint = get_object_or_404(WebhookEndpoint, pk=pk)
+        delivery = webhook_test_send(endpoint=endpoint)
+        last = delivery.log[-1] if delivery.log else {}
+        if delivery.status == WebhookDeliveryStatus.DELIVERED:
+            messages.success(
+                request,
+                f"Test event delivered: {endpoint.url} answered {last.get('status')} "
+                f"in {last.get('ms')} ms.",
+            )
+        else:
+            problem = last.get("error") or f"HTTP {last.get('status')}"
+            messages.error(request, f"The test event was not delivered: {problem}.")
+        return redirect("crm:webhook_update", pk=endpoint.pk)
+
+
+class WebhookSecretView(StaffRequiredMixin, View):
+    """POST: make a new random secret (the receiver needs it before the next delivery)."""
+
+    permission_required = CHANGE_ENDPOINT_PERMISSION
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        endpoint = get_object_or_404(WebhookEndpoint, pk=pk)
+        webhooks.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        messages.success(
+            request, "A new secret is made: give it to the receiver, it signs every delivery now."
+        )
+        return redirect("crm:webhook_update", pk=endpoint.pk)
+
+
+class DeliveryFilter:
+    """The delivery log's choices: one endpoint, and a status (or "troubled": failed or
+    being retried)."""
+
+    TROUBLED = "troubled"
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.status = request.GET.get("status", "")
+        statuses = {*WebhookDeliveryStatus.values, self.TROUBLED}
+        if self.status not in statuses:
+            self.status = ""
+        endpoint = request.GET.get("endpoint", "")
+        self.endpoint = (
+            WebhookEndpoint.objects.filter(pk=endpoint).first() if endpoint.isdigit() else None
+        )
+
+    def apply(self, deliveries: QuerySet[WebhookDelivery]) -> QuerySet[WebhookDelivery]:
+        if self.endpoint is not None:
+            deliveries = deliveries.filter(endpoint=self.endpoint)
+        if self.status == self.TROUBLED:
+            return deliveries.filter(
+                Q(status=WebhookDeliveryStatus.FAILED)
+                | Q(status=WebhookDeliveryStatus.PENDING, attempts__gt=0)
+            )
+        return deliveries.filter(status=self.status) if self.status else deliveries
+
+    def query(self, **changes: str) -> str:
+        values = {"endpoint": str(self.endpoint.pk) if self.endpoint else "", "status": self.status}
+        values.update(changes)
+        return urlencode({name: value for name, value in values.items() if value})
+
+
+class DeliveryLogView(StaffRequiredMixin, View):
+    """Every delivery with its attempts, newest first; failed ones can be sent again."""
+
+    template_name = "staff/settings/webhook_deliveries.html"
+    section = "settings"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        chosen = DeliveryFilter(request)
+        deliveries = chosen.apply(
+            WebhookDelivery.objects.select_related("endpoint").order_by("-created_at", "-id")
+        )
+        page = Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page"))
+        statuses = [("", "All"), (DeliveryFilter.TROUBLED, "Failed or retrying")]
+        statuses += list(WebhookDeliveryStatus.choices)
+        context = {
+            "section": self.section,
+            "page_obj": page,
+            "paginator": page.paginator,
+            "chosen": chosen,
+            "status_links": [
+                (value, label, chosen.query(status=value)) for value, label in statuses
+            ],
+            "endpoints": WebhookEndpoint.objects.order_by("id"),
+            "can_resend": request.user.has_perm(RESEND_PERMISSION),
+            "max_attempts": settings.WEBHOOK_MAX_ATTEMPTS,
+        }
+        return render(request, self.template_name, context)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(RESEND_PERMISSION):
+            raise PermissionDenied("You may look at the deliveries but not send them again.")
+        ids = [value for value in request.POST.getlist("delivery") if value.isdigit()]
+        count = webhooks.webhook_deliveries_resend(
+            deliveries=WebhookDelivery.objects.filter(pk__in=ids)
+        )
+        if count:
+            messages.success(
+                request, f"{count} deliver{'y' if count == 1 else 'ies'} queued again."
+            )
+        else:
+            messages.warning(request, "Nothing to send again: those were delivered.")
+        return redirect(f"{reverse('crm:webhook_deliveries')}?{DeliveryFilter(request).query()}")
+
+
+# --- Hosted forms ----------------------------------------------------------------------------
+
+
+class HostedFormListView(StaffRequiredMixin, TemplateView):
+    template_name = "staff/settings/hosted_forms.html"
+    section = "settings"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            forms=HostedForm.objects.order_by("code"), site_url=settings.SITE_URL, **kwargs
+        )
+
+
+class HostedFormFormView(StaffFormView):
+    template_name = "staff/settings/hosted_form_form.html"
+    section = "settings"
+
+    def get_object(self) -> HostedForm | None:
+        pk = self.kwargs.get("pk")
+        return get_object_or_404(HostedForm, pk=pk) if pk else None
+
+    def get_form(self, data: Any = None) -> HostedFormForm:
+        return HostedFormForm(data, instance=copy.copy(self.object))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        hosted_form = self.object
+        return super().get_context_data(
+            post_address=f"{settings.SITE_URL}/f/{hosted_form.code}/" if hosted_form else "",
+            html_example=form_html_example(hosted_form) if hosted_form else "",
+            **kwargs,
+        )
+
+    def save(self, form: HostedFormForm) -> HttpResponse:
+        hosted_form = hosted_form_save(hosted_form=form.instance)
+        messages.success(self.request, f"Hosted form {hosted_form.code} saved.")
+        return redirect("crm:hosted_form_update", pk=hosted_form.pk)
+
+
+class HostedFormCreateView(HostedFormFormView):
+    permission_required = "commissions.add_hostedform"
+
+
+class HostedFormUpdateView(HostedFormFormView):
+    permission_required = "commissions.change_hostedform"

@@ -1,0 +1,183 @@
+"""What the API docs (/api/docs/) say about each endpoint, written for the merchant's
+developer: a summary and a description per operation, set on the schema by the
+`operation_texts` hook (SPECTACULAR_SETTINGS), so the views' docstrings can stay notes for
+this project's engineers. The schema test requires a text for every operation, so a new
+endpoint cannot reach the docs without one.
+"""
+
+from typing import Any
+
+API_DESCRIPTION = (
+    "Send your shop's orders, refunds and web forms to the referral partner program, and "
+    "read or change its partners, programs, tracking links and settings.\n\n"
+    "**Authentication**: `Authorization: Bearer <key>`, with a key made under *Settings > "
+    "API keys* (or `manage.py create_api_key`). Staff logged in to the site may use the API "
+    "from the browser too.\n\n"
+    "**Events** (`/api/v1/events/…`) are recorded once per `event_id`: sending one again "
+    'answers `200` with the first answer and `"duplicate": true`, so retry freely. '
+    'Amounts are decimal strings (`"19.90"`), times ISO 8601 (`occurred_at` defaults to '
+    "now). Partners are named by their code, in any case; an order by its `event_id`.\n\n"
+    "**Errors**: `400` with the errors per field (nothing is written), `401` without a valid "
+    "key, `404` for an unknown order, partner or object, `413` for a body over 4 MiB, `415` "
+    "for a body that is not JSON, `503` with `Retry-After` when the database is away (send "
+    "the same event again later). Lists are pages of `limit` (100, at most 1,000) from "
+    "`offset`."
+)
+
+# Path parameters, by the path's start: what names the object.
+PATH_CODES = {
+    "/api/v1/partners/": "The partner's code, in any case.",
+    "/api/v1/tracking-links/": "The tracking link's code.",
+}
+
+# operationId -> (summary, description).
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "v1_events_orders_create": (
+        "Record an order",
+        "Send every order of your shop, as it is placed. The partners are found from the "
+        "visitor's `tracking_token` (the `rp_ref` value of the partner link's cookie or "
+        "query), the contact's referral history or the IP address, as the program's "
+        "settings say, unless you name `sale_partner` or `lead_partner`. The answer lists "
+        "the commissions it made. Shipping and tax are recorded but never earn commission.",
+    ),
+    "v1_events_refunds_create": (
+        "Refund or cancel an order",
+        "Name the order by its `event_id`. Each commission of the order is taken back in "
+        "proportion to the amount refunded; leave `amount` out to refund all that is left "
+        "(a cancellation). A refund above what is left is refused.",
+    ),
+    "v1_events_web_forms_create": (
+        "Record a web form (a lead)",
+        "Send a form a visitor filled out (a sign-up, a quote request). It records the "
+        "contact and the partner who referred them, who is then credited for the lead when "
+        "the contact buys. A web form earns nothing by itself.",
+    ),
+    "v1_commissions_list": (
+        "List commissions",
+        "Commission and clawback lines, oldest first, with the attribution that made each: "
+        "filter by `partner` code or `order` (its `event_id`).",
+    ),
+    "v1_commissions_retrieve": (
+        "Get a commission",
+        "One commission or clawback line with its base, amount and attribution trace.",
+    ),
+    "v1_defaults_retrieve": (
+        "Read the program's defaults",
+        "The Referral Partner Defaults: link prefix and URL, how partners are credited, how "
+        "many levels are paid, what programs pay, the guards and the sign-up settings.",
+    ),
+    "v1_defaults_update": (
+        "Replace the program's defaults",
+        "Send every field (the guards and sign-up settings may be left out). Every program "
+        "takes the payout settings at once; the answer says how many were updated.",
+    ),
+    "v1_defaults_partial_update": (
+        "Change some of the program's defaults",
+        "Send only the fields to change. Every program takes the payout settings at once; "
+        "the answer says how many were updated.",
+    ),
+    "v1_notifications_list": (
+        "List partner emails",
+        "The log of the emails partners were sent about their leads and sales: queued, "
+        "sent, or skipped and why.",
+    ),
+    "v1_notifications_retrieve": ("Get a partner email", "One entry of the email log."),
+    "v1_partners_list": (
+        "List partners",
+        "Partners in code order; filter by `status`, `parent` code, `program` id, or `q` "
+        "(part of the code, name or email). Each has `link`, their partner link.",
+    ),
+    "v1_partners_create": (
+        "Add a partner",
+        "Leave `code` out to have one made from the name. `parent` is the code of the "
+        "partner who recruited them (paid at level 2).",
+    ),
+    "v1_partners_retrieve": ("Get a partner", "A partner by code, in any case."),
+    "v1_partners_update": (
+        "Replace a partner",
+        "Send every field. Changing a code breaks links already handed out under the old "
+        "one. Partners are never deleted: set `status` to `inactive`.",
+    ),
+    "v1_partners_partial_update": (
+        "Change a partner",
+        "Send only the fields to change. Partners are never deleted: set `status` to `inactive`.",
+    ),
+    "v1_partners_ledger_retrieve": (
+        "Get a partner's ledger",
+        "Beginning balance, commissions earned, clawbacks, payments and ending balance per "
+        "currency, with every entry, for whole UTC days from `start` to `end` (all time "
+        "when left out).",
+    ),
+    "v1_payouts_list": ("List payout batches", "Every batch with its payments, newest first."),
+    "v1_payouts_create": (
+        "Pay partners",
+        "Pays every partner with a positive unpaid balance (at least `minimum`) either the "
+        "commissions earned from `start` to `end` or everything unpaid up to `end`, and "
+        "records a payment for each. Download the batch for your bank from the staff pages.",
+    ),
+    "v1_payouts_retrieve": ("Get a payout batch", "One batch with its payments."),
+    "v1_programs_list": (
+        "List programs",
+        "Commission programs and their rates per level, lowest priority first (the lowest "
+        "is the default for partners without one).",
+    ),
+    "v1_programs_create": (
+        "Add a program",
+        "Rates per level for leads and sales, as an amount and a percentage; the payout "
+        "settings come from the defaults.",
+    ),
+    "v1_programs_retrieve": ("Get a program", "One program with its rates."),
+    "v1_programs_update": (
+        "Replace a program",
+        "Send every field. Commissions already recorded keep the rates they were made with.",
+    ),
+    "v1_programs_partial_update": (
+        "Change a program",
+        "Send only the fields to change. Commissions already recorded keep the rates they "
+        "were made with.",
+    ),
+    "v1_referrals_list": (
+        "List referral history entries",
+        "Which partners are known to have referred each contact, and how (cookie, IP "
+        "address, or added by hand); filter by `email` or `partner` code.",
+    ),
+    "v1_referrals_create": (
+        "Add a referral by hand",
+        "Credit a partner for a contact they referred by phone or email: later orders of "
+        "that contact can be attributed to them.",
+    ),
+    "v1_tracking_links_list": (
+        "List tracking links",
+        "Destinations on your site that partner links can point to.",
+    ),
+    "v1_tracking_links_create": (
+        "Add a tracking link",
+        "A code and a destination URL; partner links then look like "
+        "`/go/<link code>/<partner code>/`.",
+    ),
+    "v1_tracking_links_retrieve": ("Get a tracking link", "One tracking link by code."),
+    "v1_tracking_links_update": ("Replace a tracking link", "Send every field."),
+    "v1_tracking_links_partial_update": (
+        "Change a tracking link",
+        "Send only the fields to change.",
+    ),
+}
+
+
+def operation_texts(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the API's and every operation's texts. An
+    operation missing from OPERATIONS keeps its view's text (the schema test fails on it)."""
+    result["info"]["description"] = API_DESCRIPTION
+    for path, methods in result.get("paths", {}).items():
+        code_text = next((text for start, text in PATH_CODES.items() if path.startswith(start)), "")
+        for operation in methods.values():
+            if not isinstance(operation, dict):
+                continue
+            texts = OPERATIONS.get(operation.get("operationId", ""))
+            if texts is not None:
+                operation["summary"], operation["description"] = texts
+            for parameter in operation.get("parameters", []):
+                if code_text and parameter.get("in") == "path" and parameter.get("name") == "code":
+                    parameter["description"] = code_text
+                    parameter.get("schema", {}).pop("description", None)
+    return result
