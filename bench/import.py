@@ -311,7 +311,7 @@ PROFILED = (
     ("rows, answers and COPY text (`_Batch._rows`)", "commissions/importing.py", "_rows"),
     ("of which commission lines (`order_commission_rows`)", "commissions/services.py",
      "order_commission_rows"),
-    ("of which COPY text (`copy_data`)", "commissions/statements.py", "copy_data"),
+    ("of which COPY text (`copy_data`)", "referral_program/db/bulk.py", "copy_data"),
     ("the write (`_Batch.write`, COPY and the contacts' upsert)", "commissions/importing.py",
      "write"),
     ("the commit (the deferred foreign key checks)", "django/db/backends/base/base.py", "commit"),

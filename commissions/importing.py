@@ -46,6 +46,18 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from partners.models import Click, Partner, PartnerStatus
+from referral_program.db import (
+    columns,
+    converted,
+    copy_data,
+    copy_send,
+    db,
+    execute,
+    fields,
+    ids_reserve,
+    insert,
+    table,
+)
 from referral_program.parsers import MAX_DEPTH, document_errors, with_token_kept
 
 from . import validation
@@ -101,18 +113,6 @@ from .services import (
     web_form_record,
     web_form_result,
     web_form_values,
-)
-from .statements import (
-    columns,
-    converted,
-    copy_data,
-    copy_send,
-    db,
-    execute,
-    fields,
-    ids_reserve,
-    insert,
-    table,
 )
 from .webhooks import WebhookEventType, active_endpoints, webhook_commission_created
 
@@ -357,12 +357,6 @@ def _batches(lines: Iterable[str | bytes], size: int) -> Iterator[list[Line]]:
             batch = []
     if batch:
         yield batch
-
-
-def batch_import(batch: list[Line], *, dry_run: bool = False) -> None:
-    """Validate and record one batch of parsed lines, in this thread; sets each line's
-    outcome."""
-    batch_prepare(batch, dry_run=dry_run).commit()
 
 
 def batch_prepare(batch: list[Line], *, dry_run: bool, writing: "_Work | None" = None) -> "_Work":

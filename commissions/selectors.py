@@ -17,11 +17,11 @@ from partners.models import (
     ProgramRate,
     ReferralDefaults,
 )
+from referral_program.db import columns, converted_rows, execute, fields, prepared, table
 
 from .attribution import FIRST, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .models import Contact, Referral
-from .statements import columns, converted_rows, execute, fields, prepared, table
 
 # How many clicks from one IP address attribution looks at (the latest ones).
 IP_CLICKS_LIMIT = 100
@@ -32,22 +32,6 @@ class EngineSettings:
     policy: Policy
     skip_notifications: bool
     self_referral_guard: bool = True
-
-
-def engine_settings() -> EngineSettings:
-    """The attribution policy and the notifications switch of the defaults (one query)."""
-    return engine_with_chains([])[0]
-
-
-def partner_states(ids: Iterable[int]) -> dict[int, PartnerState]:
-    ids = set(ids)
-    if not ids:
-        return {}
-    rows = Partner.objects.filter(pk__in=ids).values_list("id", "status", "cookie_days")
-    return {
-        pk: PartnerState(id=pk, active=status == PartnerStatus.ACTIVE, cookie_days=days)
-        for pk, status, days in rows
-    }
 
 
 HISTORY_ENTRY = ("id", "partner", "set_at", "expires_at")
@@ -321,7 +305,7 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
     its tracking token), in one query: the defaults row, joined to each partner's chain.
 
     Hand-written SQL: the intake's hot path, where compiling this in the ORM cost more than
-    running it (see commissions.statements).
+    running it (see referral_program.db).
     """
     ids = sorted({pk for pk in partner_ids if pk is not None})
     sql, row_fields = _engine_sql(len(ids))
@@ -334,11 +318,3 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
     )
     chain_rows = [row[len(ENGINE_DEFAULTS) :] for row in rows]
     return engine, _chains(row for row in chain_rows if row[0] is not None)
-
-
-def partner_chain(partner_id: int) -> Chain:
-    """One partner's chain (see `partner_chains`)."""
-    chain = partner_chains([partner_id]).get(partner_id)
-    if chain is None:
-        raise Partner.DoesNotExist(f"No partner {partner_id}.")
-    return chain

@@ -6,7 +6,7 @@ A concurrent copy waits on that insert and then answers with the first copy's re
 
 The intake is the engine's hot path (issue 4): an order reads what its rules need in one
 query (`engine_with_chains`), writes each table once, and its inserts are hand-written
-statements (`commissions.statements`), about ten statements in all.
+statements (`referral_program.db`), about ten statements in all.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,6 +25,22 @@ from django.utils import timezone
 
 from partners.models import Partner, PartnerStatus
 from partners.tokens import decode_token
+from referral_program.db import (
+    InsertPart,
+    Returned,
+    columns,
+    converted,
+    db,
+    defaulted,
+    execute,
+    fields,
+    insert,
+    insert_together,
+    prepared,
+    prepared_lost,
+    quote,
+    table,
+)
 
 from .aggregates import money_sum
 from .attribution import (
@@ -63,22 +79,6 @@ from .selectors import (
     history_touches,
     ip_touches,
     partner_chains,
-)
-from .statements import (
-    InsertPart,
-    Returned,
-    columns,
-    converted,
-    db,
-    defaulted,
-    execute,
-    fields,
-    insert,
-    insert_together,
-    prepared,
-    prepared_lost,
-    quote,
-    table,
 )
 from .webhooks import webhook_commission_clawed_back, webhook_commission_created
 
@@ -435,7 +435,7 @@ def _intake(
     handle: Callable[[Event], dict],
 ) -> Intake:
     """Record the event and `handle` it in one transaction; run once more when the
-    connection had lost its prepared statements (`commissions.statements`)."""
+    connection had lost its prepared statements (`referral_program.db`)."""
     once = partial(
         _intake_once, kind=kind, event_id=event_id, payload=payload, occurred_at=occurred_at,
         received_at=received_at, handle=handle,

@@ -5,8 +5,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
+
+from referral_program.db import execute
 
 from .links import partner_url
 from .models import (
@@ -133,9 +134,7 @@ def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
          WHERE d.id = %s
     """  # table names come from the models; every value is a parameter
     params = [link_code, link_code, *readings, PartnerStatus.ACTIVE, ReferralDefaults.SINGLETON_PK]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = execute(sql, params)
     prefix, earlier, duplicate_minutes, link_id, destination, default_destination = rows[0][:6]
     if isinstance(earlier, str):  # SQLite hands JSON back as text
         earlier = json.loads(earlier)

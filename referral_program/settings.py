@@ -139,7 +139,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "DATABASE_CONNECT_TIMEOUT", default=5
     )
 # The event intake's statements run as prepared statements of each connection on
-# PostgreSQL (commissions.statements); turn off behind a pooler in transaction mode.
+# PostgreSQL (referral_program.db: every hand-written statement, the tracker's too); turn off behind a pooler in transaction mode.
 PREPARED_STATEMENTS = env.bool("PREPARED_STATEMENTS", default=True)
 # What a 503 for a lost database tells the client to wait (Retry-After, seconds).
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from commissions import importing
-from commissions.importing import DUPLICATE, FAILED, RECORDED, batch_import, line_parse
+from commissions.importing import DUPLICATE, FAILED, RECORDED, batch_prepare, line_parse
 from commissions.models import (
     Commission,
     Contact,
@@ -581,11 +581,13 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_size(
     defaults_update(
         data={"tracking_method": "history_and_cookies", "use_ip_address": True}, acting_user=None
     )
-    batch_import(batch_of(world, size, "first-"))  # the contacts and their history
+    batch_prepare(
+        batch_of(world, size, "first-"), dry_run=False
+    ).commit()  # the contacts and their history
     batch = batch_of(world, size, "second-")
 
     with django_assert_max_num_queries(QUERIES_PER_BATCH):
-        batch_import(batch)
+        batch_prepare(batch, dry_run=False).commit()
 
     assert {line.outcome for line in batch} == {RECORDED}
     assert Order.objects.count() == 2 * size
@@ -601,7 +603,7 @@ def test_a_batch_of_one_line_and_the_outcomes_of_lines(world):
         line_parse(3, json.dumps(events(world)[2])),
     ]
 
-    batch_import(batch)
+    batch_prepare(batch, dry_run=False).commit()
 
     assert [line.outcome for line in batch] == [RECORDED, FAILED, DUPLICATE]
     assert batch[1].errors == {"line": ["Each line must be one JSON object."]}

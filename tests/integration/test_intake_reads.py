@@ -13,14 +13,13 @@ from commissions.selectors import (
     ChainPartner,
     engine_with_chains,
     history_touches,
-    partner_chain,
     partner_chains,
 )
 from commissions.serializers import OrderEventSerializer
 from commissions.services import _contact_write, contact_upsert, notifications_queue
-from commissions.statements import InsertPart, Returned, insert_together
-from partners.models import Partner, ProgramRate
+from partners.models import ProgramRate
 from partners.services import defaults_update
+from referral_program.db import InsertPart, Returned, insert_together
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +90,7 @@ def test_a_chain_holds_three_levels_the_default_program_and_the_partners(
 def test_a_partners_own_program_pays_with_its_unused_rate_and_missing_level(tree):
     solo = tree["solo"]
 
-    chain = partner_chain(solo.pk)
+    chain = partner_chains([solo.pk])[solo.pk]
 
     assert (chain.members, chain.has_parent) == ((ChainMember(solo.pk, 1, True),), False)
     terms = chain.terms
@@ -112,13 +111,11 @@ def test_chains_of_a_batch_are_one_query_and_unknown_partners_are_left_out(
     assert chains[tree["grandma"].pk].members == (ChainMember(tree["grandma"].pk, 1, True),)
     with django_assert_num_queries(0):
         assert partner_chains([]) == {}
-    with pytest.raises(Partner.DoesNotExist):
-        partner_chain(999_999)
 
 
 def test_without_any_program_a_chain_has_no_terms(db):
     partner = PartnerFactory()
-    assert partner_chain(partner.pk).terms is None
+    assert partner_chains([partner.pk])[partner.pk].terms is None
 
 
 @pytest.mark.parametrize("named", [0, 2], ids=["no-partner", "two-partners"])
@@ -173,7 +170,7 @@ def test_the_history_entry_comes_with_its_partners_chain(
         (str(entry.pk), entry.partner_id, entry.set_at, entry.expires_at)
     ]
     assert list(partners) == list(chains) == [entry.partner_id]
-    assert chains[entry.partner_id] == partner_chain(entry.partner_id)
+    assert chains[entry.partner_id] == partner_chains([entry.partner_id])[entry.partner_id]
     assert history_touches(contact=contact, at=now, rule=rule)[0] == touches
     assert history_touches(email="nobody@example.com", at=now, rule=rule) == ([], {})
 
