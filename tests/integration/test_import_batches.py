@@ -185,8 +185,20 @@ def events(world) -> list[dict]:
     ]  # fmt: skip
 
 
+# Every attribution source (explicit, cookie, history, IP address, the contact's fixed
+# lead) under both selections, and a policy that turns the IP address off.
 POLICIES = {
     "cookie-last": {"tracking_method": "cookie", "partner_selection": "last"},
+    "cookie-first-ip": {
+        "tracking_method": "cookie",
+        "partner_selection": "first",
+        "use_ip_address": True,
+    },
+    "cookies-only-first": {
+        "tracking_method": "cookies_only",
+        "partner_selection": "first",
+        "use_ip_address": True,  # ignored: cookies only
+    },
     "history-first-ip": {
         "tracking_method": "history_and_cookies",
         "partner_selection": "first",
@@ -367,8 +379,12 @@ def test_the_batched_import_writes_what_the_api_writes(api, world, tmp_path, pol
     # The file exercised what it is for (checked on the API's rows, equal to the import's).
     sources = {o[14]["source"] for o in through_api["orders"].values()}
     assert {"explicit", "cookie", None} <= sources
-    if policy != "cookie-last":
-        assert {"history", "ip"} <= sources
+    assert "contact" in {o[13]["source"] for o in through_api["orders"].values()}
+    uses = POLICIES[policy]
+    assert ("history" in sources) == (uses["tracking_method"] == "history_and_cookies")
+    assert ("ip" in sources) == (
+        uses.get("use_ip_address", False) and uses["tracking_method"] != "cookies_only"
+    )
     guarded = through_api["orders"]["o-8"][14]
     assert guarded.get("guard") == "self_referral"
 

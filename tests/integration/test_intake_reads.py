@@ -8,11 +8,12 @@ from django.db import connection
 from django.utils import timezone
 
 from commissions.calculation import LEAD, SALE, ChainMember, Rate
+from commissions.intake import DatabaseReader
 from commissions.models import Contact, Event, Notification, Referral
 from commissions.selectors import (
     ChainPartner,
     engine_with_chains,
-    history_touches,
+    history_picks,
     partner_chains,
 )
 from commissions.serializers import OrderEventSerializer
@@ -161,7 +162,7 @@ def test_the_history_entry_comes_with_its_partners_chain(
     chains = {}
 
     with django_assert_num_queries(1):
-        touches, partners = history_touches(
+        touches, partners = DatabaseReader().history(
             email="ada@example.com", at=now, rule=rule, chains=chains
         )
 
@@ -171,8 +172,22 @@ def test_the_history_entry_comes_with_its_partners_chain(
     ]
     assert list(partners) == list(chains) == [entry.partner_id]
     assert chains[entry.partner_id] == partner_chains([entry.partner_id])[entry.partner_id]
-    assert history_touches(contact=contact, at=now, rule=rule)[0] == touches
-    assert history_touches(email="nobody@example.com", at=now, rule=rule) == ([], {})
+    assert DatabaseReader().history(email="nobody@example.com", at=now, rule=rule, chains={}) == (
+        [],
+        {},
+    )
+    # The API's read is the batch read of one event; a batch reads every event at once.
+    earlier = now - timedelta(days=2, hours=12)
+    # One statement on PostgreSQL; SQLite (no LATERAL) reads event by event.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        picks = history_picks(
+            [(7, "ada@example.com", now), (8, "nobody@example.com", now),
+             (9, "ada@example.com", earlier)],
+            rule=rule,
+        )  # fmt: skip
+    assert sorted(picks) == [7, 9]
+    assert picks[7][0] == touches[0]
+    assert picks[9][0].ref == str(entries[0].pk)  # the only one set by then
 
 
 def test_a_contact_is_made_with_its_lead_partner_and_found_again_in_one_statement(
