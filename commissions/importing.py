@@ -3,8 +3,8 @@
 Every line is one event, the JSON the API takes, with its kind named by `"kind"`
 (`web_form`, `order`, `refund`) or, when left out, read from its shape (`items`: an order;
 `order_id` without `contact`: a refund; otherwise a web form). Imported events email
-nobody: their notifications are logged as skipped. Re-running a file records nothing twice
-(event ids).
+nobody and log no notification (SPEC §5.6): the summary counts the emails skipped.
+Re-running a file records nothing twice (event ids).
 
 The file is read in batches of lines (`--batch-size`). Per batch, on PostgreSQL:
 
@@ -75,7 +75,6 @@ from .models import (
     Event,
     EventKind,
     Lead,
-    Notification,
     Order,
     Referral,
     ReferralSource,
@@ -94,16 +93,15 @@ from .serializers import partners_named
 from .services import (
     COMMISSION_FIELDS,
     LEAD_FIELDS,
-    NOTIFICATION_FIELDS,
     ORDER_FIELDS,
     REFERRAL_FIELDS,
     Credit,
     UnknownOrder,
     chain_partners,
     contact_conflict_sql,
+    emails_wanted,
     history_entry,
     normalise_email,
-    notification_decisions,
     order_commission_rows,
     order_credit,
     order_guarded,
@@ -144,6 +142,9 @@ class ImportReport:
     valid: int = 0  # dry runs: lines that would be recorded
     failed: list[tuple[int, dict]] = field(default_factory=list)
     recorded_by_kind: dict[str, int] = field(default_factory=dict)
+    # The emails the API would have queued for the recorded events: imported events email
+    # nobody and log no notification (SPEC §5.6).
+    emails_skipped: int = 0
 
 
 @dataclass
@@ -156,6 +157,7 @@ class Line:
     data: dict | None = None  # validated
     errors: dict | None = None
     outcome: str | None = None
+    emails_skipped: int = 0  # recorded: the emails the API would have queued for it
 
     @property
     def key(self) -> tuple[str, Any]:
@@ -303,6 +305,7 @@ def _count(report: ImportReport, line: Line) -> None:
     else:
         report.recorded += 1
         report.recorded_by_kind[line.kind] = report.recorded_by_kind.get(line.kind, 0) + 1
+        report.emails_skipped += line.emails_skipped
 
 
 @contextmanager
@@ -442,6 +445,7 @@ def _record_one(line: Line) -> None:
         line.outcome, line.errors = FAILED, _errors(error)
         return
     line.outcome = DUPLICATE if intake.duplicate else RECORDED
+    line.emails_skipped = intake.emails_skipped
 
 
 def _errors(error: Exception) -> dict:
@@ -768,7 +772,7 @@ class _Batch:
         engine, chains = self.engine, self.chains
         partners = chain_partners(chains)
         codes = {pk: p.code for pk, p in partners.items()}
-        rows: dict[str, list] = {"order": [], "lead": [], "notification": [], "commission": []}
+        rows: dict[str, list] = {"order": [], "lead": [], "commission": []}
         for event in self.events:
             data, contact = event.data, self.contacts[event.email]
             if event.is_order:
@@ -819,12 +823,10 @@ class _Batch:
                     trace=event.lead_trace,
                     codes=codes,
                 )
-            rows["notification"] += [
-                (partner_id, event.pk, kind, status, reason, event.at)
-                for partner_id, kind, status, reason in notification_decisions(
-                    credited=credited, engine=engine, notify=False, switches=partners
-                )
-            ]
+            # Imported events email nobody and log no notification (SPEC §5.6).
+            event.line.emails_skipped = emails_wanted(
+                credited=credited, engine=engine, switches=partners
+            )
         lines = rows["commission"]
         ids = ids_reserve({Commission: len(lines)})[Commission]
         events, self.paid = [], []
@@ -870,7 +872,6 @@ class _Batch:
                 [(pk, *line) for pk, line in zip(ids, lines, strict=True)],
             ),
             copy_data(Lead, LEAD_FIELDS, rows["lead"]),
-            copy_data(Notification, NOTIFICATION_FIELDS, rows["notification"]),
             copy_data(Referral, ("id", *REFERRAL_FIELDS), [e for e in entries if e[0] is not None]),
             copy_data(Referral, REFERRAL_FIELDS, [e[1:] for e in entries if e[0] is None]),
         ]

@@ -10,7 +10,7 @@ statements (`referral_program.db`), about ten statements in all.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import cache, partial
@@ -86,6 +86,9 @@ class UnknownOrder(Exception):
 class Intake:
     result: dict
     duplicate: bool
+    # Events imported from a file (`notify=False`): the emails the API would have queued for
+    # this event, which nobody gets and no notification row logs (SPEC §5.6).
+    emails_skipped: int = 0
 
 
 # --- Contacts and referral history -----------------------------------------------------
@@ -427,7 +430,10 @@ def web_form_record(
     received_at = timezone.now()
     at = data.get("occurred_at") or received_at
 
+    skipped = 0
+
     def handle(event: Event) -> dict:
+        nonlocal skipped
         named = explicit(data.get("lead_partner"))
         engine, chains, tracked = _intake_context(data, at, named)
         contact, lead_id, trace = _event_contact(
@@ -441,15 +447,12 @@ def web_form_record(
             event_pk=event.pk, contact_pk=contact.pk, data=data, lead_id=lead_id, trace=trace, at=at
         )
         insert(Lead, LEAD_FIELDS, [lead], returning=())
-        if lead_id is not None:
+        if lead_id is not None and notify:
             notifications_queue(
-                event=event,
-                credited=[(lead_id, LEAD)],
-                engine=engine,
-                at=at,
-                notify=notify,
-                switches=partners,
+                event=event, credited=[(lead_id, LEAD)], engine=engine, at=at, switches=partners
             )
+        elif lead_id is not None:
+            skipped = emails_wanted(credited=[(lead_id, LEAD)], engine=engine, switches=partners)
         return web_form_result(
             event_id=event.event_id,
             contact_id=contact.pk,
@@ -458,7 +461,7 @@ def web_form_record(
             codes={pk: p.code for pk, p in partners.items()},
         )
 
-    return _intake(
+    intake = _intake(
         kind=EventKind.WEB_FORM,
         event_id=data["event_id"],
         payload=payload,
@@ -466,6 +469,7 @@ def web_form_record(
         received_at=received_at,
         handle=handle,
     )
+    return replace(intake, emails_skipped=skipped)
 
 
 def web_form_values(
@@ -654,7 +658,10 @@ def order_record(
     received_at = timezone.now()
     at = data.get("occurred_at") or received_at
 
+    skipped = 0
+
     def handle(event: Event) -> dict:
+        nonlocal skipped
         explicit_lead = explicit(data.get("lead_partner"))
         explicit_sale = explicit(data.get("sale_partner"))
         engine, chains, tracked = _intake_context(data, at, explicit_lead, explicit_sale)
@@ -691,14 +698,14 @@ def order_record(
             policy=engine.policy,
         )
         partners = chain_partners(chains)
-        notifications = notification_rows(
-            event=event,
-            credited=[(r.partner, r.kind) for r in rows],
-            engine=engine,
-            at=at,
-            notify=notify,
-            switches=partners,
-        )
+        credited = [(r.partner, r.kind) for r in rows]
+        notifications = []
+        if notify:
+            notifications = notification_rows(
+                event=event, credited=credited, engine=engine, at=at, switches=partners
+            )
+        else:
+            skipped = emails_wanted(credited=credited, engine=engine, switches=partners)
         [order_pk], ids, notification_pks = insert_together(
             [
                 InsertPart(Order, ORDER_FIELDS, [order]),
@@ -713,7 +720,7 @@ def order_record(
             event_id=event.event_id, base=base, credit=credit, rows=rows, ids=ids, codes=codes
         )
 
-    return _intake(
+    intake = _intake(
         kind=EventKind.ORDER,
         event_id=data["event_id"],
         payload=payload,
@@ -721,6 +728,7 @@ def order_record(
         received_at=received_at,
         handle=handle,
     )
+    return replace(intake, emails_skipped=skipped)
 
 
 def _commission_rows(
@@ -887,18 +895,17 @@ def notifications_queue(
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
     at: datetime,
-    notify: bool = True,
     switches: Mapping[int, Any] | None = None,
 ) -> list[QueuedNotification]:
     """One notification per partner and kind, queued or skipped with the reason (§5.6).
 
-    The emails are sent by a task queued after the transaction commits. `notify=False`
-    (events imported from a file) logs them as skipped: nobody is emailed about the past.
-    `switches`: the partners' `notify_lead` and `notify_sale` by id when the caller has read
+    The emails are sent by a task queued after the transaction commits. Events imported
+    from a file write none (`emails_wanted` counts what they skip). `switches`: the
+    partners' `notify_lead` and `notify_sale` by id when the caller has read
     them (a `ChainPartner` does); read here otherwise.
     """
     rows = notification_rows(
-        event=event, credited=credited, engine=engine, at=at, notify=notify, switches=switches
+        event=event, credited=credited, engine=engine, at=at, switches=switches
     )
     return notifications_written(
         rows, [pk for [pk] in insert(Notification, NOTIFICATION_FIELDS, rows)]
@@ -911,7 +918,6 @@ def notification_rows(
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
     at: datetime,
-    notify: bool = True,
     switches: Mapping[int, Any] | None = None,
 ) -> list[tuple]:
     """The rows `notifications_queue` writes (values in the order of NOTIFICATION_FIELDS),
@@ -926,9 +932,7 @@ def notification_rows(
                 "id", "notify_lead", "notify_sale"
             )
         }
-    decisions = notification_decisions(
-        credited=wanted, engine=engine, notify=notify, switches=switches
-    )
+    decisions = notification_decisions(credited=wanted, engine=engine, switches=switches)
     return [(partner_id, event.pk, *decision, at) for partner_id, *decision in decisions]
 
 
@@ -951,7 +955,6 @@ def notification_decisions(
     *,
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
-    notify: bool,
     switches: Mapping[int, Any],
 ) -> list[tuple[int, str, str, str]]:
     """(partner id, kind, status, reason) of each notification: one per partner and kind,
@@ -960,9 +963,7 @@ def notification_decisions(
     result = []
     for partner_id, kind in dict.fromkeys(credited):
         partner = switches[partner_id]
-        if not notify:
-            status, reason = NotificationStatus.SKIPPED, "Imported from a file: no email."
-        elif engine.skip_notifications:
+        if engine.skip_notifications:
             status, reason = NotificationStatus.SKIPPED, "Skip notifications is on in the defaults."
         elif not (partner.notify_lead if kind == LEAD else partner.notify_sale):
             status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."
@@ -970,6 +971,16 @@ def notification_decisions(
             status, reason = NotificationStatus.QUEUED, ""
         result.append((partner_id, kind, status, reason))
     return result
+
+
+def emails_wanted(
+    *, credited: Iterable[tuple[int, str]], engine: EngineSettings, switches: Mapping[int, Any]
+) -> int:
+    """How many emails the credited partners would be sent for an event (its notifications
+    that would be queued): what an imported event skips, since it emails nobody and logs no
+    notification (SPEC §5.6)."""
+    decisions = notification_decisions(credited=credited, engine=engine, switches=switches)
+    return sum(1 for *_, status, _ in decisions if status == NotificationStatus.QUEUED)
 
 
 def notification_send(*, notification_id: int) -> bool:
