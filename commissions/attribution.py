@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-FIRST, LAST = "first", "last"
-COOKIE, HISTORY_AND_COOKIES, COOKIES_ONLY = "cookie", "history_and_cookies", "cookies_only"
+from partners.choices import PartnerSelection, TrackingMethod, click_counts_at, first_or_last
+
+FIRST, LAST = PartnerSelection.FIRST, PartnerSelection.LAST
+COOKIE = TrackingMethod.COOKIE
+HISTORY_AND_COOKIES, COOKIES_ONLY = TrackingMethod.HISTORY_AND_COOKIES, TrackingMethod.COOKIES_ONLY
 
 EXPLICIT, SOURCE_COOKIE, SOURCE_HISTORY, SOURCE_IP = "explicit", "cookie", "history", "ip"
 # The source named in a trace when the contact's lead partner was fixed by an earlier event.
@@ -67,10 +70,13 @@ NOBODY = Attribution()
 
 
 def click_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
-    """A click counts while its partner is active and within the partner's cookie days."""
-    if partner is None or not partner.active or touch.at > at:
+    """A click counts while its partner is active and within the partner's cookie days (the
+    rule of `partners.choices`, which the sign-up's referring partner follows too)."""
+    if partner is None:
         return False
-    return partner.cookie_days is None or at - touch.at <= timedelta(days=partner.cookie_days)
+    return click_counts_at(
+        clicked_at=touch.at, active=partner.active, cookie_days=partner.cookie_days, at=at
+    )
 
 
 def history_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
@@ -81,10 +87,8 @@ def history_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> 
 
 
 def pick(touches: Iterable[Touch], rule: str) -> Touch | None:
-    ordered = sorted(touches, key=lambda t: (t.at, t.ref))
-    if not ordered:
-        return None
-    return ordered[0] if rule == FIRST else ordered[-1]
+    """The first or the last touch by time, ties by click id (`partners.choices`)."""
+    return first_or_last(touches, rule, key=lambda t: (t.at, t.ref))
 
 
 def attribute(
@@ -153,10 +157,7 @@ def history_pick(entries: Sequence[tuple[Touch, PartnerState]], rule: str):
     the latest, ties by entry id, as the selectors' SQL orders them), with its partner; or
     None. For entries not stored yet (an import batch's), with the stored one read for the
     same event."""
-    if not entries:
-        return None
-    ordered = sorted(entries, key=lambda pair: (pair[0].at, int(pair[0].ref)))
-    return ordered[-1] if rule == LAST else ordered[0]
+    return first_or_last(entries, rule, key=lambda pair: (pair[0].at, int(pair[0].ref)))
 
 
 class ContactLead(NamedTuple):

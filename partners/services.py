@@ -45,8 +45,6 @@ from .models import (
 )
 from .selectors import (
     TrackerTarget,
-    partner_ancestor_ids,
-    partner_code_taken,
     partner_link,
     possible_codes,
     signup_referrer_id,
@@ -241,7 +239,9 @@ def partner_code_from_name(name: str, *, also_taken: Callable[[str], bool] | Non
         base = f"p-{base}"[:28]
     base = base.ljust(4, "0")
     candidate, n = base, 1
-    while partner_code_taken(code=candidate) or (also_taken is not None and also_taken(candidate)):
+    while Partner.objects.code_taken(candidate) or (
+        also_taken is not None and also_taken(candidate)
+    ):
         n += 1
         candidate = f"{base}-{n}"
     return candidate
@@ -301,7 +301,7 @@ def partners_set_parent(*, partners: QuerySet[Partner], parent: Partner | None) 
     if parent is not None:
         if parent.pk in ids:
             raise ValidationError({"parent": f"{parent.code} cannot be their own parent."})
-        above = set(partner_ancestor_ids(parent.pk))
+        above = set(Partner.objects.ancestor_ids(parent.pk))
         looping = sorted(ids & above)
         if looping:
             codes = ", ".join(Partner.objects.filter(pk__in=looping).values_list("code", flat=True))
