@@ -645,7 +645,7 @@ PROFILED = (
     ("of which `_contact_write`", "commissions/services.py", "_contact_write", False),
     ("of which `notifications_queue`", "commissions/services.py", "notifications_queue",
      False),
-    ("of which `_track` (token, history)", "commissions/services.py", "_track", False),
+    ("of which `track` (token, history)", "commissions/intake/track.py", "track", False),
     ("SQL compilation (the compilers' `as_sql`, all statements)",
      "django/db/models/sql/compiler.py", "as_sql", False),
     ("psycopg2 `execute` (the driver, all statements)", "~", "<method 'execute' of "

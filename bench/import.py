@@ -13,16 +13,17 @@ level-3 `lead_partner`, and every other order a `sale_partner`, the others a
 `tracking_token`, so that every order pays 3 lead and 3 sale lines.
 
 It then runs, as a subprocess (so its peak RSS can be read), `manage.py import_events FILE
---batch-size N` and times it; checks what it wrote (every order with its 3 + 3 lines and 6
-notifications logged as skipped); runs the file again (everything already recorded, nothing
-changes); and as the baseline, copies the rows the import wrote to the orders and
-commissions tables out (`COPY ... TO`), empties those two tables and times `COPY ... FROM`
-of the same rows back in one transaction (--copy-rounds times, the median); then the same
-for every row the import wrote (events, contacts, orders, commissions, notifications,
-history): what PostgreSQL needs to take them at all, on one connection. It reports orders
-per second (the issue's target: >= 5,000), the ratios to both COPYs, the CPU time of the
-import's process and of PostgreSQL (read from /proc while they run), and the import's peak
-RSS (target: under 300 MB). --profile N: cProfile of N more orders imported in this process.
+--batch-size N` and times it; checks what it wrote (every order with its 3 + 3 lines, no
+notification, and no email skipped in the summary: the data has notifications off); runs the
+file again (everything already recorded, nothing changes); and as the baseline, copies the
+rows the import wrote to the orders and commissions tables out (`COPY ... TO`), empties
+those two tables and times `COPY ... FROM` of the same rows back in one transaction (--copy-
+rounds times, the median); then the same for every row the import wrote (events, contacts,
+orders, commissions, history): what PostgreSQL needs to take them at all, on one connection.
+It reports orders per second and its ratios to both COPYs (issue 15's bars: >= 0.6 and >=
+0.8), the CPU time of the import's process and of PostgreSQL (read from /proc while they
+run), and the import's peak RSS (target: under 300 MB). --profile N: cProfile of N more
+orders imported in this process.
 With --write-docs the figures replace the "Bulk import" section of docs/performance.md.
 """
 
@@ -60,9 +61,12 @@ from bench._common import (
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rp_bench_import"
 HEADING = "## Bulk import (bench/import.py)"
-TARGET_ORDERS_PER_SECOND = 5000
+# The bars of issue 15 (the absolute 5,000 orders/s of issue 6 is withdrawn: this machine's
+# speed varies by a third from day to day): orders/s against the COPY of the order and
+# commission rows, and against the COPY of every row the import writes.
+TARGET_VS_ORDER_COPY = 0.6
+TARGET_VS_ALL_COPY = 0.8
 TARGET_RSS_MB = 300
-LINES_PER_ORDER = 6  # 3 lead + 3 sale
 
 
 def main() -> int:
@@ -104,6 +108,10 @@ def main() -> int:
             f"PostgreSQL CPU {run['postgres_cpu_seconds']:.1f} s"
         )
         problems += expect(run, f"{args.orders} lines: {args.orders} recorded, 0 already")
+        # The data is made with notifications off (`skip_notifications`), as the API's
+        # benchmark: the API would have queued no email, so the import skips none.
+        if "\n0 email(s) skipped" not in run["stdout"]:
+            problems.append(f"the summary does not count the skipped emails: {run['stdout']}")
         checks = check_rows(args.orders)
         problems += checks.pop("problems")
         again = import_run(path, batch_size=args.batch_size)
@@ -229,7 +237,8 @@ def expect(run: dict, summary: str) -> list[str]:
 
 
 def check_rows(orders: int) -> dict:
-    """Every order has its 3 lead and 3 sale lines and 6 notifications logged as skipped."""
+    """Every order has its 3 lead and 3 sale lines, and no notification (imported events
+    email nobody and log none, SPEC §5.6)."""
     from django.db.models import Count, Q
 
     from commissions.models import Commission, Contact, Event, Notification, Order, Referral
@@ -251,11 +260,8 @@ def check_rows(orders: int) -> dict:
     )
     if wrong:
         problems.append(f"{wrong:,} orders lack their 3 lead + 3 sale lines")
-    skipped = Notification.objects.filter(
-        status="skipped", reason="Imported from a file: no email."
-    ).count()
-    if skipped != orders * LINES_PER_ORDER or counts["Notification"] != skipped:
-        problems.append(f"{skipped:,} skipped notifications of {counts['Notification']:,}")
+    if counts["Notification"]:
+        problems.append(f"{counts['Notification']:,} notifications written")
     sources = dict(
         Order.objects.values_list("sale_trace__source").annotate(n=Count("id")).order_by()
     )
@@ -311,7 +317,7 @@ PROFILED = (
     ("rows, answers and COPY text (`_Batch._rows`)", "commissions/importing.py", "_rows"),
     ("of which commission lines (`order_commission_rows`)", "commissions/services.py",
      "order_commission_rows"),
-    ("of which COPY text (`copy_data`)", "commissions/statements.py", "copy_data"),
+    ("of which COPY text (`copy_data`)", "referral_program/db/bulk.py", "copy_data"),
     ("the write (`_Batch.write`, COPY and the contacts' upsert)", "commissions/importing.py",
      "write"),
     ("the commit (the deferred foreign key checks)", "django/db/backends/base/base.py", "commit"),
@@ -371,12 +377,15 @@ def markdown_report(
         + (f" --batch-size {args.batch_size}" if args.batch_size else "")
         + (f" --profile {args.profile}" if args.profile else "")
     )
-    verdict = "meets" if rate >= TARGET_ORDERS_PER_SECOND else "is below"
+    vs_orders, vs_all = rate / copy_rate, rate / all_rate
+    verdicts = [
+        "meets" if ratio >= bar else "is below"
+        for ratio, bar in ((vs_orders, TARGET_VS_ORDER_COPY), (vs_all, TARGET_VS_ALL_COPY))
+    ]
     rss_verdict = "under" if run["rss_mb"] < TARGET_RSS_MB else "over"
     counts = checks["counts"]
     sources = ", ".join(f"{n:,} {s}" for s, n in sorted(checks["sources"].items(), key=str))
     rows_written = sum(everything["rows"].values())
-    target_seconds = orders / TARGET_ORDERS_PER_SECOND
     cpu_needed = run["cpu_seconds"] + run["postgres_cpu_seconds"]
     lines = [
         f"Command: `{command} --write-docs`",
@@ -410,16 +419,13 @@ def markdown_report(
         f"{baseline['seconds']:.2f} s | {copy_rate:,.0f} | | "
         f"{baseline['postgres_cpu_seconds']:.1f} s |",
         f"| COPY of every row it wrote (events, contacts, orders, commissions, "
-        f"notifications, history: {rows_written:,}) | {everything['seconds']:.2f} s "
+        f"history: {rows_written:,}) | {everything['seconds']:.2f} s "
         f"| {all_rate:,.0f} | | {everything['postgres_cpu_seconds']:.1f} s |",
         "",
-        f"**{rate:,.0f} orders/s**: it {verdict} the target of "
-        f"{TARGET_ORDERS_PER_SECOND:,}. The import takes "
-        f"{run['seconds'] / baseline['seconds']:.1f} times the COPY of its order and commission "
-        "rows, and "
-        f"{run['seconds'] / everything['seconds']:.2f} times the COPY of every row it writes. "
-        f"{TARGET_ORDERS_PER_SECOND:,} orders/s is {target_seconds:.0f} s for this file, "
-        f"{2 * target_seconds:.0f} s of CPU on the 2 cores; the import used "
+        f"**{rate:,.0f} orders/s: {vs_orders:.2f} x the COPY of its order and commission "
+        f"rows** ({verdicts[0]} the bar of {TARGET_VS_ORDER_COPY}), **{vs_all:.2f} x the COPY "
+        f"of every row it writes** ({verdicts[1]} the bar of {TARGET_VS_ALL_COPY}). "
+        "The import used "
         f"{cpu_needed:.1f} s ({run['cpu_seconds']:.1f} s in its process, "
         f"{run['postgres_cpu_seconds']:.1f} s in PostgreSQL), and PostgreSQL alone spends "
         f"{everything['postgres_cpu_seconds']:.1f} s taking the same rows by COPY. Peak RSS "
@@ -428,8 +434,10 @@ def markdown_report(
         f"{load[0]:.2f} before, {load[1]:.2f} after.",
         "",
         f"Checked: {counts['Order']:,} orders, {counts['Commission']:,} commission lines (3 "
-        f"lead and 3 sale on every order), {counts['Notification']:,} notifications logged "
-        f"as skipped, {counts['Referral']:,} history entries; sale partners by source: "
+        f"lead and 3 sale on every order), {counts['Notification']:,} notifications (imported "
+        "events log none; with notifications off the API would have queued no email either, "
+        "so the summary counts none skipped), "
+        f"{counts['Referral']:,} history entries; sale partners by source: "
         f"{sources}. Running the file again recorded nothing and changed no row.",
     ]
     if profile:

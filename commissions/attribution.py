@@ -5,14 +5,20 @@ runs the sources in order (explicit, cookie, referral history, IP address) and s
 first that yields a partner. The result carries its trace, kept on every commission.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-FIRST, LAST = "first", "last"
-COOKIE, HISTORY_AND_COOKIES, COOKIES_ONLY = "cookie", "history_and_cookies", "cookies_only"
+from partners.choices import PartnerSelection, TrackingMethod, click_counts_at, first_or_last
+
+FIRST, LAST = PartnerSelection.FIRST, PartnerSelection.LAST
+COOKIE = TrackingMethod.COOKIE
+HISTORY_AND_COOKIES, COOKIES_ONLY = TrackingMethod.HISTORY_AND_COOKIES, TrackingMethod.COOKIES_ONLY
 
 EXPLICIT, SOURCE_COOKIE, SOURCE_HISTORY, SOURCE_IP = "explicit", "cookie", "history", "ip"
+# The source named in a trace when the contact's lead partner was fixed by an earlier event.
+SOURCE_CONTACT = "contact"
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,13 @@ NOBODY = Attribution()
 
 
 def click_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
-    """A click counts while its partner is active and within the partner's cookie days."""
-    if partner is None or not partner.active or touch.at > at:
+    """A click counts while its partner is active and within the partner's cookie days (the
+    rule of `partners.choices`, which the sign-up's referring partner follows too)."""
+    if partner is None:
         return False
-    return partner.cookie_days is None or at - touch.at <= timedelta(days=partner.cookie_days)
+    return click_counts_at(
+        clicked_at=touch.at, active=partner.active, cookie_days=partner.cookie_days, at=at
+    )
 
 
 def history_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
@@ -78,10 +87,8 @@ def history_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> 
 
 
 def pick(touches: Iterable[Touch], rule: str) -> Touch | None:
-    ordered = sorted(touches, key=lambda t: (t.at, t.ref))
-    if not ordered:
-        return None
-    return ordered[0] if rule == FIRST else ordered[-1]
+    """The first or the last touch by time, ties by click id (`partners.choices`)."""
+    return first_or_last(touches, rule, key=lambda t: (t.at, t.ref))
 
 
 def attribute(
@@ -134,3 +141,52 @@ def is_self_referral(buyer_email: str, partner_emails: Iterable[str]) -> bool:
     partner's own (partner email, login email), compared without case or outer spaces."""
     buyer = buyer_email.strip().lower()
     return bool(buyer) and buyer in {email.strip().lower() for email in partner_emails if email}
+
+
+# --- History and the contact's lead partner ---------------------------------------------
+
+
+def expiry(at: datetime, cookie_days: int | None) -> datetime | None:
+    """When a history entry of a click at `at` stops counting: the partner's cookie days
+    after the click (None: never)."""
+    return at + timedelta(days=cookie_days) if cookie_days else None
+
+
+def history_pick(entries: Sequence[tuple[Touch, PartnerState]], rule: str):
+    """The one history entry the rule picks among `entries` that count (the earliest or
+    the latest, ties by entry id, as the selectors' SQL orders them), with its partner; or
+    None. For entries not stored yet (an import batch's), with the stored one read for the
+    same event."""
+    return first_or_last(entries, rule, key=lambda pair: (pair[0].at, int(pair[0].ref)))
+
+
+class ContactLead(NamedTuple):
+    """A contact's lead partner, when it was fixed and how (SPEC §4), as the rules see it."""
+
+    partner_id: int | None = None
+    set_at: datetime | None = None
+    trace: dict | None = None
+
+
+def lead_trace(attribution: Attribution, at: datetime) -> dict:
+    """The trace a contact keeps of how its lead partner was fixed, and when."""
+    return {**attribution.trace(), "fixed_at": at.isoformat()}
+
+
+def contact_lead(
+    current: ContactLead, attribution: Attribution, at: datetime
+) -> tuple[ContactLead | None, int | None, dict]:
+    """The lead partner an event of this contact gets, with its trace, and the contact's
+    new lead when this event fixes it: the first attribution fixes it; later events get the
+    fixed one (source "contact")."""
+    if current.partner_id is None:
+        if attribution.partner_id is None:
+            return None, None, NOBODY.trace()
+        trace = lead_trace(attribution, at)
+        return ContactLead(attribution.partner_id, at, trace), attribution.partner_id, trace
+    first = current.trace or {}
+    return (
+        None,
+        current.partner_id,
+        {**first, "source": SOURCE_CONTACT, "first_source": first.get("source")},
+    )

@@ -29,6 +29,7 @@ from django.db.models.functions import TruncDate
 
 from partners.models import Partner
 from partners.selectors import SignupList, click_flags_counts, signups_counts
+from referral_program.db import execute
 
 from .aggregates import money_sum
 from .ledger import day_after, day_start
@@ -255,9 +256,7 @@ def owed_now() -> dict[str, Owed]:
         )
     }
     sql = OWED_SQL.format(table=quote(Commission._meta.db_table), **names)
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
+    rows = execute(sql)
     return {
         currency: Owed(currency=currency, total=from_database(total), partners=n)
         for currency, total, n in rows

@@ -3,8 +3,8 @@
 Every line is one event, the JSON the API takes, with its kind named by `"kind"`
 (`web_form`, `order`, `refund`) or, when left out, read from its shape (`items`: an order;
 `order_id` without `contact`: a refund; otherwise a web form). Imported events email
-nobody: their notifications are logged as skipped. Re-running a file records nothing twice
-(event ids).
+nobody and log no notification (SPEC §5.6): the summary counts the emails skipped.
+Re-running a file records nothing twice (event ids).
 
 The file is read in batches of lines (`--batch-size`). Per batch, on PostgreSQL:
 
@@ -35,62 +35,73 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
-from partners.models import Click, Partner, PartnerStatus
+from referral_program.db import (
+    columns,
+    copy_data,
+    copy_send,
+    db,
+    ids_reserve,
+    insert,
+    table,
+)
 from referral_program.parsers import MAX_DEPTH, document_errors, with_token_kept
 
 from . import validation
 from .attribution import (
     HISTORY_AND_COOKIES,
-    LAST,
     Attribution,
+    ContactLead,
     PartnerState,
     Touch,
+    contact_lead,
+    expiry,
+    history_pick,
     valid_clicks,
 )
 from .calculation import LEAD
+from .intake import cookie_clicks, explicit, looks_by_ip, needs_history, track
 from .models import (
     Commission,
     Contact,
     Event,
     EventKind,
     Lead,
-    Notification,
     Order,
     Referral,
     ReferralSource,
 )
-from .selectors import HISTORY_ENTRY, _chain, _chain_sql, engine_with_chains, partner_chains
+from .selectors import (
+    Chain,
+    contact_leads,
+    engine_with_chains,
+    events_recorded,
+    history_picks,
+    ip_clicks,
+    partner_chains,
+    referrals_known,
+)
 from .serializers import partners_named
 from .services import (
     COMMISSION_FIELDS,
     LEAD_FIELDS,
-    NOTIFICATION_FIELDS,
     ORDER_FIELDS,
     REFERRAL_FIELDS,
-    ContactLead,
     Credit,
     UnknownOrder,
-    _cookie_clicks,
-    _expiry,
-    _explicit,
-    _partners,
-    _track,
-    contact_lead,
+    chain_partners,
+    contact_conflict_sql,
+    emails_wanted,
     history_entry,
-    looks_by_ip,
-    needs_history,
     normalise_email,
-    notification_decisions,
     order_commission_rows,
     order_credit,
     order_guarded,
@@ -101,18 +112,6 @@ from .services import (
     web_form_record,
     web_form_result,
     web_form_values,
-)
-from .statements import (
-    columns,
-    converted,
-    copy_data,
-    copy_send,
-    db,
-    execute,
-    fields,
-    ids_reserve,
-    insert,
-    table,
 )
 from .webhooks import WebhookEventType, active_endpoints, webhook_commission_created
 
@@ -143,6 +142,9 @@ class ImportReport:
     valid: int = 0  # dry runs: lines that would be recorded
     failed: list[tuple[int, dict]] = field(default_factory=list)
     recorded_by_kind: dict[str, int] = field(default_factory=dict)
+    # The emails the API would have queued for the recorded events: imported events email
+    # nobody and log no notification (SPEC §5.6).
+    emails_skipped: int = 0
 
 
 @dataclass
@@ -155,6 +157,7 @@ class Line:
     data: dict | None = None  # validated
     errors: dict | None = None
     outcome: str | None = None
+    emails_skipped: int = 0  # recorded: the emails the API would have queued for it
 
     @property
     def key(self) -> tuple[str, Any]:
@@ -302,6 +305,7 @@ def _count(report: ImportReport, line: Line) -> None:
     else:
         report.recorded += 1
         report.recorded_by_kind[line.kind] = report.recorded_by_kind.get(line.kind, 0) + 1
+        report.emails_skipped += line.emails_skipped
 
 
 @contextmanager
@@ -357,12 +361,6 @@ def _batches(lines: Iterable[str | bytes], size: int) -> Iterator[list[Line]]:
             batch = []
     if batch:
         yield batch
-
-
-def batch_import(batch: list[Line], *, dry_run: bool = False) -> None:
-    """Validate and record one batch of parsed lines, in this thread; sets each line's
-    outcome."""
-    batch_prepare(batch, dry_run=dry_run).commit()
 
 
 def batch_prepare(batch: list[Line], *, dry_run: bool, writing: "_Work | None" = None) -> "_Work":
@@ -447,6 +445,7 @@ def _record_one(line: Line) -> None:
         line.outcome, line.errors = FAILED, _errors(error)
         return
     line.outcome = DUPLICATE if intake.duplicate else RECORDED
+    line.emails_skipped = intake.emails_skipped
 
 
 def _errors(error: Exception) -> dict:
@@ -528,7 +527,7 @@ class _Entry:
 
     @property
     def expires_at(self) -> datetime | None:
-        return _expiry(self.touch.at, self.state.cookie_days)
+        return expiry(self.touch.at, self.state.cookie_days)
 
 
 @dataclass
@@ -587,6 +586,42 @@ class _Event:
         return self.line.kind == EventKind.ORDER
 
 
+class _BatchReader:
+    """The importer's `Reader` for event `n` of a batch: what the batch read for it, with
+    the history entries its earlier events (and the batch being written meanwhile) added,
+    as the API's reader would read them with the earlier events written."""
+
+    def __init__(self, batch: "_Batch", n: int, contact: _Contact):
+        self.batch, self.n, self.contact = batch, n, contact
+
+    def history(
+        self, *, email: str, at: datetime, rule: str, chains: dict[int, Chain]
+    ) -> tuple[list[Touch], dict[int, PartnerState]]:
+        found = []
+        if self.n in self.batch.history:
+            touch, chain = self.batch.history[self.n]
+            chains[touch.partner_id] = chain
+            found.append((touch, chain.partner.state()))
+        for entry in (*self.contact.carried, *self.contact.entries):
+            expires, state = entry.expires_at, entry.state
+            if state.active and entry.touch.at <= at and (expires is None or expires > at):
+                touch = Touch(
+                    ref=str(entry.pk),
+                    partner_id=entry.touch.partner_id,
+                    at=entry.touch.at,
+                    expires_at=expires,
+                )
+                found.append((touch, state))
+        picked = history_pick(found, rule)
+        if picked is None:
+            return [], {}
+        touch, state = picked
+        return [touch], {touch.partner_id: state}
+
+    def ip_clicks(self, *, ip: str, at: datetime) -> tuple[list[Touch], dict[int, PartnerState]]:
+        return self.batch.ip_clicks.get(self.n, ([], {}))
+
+
 class _Batch:
     """The web forms and orders of one batch: read what their rules need, work them out in
     file order (`prepare`), then write every row in one transaction (`write`). `carried`:
@@ -601,19 +636,19 @@ class _Batch:
             data = line.data
             token = data.get("tracking_token", "")
             if token not in tokens:
-                tokens[token] = _cookie_clicks(token)
-            explicit = [_explicit(data.get("lead_partner"))]
+                tokens[token] = cookie_clicks(token)
+            named = [explicit(data.get("lead_partner"))]
             if line.kind == EventKind.ORDER:
-                explicit.append(_explicit(data.get("sale_partner")))
+                named.append(explicit(data.get("sale_partner")))
             self.events.append(
                 _Event(
                     line=line,
                     at=data.get("occurred_at") or self.now,
                     email=normalise_email(data["contact"]["email"]),
                     clicks=tokens[token],
-                    explicit_lead=explicit[0],
-                    explicit_sale=explicit[1] if len(explicit) > 1 else None,
-                    credits=sum(1 for e in explicit if e) < len(explicit),
+                    explicit_lead=named[0],
+                    explicit_sale=named[1] if len(named) > 1 else None,
+                    credits=sum(1 for e in named if e) < len(named),
                 )
             )
 
@@ -646,17 +681,17 @@ class _Batch:
             if contact.pk is not None:
                 known += [(contact.pk, t.ref) for t in counted]
                 if needs_history(policy, counted=event.counted, by_ip=by_ip, credits=event.credits):
-                    may_history.append((n, contact.pk, event.at))
+                    may_history.append((n, event.email, event.at))
             if not counted and by_ip:
                 may_ip.append((n, event.data["ip"], event.at))
-        self.history = _history_best(may_history, rule=policy.partner_selection)
-        self.ip_clicks = _ip_recent(may_ip)
+        self.history = history_picks(may_history, rule=policy.partner_selection)
+        self.ip_clicks = ip_clicks(may_ip)
         for n, _, _ in may_ip:
             contact = self.contacts[self.events[n].email]
             if contact.pk is not None:
                 known += [(contact.pk, t.ref) for t in self.ip_clicks[n][0]]
         by_pk = {c.pk: c for c in self.contacts.values() if c.pk is not None}
-        for contact_pk, click in _referrals_known(known):
+        for contact_pk, click in referrals_known(known):
             by_pk[contact_pk].clicks.add(click)
         entries = 0
         if policy.tracking_method == HISTORY_AND_COOKIES:  # where a later event may pick one
@@ -674,36 +709,6 @@ class _Batch:
             contact.pk, contact.new = pk, True
         self.entry_ids = iter(ids[Referral])
 
-    def _history_of(
-        self, n: int, contact: _Contact, *, email: str, at: datetime, rule: str, chains: dict
-    ) -> tuple[list[Touch], dict]:
-        """The one history entry the rule picks for event `n`, as `history_touches` would
-        read it with the earlier events written: the stored one read for it, or one an
-        earlier event of the batch (or of the batch being written meanwhile) added."""
-        found = []
-        if n in self.history:
-            touch, chain = self.history[n]
-            chains[touch.partner_id] = chain
-            found.append((touch, chain.partner.state()))
-        for entry in (*contact.carried, *contact.entries):
-            expires, state = entry.expires_at, entry.state
-            if state.active and entry.touch.at <= at and (expires is None or expires > at):
-                touch = Touch(
-                    ref=str(entry.pk),
-                    partner_id=entry.touch.partner_id,
-                    at=entry.touch.at,
-                    expires_at=expires,
-                )
-                found.append((touch, state))
-        if not found:
-            return [], {}
-        found.sort(key=lambda pair: (pair[0].at, int(pair[0].ref)))
-        touch, state = found[-1] if rule == LAST else found[0]
-        return [touch], {touch.partner_id: state}
-
-    def _ip_of(self, n: int, *, ip: str, at: datetime) -> tuple[list[Touch], dict]:
-        return self.ip_clicks.get(n, ([], {}))
-
     # Rules ------------------------------------------------------------------------------------
 
     def _attribute(self) -> None:
@@ -716,7 +721,8 @@ class _Batch:
             person = event.data["contact"]
             contact.first_name = person.get("first_name") or contact.first_name
             contact.last_name = person.get("last_name") or contact.last_name
-            tracked = _track(
+            tracked = track(
+                reader=_BatchReader(self, n, contact),
                 policy=policy,
                 chains=self.chains,
                 email=event.email,
@@ -724,8 +730,6 @@ class _Batch:
                 clicks=event.clicks,
                 ip=event.data.get("ip"),
                 credits=event.credits,
-                read_history=partial(self._history_of, n, contact),
-                read_ip=partial(self._ip_of, n),
             )
             fix, event.lead_id, event.lead_trace = contact_lead(
                 contact.lead, event.explicit_lead or tracked.attribution, event.at
@@ -766,9 +770,9 @@ class _Batch:
         COPY text (`self.copies`, in the order they are written) and the upsert of the
         contacts already stored."""
         engine, chains = self.engine, self.chains
-        partners = _partners(chains)
+        partners = chain_partners(chains)
         codes = {pk: p.code for pk, p in partners.items()}
-        rows: dict[str, list] = {"order": [], "lead": [], "notification": [], "commission": []}
+        rows: dict[str, list] = {"order": [], "lead": [], "commission": []}
         for event in self.events:
             data, contact = event.data, self.contacts[event.email]
             if event.is_order:
@@ -819,12 +823,10 @@ class _Batch:
                     trace=event.lead_trace,
                     codes=codes,
                 )
-            rows["notification"] += [
-                (partner_id, event.pk, kind, status, reason, event.at)
-                for partner_id, kind, status, reason in notification_decisions(
-                    credited=credited, engine=engine, notify=False, switches=partners
-                )
-            ]
+            # Imported events email nobody and log no notification (SPEC §5.6).
+            event.line.emails_skipped = emails_wanted(
+                credited=credited, engine=engine, switches=partners
+            )
         lines = rows["commission"]
         ids = ids_reserve({Commission: len(lines)})[Commission]
         events, self.paid = [], []
@@ -870,7 +872,6 @@ class _Batch:
                 [(pk, *line) for pk, line in zip(ids, lines, strict=True)],
             ),
             copy_data(Lead, LEAD_FIELDS, rows["lead"]),
-            copy_data(Notification, NOTIFICATION_FIELDS, rows["notification"]),
             copy_data(Referral, ("id", *REFERRAL_FIELDS), [e for e in entries if e[0] is not None]),
             copy_data(Referral, REFERRAL_FIELDS, [e[1:] for e in entries if e[0] is None]),
         ]
@@ -905,25 +906,7 @@ def _webhooks_wanted() -> bool:
 
 def _events_recorded(lines: list[Line]) -> set[tuple[str, str]]:
     """Which (kind, event_id) of the lines are recorded, in one query."""
-    keys = sorted({line.key for line in lines if isinstance(line.key[1], str)})
-    if not keys:
-        return set()
-    kinds, ids = [k for k, _ in keys], [i for _, i in keys]
-    kind, event_id = columns(Event, ("kind",)), columns(Event, ("event_id",))
-    if db().vendor == "postgresql":
-        sql = (
-            f"SELECT e.{kind}, e.{event_id} FROM unnest(%s::text[], %s::text[]) AS q(k, i) "
-            f"JOIN {table(Event)} e ON e.{kind} = q.k AND e.{event_id} = q.i"
-        )
-        params = [kinds, ids]
-    else:
-        pairs = " OR ".join([f"({kind} = %s AND {event_id} = %s)"] * len(keys))
-        sql = f"SELECT {kind}, {event_id} FROM {table(Event)} WHERE {pairs}"
-        params = [value for pair in keys for value in pair]
-    return {(k, i) for k, i in execute(sql, params)}
-
-
-CONTACT_READ = ("id", "email", "lead_partner", "lead_partner_set_at", "lead_trace")
+    return events_recorded([line.key for line in lines if isinstance(line.key[1], str)])
 
 
 def _contacts_read(emails: list[str], carried: Mapping[str, _Contact]) -> dict[str, _Contact]:
@@ -933,105 +916,10 @@ def _contacts_read(emails: list[str], carried: Mapping[str, _Contact]) -> dict[s
     for email in emails:
         if email in carried:
             found[email] = carried[email].taken_on()
-    wanted = [email for email in emails if email not in carried]
-    if not wanted:
-        return found
-    sql = (
-        f"SELECT {columns(Contact, CONTACT_READ)} FROM {table(Contact)} "
-        f"WHERE {columns(Contact, ('email',))} = ANY(%s)"
-    )
-    row_fields = fields(Contact, CONTACT_READ)
-    for row in execute(sql, [wanted]):
-        pk, email, lead_id, set_at, trace = converted(row_fields, row)
-        found[email] = _Contact(email=email, pk=pk, lead=ContactLead(lead_id, set_at, trace))
+    stored = contact_leads([email for email in emails if email not in carried])
+    for email, (pk, lead) in stored.items():
+        found[email] = _Contact(email=email, pk=pk, lead=lead)
     return found
-
-
-def _history_best(wanted: list[tuple[int, int, datetime]], *, rule: str) -> dict:
-    """For each (event number, contact id, time): the one stored history entry the rule
-    would pick, with its partner's chain (as `selectors.history_touches`), in one query."""
-    if not wanted:
-        return {}
-    select, joins, row_fields = _chain_sql()
-    order = "DESC" if rule == LAST else "ASC"
-    referral, partner = table(Referral), table(Partner)
-    sql = f"""
-        SELECT q.n, {columns(Referral, HISTORY_ENTRY, "h.")}, {select}
-          FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[]) AS q(n, contact, at)
-          CROSS JOIN LATERAL (
-                SELECT r.*
-                  FROM {referral} r
-                  JOIN {partner} rp ON rp.id = r.partner_id
-                 WHERE r.contact_id = q.contact AND r.set_at <= q.at AND rp.status = %s
-                   AND (r.expires_at IS NULL OR r.expires_at > q.at)
-                 ORDER BY r.set_at {order}, r.id {order}
-                 LIMIT 1) h
-          JOIN {partner} p1 ON p1.id = h.partner_id
-          {joins}
-    """
-    numbers, contacts, times = zip(*wanted, strict=True)
-    entry_fields = fields(Referral, HISTORY_ENTRY)
-    grouped: dict[int, list] = {}
-    for n, *row in execute(sql, [list(numbers), list(contacts), list(times), PartnerStatus.ACTIVE]):
-        grouped.setdefault(n, []).append(converted(entry_fields + row_fields, row))
-    result = {}
-    for n, rows in grouped.items():
-        pk, partner_id, set_at, expires_at = rows[0][: len(HISTORY_ENTRY)]
-        chain = _chain([row[len(HISTORY_ENTRY) :] for row in rows])
-        result[n] = (
-            Touch(ref=str(pk), partner_id=partner_id, at=set_at, expires_at=expires_at),
-            chain,
-        )
-    return result
-
-
-def _ip_recent(wanted: list[tuple[int, str, datetime]]) -> dict:
-    """For each (event number, IP address, time): the recent clicks of active partners
-    from that address and their partners (as `selectors.ip_touches`), in one query."""
-    from .selectors import IP_CLICKS_LIMIT
-
-    if not wanted:
-        return {}
-    click, partner = table(Click), table(Partner)
-    sql = f"""
-        SELECT q.n, c.id, c.partner_id, c.at, c.cookie_days
-          FROM unnest(%s::int[], %s::inet[], %s::timestamptz[], %s::timestamptz[])
-               AS q(n, ip, at, since)
-          CROSS JOIN LATERAL (
-                SELECT c.id, c.partner_id, c.at, p.cookie_days
-                  FROM {click} c
-                  JOIN {partner} p ON p.id = c.partner_id
-                 WHERE c.ip = q.ip AND c.at <= q.at AND c.at >= q.since AND p.status = %s
-                 ORDER BY c.at DESC
-                 LIMIT {IP_CLICKS_LIMIT}) c
-         ORDER BY q.n, c.at DESC
-    """
-    days = timedelta(days=settings.IP_ATTRIBUTION_MAX_DAYS)
-    params = [
-        [n for n, _, _ in wanted],
-        [ip for _, ip, _ in wanted],
-        [at for _, _, at in wanted],
-        [at - days for _, _, at in wanted],
-        PartnerStatus.ACTIVE,
-    ]
-    result: dict[int, tuple[list[Touch], dict]] = {n: ([], {}) for n, _, _ in wanted}
-    for n, pk, partner_id, at, cookie_days in execute(sql, params):
-        touches, partners = result[n]
-        touches.append(Touch(ref=pk.hex, partner_id=partner_id, at=at))
-        partners[partner_id] = PartnerState(id=partner_id, active=True, cookie_days=cookie_days)
-    return result
-
-
-def _referrals_known(pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Which (contact id, click id) pairs are already in the history, in one query."""
-    if not pairs:
-        return []
-    sql = (
-        f"SELECT r.contact_id, r.click_id FROM unnest(%s::bigint[], %s::uuid[]) AS q(c, k) "
-        f"JOIN {table(Referral)} r ON r.contact_id = q.c AND r.click_id = q.k"
-    )
-    rows = execute(sql, [[c for c, _ in pairs], [k for _, k in pairs]])
-    return [(contact, click.hex) for contact, click in rows]
 
 
 # --- The stored contacts' update ---------------------------------------------------------
@@ -1044,20 +932,8 @@ def _contacts_update(stored: list[tuple[tuple, int | None]]) -> None:
     made or fixed since the batch read it: the batch is worked out again."""
     if not stored:
         return
-    first, last = columns(Contact, ("first_name",)), columns(Contact, ("last_name",))
-    lead, set_at, trace = (
-        columns(Contact, (name,)) for name in ("lead_partner", "lead_partner_set_at", "lead_trace")
-    )
-    contact = table(Contact)
-    suffix = f"""
-        ON CONFLICT ({columns(Contact, ("email",))}) DO UPDATE
-           SET {first} = COALESCE(NULLIF(EXCLUDED.{first}, ''), {contact}.{first}),
-               {last} = COALESCE(NULLIF(EXCLUDED.{last}, ''), {contact}.{last}),
-               {lead} = COALESCE({contact}.{lead}, EXCLUDED.{lead}),
-               {set_at} = CASE WHEN {contact}.{lead} IS NULL THEN EXCLUDED.{set_at}
-                               ELSE {contact}.{set_at} END,
-               {trace} = CASE WHEN {contact}.{lead} IS NULL THEN EXCLUDED.{trace}
-                              ELSE {contact}.{trace} END
+    contact, lead = table(Contact), columns(Contact, ("lead_partner",))
+    suffix = f"""{contact_conflict_sql(fix_lead=True)}
         RETURNING {contact}.{columns(Contact, ("id",))}, {contact}.{lead}
     """
     expected = {values[0]: lead_id for values, lead_id in stored}

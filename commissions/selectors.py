@@ -1,6 +1,6 @@
 """Reads for the commissions engine: load what a decision needs into frozen values."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
@@ -17,11 +17,20 @@ from partners.models import (
     ProgramRate,
     ReferralDefaults,
 )
+from referral_program.db import (
+    columns,
+    converted,
+    converted_rows,
+    db,
+    execute,
+    fields,
+    prepared,
+    table,
+)
 
-from .attribution import FIRST, PartnerState, Policy, Touch
+from .attribution import FIRST, ContactLead, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
-from .models import Contact, Referral
-from .statements import columns, converted_rows, execute, fields, prepared, table
+from .models import Contact, Event, Referral
 
 # How many clicks from one IP address attribution looks at (the latest ones).
 IP_CLICKS_LIMIT = 100
@@ -34,86 +43,181 @@ class EngineSettings:
     self_referral_guard: bool = True
 
 
-def engine_settings() -> EngineSettings:
-    """The attribution policy and the notifications switch of the defaults (one query)."""
-    return engine_with_chains([])[0]
-
-
-def partner_states(ids: Iterable[int]) -> dict[int, PartnerState]:
-    ids = set(ids)
-    if not ids:
-        return {}
-    rows = Partner.objects.filter(pk__in=ids).values_list("id", "status", "cookie_days")
-    return {
-        pk: PartnerState(id=pk, active=status == PartnerStatus.ACTIVE, cookie_days=days)
-        for pk, status, days in rows
-    }
-
-
 HISTORY_ENTRY = ("id", "partner", "set_at", "expires_at")
 
 
-def history_touches(
-    *,
-    at: datetime,
-    rule: str,
-    contact: Contact | None = None,
-    email: str | None = None,
-    chains: dict | None = None,
-) -> tuple[list[Touch], dict]:
-    """The one history entry the rule would pick among those that count, with its partner;
-    into `chains`, when given, that partner's chain, read by the same query.
+# --- What an event's rules read, for a batch of events (the API's event: a batch of one) ---
+# Each read takes `wanted`: (event number, key, time) per event, and answers by event
+# number. On PostgreSQL one statement for the batch (the keys as arrays, each event's pick
+# in a LATERAL subquery); elsewhere (SQLite) one statement per event, with the same rules.
 
-    The contact is named by the row or by its (normalised) email: the intake reads the
-    history before it writes the contact, so it can make a new contact with its lead partner.
-    Hand-written SQL, as `engine_with_chains`: the entry joined to its partner's chain.
-    """
+
+def history_picks(
+    wanted: Sequence[tuple[int, str, datetime]], *, rule: str
+) -> "dict[int, tuple[Touch, Chain]]":
+    """For each (event number, normalised email, time): the one history entry of that
+    contact the rule picks among those that count then (partner active, set by then, not
+    expired: the earliest or the latest, ties by id), with its partner's chain, read by the
+    same query. Read before the event writes its contact (a new contact has none)."""
+    if not wanted:
+        return {}
     select, joins, row_fields = _chain_sql()
     order = "ASC" if rule == FIRST else "DESC"
-    if contact is not None:
-        whose, key = "%s", contact.pk
-    else:
-        whose, key = f"(SELECT c.id FROM {table(Contact)} c WHERE c.email = %s)", email
-    sql = f"""
-        SELECT {columns(Referral, HISTORY_ENTRY, "h.")}, {select}
-          FROM (SELECT r.*
-                  FROM {table(Referral)} r
-                  JOIN {table(Partner)} rp ON rp.id = r.partner_id
-                 WHERE r.contact_id = {whose} AND r.set_at <= %s AND rp.status = %s
-                   AND (r.expires_at IS NULL OR r.expires_at > %s)
-                 ORDER BY r.set_at {order}, r.id {order}
-                 LIMIT 1) h
-          JOIN {table(Partner)} p1 ON p1.id = h.partner_id
-          {joins}
-    """
-    [when] = prepared(Referral, ("set_at",), [at])
     entry_fields = fields(Referral, HISTORY_ENTRY)
-    rows = converted_rows(
-        entry_fields + row_fields, execute(sql, [key, when, PartnerStatus.ACTIVE, when])
-    )
-    if not rows:
-        return [], {}
-    pk, partner_id, set_at, expires_at = rows[0][: len(HISTORY_ENTRY)]
-    chain = _chains(row[len(HISTORY_ENTRY) :] for row in rows)[partner_id]
-    if chains is not None:
-        chains[partner_id] = chain
-    touch = Touch(ref=str(pk), partner_id=partner_id, at=set_at, expires_at=expires_at)
-    return [touch], {partner_id: chain.partner.state()}
+    pick = f"""
+        SELECT r.*
+          FROM {table(Referral)} r
+          JOIN {table(Partner)} rp ON rp.id = r.partner_id
+         WHERE r.contact_id = (SELECT c.id FROM {table(Contact)} c WHERE c.email = {{email}})
+           AND r.set_at <= {{at}} AND rp.status = %s
+           AND (r.expires_at IS NULL OR r.expires_at > {{at}})
+         ORDER BY r.set_at {order}, r.id {order}
+         LIMIT 1"""
+    tail = f"JOIN {table(Partner)} p1 ON p1.id = h.partner_id {joins}"
+    found: dict[int, list] = {}
+    if db().vendor == "postgresql":
+        sql = f"""
+            SELECT q.n, {columns(Referral, HISTORY_ENTRY, "h.")}, {select}
+              FROM unnest(%s::int[], %s::text[], %s::timestamptz[]) AS q(n, email, at)
+             CROSS JOIN LATERAL ({pick.format(email="q.email", at="q.at")}) h
+             {tail}
+        """
+        numbers, emails, times = (list(column) for column in zip(*wanted, strict=True))
+        params = [numbers, emails, times, PartnerStatus.ACTIVE]
+        for n, *row in execute(sql, params, arrays=True):
+            found.setdefault(n, []).append(converted(entry_fields + row_fields, row))
+    else:
+        sql = f"""
+            SELECT {columns(Referral, HISTORY_ENTRY, "h.")}, {select}
+              FROM ({pick.format(email="%s", at="%s")}) h
+             {tail}
+        """
+        for n, email, at in wanted:
+            [when] = prepared(Referral, ("set_at",), [at])
+            rows = execute(sql, [email, when, PartnerStatus.ACTIVE, when])
+            if rows:
+                found[n] = converted_rows(entry_fields + row_fields, rows)
+    result = {}
+    for n, rows in found.items():
+        pk, partner_id, set_at, expires_at = rows[0][: len(HISTORY_ENTRY)]
+        chain = _chains(row[len(HISTORY_ENTRY) :] for row in rows)[partner_id]
+        touch = Touch(ref=str(pk), partner_id=partner_id, at=set_at, expires_at=expires_at)
+        result[n] = (touch, chain)
+    return result
 
 
-def ip_touches(*, ip: str, at: datetime) -> tuple[list[Touch], dict]:
-    """Recent clicks of active partners from one IP address, with their partners."""
-    since = at - timedelta(days=settings.IP_ATTRIBUTION_MAX_DAYS)
-    clicks = (
-        Click.objects.filter(ip=ip, at__lte=at, at__gte=since, partner__status=PartnerStatus.ACTIVE)
-        .order_by("-at")
-        .values_list("id", "partner_id", "at", "partner__cookie_days")[:IP_CLICKS_LIMIT]
-    )
-    touches, partners = [], {}
-    for pk, partner_id, click_at, cookie_days in clicks:
-        touches.append(Touch(ref=pk.hex, partner_id=partner_id, at=click_at))
+def ip_clicks(
+    wanted: Sequence[tuple[int, str, datetime]],
+) -> dict[int, tuple[list[Touch], dict[int, PartnerState]]]:
+    """For each (event number, IP address, time): the latest clicks (at most
+    IP_CLICKS_LIMIT) of active partners from that address within IP_ATTRIBUTION_MAX_DAYS
+    before the time, with their partners."""
+    result: dict[int, tuple[list[Touch], dict]] = {n: ([], {}) for n, _, _ in wanted}
+    if not wanted:
+        return result
+    days = timedelta(days=settings.IP_ATTRIBUTION_MAX_DAYS)
+    click, partner = table(Click), table(Partner)
+    pick = f"""
+        SELECT c.id, c.partner_id, c.at, p.cookie_days
+          FROM {click} c
+          JOIN {partner} p ON p.id = c.partner_id
+         WHERE c.ip = {{ip}} AND c.at <= {{at}} AND c.at >= {{since}} AND p.status = %s
+         ORDER BY c.at DESC
+         LIMIT {IP_CLICKS_LIMIT}"""
+    row_fields = fields(Click, ("id", "partner", "at")) + fields(Partner, ("cookie_days",))
+    rows: list = []
+    if db().vendor == "postgresql":
+        sql = f"""
+            SELECT q.n, c.*
+              FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+                   AS q(n, ip, at, since)
+             CROSS JOIN LATERAL ({pick.format(ip="q.ip::inet", at="q.at", since="q.since")}) c
+             ORDER BY q.n, c.at DESC
+        """
+        params = [
+            [n for n, _, _ in wanted],
+            [ip for _, ip, _ in wanted],
+            [at for _, _, at in wanted],
+            [at - days for _, _, at in wanted],
+            PartnerStatus.ACTIVE,
+        ]
+        rows = [(n, *converted(row_fields, row)) for n, *row in execute(sql, params, arrays=True)]
+    else:
+        sql = pick.format(ip="%s", at="%s", since="%s")
+        for n, ip, at in wanted:
+            when, since = prepared(Click, ("at", "at"), [at, at - days])
+            found = converted_rows(
+                row_fields, execute(sql, [ip, when, since, PartnerStatus.ACTIVE])
+            )
+            rows += [(n, *row) for row in found]
+    for n, pk, partner_id, at, cookie_days in rows:
+        touches, partners = result[n]
+        touches.append(Touch(ref=pk.hex, partner_id=partner_id, at=at))
         partners[partner_id] = PartnerState(id=partner_id, active=True, cookie_days=cookie_days)
-    return touches, partners
+    return result
+
+
+CONTACT_READ = ("id", "email", "lead_partner", "lead_partner_set_at", "lead_trace")
+
+
+def contact_leads(emails: Sequence[str]) -> dict[str, tuple[int, ContactLead]]:
+    """The stored contacts among these (normalised) emails: id and lead partner by email."""
+    if not emails:
+        return {}
+    if db().vendor == "postgresql":
+        where, params = "= ANY(%s)", [list(emails)]
+    else:
+        where, params = f"IN ({_placeholders(list(emails))})", list(emails)
+    sql = (
+        f"SELECT {columns(Contact, CONTACT_READ)} FROM {table(Contact)} "
+        f"WHERE {columns(Contact, ('email',))} {where}"
+    )
+    found = {}
+    for pk, email, lead_id, set_at, trace in converted_rows(
+        fields(Contact, CONTACT_READ), execute(sql, params)
+    ):
+        found[email] = (pk, ContactLead(lead_id, set_at, trace))
+    return found
+
+
+def referrals_known(pairs: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Which (contact id, click id) pairs are already in the history, in one query."""
+    if not pairs:
+        return []
+    if db().vendor == "postgresql":
+        sql = (
+            f"SELECT r.contact_id, r.click_id FROM unnest(%s::bigint[], %s::uuid[]) AS q(c, k) "
+            f"JOIN {table(Referral)} r ON r.contact_id = q.c AND r.click_id = q.k"
+        )
+        params = [[c for c, _ in pairs], [k for _, k in pairs]]
+    else:
+        either = " OR ".join(["(contact_id = %s AND click_id = %s)"] * len(pairs))
+        sql = f"SELECT contact_id, click_id FROM {table(Referral)} WHERE {either}"
+        params = [v for c, k in pairs for v in prepared(Referral, ("contact", "click_id"), [c, k])]
+    click_field = fields(Referral, ("click_id",))
+    return [
+        (contact, converted(click_field, [click])[0].hex) for contact, click in execute(sql, params)
+    ]
+
+
+def events_recorded(keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (kind, event_id) are recorded, in one query."""
+    keys = sorted(set(keys))
+    if not keys:
+        return set()
+    kinds, ids = [k for k, _ in keys], [i for _, i in keys]
+    kind, event_id = columns(Event, ("kind",)), columns(Event, ("event_id",))
+    if db().vendor == "postgresql":
+        sql = (
+            f"SELECT e.{kind}, e.{event_id} FROM unnest(%s::text[], %s::text[]) AS q(k, i) "
+            f"JOIN {table(Event)} e ON e.{kind} = q.k AND e.{event_id} = q.i"
+        )
+        params = [kinds, ids]
+    else:
+        pairs = " OR ".join([f"({kind} = %s AND {event_id} = %s)"] * len(keys))
+        sql = f"SELECT {kind}, {event_id} FROM {table(Event)} WHERE {pairs}"
+        params = [value for pair in keys for value in pair]
+    return {(k, i) for k, i in execute(sql, params)}
 
 
 @dataclass(frozen=True)
@@ -321,7 +425,7 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
     its tracking token), in one query: the defaults row, joined to each partner's chain.
 
     Hand-written SQL: the intake's hot path, where compiling this in the ORM cost more than
-    running it (see commissions.statements).
+    running it (see referral_program.db).
     """
     ids = sorted({pk for pk in partner_ids if pk is not None})
     sql, row_fields = _engine_sql(len(ids))
@@ -334,11 +438,3 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
     )
     chain_rows = [row[len(ENGINE_DEFAULTS) :] for row in rows]
     return engine, _chains(row for row in chain_rows if row[0] is not None)
-
-
-def partner_chain(partner_id: int) -> Chain:
-    """One partner's chain (see `partner_chains`)."""
-    chain = partner_chains([partner_id]).get(partner_id)
-    if chain is None:
-        raise Partner.DoesNotExist(f"No partner {partner_id}.")
-    return chain

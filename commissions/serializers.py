@@ -14,10 +14,10 @@ from rest_framework import serializers
 from partners.models import Partner
 from partners.serializers import PartnerCodeField
 from referral_program.dates import ApiDayField
+from referral_program.db import columns, execute, table
 
 from . import validation
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
-from .statements import columns, execute, table
 from .validation import MAX_ITEMS, MONEY_DIGITS, NEGATIVE_ZERO, event_id_validator
 
 

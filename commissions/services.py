@@ -6,12 +6,12 @@ A concurrent copy waits on that insert and then answers with the first copy's re
 
 The intake is the engine's hot path (issue 4): an order reads what its rules need in one
 query (`engine_with_chains`), writes each table once, and its inserts are hand-written
-statements (`commissions.statements`), about ten statements in all.
+statements (`referral_program.db`), about ten statements in all.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from functools import cache, partial
 from typing import Any, NamedTuple
@@ -24,23 +24,37 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from partners.models import Partner, PartnerStatus
-from partners.tokens import decode_token
+from referral_program.db import (
+    InsertPart,
+    Returned,
+    columns,
+    converted,
+    db,
+    defaulted,
+    execute,
+    fields,
+    insert,
+    insert_together,
+    prepared,
+    prepared_lost,
+    quote,
+    table,
+)
 
 from .aggregates import money_sum
 from .attribution import (
-    COOKIES_ONLY,
     GUARD_SELF_REFERRAL,
-    HISTORY_AND_COOKIES,
-    NOBODY,
-    SOURCE_IP,
     Attribution,
+    ContactLead,
     Policy,
     Touch,
-    attribute,
+    contact_lead,
+    expiry,
     is_self_referral,
-    valid_clicks,
+    lead_trace,
 )
 from .calculation import LEAD, SALE, Item, clawbacks, commission_lines, order_base
+from .intake import DatabaseReader, Tracked, cookie_clicks, explicit, track
 from .models import (
     Commission,
     CommissionEntry,
@@ -59,31 +73,9 @@ from .money import ZERO
 from .selectors import (
     Chain,
     EngineSettings,
-    engine_with_chains,
-    history_touches,
-    ip_touches,
     partner_chains,
 )
-from .statements import (
-    InsertPart,
-    Returned,
-    columns,
-    converted,
-    db,
-    defaulted,
-    execute,
-    fields,
-    insert,
-    insert_together,
-    prepared,
-    prepared_lost,
-    quote,
-    table,
-)
 from .webhooks import webhook_commission_clawed_back, webhook_commission_created
-
-# The source named in a trace when the contact's lead partner was fixed by an earlier event.
-SOURCE_CONTACT = "contact"
 
 
 class UnknownOrder(Exception):
@@ -94,6 +86,9 @@ class UnknownOrder(Exception):
 class Intake:
     result: dict
     duplicate: bool
+    # Events imported from a file (`notify=False`): the emails the API would have queued for
+    # this event, which nobody gets and no notification row logs (SPEC §5.6).
+    emails_skipped: int = 0
 
 
 # --- Contacts and referral history -----------------------------------------------------
@@ -110,18 +105,38 @@ CONTACT_WRITTEN += ("lead_trace", "created_at")
 CONTACT_WRITTEN += defaulted(Contact, CONTACT_WRITTEN)
 
 
+def contact_conflict_sql(*, fix_lead: bool) -> str:
+    """The ON CONFLICT clause of every contact upsert (the API's one contact, the importer's
+    batch): names given replace old ones (an empty one keeps the old); with `fix_lead`, the
+    lead partner, its time and trace are set where the contact has none yet."""
+    contacts, first, last = table(Contact), quote("first_name"), quote("last_name")
+    sql = f"""
+        ON CONFLICT ({quote("email")}) DO UPDATE
+           SET {first} = COALESCE(NULLIF(EXCLUDED.{first}, ''), {contacts}.{first}),
+               {last} = COALESCE(NULLIF(EXCLUDED.{last}, ''), {contacts}.{last})"""
+    if fix_lead:
+        lead, set_at, trace = (
+            columns(Contact, (name,))
+            for name in ("lead_partner", "lead_partner_set_at", "lead_trace")
+        )
+        sql += f""",
+               {lead} = COALESCE({contacts}.{lead}, EXCLUDED.{lead}),
+               {set_at} = CASE WHEN {contacts}.{lead} IS NULL THEN EXCLUDED.{set_at}
+                               ELSE {contacts}.{set_at} END,
+               {trace} = CASE WHEN {contacts}.{lead} IS NULL THEN EXCLUDED.{trace}
+                              ELSE {contacts}.{trace} END"""
+    return sql
+
+
 @cache
 def _contact_write_sql(vendor: str) -> str:
-    contacts, first, last = table(Contact), quote("first_name"), quote("last_name")
     # PostgreSQL tells a new row by `xmax = 0`; SQLite (where writers queue anyway) by the
     # creation time this statement gave it.
     made = "xmax = 0" if vendor == "postgresql" else f"{quote('created_at')} = %s"
     return f"""
-        INSERT INTO {contacts} ({columns(Contact, CONTACT_WRITTEN)})
+        INSERT INTO {table(Contact)} ({columns(Contact, CONTACT_WRITTEN)})
         VALUES ({", ".join(["%s"] * len(CONTACT_WRITTEN))})
-        ON CONFLICT ({quote("email")}) DO UPDATE
-           SET {first} = COALESCE(NULLIF(EXCLUDED.{first}, ''), {contacts}.{first}),
-               {last} = COALESCE(NULLIF(EXCLUDED.{last}, ''), {contacts}.{last})
+        {contact_conflict_sql(fix_lead=False)}
         RETURNING {columns(Contact, CONTACT_FIELDS)}, {made}
     """
 
@@ -158,10 +173,6 @@ def contact_upsert(*, email: str, first_name: str = "", last_name: str = "") -> 
     return _contact_write(email=email, first_name=first_name, last_name=last_name)[0]
 
 
-def _expiry(at: datetime, cookie_days: int | None) -> datetime | None:
-    return at + timedelta(days=cookie_days) if cookie_days else None
-
-
 @transaction.atomic
 def referral_add_manual(
     *, email: str, partner: Partner, at: datetime | None = None, created_by: str = ""
@@ -176,7 +187,7 @@ def referral_add_manual(
         partner=partner,
         source=ReferralSource.MANUAL,
         set_at=at,
-        expires_at=_expiry(at, partner.cookie_days),
+        expires_at=expiry(at, partner.cookie_days),
         created_by=created_by,
     )
 
@@ -196,7 +207,7 @@ def history_entry(
         source,
         touch.ref,
         touch.at,
-        _expiry(touch.at, cookie_days),
+        expiry(touch.at, cookie_days),
         "",
         now,
     )
@@ -228,125 +239,6 @@ def history_record(
 # --- Attribution of one event ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Tracked:
-    attribution: Attribution
-    partners: dict  # partner id -> PartnerState, for everything looked at
-    cookie: list[Touch] = field(default_factory=list)  # the cookie clicks that count
-    ip: list[Touch] = field(default_factory=list)  # the click of the same IP that decided
-
-
-def _cookie_clicks(token: str) -> list[Touch]:
-    return [
-        Touch(ref=c.click_id.hex, partner_id=c.partner_id, at=c.at) for c in decode_token(token)
-    ]
-
-
-# Where `_track` reads a contact's history and an IP address's clicks: the selectors by
-# default; the importer passes readers of what it loaded for a whole batch.
-HistoryReader = Callable[..., tuple[list[Touch], dict]]  # (email, at, rule, chains)
-IPReader = Callable[..., tuple[list[Touch], dict]]  # (ip, at)
-
-
-def _history_from_database(
-    *, email: str, at: datetime, rule: str, chains: dict
-) -> tuple[list[Touch], dict]:
-    return history_touches(email=email, at=at, rule=rule, chains=chains)
-
-
-def _ip_from_database(*, ip: str, at: datetime) -> tuple[list[Touch], dict]:
-    return ip_touches(ip=ip, at=at)
-
-
-def needs_history(policy: Policy, *, counted: bool, by_ip: bool, credits: bool) -> bool:
-    """Whether attribution reads the contact's history: with `history_and_cookies`, when no
-    cookie click counts. When the event names every partner it credits (`credits` false),
-    the history still matters if the IP address could decide: the click that decides is
-    added to the history."""
-    return not counted and policy.tracking_method == HISTORY_AND_COOKIES and (credits or by_ip)
-
-
-def looks_by_ip(policy: Policy, ip: str | None) -> bool:
-    return bool(ip and policy.use_ip_address and policy.tracking_method != COOKIES_ONLY)
-
-
-def _track(
-    *,
-    policy: Policy,
-    chains: dict[int, Chain],
-    email: str,
-    at: datetime,
-    clicks: list[Touch],
-    ip: str | None,
-    credits: bool = True,
-    read_history: HistoryReader = _history_from_database,
-    read_ip: IPReader = _ip_from_database,
-) -> Tracked:
-    """Attribution by cookie, history and IP (not explicit); `chains` holds the clicked
-    partners and gets the history's. A source is read only when those before it found
-    nothing, as `attribute` would not look at it; the history by email, before the event
-    writes the contact."""
-    partners = {
-        t.partner_id: chains[t.partner_id].partner.state() for t in clicks if t.partner_id in chains
-    }
-    counted = valid_clicks(clicks, partners, at)
-    history, ip_clicks = [], []
-    by_ip = looks_by_ip(policy, ip)
-    if needs_history(policy, counted=bool(counted), by_ip=by_ip, credits=credits):
-        history, found = read_history(
-            email=normalise_email(email), at=at, rule=policy.partner_selection, chains=chains
-        )
-        partners.update(found)
-    if not counted and not history and by_ip:
-        ip_clicks, found = read_ip(ip=ip, at=at)
-        partners.update(found)
-    result = attribute(
-        policy=policy,
-        at=at,
-        partners=partners,
-        cookie_clicks=counted,
-        history=history,
-        ip_clicks=ip_clicks,
-    )
-    chosen = [t for t in ip_clicks if t.ref == result.ref] if result.source == SOURCE_IP else []
-    return Tracked(attribution=result, partners=partners, cookie=counted, ip=chosen)
-
-
-def _explicit(partner: Partner | None) -> Attribution | None:
-    return Attribution(partner_id=partner.pk, source="explicit") if partner else None
-
-
-def _lead_trace(attribution: Attribution, at: datetime) -> dict:
-    return {**attribution.trace(), "fixed_at": at.isoformat()}
-
-
-class ContactLead(NamedTuple):
-    """A contact's lead partner, when it was fixed and how (SPEC §4), as the rules see it."""
-
-    partner_id: int | None = None
-    set_at: datetime | None = None
-    trace: dict | None = None
-
-
-def contact_lead(
-    current: ContactLead, attribution: Attribution, at: datetime
-) -> tuple[ContactLead | None, int | None, dict]:
-    """The lead partner an event of this contact gets, with its trace, and the contact's
-    new lead when this event fixes it: the first attribution fixes it; later events get the
-    fixed one (source "contact")."""
-    if current.partner_id is None:
-        if attribution.partner_id is None:
-            return None, None, NOBODY.trace()
-        trace = _lead_trace(attribution, at)
-        return ContactLead(attribution.partner_id, at, trace), attribution.partner_id, trace
-    first = current.trace or {}
-    return (
-        None,
-        current.partner_id,
-        {**first, "source": SOURCE_CONTACT, "first_source": first.get("source")},
-    )
-
-
 def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime) -> tuple:
     """The contact's lead partner and its trace, fixing it at the first attribution."""
     current = ContactLead(contact.lead_partner_id, contact.lead_partner_set_at, contact.lead_trace)
@@ -373,7 +265,7 @@ def _event_contact(
     fixed by `attribution` when the contact had none (a new contact is made with it)."""
     lead = None
     if attribution.partner_id is not None:
-        lead = (attribution.partner_id, at, _lead_trace(attribution, at))
+        lead = (attribution.partner_id, at, lead_trace(attribution, at))
     contact, made = _contact_write(**person, lead=lead)
     days = {pk: state.cookie_days for pk, state in tracked.partners.items()}
     # At most one of the two: the IP address is looked at only when no cookie click counts.
@@ -435,7 +327,7 @@ def _intake(
     handle: Callable[[Event], dict],
 ) -> Intake:
     """Record the event and `handle` it in one transaction; run once more when the
-    connection had lost its prepared statements (`commissions.statements`)."""
+    connection had lost its prepared statements (`referral_program.db`)."""
     once = partial(
         _intake_once, kind=kind, event_id=event_id, payload=payload, occurred_at=occurred_at,
         received_at=received_at, handle=handle,
@@ -500,24 +392,26 @@ def _chains_add(chains: dict[int, Chain], ids: Iterable[int | None]) -> dict[int
     return chains
 
 
-def _partners(chains: Mapping[int, Chain]) -> dict:
+def chain_partners(chains: Mapping[int, Chain]) -> dict:
     """Every partner of the chains, by id: code and email switches."""
     return {p.id: p for chain in chains.values() for p in chain.partners}
 
 
 def _intake_context(
-    data: Mapping[str, Any], at: datetime, *explicit: Attribution | None
+    data: Mapping[str, Any], at: datetime, *named_partners: Attribution | None
 ) -> tuple[EngineSettings, dict[int, Chain], Tracked]:
     """What an event's rules need, read in one query when its partners are named or in its
     token: the engine settings and the chains of those partners; then its attribution."""
-    clicks = _cookie_clicks(data.get("tracking_token", ""))
-    named = [a.partner_id for a in explicit if a is not None]
-    credits = len(named) < len(explicit)  # a partner is left to attribution
-    engine, chains = engine_with_chains([*named, *(t.partner_id for t in clicks)])
-    tracked = _track(
+    clicks = cookie_clicks(data.get("tracking_token", ""))
+    named = [a.partner_id for a in named_partners if a is not None]
+    credits = len(named) < len(named_partners)  # a partner is left to attribution
+    reader = DatabaseReader()
+    engine, chains = reader.engine_and_chains([*named, *(t.partner_id for t in clicks)])
+    tracked = track(
+        reader=reader,
         policy=engine.policy,
         chains=chains,
-        email=data["contact"]["email"],
+        email=normalise_email(data["contact"]["email"]),
         at=at,
         clicks=clicks,
         ip=data.get("ip"),
@@ -536,29 +430,29 @@ def web_form_record(
     received_at = timezone.now()
     at = data.get("occurred_at") or received_at
 
+    skipped = 0
+
     def handle(event: Event) -> dict:
-        explicit = _explicit(data.get("lead_partner"))
-        engine, chains, tracked = _intake_context(data, at, explicit)
+        nonlocal skipped
+        named = explicit(data.get("lead_partner"))
+        engine, chains, tracked = _intake_context(data, at, named)
         contact, lead_id, trace = _event_contact(
             person=data["contact"],
-            attribution=explicit or tracked.attribution,
+            attribution=named or tracked.attribution,
             at=at,
             tracked=tracked,
         )
-        partners = _partners(_chains_add(chains, [lead_id]))
+        partners = chain_partners(_chains_add(chains, [lead_id]))
         lead = web_form_values(
             event_pk=event.pk, contact_pk=contact.pk, data=data, lead_id=lead_id, trace=trace, at=at
         )
         insert(Lead, LEAD_FIELDS, [lead], returning=())
-        if lead_id is not None:
+        if lead_id is not None and notify:
             notifications_queue(
-                event=event,
-                credited=[(lead_id, LEAD)],
-                engine=engine,
-                at=at,
-                notify=notify,
-                switches=partners,
+                event=event, credited=[(lead_id, LEAD)], engine=engine, at=at, switches=partners
             )
+        elif lead_id is not None:
+            skipped = emails_wanted(credited=[(lead_id, LEAD)], engine=engine, switches=partners)
         return web_form_result(
             event_id=event.event_id,
             contact_id=contact.pk,
@@ -567,7 +461,7 @@ def web_form_record(
             codes={pk: p.code for pk, p in partners.items()},
         )
 
-    return _intake(
+    intake = _intake(
         kind=EventKind.WEB_FORM,
         event_id=data["event_id"],
         payload=payload,
@@ -575,6 +469,7 @@ def web_form_record(
         received_at=received_at,
         handle=handle,
     )
+    return replace(intake, emails_skipped=skipped)
 
 
 def web_form_values(
@@ -763,9 +658,12 @@ def order_record(
     received_at = timezone.now()
     at = data.get("occurred_at") or received_at
 
+    skipped = 0
+
     def handle(event: Event) -> dict:
-        explicit_lead = _explicit(data.get("lead_partner"))
-        explicit_sale = _explicit(data.get("sale_partner"))
+        nonlocal skipped
+        explicit_lead = explicit(data.get("lead_partner"))
+        explicit_sale = explicit(data.get("sale_partner"))
         engine, chains, tracked = _intake_context(data, at, explicit_lead, explicit_sale)
         contact, lead_id, lead_trace = _event_contact(
             person=data["contact"],
@@ -799,15 +697,15 @@ def order_record(
             chains=chains,
             policy=engine.policy,
         )
-        partners = _partners(chains)
-        notifications = notification_rows(
-            event=event,
-            credited=[(r.partner, r.kind) for r in rows],
-            engine=engine,
-            at=at,
-            notify=notify,
-            switches=partners,
-        )
+        partners = chain_partners(chains)
+        credited = [(r.partner, r.kind) for r in rows]
+        notifications = []
+        if notify:
+            notifications = notification_rows(
+                event=event, credited=credited, engine=engine, at=at, switches=partners
+            )
+        else:
+            skipped = emails_wanted(credited=credited, engine=engine, switches=partners)
         [order_pk], ids, notification_pks = insert_together(
             [
                 InsertPart(Order, ORDER_FIELDS, [order]),
@@ -822,7 +720,7 @@ def order_record(
             event_id=event.event_id, base=base, credit=credit, rows=rows, ids=ids, codes=codes
         )
 
-    return _intake(
+    intake = _intake(
         kind=EventKind.ORDER,
         event_id=data["event_id"],
         payload=payload,
@@ -830,6 +728,7 @@ def order_record(
         received_at=received_at,
         handle=handle,
     )
+    return replace(intake, emails_skipped=skipped)
 
 
 def _commission_rows(
@@ -996,18 +895,17 @@ def notifications_queue(
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
     at: datetime,
-    notify: bool = True,
     switches: Mapping[int, Any] | None = None,
 ) -> list[QueuedNotification]:
     """One notification per partner and kind, queued or skipped with the reason (§5.6).
 
-    The emails are sent by a task queued after the transaction commits. `notify=False`
-    (events imported from a file) logs them as skipped: nobody is emailed about the past.
-    `switches`: the partners' `notify_lead` and `notify_sale` by id when the caller has read
+    The emails are sent by a task queued after the transaction commits. Events imported
+    from a file write none (`emails_wanted` counts what they skip). `switches`: the
+    partners' `notify_lead` and `notify_sale` by id when the caller has read
     them (a `ChainPartner` does); read here otherwise.
     """
     rows = notification_rows(
-        event=event, credited=credited, engine=engine, at=at, notify=notify, switches=switches
+        event=event, credited=credited, engine=engine, at=at, switches=switches
     )
     return notifications_written(
         rows, [pk for [pk] in insert(Notification, NOTIFICATION_FIELDS, rows)]
@@ -1020,7 +918,6 @@ def notification_rows(
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
     at: datetime,
-    notify: bool = True,
     switches: Mapping[int, Any] | None = None,
 ) -> list[tuple]:
     """The rows `notifications_queue` writes (values in the order of NOTIFICATION_FIELDS),
@@ -1035,9 +932,7 @@ def notification_rows(
                 "id", "notify_lead", "notify_sale"
             )
         }
-    decisions = notification_decisions(
-        credited=wanted, engine=engine, notify=notify, switches=switches
-    )
+    decisions = notification_decisions(credited=wanted, engine=engine, switches=switches)
     return [(partner_id, event.pk, *decision, at) for partner_id, *decision in decisions]
 
 
@@ -1060,7 +955,6 @@ def notification_decisions(
     *,
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
-    notify: bool,
     switches: Mapping[int, Any],
 ) -> list[tuple[int, str, str, str]]:
     """(partner id, kind, status, reason) of each notification: one per partner and kind,
@@ -1069,9 +963,7 @@ def notification_decisions(
     result = []
     for partner_id, kind in dict.fromkeys(credited):
         partner = switches[partner_id]
-        if not notify:
-            status, reason = NotificationStatus.SKIPPED, "Imported from a file: no email."
-        elif engine.skip_notifications:
+        if engine.skip_notifications:
             status, reason = NotificationStatus.SKIPPED, "Skip notifications is on in the defaults."
         elif not (partner.notify_lead if kind == LEAD else partner.notify_sale):
             status, reason = NotificationStatus.SKIPPED, f"The partner turned off {kind} emails."
@@ -1079,6 +971,16 @@ def notification_decisions(
             status, reason = NotificationStatus.QUEUED, ""
         result.append((partner_id, kind, status, reason))
     return result
+
+
+def emails_wanted(
+    *, credited: Iterable[tuple[int, str]], engine: EngineSettings, switches: Mapping[int, Any]
+) -> int:
+    """How many emails the credited partners would be sent for an event (its notifications
+    that would be queued): what an imported event skips, since it emails nobody and logs no
+    notification (SPEC §5.6)."""
+    decisions = notification_decisions(credited=credited, engine=engine, switches=switches)
+    return sum(1 for *_, status, _ in decisions if status == NotificationStatus.QUEUED)
 
 
 def notification_send(*, notification_id: int) -> bool:

@@ -31,6 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.encoding import smart_str
 from django.utils.ipv6 import clean_ipv6_address
 
+from partners.choices import PartnerStatus
 from referral_program.parsers import token_kept
 
 from .money import minor_units
@@ -40,7 +41,7 @@ MAX_ITEMS = 1000
 # Up to a trillion in the currency, with the cents; what the ledger columns hold.
 MONEY_DIGITS = 14
 MONEY_PLACES = 2
-ACTIVE = "active"  # partners.models.PartnerStatus.ACTIVE (kept plain: no ORM here)
+ACTIVE = PartnerStatus.ACTIVE
 
 REQUIRED = "This field is required."
 NULL = "This field may not be null."

@@ -13,6 +13,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.db.models.functions import Lower
 
+from .choices import PartnerSelection, PartnerStatus, TrackingMethod
 from .validators import (
     code_prefix_validator,
     http_url_validator,
@@ -44,17 +45,6 @@ def percent_field(**kwargs) -> models.DecimalField:
         validators=[MinValueValidator(ZERO), MaxValueValidator(Decimal("100"))],
         **kwargs,
     )
-
-
-class PartnerSelection(models.TextChoices):
-    LAST = "last", "Last referring partner"
-    FIRST = "first", "First referring partner"
-
-
-class TrackingMethod(models.TextChoices):
-    COOKIE = "cookie", "Cookie"
-    HISTORY_AND_COOKIES = "history_and_cookies", "Referral history and cookies"
-    COOKIES_ONLY = "cookies_only", "Cookies only"
 
 
 class SignupParent(models.TextChoices):
@@ -346,27 +336,51 @@ class ProgramRate(models.Model):
         return f"{self.program} level {self.level}"
 
 
-class PartnerStatus(models.TextChoices):
-    """Only active partners are credited, tracked and paid; the others are skipped alike.
-
-    Pending: signed up, waiting for email confirmation and approval. Rejected: a sign-up
-    staff turned down. Neither may log in to the Partner Center.
-    """
-
-    ACTIVE = "active", "Active"
-    INACTIVE = "inactive", "Inactive"
-    PENDING = "pending", "Pending approval"
-    REJECTED = "rejected", "Rejected"
-
-
 # Statuses whose login is refused (a sign-up not yet approved, or turned down).
 NO_LOGIN_STATUSES = (PartnerStatus.PENDING, PartnerStatus.REJECTED)
+
+
+# How far up a partner's tree `ancestor_ids` looks (a guard against broken data).
+MAX_TREE_DEPTH = 1000
 
 
 class PartnerQuerySet(models.QuerySet):
     def by_code(self, code: str) -> "PartnerQuerySet":
         """Match a code without regard to case, using the unique index on lower(code)."""
         return self.alias(code_lower=Lower("code")).filter(code_lower=code.lower())
+
+    def code_taken(self, code: str, *, exclude_pk: int | None = None) -> bool:
+        """Whether another partner has this code, whatever its case."""
+        partners = self.by_code(code)
+        if exclude_pk is not None:
+            partners = partners.exclude(pk=exclude_pk)
+        return partners.exists()
+
+    def ancestor_ids(self, partner_id: int) -> list[int]:
+        """The ids above a partner, nearest first (parent, grandparent, ...).
+
+        Stops when a partner id repeats, so broken data cannot loop forever.
+        """
+        ancestors: list[int] = []
+        current = partner_id
+        while len(ancestors) < MAX_TREE_DEPTH:
+            parent_id = self.filter(pk=current).values_list("parent_id", flat=True).first()
+            if parent_id is None:
+                break
+            seen = parent_id == partner_id or parent_id in ancestors
+            ancestors.append(parent_id)
+            if seen:
+                break
+            current = parent_id
+        return ancestors
+
+    def parent_error(self, *, partner_pk: int | None, parent_id: int) -> str | None:
+        """Why `parent_id` cannot be the parent of partner `partner_pk`, or None if it can."""
+        if partner_pk is not None and parent_id == partner_pk:
+            return "A partner cannot be their own parent."
+        if partner_pk is not None and partner_pk in self.ancestor_ids(parent_id):
+            return "This parent would make a cycle: the partner is already above them in the tree."
+        return None
 
 
 class Partner(models.Model):
@@ -444,13 +458,11 @@ class Partner(models.Model):
         super().validate_constraints(exclude={*(exclude or ()), "code"})
 
     def clean(self) -> None:
-        from .selectors import partner_code_taken, partner_parent_error
-
         errors = {}
-        if self.code and partner_code_taken(code=self.code, exclude_pk=self.pk):
+        if self.code and Partner.objects.code_taken(self.code, exclude_pk=self.pk):
             errors["code"] = "A partner with this code already exists (codes ignore case)."
         if self.parent_id is not None:
-            message = partner_parent_error(partner_pk=self.pk, parent_id=self.parent_id)
+            message = Partner.objects.parent_error(partner_pk=self.pk, parent_id=self.parent_id)
             if message:
                 errors["parent"] = message
         if errors:

@@ -5,8 +5,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
+
+from referral_program.db import execute
 
 from .links import partner_url
 from .models import (
@@ -24,7 +25,6 @@ from .tokens import TokenClick
 PREFIX_MAX = 16
 PARTNER_CODE = re.compile(r"[a-z][a-z0-9_-]{3,31}\Z")
 # Walking up more parents than this means the data is broken; stop there.
-MAX_TREE_DEPTH = 1000
 
 
 def defaults_get() -> ReferralDefaults:
@@ -34,41 +34,6 @@ def defaults_get() -> ReferralDefaults:
 
 def default_program() -> Program | None:
     return Program.objects.order_by("priority", "id").first()
-
-
-def partner_code_taken(*, code: str, exclude_pk: int | None = None) -> bool:
-    partners = Partner.objects.by_code(code)
-    if exclude_pk is not None:
-        partners = partners.exclude(pk=exclude_pk)
-    return partners.exists()
-
-
-def partner_ancestor_ids(partner_id: int) -> list[int]:
-    """The ids above a partner, nearest first (parent, grandparent, ...).
-
-    Stops when a partner id repeats, so broken data cannot loop forever.
-    """
-    ancestors: list[int] = []
-    current = partner_id
-    while len(ancestors) < MAX_TREE_DEPTH:
-        parent_id = Partner.objects.filter(pk=current).values_list("parent_id", flat=True).first()
-        if parent_id is None:
-            break
-        seen = parent_id == partner_id or parent_id in ancestors
-        ancestors.append(parent_id)
-        if seen:
-            break
-        current = parent_id
-    return ancestors
-
-
-def partner_parent_error(*, partner_pk: int | None, parent_id: int) -> str | None:
-    """Why `parent_id` cannot be the parent of partner `partner_pk`, or None if it can."""
-    if partner_pk is not None and parent_id == partner_pk:
-        return "A partner cannot be their own parent."
-    if partner_pk is not None and partner_pk in partner_ancestor_ids(parent_id):
-        return "This parent would make a cycle: the partner is already above them in the tree."
-    return None
 
 
 def partner_link(partner: Partner, *, defaults: ReferralDefaults | None = None) -> str:
@@ -133,9 +98,7 @@ def tracker_target(*, code: str, link_code: str | None) -> TrackerTarget:
          WHERE d.id = %s
     """  # table names come from the models; every value is a parameter
     params = [link_code, link_code, *readings, PartnerStatus.ACTIVE, ReferralDefaults.SINGLETON_PK]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = execute(sql, params)
     prefix, earlier, duplicate_minutes, link_id, destination, default_destination = rows[0][:6]
     if isinstance(earlier, str):  # SQLite hands JSON back as text
         earlier = json.loads(earlier)

@@ -2,11 +2,9 @@
 
 import hashlib
 import secrets
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +15,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
+
+from referral_program.db import columns, execute, insert, prepared, table
 
 from .models import (
     DEFAULTS_FIELDS,
@@ -45,8 +45,6 @@ from .models import (
 )
 from .selectors import (
     TrackerTarget,
-    partner_ancestor_ids,
-    partner_code_taken,
     partner_link,
     possible_codes,
     signup_referrer_id,
@@ -241,7 +239,9 @@ def partner_code_from_name(name: str, *, also_taken: Callable[[str], bool] | Non
         base = f"p-{base}"[:28]
     base = base.ljust(4, "0")
     candidate, n = base, 1
-    while partner_code_taken(code=candidate) or (also_taken is not None and also_taken(candidate)):
+    while Partner.objects.code_taken(candidate) or (
+        also_taken is not None and also_taken(candidate)
+    ):
         n += 1
         candidate = f"{base}-{n}"
     return candidate
@@ -301,7 +301,7 @@ def partners_set_parent(*, partners: QuerySet[Partner], parent: Partner | None) 
     if parent is not None:
         if parent.pk in ids:
             raise ValidationError({"parent": f"{parent.code} cannot be their own parent."})
-        above = set(partner_ancestor_ids(parent.pk))
+        above = set(Partner.objects.ancestor_ids(parent.pk))
         looping = sorted(ids & above)
         if looping:
             codes = ", ".join(Partner.objects.filter(pk__in=looping).values_list("code", flat=True))
@@ -734,6 +734,8 @@ def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
 
 
 CLICK_COLUMNS = ("id", "partner", "tracking_link", "ad_code", "ip", "user_agent", "referrer", "at")
+# A click's (or a buffered click's) values of CLICK_COLUMNS, as the model holds them.
+_click_values = attrgetter(*(Click._meta.get_field(name).attname for name in CLICK_COLUMNS))
 
 
 def click_record(*, click: Click, duplicate_minutes: int) -> bool:
@@ -741,39 +743,36 @@ def click_record(*, click: Click, duplicate_minutes: int) -> bool:
     agent within `duplicate_minutes` (0: every click counts). True if stored.
 
     One hand-written statement (the check and the insert together): the tracker calls this
-    on every click when there is no click buffer.
+    on every click when there is no click buffer (SQLite; PostgreSQL runs `click_track`).
     """
-    fields = [Click._meta.get_field(name) for name in CLICK_COLUMNS]
-    values = [f.get_db_prep_save(f.pre_save(click, add=True), connection) for f in fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = Click._meta.db_table
-    sql = f"INSERT INTO {table} ({columns}) SELECT {', '.join(['%s'] * len(fields))}"
+    values = prepared(Click, CLICK_COLUMNS, _click_values(click))
+    named = dict(zip(CLICK_COLUMNS, values, strict=True))
+    table_name = table(Click)
+    sql = (
+        f"INSERT INTO {table_name} ({columns(Click, CLICK_COLUMNS)}) "
+        f"SELECT {', '.join(['%s'] * len(CLICK_COLUMNS))}"
+    )
     params = list(values)
     if duplicate_minutes and click.ip is not None:
-        at = fields[-1]
-        since = click.at - timedelta(minutes=duplicate_minutes)
+        # Each value its own placeholder: a prepared statement gives a placeholder one type,
+        # and the user agent is a varchar in the SELECT but text in the comparison.
+        [since] = prepared(Click, ("at",), [click.at - timedelta(minutes=duplicate_minutes)])
         sql += (
-            f" WHERE NOT EXISTS (SELECT 1 FROM {table} c WHERE c.partner_id = %s AND c.ip = %s"
-            " AND c.user_agent = %s AND c.at > %s AND c.at <= %s)"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table_name} c WHERE c.partner_id = %s"
+            " AND c.ip = %s AND c.user_agent = %s AND c.at > %s AND c.at <= %s)"
         )
-        params += [
-            values[1],
-            values[4],
-            values[5],
-            at.get_db_prep_value(since, connection),
-            values[7],
-        ]
+        params += [named["partner"], named["ip"], named["user_agent"], since, named["at"]]
     else:
         sql += " WHERE 1 = 1"  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
-    sql += " ON CONFLICT (id) DO NOTHING"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
+    sql += " ON CONFLICT (id) DO NOTHING RETURNING 1"
+    return bool(execute(sql, params))
 
 
 # The tracker's statement without a click buffer (PostgreSQL only: a data-modifying CTE,
-# arrays, jsonb), prepared once per database connection so that a click costs no parsing
-# or planning. Its parameters, in order, with their types:
+# arrays, jsonb), run by `execute` (prepared once per database connection, unless the
+# prepared-statements setting is off) so that a click costs no parsing or planning. Its
+# parameters, with their types (each cast where it stands, so that a prepared statement
+# takes them, the list of readings included):
 _CLICK_TRACK_PARAMETERS = {
     "defaults_id": "integer",
     "readings": "text[]",  # possible_codes(code): the tails of the code that could be codes
@@ -788,7 +787,6 @@ _CLICK_TRACK_PARAMETERS = {
     "at": "timestamptz",
     "record": "boolean",
 }
-CLICK_TRACK_STATEMENT = "partners_click_track"
 # `p`: of the readings naming an active partner, the one whose prefix part (the code in
 # front of it) comes first in [current prefix, no prefix, earlier prefixes...]: the order
 # of `code_candidates`. `stored`: the click, unless it repeats one of the same partner, IP
@@ -828,42 +826,14 @@ SELECT p.id, p.cookie_days, l.id, l.destination,
        d.minutes, EXISTS (SELECT 1 FROM stored)
   FROM d LEFT JOIN p ON TRUE LEFT JOIN l ON TRUE
 """
-_CLICK_TRACK_PREPARE = (
-    f"PREPARE {CLICK_TRACK_STATEMENT} ({', '.join(_CLICK_TRACK_PARAMETERS.values())}) AS "
-    + _CLICK_TRACK_BODY.format(
-        defaults_table=ReferralDefaults._meta.db_table,
-        partner_table=Partner._meta.db_table,
-        link_table=TrackingLink._meta.db_table,
-        click_table=Click._meta.db_table,
-        click_columns=", ".join(f'"{Click._meta.get_field(n).column}"' for n in CLICK_COLUMNS),
-        **{name: f"${n}" for n, name in enumerate(_CLICK_TRACK_PARAMETERS, start=1)},
-    )
+_CLICK_TRACK = _CLICK_TRACK_BODY.format(
+    defaults_table=ReferralDefaults._meta.db_table,
+    partner_table=Partner._meta.db_table,
+    link_table=TrackingLink._meta.db_table,
+    click_table=Click._meta.db_table,
+    click_columns=", ".join(f'"{Click._meta.get_field(n).column}"' for n in CLICK_COLUMNS),
+    **{name: f"%({name})s::{kind}" for name, kind in _CLICK_TRACK_PARAMETERS.items()},
 )
-_CLICK_TRACK_EXECUTE = (
-    f"EXECUTE {CLICK_TRACK_STATEMENT} ({', '.join(['%s'] * len(_CLICK_TRACK_PARAMETERS))})"
-)
-_CLICK_TRACK_PREPARE_AND_EXECUTE = f"{_CLICK_TRACK_PREPARE}; {_CLICK_TRACK_EXECUTE}"
-_CLICK_TRACK_PREPARE_AGAIN = (
-    f"DEALLOCATE {CLICK_TRACK_STATEMENT}; {_CLICK_TRACK_PREPARE_AND_EXECUTE}"
-)
-# PostgreSQL plans a prepared statement once (after five custom plans) from the table sizes
-# of that moment; a plan made while the click table was nearly empty (a new install, a
-# benchmark's truncated tables) scans it whole, and is kept until the next ANALYZE. So each
-# connection prepares the statement again every this many clicks (about 1 ms each time).
-CLICK_TRACK_PREPARE_EVERY = 1000
-# What to send again, in the same single execute, when PostgreSQL answers with one of these
-# (never inside a transaction, which the error has aborted): the statement is missing
-# (DISCARD ALL, a pooler's other server connection), or already there (a pooler), or a
-# migration changed the type of a column it returns ("cached plan must not change result
-# type").
-_CLICK_TRACK_RETRY = {
-    "26000": _CLICK_TRACK_PREPARE_AND_EXECUTE,
-    "42P05": _CLICK_TRACK_EXECUTE,
-    "0A000": _CLICK_TRACK_PREPARE_AGAIN,
-}
-# The DB-API connections this process has prepared the statement on (PREPARE lasts as long
-# as the connection, and a rollback does not undo it): how many clicks each has run since.
-_click_track_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _click_track_portable(
@@ -893,48 +863,28 @@ def click_track(*, code: str, link_code: str | None, click: Click, record: bool)
     On PostgreSQL this is ONE statement and one round trip: the defaults row, the partner
     among the code's readings that the known prefixes allow (ranked as `code_candidates`
     ranks them), the tracking link, the default destination, and the insert with its
-    duplicate check. It is a prepared statement: the first click on a connection sends
-    `PREPARE ...; EXECUTE ...` in one go, later ones `EXECUTE ...`, and every
-    CLICK_TRACK_PREPARE_EVERY clicks `DEALLOCATE ...; PREPARE ...; EXECUTE ...`. Elsewhere
-    (SQLite, the embedded default) it is `tracker_target` then `click_record`, two round
-    trips.
+    duplicate check, run by `execute` (prepared once per connection, unless the
+    prepared-statements setting is off). Elsewhere (SQLite, the embedded default) it is
+    `tracker_target` then `click_record`, two round trips.
     """
     if connection.vendor != "postgresql":
         return _click_track_portable(code=code, link_code=link_code, click=click, record=record)
-    params = [
-        ReferralDefaults.SINGLETON_PK,
-        possible_codes(code),
-        code.lower(),
-        PartnerStatus.ACTIVE.value,
-        link_code,
-        click.id,
-        click.ad_code,
-        click.ip,
-        click.user_agent,
-        click.referrer,
-        click.at,
-        record,
-    ]
-    with connection.cursor() as cursor:
-        raw = connection.connection
-        runs = _click_track_runs.get(raw)
-        if runs is None:
-            sql, runs = _CLICK_TRACK_PREPARE_AND_EXECUTE, 0
-        elif runs >= CLICK_TRACK_PREPARE_EVERY:
-            sql, runs = _CLICK_TRACK_PREPARE_AGAIN, 0
-        else:
-            sql = _CLICK_TRACK_EXECUTE
-        _click_track_runs[raw] = runs + 1
-        try:
-            cursor.execute(sql, params)
-        except DatabaseError as error:
-            retry = _CLICK_TRACK_RETRY.get(getattr(error.__cause__, "pgcode", None))
-            if retry is None or connection.in_atomic_block:
-                raise
-            cursor.execute(retry, params)
-        partner_id, cookie_days, link_id, destination, default_destination, minutes, stored = (
-            cursor.fetchone()
-        )
+    params = {
+        "defaults_id": ReferralDefaults.SINGLETON_PK,
+        "readings": possible_codes(code),
+        "code": code.lower(),
+        "active": PartnerStatus.ACTIVE.value,
+        "link_code": link_code,
+        "id": click.id,
+        "ad_code": click.ad_code,
+        "ip": click.ip,
+        "user_agent": click.user_agent,
+        "referrer": click.referrer,
+        "at": click.at,
+        "record": record,
+    }
+    [row] = execute(_CLICK_TRACK, params, arrays=True)
+    partner_id, cookie_days, link_id, destination, default_destination, minutes, stored = row
     if partner_id is not None:
         click.partner_id, click.tracking_link_id = partner_id, link_id
     return TrackerTarget(
@@ -992,49 +942,24 @@ def _clicks_recent(*, since: datetime, partners: set[int], ips: set[str]) -> Ite
         return Click.objects.filter(at__gt=since, partner_id__in=partners, ip__in=ips).values_list(
             "id", "partner_id", "ip", "user_agent", "at"
         )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, partner_id, HOST(ip), user_agent, at FROM {Click._meta.db_table} "
-            "WHERE at > %s AND partner_id = ANY(%s) AND ip = ANY(%s::inet[])",
-            [since, sorted(partners), sorted(ips)],
-        )
-        return cursor.fetchall()
+    return execute(
+        f"SELECT id, partner_id, HOST(ip), user_agent, at FROM {table(Click)} "
+        "WHERE at > %s AND partner_id = ANY(%s::bigint[]) AND ip = ANY(%s::inet[])",
+        [since, sorted(partners), sorted(ips)],
+    )
 
 
 CLICKS_INSERT_ROWS = 1000  # clicks per INSERT statement
 
 
 def _clicks_insert(clicks: "list[Click | BufferedClick]") -> None:
-    """INSERT … ON CONFLICT (id) DO NOTHING of the clicks. On PostgreSQL hand-written, a
-    thousand rows a statement: the ORM's `bulk_create` spent 21 µs of CPU per click, most
-    of the drain's. The values are those the ORM sends: a blank IP address is NULL."""
-    if connection.vendor != "postgresql":
-        rows = [c if isinstance(c, Click) else Click(**c._asdict()) for c in clicks]
-        Click.objects.bulk_create(rows, ignore_conflicts=True, batch_size=CLICKS_INSERT_ROWS)
-        return
-    values = attrgetter(*(Click._meta.get_field(name).attname for name in CLICK_COLUMNS))
-    ip = CLICK_COLUMNS.index("ip")
-    with connection.cursor() as cursor:
-        for start in range(0, len(clicks), CLICKS_INSERT_ROWS):
-            chunk = clicks[start : start + CLICKS_INSERT_ROWS]
-            params = []
-            for click in chunk:
-                row = list(values(click))
-                row[ip] = row[ip] or None
-                params += row
-            cursor.execute(_clicks_insert_sql(len(chunk)), params)
-
-
-@lru_cache(maxsize=4)
-def _clicks_insert_sql(rows: int) -> str:
-    columns = ", ".join(
-        connection.ops.quote_name(Click._meta.get_field(name).column) for name in CLICK_COLUMNS
-    )
-    one = "(" + ", ".join(["%s"] * len(CLICK_COLUMNS)) + ")"
-    return (
-        f"INSERT INTO {connection.ops.quote_name(Click._meta.db_table)} ({columns}) "
-        f"VALUES {', '.join([one] * rows)} ON CONFLICT (id) DO NOTHING"
-    )
+    """INSERT … ON CONFLICT (id) DO NOTHING of the clicks, a thousand rows a statement (the
+    ORM's `bulk_create` spent 21 µs of CPU per click, most of the drain's). The values are
+    those the ORM sends: a blank IP address is NULL."""
+    for start in range(0, len(clicks), CLICKS_INSERT_ROWS):
+        chunk = clicks[start : start + CLICKS_INSERT_ROWS]
+        rows = [_click_values(click) for click in chunk]
+        insert(Click, CLICK_COLUMNS, rows, returning=(), suffix="ON CONFLICT (id) DO NOTHING")
 
 
 def clicks_drain(*, batch_size: int = 5000, max_batches: int = 100) -> int:
@@ -1118,9 +1043,7 @@ def click_flags_create(*, at: datetime) -> int:
         "end": moment.get_db_prep_value(start + ClickFlag.WINDOW, connection),
         "now": moment.get_db_prep_value(timezone.now(), connection),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_CLICK_FLAGS_CREATE, params)
-        return len(cursor.fetchall())
+    return len(execute(_CLICK_FLAGS_CREATE, params))
 
 
 CLICK_FLAG_NOTE_MAX = 1000

@@ -4,8 +4,9 @@
   the email it was sent to; it works for `SIGNUP_CONFIRM_DAYS` and only while the partner
   still has that email.
 - The referring partner is read from the visitor's `rp_ref` token with the rules of a
-  cookie click in attribution: the partner is active, the click is within their cookie
-  days, and `partner_selection` picks the first or the last click that counts.
+  cookie click in attribution (`partners.choices`, which attribution imports too): the
+  partner is active, the click is within their cookie days, and `partner_selection` picks
+  the first or the last click that counts, ties by click id.
 """
 
 from collections.abc import Mapping
@@ -14,7 +15,8 @@ from datetime import datetime, timedelta
 
 from django.core import signing
 
-from .models import PartnerSelection, PartnerStatus, SignupParent
+from .choices import PartnerStatus, click_counts_at, first_or_last
+from .models import SignupParent
 from .tokens import TokenClick
 
 CONFIRM_SALT = "partners.signup-confirm"
@@ -73,19 +75,19 @@ def referring_partner_id(
     at: datetime,
 ) -> int | None:
     """The partner whose click in the visitor's token counts at `at`, first or last."""
-    counting = []
-    for click in clicks:
-        state = partners.get(click.partner_id)
-        if state is None or state.status != PartnerStatus.ACTIVE or click.at > at:
-            continue
-        if state.cookie_days is not None and at - click.at > timedelta(days=state.cookie_days):
-            continue
-        counting.append(click)
-    if not counting:
-        return None
-    counting.sort(key=lambda click: click.at)
-    chosen = counting[0] if selection == PartnerSelection.FIRST else counting[-1]
-    return chosen.partner_id
+    counting = [
+        click
+        for click in clicks
+        if (state := partners.get(click.partner_id)) is not None
+        and click_counts_at(
+            clicked_at=click.at,
+            active=state.status == PartnerStatus.ACTIVE,
+            cookie_days=state.cookie_days,
+            at=at,
+        )
+    ]
+    chosen = first_or_last(counting, selection, key=lambda click: (click.at, click.click_id.hex))
+    return chosen.partner_id if chosen is not None else None
 
 
 def signup_parent_id(

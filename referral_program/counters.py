@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Model
 
+from referral_program.db import execute
+
 
 def count_in_minute(model: type[Model], *, ip: str | None, at: datetime) -> int:
     """Count one more from `ip` in the minute of `at`; the count so far that minute.
@@ -19,14 +21,12 @@ def count_in_minute(model: type[Model], *, ip: str | None, at: datetime) -> int:
     """
     started = at.replace(second=0, microsecond=0)
     table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (ip, started_at, posts) VALUES (%s, %s, 1) "
-            f"ON CONFLICT (ip, started_at) DO UPDATE SET posts = {table}.posts + 1 "
-            "RETURNING posts",
-            [ip or "unknown", connection.ops.adapt_datetimefield_value(started)],
-        )
-        posts = cursor.fetchone()[0]
+    [[posts]] = execute(
+        f"INSERT INTO {table} (ip, started_at, posts) VALUES (%s, %s, 1) "
+        f"ON CONFLICT (ip, started_at) DO UPDATE SET posts = {table}.posts + 1 "
+        "RETURNING posts",
+        [ip or "unknown", connection.ops.adapt_datetimefield_value(started)],
+    )
     if posts == 1:
         model.objects.filter(started_at__lt=started - timedelta(hours=1)).delete()
     return posts

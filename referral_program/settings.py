@@ -138,8 +138,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"]["connect_timeout"] = env.int(
         "DATABASE_CONNECT_TIMEOUT", default=5
     )
-# The event intake's statements run as prepared statements of each connection on
-# PostgreSQL (commissions.statements); turn off behind a pooler in transaction mode.
+# Every hand-written statement (the tracker's, the event intake's: referral_program.db)
+# runs as a prepared statement of each connection on PostgreSQL; turn off behind a pooler
+# in transaction mode.
 PREPARED_STATEMENTS = env.bool("PREPARED_STATEMENTS", default=True)
 # What a 503 for a lost database tells the client to wait (Retry-After, seconds).
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)

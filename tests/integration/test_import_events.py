@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from commissions.models import Commission, Contact, Event, Notification, Order, Refund
+from partners.models import Partner
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,9 +73,22 @@ def test_a_file_is_imported_through_the_same_rules(tmp_path, shop):
     assert rows() == {"Event": 3, "Contact": 1, "Order": 1, "Refund": 1, "Commission": 2}
     amounts = sorted(Commission.objects.values_list("amount", flat=True))
     assert amounts == [Decimal("-5.00"), Decimal("10.00")]
-    assert set(Notification.objects.values_list("status", "reason")) == {
-        ("skipped", "Imported from a file: no email.")
-    }
+    # Imported events email nobody and log no notification (SPEC §5.6); the summary counts
+    # the emails the API would have sent: jane's lead (the web form) and sale (the order).
+    assert not Notification.objects.exists()
+    assert out.splitlines()[2] == (
+        "2 email(s) skipped: imported events email nobody and log no notification."
+    )
+
+
+def test_the_emails_skipped_leave_out_those_the_api_would_not_send(tmp_path, shop):
+    Partner.objects.filter(code="jane").update(notify_lead=False)
+
+    out, _, error = run(write(tmp_path, GOOD))
+
+    assert error is None
+    assert out.splitlines()[2].startswith("1 email(s) skipped: ")
+    assert not Notification.objects.exists()
 
 
 def test_running_the_file_again_changes_nothing(tmp_path, shop):

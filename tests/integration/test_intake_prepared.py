@@ -1,15 +1,18 @@
-"""The intake's statements run prepared, once per connection (commissions.statements)."""
+"""Every hand-written statement runs prepared, once per connection (referral_program.db),
+the intake's and the tracker's alike, unless the PREPARED_STATEMENTS setting is off."""
 
 from decimal import Decimal
 
 import pytest
 from django.db import DataError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from commissions import statements
 from commissions.models import Commission, Event, Notification, Order
-from partners import services as partner_services
-from partners.services import defaults_update
+from partners.models import Click
+from partners.services import click_track, defaults_update
+from partners.tokens import new_click_id
+from referral_program.db import statements
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = [
@@ -47,11 +50,9 @@ def order(api, n: int, sale_partner: str | None = "rep"):
 
 
 def _deallocate_all():
-    """What DISCARD ALL or a pooler's other connection does. The tracker's statement goes
-    too, and it heals itself only outside a transaction (a test runs in one): forgotten."""
+    """What DISCARD ALL or a pooler's other connection does."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    partner_services._click_track_runs.pop(connection.connection, None)
 
 
 def _forget_prepared():
@@ -139,6 +140,66 @@ def test_statements_with_lists_or_many_values_are_sent_as_they_are(db):
 def test_placeholders_are_numbered_and_percent_signs_left_to_the_driver():
     sql = "SELECT %s, 'a%%b', %s WHERE x LIKE 'c%%'"
     assert statements._numbered(sql) == "SELECT $1, 'a%%b', $2 WHERE x LIKE 'c%%'"
+
+
+def test_named_placeholders_are_numbered_by_their_place_in_the_mapping():
+    sql = "SELECT %(b)s, %(a)s, %(b)s, 'x%%'"
+    assert statements._numbered(sql, ("a", "b")) == "SELECT $2, $1, $2, 'x%%'"
+
+
+def test_named_values_run_prepared_and_a_name_may_stand_twice(db):
+    _forget_prepared()
+    sql = "SELECT %(n)s::int + %(m)s::int * %(n)s::int"
+    with CaptureQueriesContext(connection) as queries:
+        assert statements.execute(sql, {"n": 2, "m": 5}) == [(12,)]
+        assert statements.execute(sql, {"m": 1, "n": 3}) == [(6,)]
+    assert [q["sql"].split(" ", 1)[0] for q in queries] == ["PREPARE", "EXECUTE"]
+
+
+def test_a_list_is_prepared_where_the_statement_casts_it(db):
+    _forget_prepared()
+    sql = "SELECT cardinality(%s::text[])"
+    with CaptureQueriesContext(connection) as queries:
+        assert statements.execute(sql, [["a", "b"]], arrays=True) == [(2,)]
+        assert statements.execute(sql, [[]], arrays=True) == [(0,)]
+    assert [q["sql"].split(" ", 1)[0] for q in queries] == ["PREPARE", "EXECUTE"]
+
+
+def _server_prepared() -> list[str]:
+    """The statements prepared on this test's connection, as PostgreSQL lists them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _click_and_order(api, n: int):
+    at = timezone.now()
+    click = Click(id=new_click_id(at), ip=f"198.51.100.{n}", user_agent="Firefox", at=at)
+    assert click_track(code="jane", link_code=None, click=click, record=True).click_stored
+    assert order(api, n).status_code == 201
+
+
+def test_with_the_setting_off_nothing_is_prepared_on_the_server(settings, api, rep):
+    PartnerFactory(code="jane")
+    settings.PREPARED_STATEMENTS = False
+    _forget_prepared()
+    _click_and_order(api, 1)
+    _click_and_order(api, 2)
+
+    assert _server_prepared() == []
+    assert Click.objects.count() == 2 and Order.objects.count() == 2
+
+
+def test_with_the_setting_on_the_tracker_and_the_intake_statements_are_prepared(api, rep):
+    PartnerFactory(code="jane")
+    _forget_prepared()
+    _click_and_order(api, 1)
+    _click_and_order(api, 2)
+
+    found = _server_prepared()
+    assert any("partners_click" in sql and "jsonb_array_elements_text" in sql for sql in found)
+    assert any("commissions_" in sql for sql in found)
+    assert Click.objects.count() == 2 and Order.objects.count() == 2
 
 
 def test_inside_a_transaction_a_lost_statement_fails_and_is_prepared_next_time(db):

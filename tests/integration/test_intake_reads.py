@@ -8,19 +8,19 @@ from django.db import connection
 from django.utils import timezone
 
 from commissions.calculation import LEAD, SALE, ChainMember, Rate
+from commissions.intake import DatabaseReader
 from commissions.models import Contact, Event, Notification, Referral
 from commissions.selectors import (
     ChainPartner,
     engine_with_chains,
-    history_touches,
-    partner_chain,
+    history_picks,
     partner_chains,
 )
 from commissions.serializers import OrderEventSerializer
 from commissions.services import _contact_write, contact_upsert, notifications_queue
-from commissions.statements import InsertPart, Returned, insert_together
-from partners.models import Partner, ProgramRate
+from partners.models import ProgramRate
 from partners.services import defaults_update
+from referral_program.db import InsertPart, Returned, insert_together
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_a_chain_holds_three_levels_the_default_program_and_the_partners(
 def test_a_partners_own_program_pays_with_its_unused_rate_and_missing_level(tree):
     solo = tree["solo"]
 
-    chain = partner_chain(solo.pk)
+    chain = partner_chains([solo.pk])[solo.pk]
 
     assert (chain.members, chain.has_parent) == ((ChainMember(solo.pk, 1, True),), False)
     terms = chain.terms
@@ -112,13 +112,11 @@ def test_chains_of_a_batch_are_one_query_and_unknown_partners_are_left_out(
     assert chains[tree["grandma"].pk].members == (ChainMember(tree["grandma"].pk, 1, True),)
     with django_assert_num_queries(0):
         assert partner_chains([]) == {}
-    with pytest.raises(Partner.DoesNotExist):
-        partner_chain(999_999)
 
 
 def test_without_any_program_a_chain_has_no_terms(db):
     partner = PartnerFactory()
-    assert partner_chain(partner.pk).terms is None
+    assert partner_chains([partner.pk])[partner.pk].terms is None
 
 
 @pytest.mark.parametrize("named", [0, 2], ids=["no-partner", "two-partners"])
@@ -164,7 +162,7 @@ def test_the_history_entry_comes_with_its_partners_chain(
     chains = {}
 
     with django_assert_num_queries(1):
-        touches, partners = history_touches(
+        touches, partners = DatabaseReader().history(
             email="ada@example.com", at=now, rule=rule, chains=chains
         )
 
@@ -173,9 +171,23 @@ def test_the_history_entry_comes_with_its_partners_chain(
         (str(entry.pk), entry.partner_id, entry.set_at, entry.expires_at)
     ]
     assert list(partners) == list(chains) == [entry.partner_id]
-    assert chains[entry.partner_id] == partner_chain(entry.partner_id)
-    assert history_touches(contact=contact, at=now, rule=rule)[0] == touches
-    assert history_touches(email="nobody@example.com", at=now, rule=rule) == ([], {})
+    assert chains[entry.partner_id] == partner_chains([entry.partner_id])[entry.partner_id]
+    assert DatabaseReader().history(email="nobody@example.com", at=now, rule=rule, chains={}) == (
+        [],
+        {},
+    )
+    # The API's read is the batch read of one event; a batch reads every event at once.
+    earlier = now - timedelta(days=2, hours=12)
+    # One statement on PostgreSQL; SQLite (no LATERAL) reads event by event.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        picks = history_picks(
+            [(7, "ada@example.com", now), (8, "nobody@example.com", now),
+             (9, "ada@example.com", earlier)],
+            rule=rule,
+        )  # fmt: skip
+    assert sorted(picks) == [7, 9]
+    assert picks[7][0] == touches[0]
+    assert picks[9][0].ref == str(entries[0].pk)  # the only one set by then
 
 
 def test_a_contact_is_made_with_its_lead_partner_and_found_again_in_one_statement(

@@ -16,7 +16,7 @@ from partners.models import (
     ReferralDefaults,
     TrackingLink,
 )
-from partners.selectors import defaults_get, partner_ancestor_ids
+from partners.selectors import defaults_get
 from partners.services import defaults_update
 from tests.factories import TrackingLinkFactory
 
@@ -73,7 +73,7 @@ def test_first_run_counts_and_logins_it_prints():
 def test_the_partner_tree_has_three_levels():
     seed()
 
-    depths = {p.code: len(partner_ancestor_ids(p.pk)) + 1 for p in Partner.objects.all()}
+    depths = {p.code: len(Partner.objects.ancestor_ids(p.pk)) + 1 for p in Partner.objects.all()}
 
     assert len(depths) == 20
     assert max(depths.values()) == 3

@@ -11,12 +11,12 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from commissions import statements
 from partners import services
 from partners.models import Click, PartnerStatus
 from partners.selectors import code_candidates
 from partners.services import _click_track_portable, click_track, defaults_update
 from partners.tokens import new_click_id
+from referral_program.db import statements
 from tests.factories import PartnerFactory, TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db
@@ -272,7 +272,6 @@ def _forget_prepared():
     intake's, which DEALLOCATE ALL takes too)."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    services._click_track_runs.pop(connection.connection, None)
     statements._prepared_by_connection.pop(connection.connection, None)
 
 
@@ -286,10 +285,16 @@ def test_the_first_click_prepares_and_runs_in_one_execute_later_ones_only_run():
         click_track(code="jane", link_code=None, click=visit(ip="198.51.100.7"), record=True)
 
     assert len(first) == 1 and len(second) == 1
-    assert first[0]["sql"].startswith(f"PREPARE {services.CLICK_TRACK_STATEMENT} ")
-    assert f"; EXECUTE {services.CLICK_TRACK_STATEMENT} (" in first[0]["sql"]
-    assert second[0]["sql"].startswith(f"EXECUTE {services.CLICK_TRACK_STATEMENT} (")
+    name = _click_track_name()
+    assert first[0]["sql"].startswith(f"PREPARE {name} AS ")
+    assert f"; EXECUTE {name} (" in first[0]["sql"]
+    assert second[0]["sql"].startswith(f"EXECUTE {name} (")
     assert Click.objects.count() == 2
+
+
+def _click_track_name() -> str:
+    """The name the tracker's statement is prepared under on this connection."""
+    return statements._prepared_by_connection[connection.connection][services._CLICK_TRACK].name
 
 
 def _statement_kind(sql):
@@ -298,7 +303,7 @@ def _statement_kind(sql):
 
 @postgresql_only
 def test_each_connection_prepares_the_statement_again_every_so_many_clicks(monkeypatch):
-    monkeypatch.setattr(services, "CLICK_TRACK_PREPARE_EVERY", 3)
+    monkeypatch.setattr(statements, "PREPARE_EVERY", 3)
     partners("jane")
     defaults_update(data={"duplicate_click_minutes": 0}, acting_user=None)
     _forget_prepared()
@@ -320,7 +325,7 @@ def _duplicate_check_plan():
     params = [1, ["jane"], "jane", "active", None, new_click_id(at), "", IP, BROWSER, "", at]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"EXPLAIN EXECUTE {services.CLICK_TRACK_STATEMENT} ({', '.join(['%s'] * 12)})",
+            f"EXPLAIN EXECUTE {_click_track_name()} ({', '.join(['%s'] * 12)})",
             [*params, True],
         )
         plan = [row[0] for row in cursor.fetchall()]
@@ -333,7 +338,7 @@ def test_a_plan_made_while_the_click_table_was_tiny_does_not_outlive_it(monkeypa
     nearly empty click table, it looks for repeats by time alone (every click of the
     window), and would stay so until the next ANALYZE. Prepared again once the table has
     grown, it looks them up by IP address (or partner) and time."""
-    monkeypatch.setattr(services, "CLICK_TRACK_PREPARE_EVERY", 20)
+    monkeypatch.setattr(statements, "PREPARE_EVERY", 20)
     partners("jane")
     jane_id = next(iter(PARTNER_CODES))
     _forget_prepared()

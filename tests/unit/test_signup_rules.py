@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import signing
 
+from commissions.attribution import PartnerState, Policy, Touch, attribute
 from partners.signup import (
     CONFIRM_SALT,
     ConfirmClaim,
@@ -62,6 +63,22 @@ def test_a_click_that_does_not_count_leaves_the_other_one():
     partners = {1: ACTIVE, 2: ReferrerState("pending", None)}
 
     assert referring_partner_id(clicks, partners, selection="last", at=AT) == 1
+
+
+@pytest.mark.parametrize("selection", ["first", "last"])
+def test_clicks_of_the_same_instant_are_picked_as_attribution_picks_them(selection):
+    """The tie-break of attribution (click id), not the order of the clicks in the token."""
+    low = TokenClick(click_id=uuid.UUID(int=1), partner_id=1, at=AT - timedelta(days=1))
+    high = TokenClick(click_id=uuid.UUID(int=2), partner_id=2, at=low.at)
+    touches = [Touch(ref=c.click_id.hex, partner_id=c.partner_id, at=c.at) for c in (high, low)]
+    states = {pk: PartnerState(id=pk, active=True, cookie_days=None) for pk in (1, 2)}
+    expected = attribute(
+        policy=Policy(partner_selection=selection), at=AT, partners=states, cookie_clicks=touches
+    ).partner_id
+
+    for order in ([low, high], [high, low]):
+        chosen = referring_partner_id(order, {1: ACTIVE, 2: ACTIVE}, selection=selection, at=AT)
+        assert chosen == expected == (1 if selection == "first" else 2)
 
 
 def test_a_click_on_the_last_cookie_day_still_counts():

@@ -107,6 +107,11 @@ class Command(BaseCommand):
             + (f"; recorded: {kinds}" if kinds else "")
             + "."
         )
+        if not dry_run:
+            self.stdout.write(
+                f"{report.emails_skipped:,} email(s) skipped: imported events email nobody "
+                "and log no notification."
+            )
         if report.failed:
             raise CommandError(
                 f"{len(report.failed)} line(s) failed: "

@@ -1,0 +1,61 @@
+"""What an event's rules read, behind one interface for the API and the importer."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from partners.models import Partner
+from partners.tokens import decode_token
+
+from ..attribution import EXPLICIT, Attribution, PartnerState, Touch
+from ..selectors import Chain, EngineSettings, engine_with_chains, history_picks, ip_clicks
+
+
+def cookie_clicks(token: str) -> list[Touch]:
+    """The clicks a tracking token carries (none for an empty or unreadable token)."""
+    return [
+        Touch(ref=c.click_id.hex, partner_id=c.partner_id, at=c.at) for c in decode_token(token)
+    ]
+
+
+def explicit(partner: Partner | None) -> Attribution | None:
+    """The attribution of a partner the event names (`lead_partner`, `sale_partner`)."""
+    return Attribution(partner_id=partner.pk, source=EXPLICIT) if partner else None
+
+
+class Reader(Protocol):
+    """Where `track` reads the sources after the cookie: each read only when the sources
+    before it found nothing, as `attribute` would not look at it."""
+
+    def history(
+        self, *, email: str, at: datetime, rule: str, chains: dict[int, Chain]
+    ) -> tuple[list[Touch], dict[int, PartnerState]]:
+        """The history entry of the contact (by normalised email) the rule picks at `at`,
+        with its partner; its partner's chain added to `chains`."""
+        ...
+
+    def ip_clicks(self, *, ip: str, at: datetime) -> tuple[list[Touch], dict[int, PartnerState]]:
+        """The recent clicks of active partners from `ip`, with their partners."""
+        ...
+
+
+class DatabaseReader:
+    """The API's reader: one event, read as a batch of one by the selectors."""
+
+    def engine_and_chains(
+        self, partner_ids: Iterable[int | None]
+    ) -> tuple[EngineSettings, dict[int, Chain]]:
+        return engine_with_chains(partner_ids)
+
+    def history(
+        self, *, email: str, at: datetime, rule: str, chains: dict[int, Chain]
+    ) -> tuple[list[Touch], dict[int, PartnerState]]:
+        found = history_picks([(0, email, at)], rule=rule).get(0)
+        if found is None:
+            return [], {}
+        touch, chain = found
+        chains[touch.partner_id] = chain
+        return [touch], {touch.partner_id: chain.partner.state()}
+
+    def ip_clicks(self, *, ip: str, at: datetime) -> tuple[list[Touch], dict[int, PartnerState]]:
+        return ip_clicks([(0, ip, at)])[0]
