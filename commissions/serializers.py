@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from partners.models import Partner
 from partners.serializers import PartnerCodeField
-from referral_program.dates import ApiDayField
+from referral_program.dates import ApiDayField, QueryDayField
 
 from . import validation
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
@@ -244,8 +244,8 @@ class ReferralSerializer(serializers.ModelSerializer):
 
 
 class LedgerQuerySerializer(serializers.Serializer):
-    start = ApiDayField(required=False, help_text="First day (UTC); empty: all time.")
-    end = ApiDayField(required=False, help_text="Last day (UTC), included.")
+    start = QueryDayField(required=False, help_text="First day (UTC); empty: all time.")
+    end = QueryDayField(required=False, help_text="Last day (UTC), included; empty: no end.")
     currency = serializers.CharField(required=False, min_length=3, max_length=3)
 
     def validate(self, attrs):
