@@ -20,7 +20,12 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from commissions import validation as v
-from commissions.serializers import NamedPartner
+from commissions.serializers import (
+    NamedPartner,
+    OrderEventSerializer,
+    RefundEventSerializer,
+    WebFormEventSerializer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +196,11 @@ def test_the_schema_describes_the_fields_from_their_declaration(components):
     assert order["properties"]["currency"]["pattern"] == "^[Uu][Ss][Dd]$"
     assert order["properties"]["items"]["items"] == {"$ref": "#/components/schemas/ItemRequest"}
     assert refund["properties"]["order_id"]["description"] == "The order's event_id."
+
+
+@pytest.mark.parametrize(
+    "serializer", [WebFormEventSerializer, OrderEventSerializer, RefundEventSerializer]
+)
+def test_the_event_serializers_declare_no_second_copy_of_the_fields(serializer):
+    assert serializer().fields == {}
+    assert serializer.rules.name + "Request" in RECORDS
