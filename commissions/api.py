@@ -102,7 +102,11 @@ class OrderEventView(EventView):
 
 @extend_schema(
     request=RefundEventSerializer,
-    responses={201: RefundResultSerializer, 200: RefundResultSerializer, 404: None},
+    responses={
+        201: RefundResultSerializer,
+        200: RefundResultSerializer,
+        404: OpenApiResponse(description="No order was recorded with this order_id."),
+    },
 )
 class RefundEventView(EventView):
     """A refund or cancellation of an order: proportional clawbacks of its commissions."""

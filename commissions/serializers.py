@@ -1,8 +1,8 @@
 """JSON shapes of the events intake and the engine's resources (SPEC §6).
 
 Serializers validate and render; the views hand `validated_data` to `commissions.services`.
-The events' fields are checked by the plain rules of `commissions.validation`, which the
-bulk importer shares; their declared fields here describe the JSON (the OpenAPI schema).
+The events' fields are declared once, as the plain rules of `commissions.validation`, which
+the bulk importer shares and from which `commissions.event_schema` writes their schema.
 """
 
 from collections.abc import Iterable
@@ -13,12 +13,12 @@ from rest_framework import serializers
 
 from partners.models import Partner
 from partners.serializers import PartnerCodeField
-from referral_program.dates import ApiDayField
+from referral_program.dates import ApiDayField, QueryDayField
 from referral_program.db import columns, execute, table
 
 from . import validation
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
-from .validation import MAX_ITEMS, MONEY_DIGITS, NEGATIVE_ZERO, event_id_validator
+from .validation import MONEY_DIGITS, NEGATIVE_ZERO
 
 
 class NamedPartner(NamedTuple):
@@ -60,9 +60,8 @@ class ActivePartnerCodeField(PartnerCodeField):
 
 
 class EventRulesMixin:
-    # Validates an event by the plain rules of `commissions.validation` (the importer's
-    # too); the declared fields are not run: they describe the JSON for the schema. (No
-    # docstring: the schema would show it as the request's description.)
+    """Validates an event by the plain rules of `commissions.validation` (the importer's
+    too), which also give its schema (`commissions.event_schema.EventRecords`)."""
 
     rules: validation.Record
 
@@ -107,67 +106,21 @@ def money(**kwargs) -> serializers.DecimalField:
     )
 
 
-class ContactSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+# The events' serializers declare no fields: their records (`rules`) are the one declaration
+# of each field, which validates them here and in the importer and gives the OpenAPI schema
+# (`commissions.event_schema`).
 
 
-class EventSerializer(serializers.Serializer):
-    event_id = serializers.CharField(max_length=100, validators=[event_id_validator])
-    occurred_at = serializers.DateTimeField(
-        required=False, help_text="ISO 8601; now when left out; at most a day ahead."
-    )
-
-
-class TrackedEventSerializer(EventSerializer):
-    contact = ContactSerializer()
-    tracking_token = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        trim_whitespace=True,
-        help_text=(
-            "The rp_ref value the visitor carried (cookie or landing-page query), passed on "
-            "as it is. Never refused: a value that is not a valid token counts as none."
-        ),
-    )
-    ip = serializers.IPAddressField(required=False, allow_null=True)
-
-
-class WebFormEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
+class WebFormEventSerializer(PartnerCodesMixin, serializers.Serializer):
     rules = validation.WEB_FORM
 
-    form = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
 
-
-class ItemSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
-    unit_price = money()
-
-
-class OrderEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
+class OrderEventSerializer(PartnerCodesMixin, serializers.Serializer):
     rules = validation.ORDER
 
-    currency = serializers.CharField(min_length=3, max_length=3, required=False)
-    items = ItemSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
-    discount = money(required=False)
-    shipping = money(required=False)
-    tax = money(required=False)
-    sale_partner = ActivePartnerCodeField(required=False, allow_null=True)
-    lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
 
-
-class RefundEventSerializer(EventRulesMixin, EventSerializer):
+class RefundEventSerializer(EventRulesMixin, serializers.Serializer):
     rules = validation.REFUND
-
-    order_id = serializers.CharField(max_length=100, help_text="The order's event_id.")
-    amount = money(
-        required=False, allow_null=True, help_text="Left out: all that is not yet refunded."
-    )
 
 
 class WebFormResultSerializer(serializers.Serializer):
@@ -291,8 +244,8 @@ class ReferralSerializer(serializers.ModelSerializer):
 
 
 class LedgerQuerySerializer(serializers.Serializer):
-    start = ApiDayField(required=False, help_text="First day (UTC); empty: all time.")
-    end = ApiDayField(required=False, help_text="Last day (UTC), included.")
+    start = QueryDayField(required=False, help_text="First day (UTC); empty: all time.")
+    end = QueryDayField(required=False, help_text="Last day (UTC), included; empty: no end.")
     currency = serializers.CharField(required=False, min_length=3, max_length=3)
 
     def validate(self, attrs):

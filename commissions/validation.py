@@ -101,11 +101,13 @@ def _surrogate(text: str) -> str | None:
 
 class Field(ABC):
     """What every field does with a missing value and with null (DRF's `Field`); each kind
-    of field says how it converts a value in `convert`."""
+    of field says how it converts a value in `convert`. `help_text` is what the API docs say
+    about it (`commissions.event_schema` writes the OpenAPI schema from these fields)."""
 
-    def __init__(self, *, required: bool = True, allow_null: bool = False):
+    def __init__(self, *, required: bool = True, allow_null: bool = False, help_text: str = ""):
         self.required = required
         self.allow_null = allow_null
+        self.help_text = help_text
 
     def clean(self, value: Any, partners: Mapping) -> Any:
         if value is MISSING:
@@ -401,17 +403,19 @@ class Record(Field):
     """A JSON object of named fields (DRF's `Serializer`): every field is checked and the
     errors come by field name, in the order of the fields. `checks` run on a field's value
     once it is valid (DRF's `validate_<field>`); `final` on the whole once every field is
-    (DRF's `validate`)."""
+    (DRF's `validate`). `name` names its schema component (a nested record's)."""
 
     def __init__(
         self,
         fields: dict[str, Field],
         *,
+        name: str = "",
         checks: Mapping[str, Callable[[Any], Any]] | None = None,
         final: Callable[[dict], dict] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.name = name
         self.fields = fields
         self.checks = checks or {}
         self.final = final
@@ -526,22 +530,26 @@ def order_amounts(attrs: dict) -> dict:
 
 EVENT_FIELDS: dict[str, Field] = {
     "event_id": Text(max_length=100, checks=[event_id_validator]),
-    "occurred_at": When(required=False),
+    "occurred_at": When(
+        required=False, help_text="ISO 8601; now when left out; at most a day ahead."
+    ),
 }
 CONTACT = Record(
     {
         "email": Email(max_length=254),
         "first_name": Text(max_length=100, required=False, allow_blank=True),
         "last_name": Text(max_length=100, required=False, allow_blank=True),
-    }
+    },
+    name="Contact",
 )
+PARTNER_CODE = "A partner's code (any case)."
 
 
 class Token(Field):
     """The visitor's rp_ref value: never an error, whatever it holds (`token_kept`)."""
 
-    def __init__(self):
-        super().__init__(required=False, allow_null=True)
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
 
     def clean(self, value: Any, partners: Mapping) -> Any:
         if value is MISSING:
@@ -555,15 +563,21 @@ class Token(Field):
 TRACKED_FIELDS: dict[str, Field] = {
     **EVENT_FIELDS,
     "contact": CONTACT,
-    "tracking_token": Token(),
+    "tracking_token": Token(
+        help_text=(
+            "The rp_ref value the visitor carried (cookie or landing-page query), passed on "
+            "as it is. Never refused: a value that is not a valid token counts as none."
+        )
+    ),
     "ip": IP(required=False, allow_null=True),
 }
 WEB_FORM = Record(
     {
         **TRACKED_FIELDS,
         "form": Text(max_length=100, required=False, allow_blank=True),
-        "lead_partner": PartnerCode(required=False, allow_null=True),
-    }
+        "lead_partner": PartnerCode(required=False, allow_null=True, help_text=PARTNER_CODE),
+    },
+    name="WebFormEvent",
 )
 ITEM = Record(
     {
@@ -571,7 +585,8 @@ ITEM = Record(
         "description": Text(max_length=500, required=False, allow_blank=True),
         "quantity": Integer(min_value=1, max_value=1_000_000),
         "unit_price": Money(),
-    }
+    },
+    name="Item",
 )
 ORDER = Record(
     {
@@ -581,18 +596,22 @@ ORDER = Record(
         "discount": Money(required=False),
         "shipping": Money(required=False),
         "tax": Money(required=False),
-        "sale_partner": PartnerCode(required=False, allow_null=True),
-        "lead_partner": PartnerCode(required=False, allow_null=True),
+        "sale_partner": PartnerCode(required=False, allow_null=True, help_text=PARTNER_CODE),
+        "lead_partner": PartnerCode(required=False, allow_null=True, help_text=PARTNER_CODE),
     },
+    name="OrderEvent",
     checks={"currency": program_currency},
     final=order_amounts,
 )
 REFUND = Record(
     {
         **EVENT_FIELDS,
-        "order_id": Text(max_length=100),
-        "amount": Money(required=False, allow_null=True),
-    }
+        "order_id": Text(max_length=100, help_text="The order's event_id."),
+        "amount": Money(
+            required=False, allow_null=True, help_text="Left out: all that is not yet refunded."
+        ),
+    },
+    name="RefundEvent",
 )
 
 

@@ -132,9 +132,14 @@ class DefaultsView(generics.GenericAPIView):
 
 
 class IdFilter(django_filters.NumberFilter):
-    """A whole number, e.g. a program id (NumberFilter would take 1.5)."""
+    """A whole number, e.g. a program id (NumberFilter would take 1.5), that an id column
+    can hold (a bigint; the schema says so): a larger one answers 400."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class PartnerFilter(django_filters.FilterSet):

@@ -16,6 +16,7 @@ class PartnersConfig(AppConfig):
     verbose_name = "Referral partners"
 
     def ready(self) -> None:
+        from referral_program import schema_extensions  # noqa: F401 (registers them)
         from referral_program.mail import console_mailer_in_production
 
         post_migrate.connect(ensure_referral_defaults, sender=self)

@@ -20,6 +20,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 LAST_DAY = date.max - timedelta(days=1)
@@ -73,6 +74,14 @@ class ApiDayField(serializers.DateField):
             return parse_day(value)
         except DayError as error:
             raise serializers.ValidationError(str(error), code="invalid") from None
+
+
+@extend_schema_field(
+    {"type": "string", "anyOf": [{"format": "date"}, {"type": "string", "maxLength": 0}]}
+)
+class QueryDayField(ApiDayField):
+    """A day in a query string, where an empty one (`?start=`) means none, as DRF reads an
+    empty parameter of an optional field: the schema says so."""
 
 
 class QueryErrorsAre400:

@@ -301,7 +301,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # JSON only (SPEC §6), refusing NUL and unpaired surrogates and deep nesting with a 400.
     "DEFAULT_PARSER_CLASSES": ["referral_program.parsers.StrictJSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["referral_program.filtering.FilterBackend"],  # each once
     "DEFAULT_PAGINATION_CLASS": "referral_program.pagination.Pagination",  # limit ≤ 1000
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -322,6 +322,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",  # the default
         "referral_program.schema_hooks.blank_strings_any_of",  # "" may be blank or match
+        "referral_program.schema_hooks.error_answers",  # 400, 401, 403, 404, … declared
         "referral_program.api_docs.operation_texts",  # what the docs say, for developers
     ],
 }

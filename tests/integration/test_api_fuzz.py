@@ -2,9 +2,10 @@
 
 Every operation of `/api/schema/` is called in-process (WSGI) with a valid API key, with
 data that fits the schema and data that does not (schemathesis' positive and negative
-modes). Each answer must not be a 5xx and must match the schema (status-specific body and
-content type). Whatever the answer, these must write nothing (every table's row count and
-contents are compared before and after, in one query):
+modes). Each answer must not be a 5xx, must have a status the operation declares, and must
+match the schema (status-specific body and content type). Whatever the answer, these must
+write nothing (every table's row count and contents are compared before and after, in one
+query):
 
 - a read (GET, HEAD, OPTIONS),
 - a request answered 4xx, which is how the API answers every invalid request,
@@ -34,6 +35,7 @@ from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
+    status_code_conformance,
 )
 from schemathesis.core.parameters import ParameterLocation
 
@@ -46,7 +48,13 @@ from tests.tables import table_snapshot
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+# Every answer documented too (issue 15); docs/reliability.md gives the `--checks all` run.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    content_type_conformance,
+]
 READS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -253,3 +261,114 @@ def test_an_order_too_large_for_the_money_columns_is_refused_with_400(api):
     assert response.status_code == 400
     assert "items" in response.json()
     assert (Event.objects.count(), Order.objects.count()) == (0, 0)
+
+
+# --- What `schemathesis run --checks all` found (issue 15), pinned -------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("offset=null&offset=null", "offset"),
+        ("offset=1&offset=2", "offset"),
+        ("offset=", "offset"),
+        ("offset=-1", "offset"),
+        ("limit=abc", "limit"),
+        ("limit=", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=1.5", "limit"),
+        ("status=active&status=inactive", "status"),
+        ("program=1&program=2", "program"),
+        ("program=9223372036854775808", "program"),
+    ],
+    ids=str,
+)
+def test_a_page_or_filter_parameter_that_is_not_one_valid_value_is_refused(api, query, parameter):
+    """DRF read a bad `limit`/`offset` as left out and the last of several values; the
+    schema says one integer (limit >= 1, offset >= 0), and a filter one value."""
+    PartnerFactory(code="page0")
+
+    response = api.get(f"/api/v1/partners/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [parameter]
+
+
+@pytest.mark.parametrize(
+    "query", ["", "limit=1", "offset=0", "limit=5&offset=1", "status=", "status=active"]
+)
+def test_valid_page_and_filter_parameters_still_answer(api, query):
+    PartnerFactory(code="page0")
+
+    response = api.get(f"/api/v1/partners/?{query}")
+
+    assert response.status_code == 200
+
+
+def test_an_empty_ledger_day_is_all_time_as_the_schema_says(api):
+    PartnerFactory(code="jane")
+    schema = api.get("/api/schema/?format=json").json()
+    (start,) = [
+        p
+        for p in schema["paths"]["/api/v1/partners/{code}/ledger/"]["get"]["parameters"]
+        if p["name"] == "start"
+    ]
+
+    response = api.get("/api/v1/partners/jane/ledger/?start=&end=")
+
+    assert response.status_code == 200
+    assert (response.json()["start"], response.json()["end"]) == (None, None)
+    assert {"type": "string", "maxLength": 0} in start["schema"]["anyOf"]
+
+
+def test_a_path_no_route_matches_answers_json_under_api(api, client):
+    response = api.get("/api/v1/commissions/1.5/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+    assert client.get("/no-such-page/")["Content-Type"].startswith("text/html")
+
+
+def test_every_operation_declares_its_error_answers(api):
+    schema = api.get("/api/schema/?format=json").json()
+
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            declared = set(operation["responses"])
+            assert {"400", "401", "403", "503"} <= declared, (method, path)
+            assert ("404" in declared) is ("{" in path or path.endswith("/refunds/")), path
+            assert ({"413", "415"} <= declared) is ("requestBody" in operation), (method, path)
+            for code in declared - {"200", "201"}:
+                assert "application/json" in operation["responses"][code]["content"], code
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "accepted", "refused"),
+    [
+        (
+            "ProgramRequest",
+            "unused_sale_percent",
+            ["0", "100", "100.0000", "12.5", ".5"],
+            ["", ".", "-1", "100.01", "101", "-.2"],
+        ),
+        (
+            "ProgramRequest",
+            "unused_sale_amount",
+            ["0", "9999999999.99", "1."],
+            ["", "-0.01", "1.234"],
+        ),
+        ("PayoutBatchRequest", "minimum", ["0", "12.34"], ["-1", "", "1.234"]),
+    ],
+    ids=["percent", "amount", "minimum"],
+)
+def test_decimal_patterns_take_what_drf_takes(api, component, field, accepted, refused):
+    """drf-spectacular's pattern allowed "", "." and a minus sign on fields >= 0."""
+    import jsonschema_rs
+
+    schema = api.get("/api/schema/?format=json").json()["components"]["schemas"][component]
+    validator = jsonschema_rs.validator_for(schema["properties"][field])
+
+    assert [v for v in accepted if not validator.is_valid(v)] == []
+    assert [v for v in refused if validator.is_valid(v)] == []

@@ -1,0 +1,27 @@
+"""The API's filters: django-filter's, with each parameter given once (`FILTER_BACKEND`).
+
+django-filter reads the last of several values (`?program=1&program=2` filters by 2); the
+schema says each filter takes one value, so a parameter given twice answers 400 naming it,
+as `limit` and `offset` do (referral_program.pagination). An empty value is no filter, as
+in django-filter; the schema lists "" among a choice's values
+(referral_program.schema_hooks.error_answers).
+"""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError
+
+ONCE = "Give it once."
+
+
+class FilterBackend(DjangoFilterBackend):
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            repeated = {
+                name: [ONCE]
+                for name in filterset.base_filters
+                if len(request.query_params.getlist(name)) > 1
+            }
+            if repeated:
+                raise ValidationError(repeated)
+        return filterset
