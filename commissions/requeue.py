@@ -37,7 +37,12 @@ from .tasks import deliver_webhook, send_notification
 def notifications_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:
     """Ids of notifications still queued a while after their event arrived, oldest first."""
     queued = Notification.objects.filter(status=NotificationStatus.QUEUED)
-    return stranded(queued, due="event__received_at", at=at, limit=limit)
+    of_events = stranded(
+        queued.filter(event__isnull=False), due="event__received_at", at=at, limit=limit
+    )
+    # Payout emails have no event: they are due from when they were queued.
+    others = stranded(queued.filter(event__isnull=True), due="created_at", at=at, limit=limit)
+    return sorted(of_events + others)[:limit]
 
 
 @shared_task(ignore_result=True)

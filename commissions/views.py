@@ -340,7 +340,7 @@ class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
         )
         lines_page = Paginator(lines, PAGE_SIZE).get_page(self.request.GET.get("page"))
         notifications = Notification.objects.filter(partner=partner).select_related(
-            "event__lead__contact"
+            "event__lead__contact", "payment", "details_change"
         )
         notifications_page = Paginator(notifications.order_by("-created_at", "-id"), PAGE_SIZE)
         return super().get_context_data(

@@ -502,10 +502,14 @@ def test_partner_activity_shows_ledger_lines_payments_and_emails(
     ]
     assert [(p.batch_id, p.amount) for p in context["payments"]] == [(batch.pk, D("75.00"))]
     notifications = context["notifications_page"].object_list
-    assert [(n.event.event_id, n.status, n.reason) for n in notifications] == [
+    assert [(n.event.event_id, n.status, n.reason) for n in notifications if n.event] == [
         ("o3", "skipped", "Skip notifications is on in the defaults."),
         ("o2", "sent", ""),
         ("o1", "queued", ""),
+    ]
+    # The payout made to them is an email too (issue 17).
+    assert [(n.kind, n.payment.amount) for n in notifications if not n.event] == [
+        ("payout", D("75.00"))
     ]
     assert "Skip notifications is on in the defaults." in page_text(response)
     quiet = staff_client.get("/staff/crm/partners/quiet/activity/")
