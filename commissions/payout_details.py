@@ -62,6 +62,12 @@ LABELS = {
 }
 
 
+# Free text that goes into the payout files as it is (PayPal and Wise read the values, so
+# they are not escaped there): refused when a spreadsheet would run it as a formula.
+TYPED_FIELDS = ("holder_name", "address_line", "city", "state", "postcode")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _compact(value: str) -> str:
     return "".join(value.split()).upper()
 
@@ -87,6 +93,8 @@ def payout_details_clean(data: dict) -> dict[str, str]:
         cleaned.update(method=method, paypal_email=value["paypal_email"].lower())
         try:
             validate_email(cleaned["paypal_email"])
+            if cleaned["paypal_email"][:1] in FORMULA_STARTS:
+                raise ValidationError("starts like a spreadsheet formula")
         except ValidationError:
             errors["paypal_email"] = "Enter the email address of your PayPal account."
         if errors:
@@ -95,6 +103,9 @@ def payout_details_clean(data: dict) -> dict[str, str]:
 
     cleaned = {name: value[name] for name in FIELDS}
     cleaned["paypal_email"] = ""
+    for name in TYPED_FIELDS:
+        if cleaned[name][:1] in FORMULA_STARTS:
+            errors[name] = f"The {LABELS[name]} must not start with {cleaned[name][:1]}."
     for name in ("iban", "bic", "account_number", "routing_number", "country"):
         cleaned[name] = _compact(cleaned[name])
     if not cleaned["holder_name"]:
