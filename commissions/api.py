@@ -211,7 +211,7 @@ def ledger_entries(partner, *, start, end) -> list[dict]:
         for c in ledger_commissions(partner, start=start, end=end)
     ] + [
         {
-            "entry": "payment",
+            "entry": "payment_returned" if p.reverses_id else "payment",
             "id": p.pk,
             "at": p.paid_at,
             "amount": -p.amount,
@@ -223,7 +223,7 @@ def ledger_entries(partner, *, start, end) -> list[dict]:
         }
         for p in ledger_payments(partner, start=start, end=end)
     ]
-    return sorted(rows, key=lambda row: (row["at"], row["entry"] == "payment", row["id"]))
+    return sorted(rows, key=lambda row: (row["at"], row["entry"].startswith("payment"), row["id"]))
 
 
 @extend_schema(parameters=[LedgerQuerySerializer], responses=LedgerSerializer)
@@ -304,12 +304,12 @@ class PayoutBatchViewSet(
         """Record a draft's payments, as previewed. When what is owed changed since, nothing
         is recorded: 409 with the draft's new preview, to confirm again."""
         batch = self.get_object()
-        try:
-            with service_errors():
+        with service_errors():
+            try:
                 payout_draft_confirm(batch_id=batch.pk, confirmed_by=self._actor())
-        except PayoutDraftStale:
-            fresh = self.get_queryset().get(pk=batch.pk)
-            return Response(self.get_serializer(fresh).data, status=status.HTTP_409_CONFLICT)
+            except PayoutDraftStale:
+                fresh = self.get_queryset().get(pk=batch.pk)
+                return Response(self.get_serializer(fresh).data, status=status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(self.get_queryset().get(pk=batch.pk)).data)
 
     def _mark(self, request, pk, payment_id, mark) -> Response:

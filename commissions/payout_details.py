@@ -135,7 +135,9 @@ def payout_details_clean(data: dict) -> dict[str, str]:
             )
         if not cleaned["routing_number"] and not cleaned["bic"] and "bic" not in errors:
             errors["routing_number"] = "Enter the bank's ABA routing number or its SWIFT code."
-    if len(cleaned["country"]) != 2 or not cleaned["country"].isalpha():
+    if "iban" in errors:
+        pass  # the country comes from a valid IBAN
+    elif len(cleaned["country"]) != 2 or not cleaned["country"].isalpha():
         errors["country"] = "Enter the bank's country as two letters (e.g. US, DE)."
     if cleaned["account_type"] and cleaned["account_type"] not in BankAccountType.values:
         errors["account_type"] = "Choose checking or savings."

@@ -314,7 +314,10 @@ class LedgerQuerySerializer(serializers.Serializer):
 
 
 class LedgerEntrySerializer(serializers.Serializer):
-    entry = serializers.CharField(help_text="commission, clawback or payment")
+    entry = serializers.CharField(
+        help_text="commission, clawback, payment, or payment_returned (a failed payment's "
+        "amount back on the balance)"
+    )
     id = serializers.IntegerField()
     at = serializers.DateTimeField()
     amount = serializers.DecimalField(
