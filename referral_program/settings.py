@@ -53,6 +53,8 @@ if CLICK_IP_RETENTION_DAYS < IP_ATTRIBUTION_MAX_DAYS:
 # What a partner's data export holds besides the partners app's own records: functions
 # (partner) -> sections, so partners never imports commissions.
 PARTNER_EXPORT_SECTIONS = ["commissions.privacy.partner_ledger_sections"]
+# What else a partner's erasure removes, in apps partners does not import: f(partner).
+PARTNER_ERASE_HOOKS = ["commissions.privacy.partner_payout_details_erase"]
 # The staff partner pages' figures: a function (partners queryset) -> the same annotated with
 # click_count, order_count, earned_total and balance, so partners never imports commissions.
 PARTNER_FIGURES = "commissions.partner_figures.partners_with_figures"

@@ -484,3 +484,18 @@ def test_no_payout_email_with_skip_notifications_and_the_log_says_why(api, rails
     assert {(n["kind"], n["event_id"], n["status"]) for n in listed if n["kind"] == "payout"} == {
         ("payout", None, "skipped")
     }
+
+
+def test_the_export_holds_the_details_and_erasure_removes_them(db):
+    from partners.services import partner_erase, partner_export
+
+    partner = PartnerFactory(code="bert")
+    give_payout_details(partner, method="bank", holder_name="Bert Bank", iban=IBAN)
+
+    exported = partner_export(partner=partner, acting_user=None, at=now())
+    partner_erase(partner=partner, acting_user=None)
+
+    assert exported["payout_details"]["iban"] == IBAN
+    assert not PayoutDetails.objects.exists()
+    [change] = PayoutDetailsChange.objects.all()
+    assert (change.summary, change.changed_by) == ("(erased)", "")
