@@ -13,7 +13,7 @@ import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -302,14 +302,15 @@ class PayoutBatchViewSet(
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None, format=None) -> Response:
         """Record a draft's payments, as previewed. When what is owed changed since, nothing
-        is recorded: 409 with the draft's new preview, to confirm again."""
+        is recorded or changed: 409, and a new draft shows the new amounts."""
         batch = self.get_object()
         with service_errors():
             try:
                 payout_draft_confirm(batch_id=batch.pk, confirmed_by=self._actor())
-            except PayoutDraftStale:
-                fresh = self.get_queryset().get(pk=batch.pk)
-                return Response(self.get_serializer(fresh).data, status=status.HTTP_409_CONFLICT)
+            except PayoutDraftStale as error:
+                return Response(
+                    serializers.as_serializer_error(error), status=status.HTTP_409_CONFLICT
+                )
         return Response(self.get_serializer(self.get_queryset().get(pk=batch.pk)).data)
 
     def _mark(self, request, pk, payment_id, mark) -> Response:

@@ -206,8 +206,8 @@ def payout_draft_confirm(
     *, batch_id: int, confirmed_by: str = "", at: datetime | None = None
 ) -> PayoutBatch:
     """Record the draft's payments, exactly as previewed. When what is owed changed since
-    (an order, a refund, another batch), nothing is recorded: the draft's preview is made
-    again and PayoutDraftStale says so, for staff to look and confirm again."""
+    (an order, a refund, another batch), nothing is recorded or changed: PayoutDraftStale
+    says so, and staff throw the draft away and preview again."""
     now = at or timezone.now()
     with transaction.atomic():
         batch = _draft(batch_id)
@@ -218,21 +218,19 @@ def payout_draft_confirm(
             minimum=batch.minimum,
             require_payout_details=True,
         )
-        if plan.payments == batch.preview:
-            batch.status = PayoutBatchStatus.CONFIRMED
-            batch.confirmed_at, batch.confirmed_by = now, confirmed_by
-            batch.left_out = plan.left_out
-            batch.save(update_fields=["status", "confirmed_at", "confirmed_by", "left_out"])
-            _record(batch, plan.pairs, now=now)
-            return batch
-        batch.preview, batch.left_out, batch.total = plan.payments, plan.left_out, plan.total
-        batch.save(update_fields=["preview", "left_out", "total"])
-    raise PayoutDraftStale(
-        {
-            "status": "What is owed changed since this preview was made; it has been made "
-            "again. Check it and confirm again."
-        }
-    )
+        if plan.payments != batch.preview:
+            raise PayoutDraftStale(
+                {
+                    "status": "What partners are owed changed since this preview was made, "
+                    "so it was not confirmed: throw it away and preview again."
+                }
+            )
+        batch.status = PayoutBatchStatus.CONFIRMED
+        batch.confirmed_at, batch.confirmed_by = now, confirmed_by
+        batch.left_out = plan.left_out
+        batch.save(update_fields=["status", "confirmed_at", "confirmed_by", "left_out"])
+        _record(batch, plan.pairs, now=now)
+        return batch
 
 
 @transaction.atomic

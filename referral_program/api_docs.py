@@ -127,8 +127,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "v1_payouts_confirm_create": (
         "Confirm a draft payout batch",
         "Records the draft's payments exactly as previewed. When what partners are owed "
-        "changed since the preview, nothing is recorded and the answer is `409` with the "
-        "draft's new preview: look at it and confirm again.",
+        "changed since the preview, nothing is recorded and the answer is `409`: delete the "
+        "draft and make a new one to see the new amounts.",
     ),
     "v1_payouts_payments_paid_create": (
         "Mark a payment paid",

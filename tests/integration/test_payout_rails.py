@@ -25,7 +25,13 @@ from commissions.models import (
 )
 from commissions.payout_details import aba_routing_valid, masked, payout_details_update
 from commissions.payout_files import PAYPAL_COLUMNS, WISE_COLUMNS
-from commissions.payouts import payment_mark_failed, payout_draft_confirm, payout_draft_create
+from commissions.payouts import (
+    PayoutDraftStale,
+    payment_mark_failed,
+    payout_draft_confirm,
+    payout_draft_create,
+    payout_draft_discard,
+)
 from partners.services import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, give_payout_details
 
@@ -276,24 +282,35 @@ def test_confirming_a_draft_records_it_and_a_confirmed_batch_cannot_be_deleted(a
     assert recorded() == before
 
 
-def test_a_draft_whose_amounts_changed_is_not_confirmed_and_is_previewed_again(api, rails):
+def test_a_draft_whose_amounts_changed_is_not_confirmed_and_nothing_changes(api, rails):
     draft = payout_draft_create(
         start=date(2026, 10, 1), end=date(2026, 10, 31), method="earned_in_range"
     )
     sell(api, "late", "bert", price="5.00", day="2026-10-20")
-    before = recorded()
+    before = (recorded(), model_to_dict(PayoutBatch.objects.get()))
 
     response = api.post(f"/api/v1/payouts/{draft.pk}/confirm/", format="json")
 
     assert response.status_code == 409
-    assert recorded() == before
-    assert [(p["partner"], p["amount"]) for p in response.json()["payments"]] == [
+    assert response.json() == {
+        "status": [
+            "What partners are owed changed since this preview was made, so it was not "
+            "confirmed: throw it away and preview again."
+        ]
+    }
+    assert (recorded(), model_to_dict(PayoutBatch.objects.get())) == before
+    with pytest.raises(PayoutDraftStale):
+        payout_draft_confirm(batch_id=draft.pk)
+    payout_draft_discard(batch_id=draft.pk)
+    fresh = payout_draft_create(
+        start=date(2026, 10, 1), end=date(2026, 10, 31), method="earned_in_range"
+    )
+    assert [(r["partner"], r["amount"]) for r in fresh.preview] == [
         ("paula", "20.00"),
         ("bert", "20.00"),  # a flat 10.00 a sale
         ("una", "10.00"),
     ]
-    batch = payout_draft_confirm(batch_id=draft.pk)
-    assert batch.total == D("50.00")
+    assert payout_draft_confirm(batch_id=fresh.pk).total == D("50.00")
 
 
 def test_the_immediate_post_keeps_paying_every_partner_owed(api, rails):
