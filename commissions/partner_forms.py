@@ -199,5 +199,5 @@ class PayoutDetailsForm(forms.Form):
         label="Bank's country",
         required=False,
         max_length=2,
-        help_text="Two letters, e.g. US, DE, GB (taken from the IBAN when empty).",
+        help_text="Two letters, e.g. US, DE, GB (with an IBAN: the IBAN's).",
     )

@@ -117,7 +117,7 @@ def payout_details_clean(data: dict) -> dict[str, str]:
             errors["iban"] = f"This IBAN is not valid ({error}): check it against your bank's."
         else:
             cleaned["iban"] = iban.compact
-            cleaned["country"] = cleaned["country"] or iban.country_code
+            cleaned["country"] = iban.country_code  # the IBAN says where the bank is
             cleaned["account_number"] = cleaned["routing_number"] = ""
     if cleaned["bic"]:
         try:
