@@ -516,3 +516,22 @@ def test_the_export_holds_the_details_and_erasure_removes_them(db):
     assert not PayoutDetails.objects.exists()
     [change] = PayoutDetailsChange.objects.all()
     assert (change.summary, change.changed_by) == ("(erased)", "")
+
+
+def test_a_payout_email_whose_task_was_lost_is_swept_again(api, rails):
+    from datetime import timedelta
+
+    from commissions.requeue import notifications_stranded
+
+    api.post("/api/v1/payouts/", {**OCTOBER, "require_payout_details": True}, format="json")
+    queued = sorted(
+        Notification.objects.filter(kind="payout", status="queued").values_list("pk", flat=True)
+    )
+
+    assert len(queued) == 3  # their task never ran (no commit in this test)
+    assert notifications_stranded(at=now()) == []  # too early: the task may be on its way
+    # The payout details emails of the fixture were never sent either: swept too.
+    assert notifications_stranded(at=now() + timedelta(minutes=10)) == sorted(
+        Notification.objects.filter(status="queued").values_list("pk", flat=True)
+    )
+    assert set(queued) <= set(notifications_stranded(at=now() + timedelta(minutes=10)))
