@@ -28,10 +28,13 @@ from .models import (
     Lead,
     Notification,
     Order,
+    PayoutDetails,
+    PayoutDetailsChange,
     Referral,
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .payout_details import masked
 from .services import referral_add_manual
 
 
@@ -329,3 +332,44 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     def resend(self, request: HttpRequest, queryset) -> None:
         count = webhooks.webhook_deliveries_resend(deliveries=queryset)
         self.message_user(request, f"{count} queued again (delivered ones are not re-sent).")
+
+
+# --- Payout details (SPEC §11): masked, read-only ------------------------------------------
+
+
+@admin.register(PayoutDetails)
+class PayoutDetailsAdmin(admin.ModelAdmin):
+    """Masked: the full numbers appear only in the payout files. Partners change their own
+    details in the Partner Center (each change logged and emailed), never here."""
+
+    list_display = ("partner", "method", "masked_details", "country", "updated_at")
+    list_filter = ("method",)
+    search_fields = ("partner__code", "partner__name")
+    fields = ("partner", "method", "masked_details", "country", "updated_at")
+    readonly_fields = fields
+
+    @admin.display(description="details (masked)")
+    def masked_details(self, obj: PayoutDetails) -> str:
+        return masked(obj).summary
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(PayoutDetailsChange)
+class PayoutDetailsChangeAdmin(admin.ModelAdmin):
+    list_display = ("partner", "changed_at", "changed_by", "fields", "summary")
+    search_fields = ("partner__code", "changed_by")
+    readonly_fields = ("partner", "changed_at", "changed_by", "method", "fields", "summary")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

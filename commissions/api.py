@@ -13,7 +13,8 @@ import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +25,15 @@ from partners.models import ApiKey, Partner
 from . import services
 from .ledger import ledger_commissions, ledger_payments, partner_ledger
 from .models import Commission, EventKind, Notification, Payment, PayoutBatch, Referral
-from .payouts import payout_batch_create
+from .payouts import (
+    PayoutDraftStale,
+    payment_mark_failed,
+    payment_mark_paid,
+    payout_batch_create,
+    payout_draft_confirm,
+    payout_draft_create,
+    payout_draft_discard,
+)
 from .serializers import (
     CommissionSerializer,
     LedgerQuerySerializer,
@@ -32,6 +41,7 @@ from .serializers import (
     NotificationSerializer,
     OrderEventSerializer,
     OrderResultSerializer,
+    PaymentMarkSerializer,
     PayoutBatchSerializer,
     ReferralSerializer,
     RefundEventSerializer,
@@ -205,7 +215,7 @@ def ledger_entries(partner, *, start, end) -> list[dict]:
         for c in ledger_commissions(partner, start=start, end=end)
     ] + [
         {
-            "entry": "payment",
+            "entry": "payment_returned" if p.reverses_id else "payment",
             "id": p.pk,
             "at": p.paid_at,
             "amount": -p.amount,
@@ -217,7 +227,7 @@ def ledger_entries(partner, *, start, end) -> list[dict]:
         }
         for p in ledger_payments(partner, start=start, end=end)
     ]
-    return sorted(rows, key=lambda row: (row["at"], row["entry"] == "payment", row["id"]))
+    return sorted(rows, key=lambda row: (row["at"], row["entry"].startswith("payment"), row["id"]))
 
 
 @extend_schema(parameters=[LedgerQuerySerializer], responses=LedgerSerializer)
@@ -248,8 +258,12 @@ class LedgerView(APIView):
         )
 
 
-class PayoutBatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Payout batches: POST runs "Create Referral Partner Payments" for a date range."""
+class PayoutBatchViewSet(
+    mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """Payout batches: POST runs "Create Referral Partner Payments" for a date range and
+    records it at once (SPEC §6); with `"draft": true` it answers a preview that records
+    nothing until `POST .../{id}/confirm/`; a draft can be deleted (SPEC §11)."""
 
     queryset = PayoutBatch.objects.prefetch_related(
         Prefetch("payments", queryset=Payment.objects.select_related("partner"))
@@ -257,15 +271,80 @@ class PayoutBatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     serializer_class = PayoutBatchSerializer
     write_permission = "commissions.add_payoutbatch"
 
+    def _actor(self) -> str:
+        key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        return f"api key {key.name}" if key else self.request.user.get_username()
+
     def perform_create(self, serializer: PayoutBatchSerializer) -> None:
         data = serializer.validated_data
-        key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        query = {
+            "start": data["start"],
+            "end": data["end"],
+            "method": data["method"],
+            "minimum": data.get("minimum") or Decimal(0),
+            "created_by": self._actor(),
+        }
+        require = data.get("require_payout_details")
         with service_errors():
-            batch = payout_batch_create(
-                start=data["start"],
-                end=data["end"],
-                method=data["method"],
-                minimum=data.get("minimum") or Decimal(0),
-                created_by=f"api key {key.name}" if key else self.request.user.get_username(),
-            )
+            if data.get("draft"):
+                if require is False:
+                    raise ValidationError(
+                        {"require_payout_details": ["A draft always leaves them out."]}
+                    )
+                batch = payout_draft_create(**query)
+            else:
+                batch = payout_batch_create(**query, require_payout_details=bool(require))
         serializer.instance = self.get_queryset().get(pk=batch.pk)
+
+    def destroy(self, request, *args, **kwargs) -> Response:
+        batch = self.get_object()
+        with service_errors():
+            payout_draft_discard(batch_id=batch.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: PayoutBatchSerializer})
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None, format=None) -> Response:
+        """Record a draft's payments, as previewed. When what is owed changed since, nothing
+        is recorded or changed: 409, and a new draft shows the new amounts."""
+        batch = self.get_object()
+        with service_errors():
+            try:
+                payout_draft_confirm(batch_id=batch.pk, confirmed_by=self._actor())
+            except PayoutDraftStale as error:
+                return Response(
+                    serializers.as_serializer_error(error), status=status.HTTP_409_CONFLICT
+                )
+        return Response(self.get_serializer(self.get_queryset().get(pk=batch.pk)).data)
+
+    def _mark(self, request, pk, payment_id, mark) -> Response:
+        batch = self.get_object()
+        if not Payment.objects.filter(pk=payment_id, batch=batch, reverses__isnull=True).exists():
+            raise NotFound({"payment_id": [f"Batch {batch.pk} has no payment {payment_id}."]})
+        body = PaymentMarkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with service_errors():
+            mark(int(payment_id), body.validated_data["reference"], self._actor())
+        return Response(self.get_serializer(self.get_queryset().get(pk=batch.pk)).data)
+
+    @extend_schema(request=PaymentMarkSerializer, responses={200: PayoutBatchSerializer})
+    @action(detail=True, methods=["post"], url_path=r"payments/(?P<payment_id>\d+)/paid")
+    def paid(self, request, pk=None, payment_id=None, format=None) -> Response:
+        """Mark one payment paid, with the bank's or PayPal's reference."""
+        return self._mark(
+            request,
+            pk,
+            payment_id,
+            lambda pid, ref, by: payment_mark_paid(payment_id=pid, reference=ref, marked_by=by),
+        )
+
+    @extend_schema(request=PaymentMarkSerializer, responses={200: PayoutBatchSerializer})
+    @action(detail=True, methods=["post"], url_path=r"payments/(?P<payment_id>\d+)/failed")
+    def failed(self, request, pk=None, payment_id=None, format=None) -> Response:
+        """Mark one payment failed: its amount goes back on the partner's balance."""
+        return self._mark(
+            request,
+            pk,
+            payment_id,
+            lambda pid, ref, by: payment_mark_failed(payment_id=pid, reason=ref, marked_by=by),
+        )

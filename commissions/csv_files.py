@@ -38,7 +38,8 @@ def csv_response(
     first = list(islice(rows, CSV_CHUNK))
 
     def lines() -> Iterator[str]:
-        yield writer.writerow(header)
+        if header:  # PayPal's payout file has no header row
+            yield writer.writerow(header)
         for chunk in batched(chain(first, rows), CSV_CHUNK):
             yield "".join(writer.writerow(row) for row in chunk)
 

@@ -39,6 +39,7 @@ from .models import (
     Order,
     Payment,
     PayoutBatch,
+    PayoutBatchStatus,
     WebhookDelivery,
     WebhookDeliveryStatus,
 )
@@ -390,5 +391,7 @@ def attention(*, today: date) -> Attention:
         click_flags_open=click_flags_counts()["open"],
         webhooks_failed=deliveries["failed"],
         webhooks_retrying=deliveries["retrying"],
-        last_payout=PayoutBatch.objects.order_by("-created_at", "-id").first(),
+        last_payout=PayoutBatch.objects.filter(status=PayoutBatchStatus.CONFIRMED)
+        .order_by("-created_at", "-id")
+        .first(),
     )

@@ -6,6 +6,8 @@ from django.db import models
 from partners.models import Partner
 from partners.validators import http_url_validator
 
+from .encrypted import SecretCharField
+
 
 class Contact(models.Model):
     """A prospect or customer of the merchant, keyed by email (stored lower-case)."""
@@ -306,15 +308,48 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class NotificationKind(models.TextChoices):
+    LEAD = "lead", "Lead"
+    SALE = "sale", "Sale"
+    # A payment of a payout batch was recorded for the partner (SPEC §11).
+    PAYOUT = "payout", "Payout made"
+    # The partner's payout details changed (sent whatever skip notifications says).
+    PAYOUT_DETAILS = "payout_details", "Payout details changed"
+
+
 class Notification(models.Model):
-    """An email to a partner about a lead or sale they were credited for (SPEC §5.6)."""
+    """An email to a partner: a lead or sale they were credited for (SPEC §5.6), a payout
+    made to them, or a change of their payout details (SPEC §11)."""
 
     # No index of its own: one_notification_per_partner_event starts with it.
     partner = models.ForeignKey(
         Partner, on_delete=models.CASCADE, related_name="notifications", db_index=False
     )
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=4, choices=CommissionKind.choices)
+    event = models.ForeignKey(
+        Event,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        help_text="The lead or sale event; empty for payout emails.",
+    )
+    payment = models.OneToOneField(
+        "Payment",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification",
+        help_text="A payout email: the payment it tells of.",
+    )
+    details_change = models.OneToOneField(
+        "PayoutDetailsChange",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification",
+        help_text="A payout details email: the change it tells of.",
+    )
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
     status = models.CharField(max_length=8, choices=NotificationStatus.choices)
     reason = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
@@ -346,9 +381,22 @@ class PayoutMethod(models.TextChoices):
     BALANCE_PLUS_EARNED = "balance_plus_earned", "Beginning balance plus commissions earned"
 
 
-class PayoutBatch(models.Model):
-    """One run of "Create Referral Partner Payments" (SPEC §5.5)."""
+class PayoutBatchStatus(models.TextChoices):
+    DRAFT = "draft", "Draft (nothing recorded)"
+    CONFIRMED = "confirmed", "Confirmed"
 
+
+class PayoutBatch(models.Model):
+    """One run of "Create Referral Partner Payments" (SPEC §5.5, §11).
+
+    A draft records nothing: `preview` holds who would be paid what, and confirming it
+    records the payments (`commissions.payouts`). `left_out` lists the partners owed
+    something whom the batch does not pay, with the reason.
+    """
+
+    status = models.CharField(
+        max_length=10, choices=PayoutBatchStatus.choices, default=PayoutBatchStatus.CONFIRMED
+    )
     start = models.DateField()
     end = models.DateField()
     method = models.CharField(max_length=20, choices=PayoutMethod.choices)
@@ -356,22 +404,79 @@ class PayoutBatch(models.Model):
     created_at = models.DateTimeField()
     created_by = models.CharField(max_length=150, blank=True, default="")
     total = money_field(default=0)
+    preview = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A draft's payments: [{partner_id, partner, currency, amount}].",
+    )
+    left_out = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Partners with unpaid entries the batch does not pay: "
+        "[{partner_id, partner, currency, amount, reason}].",
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name_plural = "payout batches"
 
     def __str__(self) -> str:
         return f"Payout batch {self.pk} ({self.start} to {self.end})"
 
+    @property
+    def is_draft(self) -> bool:
+        return self.status == PayoutBatchStatus.DRAFT
+
+
+class PaymentStatus(models.TextChoices):
+    RECORDED = "recorded", "Recorded (not marked yet)"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed (amount back on the balance)"
+    # The row that puts a failed payment's amount back: a negative payment.
+    RETURNED = "returned", "Returned to the balance"
+
 
 class Payment(models.Model):
-    """What one partner is paid in one batch; the ledger entries it pays point at it."""
+    """What one partner is paid in one batch; the ledger entries it pays point at it.
+
+    A payment marked failed unties its entries (they are owed again) and gets a second row,
+    `returned`, of the opposite amount at the time of the failure, so every sum of payments
+    stays "all entries less the unpaid ones" and past periods keep their figures.
+    """
 
     batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="payments")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payments")
     amount = money_field()
     currency = models.CharField(max_length=3)
     paid_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.RECORDED
+    )
+    payout_method = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        help_text="How the partner was to be paid when it was recorded (paypal, bank); "
+        "empty: no payout details.",
+    )
+    reference = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The bank's or PayPal's reference (paid), or why it failed (failed).",
+    )
+    marked_at = models.DateTimeField(null=True, blank=True)
+    marked_by = models.CharField(max_length=150, blank=True, default="")
+    reverses = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="returned_by",
+        help_text="A returned row: the failed payment whose amount it puts back.",
+    )
 
     class Meta:
         ordering = ["batch_id", "partner_id"]
@@ -385,14 +490,88 @@ class Payment(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0, reverses__isnull=True)
+                | models.Q(amount__lt=0, reverses__isnull=False),
+                name="payment_positive_or_returned",
+            ),
             models.UniqueConstraint(
-                fields=["batch", "partner", "currency"], name="one_payment_per_partner_batch"
+                fields=["batch", "partner", "currency"],
+                condition=models.Q(reverses__isnull=True),
+                name="one_payment_per_partner_batch",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} to {self.partner_id}"
+
+
+# --- Payout details (SPEC §11) ---------------------------------------------------------------
+
+
+class PayoutDetailsMethod(models.TextChoices):
+    PAYPAL = "paypal", "PayPal"
+    BANK = "bank", "Bank transfer"
+
+
+class BankAccountType(models.TextChoices):
+    CHECKING = "checking", "Checking"
+    SAVINGS = "savings", "Savings"
+
+
+class PayoutDetails(models.Model):
+    """How a partner is paid: a PayPal email or a bank account. Every value that tells
+    where money goes is encrypted at rest (commissions.encrypted); staff see them masked
+    (commissions.payout_details.masked) except in the payout files. Written only by
+    `commissions.payout_details.payout_details_update`."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="payout_details")
+    method = models.CharField(max_length=10, choices=PayoutDetailsMethod.choices)
+    paypal_email = SecretCharField(max_length=254, null=True, blank=True)
+    holder_name = SecretCharField(max_length=140, null=True, blank=True)
+    iban = SecretCharField("IBAN", max_length=34, null=True, blank=True)
+    bic = SecretCharField("BIC / SWIFT", max_length=11, null=True, blank=True)
+    account_number = SecretCharField(max_length=34, null=True, blank=True)
+    routing_number = SecretCharField("ABA routing number", max_length=9, null=True, blank=True)
+    account_type = models.CharField(
+        max_length=10, choices=BankAccountType.choices, blank=True, default=""
+    )
+    address_line = SecretCharField("address", max_length=140, null=True, blank=True)
+    city = SecretCharField(max_length=80, null=True, blank=True)
+    state = models.CharField(max_length=40, blank=True, default="")
+    postcode = SecretCharField(max_length=20, null=True, blank=True)
+    country = models.CharField(
+        max_length=2, blank=True, default="", help_text="The bank's country (ISO 3166 alpha-2)."
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "payout details"
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} payout details of {self.partner_id}"
+
+
+class PayoutDetailsChange(models.Model):
+    """One change of a partner's payout details: who, when, what kind of change and which
+    fields, never the full numbers (a changed payout address is the classic fraud)."""
+
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="payout_details_changes"
+    )
+    changed_at = models.DateTimeField()
+    changed_by = models.CharField(max_length=150, help_text="The partner, or a staff login.")
+    method = models.CharField(max_length=10, choices=PayoutDetailsMethod.choices, blank=True)
+    fields = models.JSONField(default=list, help_text="The names of the fields that changed.")
+    summary = models.CharField(
+        max_length=300, help_text="The new details, masked (e.g. IBAN DE89 **** 3000)."
+    )
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Payout details of {self.partner_id} changed by {self.changed_by}"
 
 
 # --- Integration kit (SPEC §9): hosted web forms and outgoing webhooks ----------------------

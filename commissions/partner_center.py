@@ -361,9 +361,10 @@ class LinksView(PartnerCenterMixin, TemplateView):
 def ledger_row(entry: Commission | Payment) -> dict[str, Any]:
     """One ledger line as the page and the CSV show it; the amount is signed."""
     if isinstance(entry, Payment):
+        returned = entry.reverses_id is not None
         return {
             "at": entry.paid_at,
-            "entry": "payment",
+            "entry": "payment_returned" if returned else "payment",
             "commission_id": None,
             "order_id": "",
             "kind": "",
@@ -371,7 +372,11 @@ def ledger_row(entry: Commission | Payment) -> dict[str, Any]:
             "amount": -entry.amount,
             "currency": entry.currency,
             "batch": entry.batch_id,
-            "explanation": f"Paid to you in payout batch {entry.batch_id}.",
+            "explanation": (
+                f"The payment of payout batch {entry.batch_id} failed: back on your balance."
+                if returned
+                else f"Paid to you in payout batch {entry.batch_id}."
+            ),
         }
     return {
         "at": entry.occurred_at,

@@ -14,7 +14,7 @@ from partners.tracking import AD_CODE_MAX
 from referral_program.dates import DayField
 
 from .forms import DateInput
-from .models import CommissionKind
+from .models import BankAccountType, CommissionKind, PayoutDetailsMethod
 
 DEFAULT_LINK = ""  # the link generator's choice for the partner's default URL
 
@@ -151,4 +151,53 @@ class CommissionFilterForm(forms.Form):
         label="Kind",
         required=False,
         choices=[("", "All kinds"), *CommissionKind.choices],
+    )
+
+
+class PayoutDetailsForm(forms.Form):
+    """How the partner is paid (SPEC §11); `commissions.payout_details` checks and stores."""
+
+    method = forms.ChoiceField(
+        label="Pay me by",
+        choices=PayoutDetailsMethod.choices,
+        widget=forms.RadioSelect,
+    )
+    paypal_email = forms.CharField(
+        label="PayPal email", required=False, max_length=254, help_text="PayPal only."
+    )
+    holder_name = forms.CharField(
+        label="Account holder", required=False, max_length=140, help_text="As the bank has it."
+    )
+    iban = forms.CharField(
+        label="IBAN", required=False, max_length=42, help_text="Banks in Europe and beyond."
+    )
+    bic = forms.CharField(
+        label="BIC / SWIFT",
+        required=False,
+        max_length=14,
+        help_text="Optional with an IBAN; with an account number instead of a routing number.",
+    )
+    account_number = forms.CharField(
+        label="Account number", required=False, max_length=34, help_text="Without an IBAN."
+    )
+    routing_number = forms.CharField(
+        label="ABA routing number", required=False, max_length=12, help_text="US banks: 9 digits."
+    )
+    account_type = forms.ChoiceField(
+        label="Account type",
+        required=False,
+        choices=[("", "—"), *BankAccountType.choices],
+        help_text="US banks.",
+    )
+    address_line = forms.CharField(
+        label="Holder's address", required=False, max_length=140, help_text="US banks need it."
+    )
+    city = forms.CharField(required=False, max_length=80)
+    state = forms.CharField(label="State", required=False, max_length=40)
+    postcode = forms.CharField(label="Postcode / ZIP", required=False, max_length=20)
+    country = forms.CharField(
+        label="Bank's country",
+        required=False,
+        max_length=2,
+        help_text="Two letters, e.g. US, DE, GB (with an IBAN: the IBAN's).",
     )

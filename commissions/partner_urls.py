@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import partner_center as views
+from .payout_details_views import PayoutDetailsView
 
 app_name = "partner"
 
@@ -31,5 +32,6 @@ urlpatterns = [
         name="commission_detail",
     ),
     path("profile/", views.ProfileView.as_view(), name="profile"),
+    path("profile/payout/", PayoutDetailsView.as_view(), name="payout_details"),
     path("profile/password/", views.PasswordChangeView.as_view(), name="password_change"),
 ]

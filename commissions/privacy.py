@@ -9,7 +9,8 @@ from typing import Any
 
 from partners.models import Partner
 
-from .models import Commission, Notification, Payment
+from .models import Commission, Notification, Payment, PayoutDetails, PayoutDetailsChange
+from .payout_details import FIELDS as PAYOUT_FIELDS
 
 
 def partner_ledger_sections(partner: Partner) -> dict[str, Any]:
@@ -64,4 +65,20 @@ def partner_ledger_sections(partner: Partner) -> dict[str, Any]:
         .order_by("created_at", "id")
         .values("kind", "status", "reason", "created_at", "sent_at")
     ]
-    return {"commissions": commissions, "payments": payments, "notifications": notifications}
+    details = PayoutDetails.objects.filter(partner=partner).first()
+    payout_details = None
+    if details is not None:  # their own data: in full
+        payout_details = {name: getattr(details, name) or "" for name in PAYOUT_FIELDS}
+    return {
+        "commissions": commissions,
+        "payments": payments,
+        "notifications": notifications,
+        "payout_details": payout_details,
+    }
+
+
+def partner_payout_details_erase(partner: Partner) -> None:
+    """Erasure (partners.services.partner_erase): the payout details go, and the log of
+    their changes keeps when and which fields, not even the masked values."""
+    PayoutDetails.objects.filter(partner=partner).delete()
+    PayoutDetailsChange.objects.filter(partner=partner).update(summary="(erased)", changed_by="")

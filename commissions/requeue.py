@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from referral_program.resilience import REQUEUE_BATCH, queue_again, stranded
@@ -36,8 +37,11 @@ from .tasks import deliver_webhook, send_notification
 
 def notifications_stranded(*, at: datetime, limit: int = REQUEUE_BATCH) -> list[int]:
     """Ids of notifications still queued a while after their event arrived, oldest first."""
-    queued = Notification.objects.filter(status=NotificationStatus.QUEUED)
-    return stranded(queued, due="event__received_at", at=at, limit=limit)
+    # Payout emails have no event: they are due from when they were queued.
+    queued = Notification.objects.filter(status=NotificationStatus.QUEUED).annotate(
+        due_at=Coalesce("event__received_at", "created_at")
+    )
+    return stranded(queued, due="due_at", at=at, limit=limit)
 
 
 @shared_task(ignore_result=True)

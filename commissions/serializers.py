@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from partners.models import Partner
@@ -191,8 +192,18 @@ class CommissionSerializer(serializers.ModelSerializer):
 
 class NotificationSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
-    event_kind = serializers.CharField(source="event.kind")
-    event_id = serializers.CharField(source="event.event_id")
+    event_kind = serializers.CharField(
+        source="event.kind", allow_null=True, help_text="Null for payout emails."
+    )
+    event_id = serializers.CharField(
+        source="event.event_id", allow_null=True, help_text="Null for payout emails."
+    )
+    batch = serializers.IntegerField(
+        source="payment.batch_id",
+        allow_null=True,
+        default=None,
+        help_text="A payout email: the payout batch.",
+    )
 
     class Meta:
         model = Notification
@@ -201,6 +212,7 @@ class NotificationSerializer(serializers.ModelSerializer):
             "partner",
             "event_kind",
             "event_id",
+            "batch",
             "kind",
             "status",
             "reason",
@@ -255,7 +267,10 @@ class LedgerQuerySerializer(serializers.Serializer):
 
 
 class LedgerEntrySerializer(serializers.Serializer):
-    entry = serializers.CharField(help_text="commission, clawback or payment")
+    entry = serializers.CharField(
+        help_text="commission, clawback, payment, or payment_returned (a failed payment's "
+        "amount back on the balance)"
+    )
     id = serializers.IntegerField()
     at = serializers.DateTimeField()
     amount = serializers.DecimalField(
@@ -283,17 +298,52 @@ class LedgerSerializer(serializers.Serializer):
 
 class PaymentSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
+    id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Null in a draft's preview."
+    )
+    status = serializers.CharField(
+        read_only=True, help_text="draft (a preview), recorded, paid or failed."
+    )
+    reference = serializers.CharField(
+        read_only=True, help_text="The bank's or PayPal's reference, or why it failed."
+    )
+    payout_method = serializers.CharField(
+        read_only=True, help_text="paypal, bank, or empty (no payout details)."
+    )
 
     class Meta:
         model = Payment
-        fields = ("partner", "amount", "currency")
+        fields = ("partner", "amount", "currency", "id", "status", "reference", "payout_method")
+
+
+class LeftOutSerializer(serializers.Serializer):
+    partner = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    reason = serializers.CharField()
 
 
 class PayoutBatchSerializer(serializers.ModelSerializer):
-    payments = PaymentSerializer(many=True, read_only=True)
+    payments = serializers.SerializerMethodField()
     start = ApiDayField(help_text="First day (UTC).")
     end = ApiDayField(help_text="Last day (UTC), included.")
     minimum = money(required=False)
+    draft = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="true: answer a preview (status draft) that records nothing until "
+        "POST /api/v1/payouts/{id}/confirm/.",
+    )
+    require_payout_details = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Leave out partners without payout details. Default: true for a draft, "
+        "false for a batch recorded at once (every partner owed is paid, as before drafts).",
+    )
+    left_out = LeftOutSerializer(many=True, read_only=True)
 
     class Meta:
         model = PayoutBatch
@@ -307,10 +357,53 @@ class PayoutBatchSerializer(serializers.ModelSerializer):
             "created_by",
             "total",
             "payments",
+            "status",
+            "confirmed_at",
+            "left_out",
+            "draft",
+            "require_payout_details",
         )
-        read_only_fields = ("id", "created_at", "created_by", "total", "payments")
+        read_only_fields = (
+            "id",
+            "created_at",
+            "created_by",
+            "total",
+            "payments",
+            "status",
+            "confirmed_at",
+            "left_out",
+        )
 
     def validate(self, attrs):
         if attrs["start"] > attrs["end"]:
             raise serializers.ValidationError({"end": "The end must not be before the start."})
         return attrs
+
+    @extend_schema_field(PaymentSerializer(many=True))
+    def get_payments(self, batch: PayoutBatch) -> list[dict]:
+        """A confirmed batch's payments; a draft's preview (no id, status draft)."""
+        if batch.is_draft:
+            return [
+                {
+                    "partner": row["partner"],
+                    "amount": row["amount"],
+                    "currency": row["currency"],
+                    "id": None,
+                    "status": "draft",
+                    "reference": "",
+                    "payout_method": "",
+                }
+                for row in batch.preview
+            ]
+        payments = [p for p in batch.payments.all() if p.reverses_id is None]
+        return PaymentSerializer(payments, many=True).data
+
+
+class PaymentMarkSerializer(serializers.Serializer):
+    reference = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="paid: the bank's or PayPal's reference (required); failed: why.",
+    )

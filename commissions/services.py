@@ -63,6 +63,7 @@ from .models import (
     EventKind,
     Lead,
     Notification,
+    NotificationKind,
     NotificationStatus,
     Order,
     Referral,
@@ -987,8 +988,8 @@ def notification_send(*, notification_id: int) -> bool:
     """Send one queued notification; a second run of the same id sends nothing."""
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
-            .select_related("partner", "event")
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("partner", "event", "payment__batch", "details_change")
             .filter(pk=notification_id, status=NotificationStatus.QUEUED)
             .first()
         )
@@ -1005,6 +1006,8 @@ def notification_send(*, notification_id: int) -> bool:
 
 
 def _notification_context(notification: Notification) -> dict:
+    if notification.kind in PARTNER_EMAIL_CONTEXTS:
+        return PARTNER_EMAIL_CONTEXTS[notification.kind](notification)
     event = notification.event
     commissions = []
     order = Order.objects.filter(event=event).first()
@@ -1026,3 +1029,32 @@ def _notification_context(notification: Notification) -> dict:
         "total": sum((c.amount for c in commissions), Decimal(0)),
         "site_url": settings.SITE_URL,
     }
+
+
+def _payout_context(notification: Notification) -> dict:
+    payment = notification.payment
+    return {
+        "partner": notification.partner,
+        "payment": payment,
+        "batch": payment.batch,
+        "site_url": settings.SITE_URL,
+    }
+
+
+def _payout_details_context(notification: Notification) -> dict:
+    from .payout_details import change_description
+
+    change = notification.details_change
+    return {
+        "partner": notification.partner,
+        "change": change,
+        "description": change_description(change),
+        "site_url": settings.SITE_URL,
+    }
+
+
+# Emails that are not about an event (SPEC §11): the context of each kind.
+PARTNER_EMAIL_CONTEXTS = {
+    NotificationKind.PAYOUT: _payout_context,
+    NotificationKind.PAYOUT_DETAILS: _payout_details_context,
+}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard_views, settings_views, views
+from . import dashboard_views, payout_views, settings_views, views
 
 app_name = "crm"
 
@@ -33,9 +33,28 @@ urlpatterns = [
         views.PaymentReportCsvView.as_view(),
         name="report_payments_csv",
     ),
-    path("payouts/", views.PayoutListView.as_view(), name="payouts"),
-    path("payouts/<int:pk>/", views.PayoutDetailView.as_view(), name="payout_detail"),
-    path("payouts/<int:pk>/csv/", views.PayoutCsvView.as_view(), name="payout_csv"),
+    path("payouts/", payout_views.PayoutListView.as_view(), name="payouts"),
+    path("payouts/<int:pk>/", payout_views.PayoutDetailView.as_view(), name="payout_detail"),
+    path(
+        "payouts/<int:pk>/confirm/", payout_views.PayoutConfirmView.as_view(), name="payout_confirm"
+    ),
+    path(
+        "payouts/<int:pk>/discard/", payout_views.PayoutDiscardView.as_view(), name="payout_discard"
+    ),
+    path(
+        "payouts/<int:pk>/payments/<int:payment_id>/<str:outcome>/",
+        payout_views.PaymentMarkView.as_view(),
+        name="payment_mark",
+    ),
+    path("payouts/<int:pk>/csv/", payout_views.PayoutCsvView.as_view(), name="payout_csv"),
+    path(
+        "payouts/<int:pk>/paypal.csv",
+        payout_views.PayoutPaypalFileView.as_view(),
+        name="payout_paypal",
+    ),
+    path(
+        "payouts/<int:pk>/wise.csv", payout_views.PayoutWiseFileView.as_view(), name="payout_wise"
+    ),
     path("settings/webhooks/", settings_views.WebhookListView.as_view(), name="webhooks"),
     path(
         "settings/webhooks/new/", settings_views.WebhookCreateView.as_view(), name="webhook_create"

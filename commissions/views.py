@@ -46,7 +46,7 @@ from .filters import (
     count_per_row,
     ledger_grand_totals,
 )
-from .forms import DateRangeForm, ManualReferralForm, PayoutBatchForm
+from .forms import DateRangeForm, ManualReferralForm
 from .ledger import (
     LEDGER_FIGURES,
     LedgerSummary,
@@ -63,11 +63,10 @@ from .models import (
     Notification,
     Order,
     Payment,
-    PayoutBatch,
     Referral,
 )
 from .money import ZERO, round_money
-from .payouts import payout_batch_create
+from .payout_details import masked, payout_details_of
 from .services import referral_add_manual
 
 PAGE_SIZE = 50
@@ -340,7 +339,7 @@ class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
         )
         lines_page = Paginator(lines, PAGE_SIZE).get_page(self.request.GET.get("page"))
         notifications = Notification.objects.filter(partner=partner).select_related(
-            "event__lead__contact"
+            "event__lead__contact", "payment", "details_change"
         )
         notifications_page = Paginator(notifications.order_by("-created_at", "-id"), PAGE_SIZE)
         return super().get_context_data(
@@ -353,6 +352,8 @@ class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
             lines=commission_rows(lines_page.object_list),
             payments=ledger_payments(partner, start=start, end=end).select_related("batch"),
             notifications_page=notifications_page.get_page(self.request.GET.get("npage")),
+            payout_details=masked(payout_details_of(partner)),
+            payout_details_changes=partner.payout_details_changes.all()[:20],
             **kwargs,
         )
 
@@ -598,104 +599,3 @@ def previous_month(today: date) -> tuple[date, date]:
     """The first and last day of the month before `today`'s."""
     last = today.replace(day=1) - timedelta(days=1)
     return last.replace(day=1), last
-
-
-def batch_created_message(batch: PayoutBatch, payment_count: int) -> str:
-    currency = settings.DEFAULT_CURRENCY
-    text = (
-        f"Payout batch {batch.pk} created: {payment_count} "
-        f"payment{'' if payment_count == 1 else 's'}, "
-        f"total {money_text(batch.total, currency)} {currency}."
-    )
-    if not payment_count:
-        text += " No partner had a positive balance of at least the minimum to pay."
-    return text
-
-
-class PayoutListView(StaffRequiredMixin, ListView):
-    """The payout batches, and the form that creates one (Create Referral Partner Payments).
-    Any staff may look; creating needs the permission to add payout batches."""
-
-    template_name = "crm/payouts/list.html"
-    section = "payouts"
-    paginate_by = PAGE_SIZE
-
-    def get_queryset(self) -> QuerySet[PayoutBatch]:
-        return PayoutBatch.objects.annotate(payment_count=Count("payments")).order_by(
-            "-created_at", "-id"
-        )
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        if "form" not in kwargs:
-            start, end = previous_month(timezone.now().date())
-            kwargs["form"] = PayoutBatchForm(initial={"start": start, "end": end})
-        return super().get_context_data(
-            can_create=self.request.user.has_perm(ADD_PAYOUT_BATCH_PERMISSION),
-            currency=settings.DEFAULT_CURRENCY,
-            **kwargs,
-        )
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        if not request.user.has_perm(ADD_PAYOUT_BATCH_PERMISSION):
-            raise PermissionDenied("You may look at payouts but not create them.")
-        form = PayoutBatchForm(request.POST)
-        if form.is_valid():
-            try:
-                batch = payout_batch_create(
-                    start=form.cleaned_data["start"],
-                    end=form.cleaned_data["end"],
-                    method=form.cleaned_data["method"],
-                    minimum=form.cleaned_data["minimum"],
-                    created_by=request.user.get_username(),
-                )
-            except ValidationError as error:
-                add_service_errors(form, error)
-            else:
-                messages.success(request, batch_created_message(batch, batch.payments.count()))
-                return redirect("crm:payout_detail", pk=batch.pk)
-        self.object_list = self.get_queryset()
-        return self.render_to_response(self.get_context_data(form=form))
-
-
-def batch_payments(batch: PayoutBatch) -> QuerySet[Payment]:
-    return batch.payments.select_related("partner").order_by("partner__code", "currency")
-
-
-PAYOUT_CSV_HEADER = ("partner_code", "name", "email", "amount", "currency", "batch_id")
-
-
-class PayoutDetailView(StaffRequiredMixin, ListView):
-    template_name = "crm/payouts/detail.html"
-    section = "payouts"
-    paginate_by = PAGE_SIZE
-
-    def get_queryset(self) -> QuerySet[Payment]:
-        self.batch = get_object_or_404(PayoutBatch, pk=self.kwargs["pk"])
-        return batch_payments(self.batch)
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(
-            batch=self.batch,
-            currency=settings.DEFAULT_CURRENCY,
-            csv_url=reverse("crm:payout_csv", kwargs={"pk": self.batch.pk}),
-            **kwargs,
-        )
-
-
-class PayoutCsvView(StaffRequiredMixin, View):
-    """The batch for the bank or PayPal: who gets how much, one row per payment."""
-
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        batch = get_object_or_404(PayoutBatch, pk=pk)
-        rows = (
-            [
-                p.partner.code,
-                csv_text(p.partner.name),
-                csv_text(p.partner.email),
-                money_text(p.amount, p.currency),
-                p.currency,
-                batch.pk,
-            ]
-            for p in batch_payments(batch).iterator(chunk_size=CSV_CHUNK)
-        )
-        return csv_response(f"payout-batch-{batch.pk}.csv", PAYOUT_CSV_HEADER, rows)

@@ -271,7 +271,12 @@ def _commission_clawed_back(refund_pk: int) -> dict:
 
 def _payout_made(batch_pk: int) -> dict:
     batch = PayoutBatch.objects.get(pk=batch_pk)
-    payments = Payment.objects.filter(batch=batch).select_related("partner").order_by("id")
+    # The payments as recorded (a failed one's returned row is not a payment made).
+    payments = (
+        Payment.objects.filter(batch=batch, reverses__isnull=True)
+        .select_related("partner")
+        .order_by("id")
+    )
     return {
         "batch_id": batch.pk,
         "start": batch.start,

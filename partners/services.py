@@ -1234,6 +1234,8 @@ def partner_erase(*, partner: Partner, acting_user: AbstractBaseUser | None) -> 
         website="", promotion="", ip=None, user_agent="", decision_note=""
     )
     SignupEmail.objects.filter(partner=partner).update(note="")
+    for hook in settings.PARTNER_ERASE_HOOKS:  # e.g. the payout details (commissions)
+        import_string(hook)(partner)
     if user is not None and not (user.is_staff or user.is_superuser):
         user.delete()  # a staff login is not the partner's to lose: it is only unlinked
     partner.refresh_from_db()

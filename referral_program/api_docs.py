@@ -113,9 +113,32 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Pay partners",
         "Pays every partner with a positive unpaid balance (at least `minimum`) either the "
         "commissions earned from `start` to `end` or everything unpaid up to `end`, and "
-        "records a payment for each. Download the batch for your bank from the staff pages.",
+        'records a payment for each. With `"draft": true` it answers a preview '
+        '(`status: "draft"`, who would get what and who is `left_out` and why) that '
+        "records nothing until you confirm it; a draft leaves out partners without payout "
+        "details (`require_payout_details` does the same for a batch recorded at once). "
+        "Download the batch's files for your bank, PayPal or Wise from the staff pages.",
     ),
     "v1_payouts_retrieve": ("Get a payout batch", "One batch with its payments."),
+    "v1_payouts_destroy": (
+        "Delete a draft payout batch",
+        "Throws a draft away (it had recorded nothing). A confirmed batch cannot be deleted: 400.",
+    ),
+    "v1_payouts_confirm_create": (
+        "Confirm a draft payout batch",
+        "Records the draft's payments exactly as previewed. When what partners are owed "
+        "changed since the preview, nothing is recorded and the answer is `409`: delete the "
+        "draft and make a new one to see the new amounts.",
+    ),
+    "v1_payouts_payments_paid_create": (
+        "Mark a payment paid",
+        "Records the bank's or PayPal's `reference` for one payment of a confirmed batch.",
+    ),
+    "v1_payouts_payments_failed_create": (
+        "Mark a payment failed",
+        "The payment did not reach the partner (also after it was marked paid): its amount "
+        "goes back on the partner's balance, to be paid by a later batch. `reference`: why.",
+    ),
     "v1_programs_list": (
         "List programs",
         "Commission programs and their rates per level, lowest priority first (the lowest "

@@ -23,6 +23,14 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me-in-production")
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# Payout details are encrypted at rest (commissions.encrypted, django-fernet-encrypted-fields):
+# each key is PBKDF2(SECRET_KEY or a fallback, salt) for each salt here; the first salt
+# encrypts, all of them decrypt (rotation: docs/deployment.md). Unset: one salt derived from
+# each secret key, so `make run` and the tests need nothing and a real SECRET_KEY makes it real.
+SALT_KEY = env.list("FIELD_ENCRYPTION_SALTS", default=[]) or [
+    hashlib.sha256(f"payout-details:{key}".encode()).hexdigest()
+    for key in [SECRET_KEY, *SECRET_KEY_FALLBACKS]
+]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -45,6 +53,8 @@ if CLICK_IP_RETENTION_DAYS < IP_ATTRIBUTION_MAX_DAYS:
 # What a partner's data export holds besides the partners app's own records: functions
 # (partner) -> sections, so partners never imports commissions.
 PARTNER_EXPORT_SECTIONS = ["commissions.privacy.partner_ledger_sections"]
+# What else a partner's erasure removes, in apps partners does not import: f(partner).
+PARTNER_ERASE_HOOKS = ["commissions.privacy.partner_payout_details_erase"]
 # The staff partner pages' figures: a function (partners queryset) -> the same annotated with
 # click_count, order_count, earned_total and balance, so partners never imports commissions.
 PARTNER_FIGURES = "commissions.partner_figures.partners_with_figures"

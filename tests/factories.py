@@ -119,3 +119,12 @@ class ClickFlagFactory(factory.django.DjangoModelFactory):
     clicks = 1500
     threshold = 1000
     created_at = factory.LazyAttribute(lambda f: f.window_start + timedelta(hours=1, minutes=1))
+
+
+def give_payout_details(partner: Partner, **data) -> None:
+    """Payout details for a partner through the one service (PayPal to their own email
+    unless `data` says otherwise), as if they had entered them in the Partner Center."""
+    from commissions.payout_details import payout_details_update
+
+    values = {"method": "paypal", "paypal_email": partner.email, **data}
+    payout_details_update(partner=partner, data=values, changed_by=partner.code, at=timezone.now())

@@ -22,7 +22,7 @@ from commissions.models import Commission, Contact, Payment, PayoutBatch, Referr
 from commissions.payouts import payout_batch_create
 from commissions.views import previous_month
 from partners.services import defaults_update
-from tests.factories import PartnerFactory, ProgramFactory, UserFactory
+from tests.factories import PartnerFactory, ProgramFactory, UserFactory, give_payout_details
 
 pytestmark = pytest.mark.django_db
 
@@ -502,10 +502,14 @@ def test_partner_activity_shows_ledger_lines_payments_and_emails(
     ]
     assert [(p.batch_id, p.amount) for p in context["payments"]] == [(batch.pk, D("75.00"))]
     notifications = context["notifications_page"].object_list
-    assert [(n.event.event_id, n.status, n.reason) for n in notifications] == [
+    assert [(n.event.event_id, n.status, n.reason) for n in notifications if n.event] == [
         ("o3", "skipped", "Skip notifications is on in the defaults."),
         ("o2", "sent", ""),
         ("o1", "queued", ""),
+    ]
+    # The payout made to them is an email too (issue 17).
+    assert [(n.kind, n.payment.amount) for n in notifications if not n.event] == [
+        ("payout", D("75.00"))
     ]
     assert "Skip notifications is on in the defaults." in page_text(response)
     quiet = staff_client.get("/staff/crm/partners/quiet/activity/")
@@ -544,7 +548,7 @@ def owed(api):
         ("carol", "Carol C"),
         ("dave", "=Dave HYPERLINK"),
     ]:
-        PartnerFactory(code=code, name=name)
+        give_payout_details(PartnerFactory(code=code, name=name))
     sell(api, "d1", "2026-09-10", "10.00", "dave")
     payout_batch_create(start=date(2026, 9, 1), end=date(2026, 9, 30), method="earned_in_range")
     sell(api, "a1", "2026-10-05", "10.00", "alice")
@@ -563,14 +567,41 @@ OCTOBER_BATCH = {
 }
 
 
+def preview_and_confirm(staff_client, data):
+    """The staff page's two steps: the preview (a draft), then Confirm."""
+    staff_client.post("/staff/payouts/", data, follow=True)
+    batch = PayoutBatch.objects.latest("pk")
+    assert batch.status == "draft"
+    return staff_client.post(f"/staff/payouts/{batch.pk}/confirm/", follow=True)
+
+
 def test_staff_create_a_payout_batch_for_positive_balances(staff_client, staff_user, owed):
-    response = staff_client.post("/staff/payouts/", OCTOBER_BATCH, follow=True)
+    before = snapshot()
+    preview = staff_client.post("/staff/payouts/", OCTOBER_BATCH, follow=True)
 
     batch = PayoutBatch.objects.latest("pk")
-    assert response.redirect_chain == [(f"/staff/payouts/{batch.pk}/", 302)]
-    assert messages_of(response) == [
-        f"Payout batch {batch.pk} created: 2 payments, total 30.00 USD."
+    assert preview.redirect_chain == [(f"/staff/payouts/{batch.pk}/", 302)]
+    assert messages_of(preview) == [
+        f"Preview of payout batch {batch.pk}: 2 payments, total 30.00 USD. Nothing is "
+        "recorded until you confirm it. 2 left out (see why below)."
     ]
+    assert [(r["partner"], r["amount"]) for r in batch.preview] == [
+        ("alice", "20.00"),
+        ("bobby", "10.00"),
+    ]
+    assert [(r["partner"], r["amount"], r["reason"]) for r in batch.left_out] == [
+        ("carol", "0.00", "nothing owed (the balance is not positive)"),
+        ("dave", "-10.00", "nothing owed (the balance is not positive)"),
+    ]
+    # The draft recorded nothing: no payment, no entry tied.
+    assert snapshot()[3:] == before[3:]
+
+    response = staff_client.post(f"/staff/payouts/{batch.pk}/confirm/", follow=True)
+
+    assert messages_of(response) == [
+        f"Payout batch {batch.pk} confirmed: 2 payments, total 30.00 USD."
+    ]
+    batch.refresh_from_db()
     assert (batch.start, batch.end, batch.method, batch.minimum, batch.created_by) == (
         date(2026, 10, 1),
         date(2026, 10, 31),
@@ -596,37 +627,40 @@ def test_staff_create_a_payout_batch_for_positive_balances(staff_client, staff_u
 
 
 def test_a_batch_with_a_minimum_and_balance_plus_earned(staff_client, owed):
-    response = staff_client.post(
-        "/staff/payouts/",
+    response = preview_and_confirm(
+        staff_client,
         {
             **OCTOBER_BATCH,
             "method": "balance_plus_earned",
             "minimum": "15.00",
         },
-        follow=True,
     )
 
     batch = PayoutBatch.objects.latest("pk")
     assert messages_of(response) == [
-        f"Payout batch {batch.pk} created: 1 payment, total 20.00 USD."
+        f"Payout batch {batch.pk} confirmed: 1 payment, total 20.00 USD."
+    ]
+    assert [(r["partner"], r["reason"]) for r in batch.left_out] == [
+        ("bobby", "below the minimum"),
+        ("carol", "nothing owed (the balance is not positive)"),
+        ("dave", "nothing owed (the balance is not positive)"),
     ]
     assert [(p.partner.code, p.amount) for p in batch.payments.all()] == [("alice", D("20.00"))]
 
 
 def test_a_batch_that_pays_nobody_says_so(staff_client, owed):
-    response = staff_client.post(
-        "/staff/payouts/",
+    response = preview_and_confirm(
+        staff_client,
         {
             **OCTOBER_BATCH,
             "start": "2026-08-01",
             "end": "2026-08-31",
         },
-        follow=True,
     )
 
     batch = PayoutBatch.objects.latest("pk")
     assert messages_of(response) == [
-        f"Payout batch {batch.pk} created: 0 payments, total 0.00 USD. No partner had a "
+        f"Payout batch {batch.pk} confirmed: 0 payments, total 0.00 USD. No partner had a "
         "positive balance of at least the minimum to pay."
     ]
     assert "This batch paid nobody" in page_text(response)
@@ -635,8 +669,8 @@ def test_a_batch_that_pays_nobody_says_so(staff_client, owed):
 def test_csv_cells_cannot_run_as_spreadsheet_formulas(staff_client, api, owed):
     sell(api, "d2", "2026-11-03", "10.00", "dave")
     sell(api, "d3", "2026-11-04", "10.00", "dave")
-    staff_client.post(
-        "/staff/payouts/",
+    preview_and_confirm(
+        staff_client,
         {
             **OCTOBER_BATCH,
             "start": "2026-11-01",
@@ -692,7 +726,7 @@ def test_creating_a_batch_needs_the_permission(client, owed):
 
     assert page.status_code == 200
     assert page.context["can_create"] is False
-    assert "Create payout batch" not in page_text(page)
+    assert "Preview payout batch" not in page_text(page)
     assert refused.status_code == 403
     assert snapshot() == before
     viewer.user_permissions.add(Permission.objects.get(codename="add_payoutbatch"))
@@ -700,6 +734,15 @@ def test_creating_a_batch_needs_the_permission(client, owed):
     allowed = client.post("/staff/payouts/", OCTOBER_BATCH)
     assert allowed.status_code == 302
     assert PayoutBatch.objects.count() == len(before[2]) + 1
+    # A draft made by someone with the right: the viewer without it cannot confirm it,
+    # throw it away or mark its payments.
+    draft = PayoutBatch.objects.latest("pk")
+    viewer.user_permissions.clear()
+    client.force_login(UserFactory(is_staff=True))
+    before = snapshot()
+    assert client.post(f"/staff/payouts/{draft.pk}/confirm/").status_code == 403
+    assert client.post(f"/staff/payouts/{draft.pk}/discard/").status_code == 403
+    assert snapshot() == before
 
 
 def test_payouts_page_lists_batches_and_suggests_last_month(staff_client, owed):

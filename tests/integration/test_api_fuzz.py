@@ -120,7 +120,10 @@ def fuzzed(db) -> Fuzzed:
 
     commissions = [c["id"] for c in client.get("/api/v1/commissions/").json()["results"]]
     notifications = [n["id"] for n in client.get("/api/v1/notifications/").json()["results"]]
-    assert len(commissions) == 4 and len(notifications) == 2  # 2 lines, 2 clawbacks; 2 emails
+    # 2 lines, 2 clawbacks; 2 sale emails and the 2 payout emails of issue 17
+    assert len(commissions) == 4 and len(notifications) == 4
+    batch = payout.json()["id"]
+    payments = [p["id"] for p in payout.json()["payments"]]
     codes = [boss.code, jane.code]
     # The WSGI handler closes the connection after each request (request_finished); inside
     # the test's transaction that would close it under the test. Django's test client
@@ -136,7 +139,16 @@ def fuzzed(db) -> Fuzzed:
             "/api/v1/tracking-links/{code}/": {"code": [link.code]},
             "/api/v1/commissions/{id}/": {"id": commissions},
             "/api/v1/notifications/{id}/": {"id": notifications},
-            "/api/v1/payouts/{id}/": {"id": [payout.json()["id"]]},
+            "/api/v1/payouts/{id}/": {"id": [batch]},
+            "/api/v1/payouts/{id}/confirm/": {"id": [batch]},
+            "/api/v1/payouts/{id}/payments/{payment_id}/paid/": {
+                "id": [batch],
+                "payment_id": payments,
+            },
+            "/api/v1/payouts/{id}/payments/{payment_id}/failed/": {
+                "id": [batch],
+                "payment_id": payments,
+            },
         },
     )
     signals.request_started.connect(close_old_connections)

@@ -134,7 +134,18 @@ def test_a_batch_pays_positive_balances_over_the_minimum_only(api, db):
     )
 
     assert batch.status_code == 201, batch.data
-    assert batch.json()["payments"] == [{"partner": "alice", "amount": "20.00", "currency": "USD"}]
+    [payment] = batch.json()["payments"]
+    # The fields of SPEC §6, and those issue 17 added.
+    assert payment == {
+        "partner": "alice",
+        "amount": "20.00",
+        "currency": "USD",
+        "id": Payment.objects.get().pk,
+        "status": "recorded",
+        "reference": "",
+        "payout_method": "",
+    }
+    assert batch.json()["status"] == "confirmed"
     assert batch.json()["total"] == "20.00"
     again = api.post("/api/v1/payouts/", {**OCTOBER, "method": "earned_in_range"}, format="json")
     assert [p["partner"] for p in again.json()["payments"]] == ["bobby"]  # alice was paid

@@ -195,3 +195,20 @@ def test_staff_and_partner_logins_work():
     assert not partner.user.is_staff
     assert partner.user.check_password("partner-demo-pass")
     assert users.count() == 2
+
+
+def test_demo_partners_get_payout_details_and_two_have_none():
+    from commissions.models import Notification, PayoutDetails
+
+    seed()
+
+    methods = dict(PayoutDetails.objects.values_list("partner__code", "method"))
+    assert len(methods) == 18
+    assert not {"liam-nguyen", "ben-mueller"} & set(methods)
+    assert (methods["maria-lopez"], methods["james-carter"], methods["sofia-rossi"]) == (
+        "bank",
+        "bank",
+        "paypal",
+    )
+    assert PayoutDetails.objects.get(partner__code="james-carter").routing_number == "021000021"
+    assert not Notification.objects.exists()  # seeding tells nobody

@@ -7,10 +7,12 @@ creates nothing and changes nothing. Every write goes through `partners.services
 (users through Django's create_user / create_superuser).
 """
 
+import io
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -140,6 +142,9 @@ class Command(BaseCommand):
         partners = self.seed_partners(programs)
         self.seed_tracking_links()
         self.seed_users(partners[PARTNER_LOGIN_CODE])
+        # Their payout details live with the payouts (commissions), which this app does not
+        # import: by the command's name.
+        call_command("seed_payout_details", stdout=io.StringIO())
         self.report()
 
     def count(self, kind: str) -> None:
