@@ -36,6 +36,7 @@ class ReferralSource(models.TextChoices):
     COOKIE = "cookie", "Cookie"
     IP = "ip", "IP address"
     MANUAL = "manual", "Manual"
+    COUPON = "coupon", "Coupon"
 
 
 class Referral(models.Model):
@@ -195,6 +196,18 @@ class CommissionKind(models.TextChoices):
 class CommissionEntry(models.TextChoices):
     COMMISSION = "commission", "Commission"
     CLAWBACK = "clawback", "Clawback"
+    # Staff rejected the line it points at (SPEC §11): minus what was left of it, with the reason.
+    REJECTION = "rejection", "Rejection"
+
+
+class CommissionStatus(models.TextChoices):
+    """A commission line's place in its lifecycle (SPEC §11), worked out by a query from
+    `rejected_at`, `payment` and `payable_at`: nothing flips it on a timer."""
+
+    PENDING = "pending", "Pending"
+    PAYABLE = "payable", "Payable"
+    REJECTED = "rejected", "Rejected"
+    PAID = "paid", "Paid"
 
 
 class Commission(models.Model):
@@ -238,6 +251,20 @@ class Commission(models.Model):
     )
     trace = models.JSONField(default=dict)
     occurred_at = models.DateTimeField()
+    payable_at = models.DateTimeField(
+        help_text="When the entry stops being pending: the hold days after it was credited, "
+        "or when staff approved or rejected its line. A clawback or rejection goes with the "
+        "line it takes back."
+    )
+    rejected_at = models.DateTimeField(
+        null=True, blank=True, help_text="A commission line staff rejected: when."
+    )
+    reason = models.CharField(
+        max_length=500, blank=True, default="", help_text="Why staff rejected the line."
+    )
+    reviewed_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="Who approved or rejected the line."
+    )
     payment = models.ForeignKey(
         "Payment",
         null=True,
@@ -261,7 +288,7 @@ class Commission(models.Model):
             # entries from the index alone.
             models.Index(
                 fields=["partner", "occurred_at"],
-                include=["amount", "currency"],
+                include=["amount", "currency", "payable_at"],
                 condition=models.Q(payment__isnull=True),
                 name="commission_unpaid_idx",
             ),
@@ -290,7 +317,7 @@ class Commission(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(entry="commission", amount__gt=0)
-                | models.Q(entry="clawback", amount__lte=0),
+                | models.Q(entry__in=["clawback", "rejection"], amount__lte=0),
                 name="commission_sign_follows_entry",
             ),
         ]
@@ -306,16 +333,31 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class NotificationKind(models.TextChoices):
+    LEAD = "lead", "Lead"
+    SALE = "sale", "Sale"
+    REJECTION = "rejection", "Commission rejected"
+
+
 class Notification(models.Model):
-    """An email to a partner about a lead or sale they were credited for (SPEC §5.6)."""
+    """An email to a partner about a lead or sale they were credited for (SPEC §5.6), or
+    about a commission line staff rejected (SPEC §11: `commission` is that line)."""
 
     # No index of its own: one_notification_per_partner_event starts with it.
     partner = models.ForeignKey(
         Partner, on_delete=models.CASCADE, related_name="notifications", db_index=False
     )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=4, choices=CommissionKind.choices)
+    kind = models.CharField(max_length=10, choices=NotificationKind.choices)
     status = models.CharField(max_length=8, choices=NotificationStatus.choices)
+    commission = models.OneToOneField(
+        "Commission",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rejection_notification",
+        help_text="A rejection's email: the line rejected.",
+    )
     reason = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -323,8 +365,11 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            # An event's notifications; a rejection's is one per line (`commission`).
             models.UniqueConstraint(
-                fields=["partner", "event", "kind"], name="one_notification_per_partner_event"
+                fields=["partner", "event", "kind"],
+                condition=models.Q(commission__isnull=True),
+                name="one_notification_per_partner_event",
             ),
         ]
         indexes = [

@@ -20,6 +20,7 @@ from partners.models import Partner
 
 from .aggregates import money_sum
 from .ledger import day_after, day_start
+from .lifecycle import payable
 from .models import Commission, Payment, PayoutBatch, PayoutMethod
 from .money import ZERO
 from .webhooks import webhook_payout_made
@@ -27,8 +28,12 @@ from .webhooks import webhook_payout_made
 ZERO_SQL = Value(ZERO, output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def _unpaid(*, start: date, end: date, method: str):
-    entries = Commission.objects.filter(payment__isnull=True, occurred_at__lt=day_after(end))
+def _unpaid(*, start: date, end: date, method: str, at: datetime):
+    """The entries a batch may pay: unpaid, in the range, and payable at `at` (SPEC §11:
+    a commission in its hold period waits, with its clawbacks and any rejection)."""
+    entries = Commission.objects.filter(
+        payable(at), payment__isnull=True, occurred_at__lt=day_after(end)
+    )
     if method == PayoutMethod.EARNED_IN_RANGE:
         entries = entries.filter(occurred_at__gte=day_start(start))
     return entries
@@ -64,7 +69,7 @@ def payout_batch_create(
         start=start, end=end, method=method, minimum=minimum, created_at=now, created_by=created_by
     )
     candidates = (
-        _unpaid(start=start, end=end, method=method)
+        _unpaid(start=start, end=end, method=method, at=now)
         .values("partner_id", "currency")
         .annotate(total=money_sum("amount"))
         .filter(total__gt=ZERO, total__gte=minimum)
@@ -88,7 +93,7 @@ def payout_batch_create(
     mine = Payment.objects.filter(
         batch=batch, partner_id=OuterRef("partner_id"), currency=OuterRef("currency")
     )
-    _unpaid(start=start, end=end, method=method).filter(Exists(mine)).update(
+    _unpaid(start=start, end=end, method=method, at=now).filter(Exists(mine)).update(
         payment=Subquery(mine.values("pk")[:1])
     )
     tied_total = Subquery(

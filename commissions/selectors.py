@@ -21,7 +21,7 @@ from partners.models import (
 from .attribution import FIRST, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .models import Contact, Referral
-from .statements import columns, converted_rows, execute, fields, prepared, table
+from .statements import columns, converted_rows, execute, fields, prepared, quote, table
 
 # How many clicks from one IP address attribution looks at (the latest ones).
 IP_CLICKS_LIMIT = 100
@@ -192,6 +192,9 @@ def _chain_sql() -> tuple[str, str, tuple]:
             columns(Partner, CHAIN_PARTNER, "p2."),
             columns(Partner, CHAIN_PARTNER, "p3."),
             columns(Program, CHAIN_PROGRAM, "pr."),
+            # The hold days that apply (SPEC §11): the program's, else the defaults'.
+            f"COALESCE(pr.{quote('hold_days')}, (SELECT hd.{quote('hold_days')} FROM "
+            f"{table(ReferralDefaults)} hd WHERE hd.id = {ReferralDefaults.SINGLETON_PK}))",
             columns(ProgramRate, CHAIN_RATE, "r."),
         ]
     )
@@ -208,6 +211,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(user_model, ("email",))
         + fields(Partner, CHAIN_PARTNER) * 2
         + fields(Program, CHAIN_PROGRAM)
+        + fields(Program, ("hold_days",))
         + fields(ProgramRate, CHAIN_RATE)
     )
     return select, joins, row_fields
@@ -232,6 +236,7 @@ def _chain(rows: list[list]) -> Chain:
     [login_email] = take(1)
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
+    [hold_days] = take(1)
     rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
@@ -256,7 +261,7 @@ def _chain(rows: list[list]) -> Chain:
         ),
         has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
         program_id=own[CHAIN_PARTNER_OWN.index("program")],
-        terms=_terms(program, rates),
+        terms=_terms(program, rates, hold_days),
         partners=tuple(partners),
         emails=frozenset(
             email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email
@@ -264,7 +269,7 @@ def _chain(rows: list[list]) -> Chain:
     )
 
 
-def _terms(program: list, rates: dict) -> Terms | None:
+def _terms(program: list, rates: dict, hold_days: int | None = 0) -> Terms | None:
     """The program's terms; `rates`: level -> (lead amount, lead %, sale amount, sale %)."""
     (pk, name, levels, on_lead, on_sale, amount, percent, if_unused, *unused) = program
     if pk is None:
@@ -284,6 +289,7 @@ def _terms(program: list, rates: dict) -> Terms | None:
             SALE: {n: Rate(r[2], r[3]) for n, r in rates.items()},
         },
         unused={LEAD: Rate(unused[0], unused[1]), SALE: Rate(unused[2], unused[3])},
+        hold_days=hold_days or 0,
     )
 
 

@@ -616,6 +616,7 @@ class CommissionRow(NamedTuple):
     program: int
     trace: dict
     occurred_at: datetime
+    payable_at: datetime  # pending until then (SPEC §11): the program's hold days after `at`
 
 
 COMMISSION_FIELDS = CommissionRow._fields
@@ -875,11 +876,13 @@ def _commission_rows(
             currency=currency,
             program=terms.program_id,
             occurred_at=at,
+            payable_at=at + timedelta(days=terms.hold_days),
             trace={
                 "attribution": trace,
                 "credited_partner_id": partner_id,
                 "program": program,
                 "rates": line.rates(),
+                "hold_days": terms.hold_days,
                 "base": str(line.base),
                 "policy": applied,
             },
@@ -905,8 +908,11 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         if amount <= ZERO or amount > left:
             raise ValidationError({"amount": f"Refund between 0.01 and {left} (what is left)."})
         lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
+        # A rejection took back all that was left of its line: nothing more to claw back.
         taken = dict(
-            order.commissions.filter(entry=CommissionEntry.CLAWBACK)
+            order.commissions.filter(
+                entry__in=[CommissionEntry.CLAWBACK, CommissionEntry.REJECTION]
+            )
             .values("clawback_of")
             .annotate(total=money_sum("amount"))
             .values_list("clawback_of", "total")
@@ -934,6 +940,7 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
                 currency=line.currency,
                 program_id=line.program_id,
                 occurred_at=at,
+                payable_at=line.payable_at,  # pending or payable with the line it takes back
                 trace={
                     "refund": event.event_id,
                     "refunded": str(amount),
@@ -1104,6 +1111,16 @@ def notification_send(*, notification_id: int) -> bool:
 
 def _notification_context(notification: Notification) -> dict:
     event = notification.event
+    if notification.commission_id is not None:  # a rejection (SPEC §11)
+        line = Commission.objects.select_related("order").get(pk=notification.commission_id)
+        return {
+            "partner": notification.partner,
+            "kind": notification.kind,
+            "commission": line,
+            "order": line.order,
+            "reason": line.reason,
+            "site_url": settings.SITE_URL,
+        }
     commissions = []
     order = Order.objects.filter(event=event).first()
     if order is not None:

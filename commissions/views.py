@@ -49,6 +49,7 @@ from .filters import (
 from .forms import DateRangeForm, ManualReferralForm, PayoutBatchForm
 from .ledger import (
     LEDGER_FIGURES,
+    LIFECYCLE_FIGURES,
     LedgerSummary,
     day_start,
     ledger_commissions,
@@ -387,6 +388,9 @@ def ledger_rows(
                 "clawbacks": summary.clawbacks,
                 "payments": summary.payments,
                 "ending_balance": summary.ending_balance,
+                "rejections": summary.rejections,
+                "pending": summary.pending,
+                "payable": summary.payable,
             }
             for summary in summaries
         ]
@@ -394,6 +398,7 @@ def ledger_rows(
 
 
 LEDGER_CSV_HEADER = ("partner_code", "partner_name", "currency", "start", "end", *LEDGER_FIGURES)
+LEDGER_CSV_HEADER += LIFECYCLE_FIGURES  # added at the end: scripts reading by position go on
 
 
 def ledger_csv_row(row: dict[str, Any], start: date | None, end: date | None) -> list[str]:
@@ -404,7 +409,7 @@ def ledger_csv_row(row: dict[str, Any], start: date | None, end: date | None) ->
         currency,
         start.isoformat() if start else "",
         end.isoformat() if end else "",
-        *(money_text(row[name], currency) for name in LEDGER_FIGURES),
+        *(money_text(row[name], currency) for name in (*LEDGER_FIGURES, *LIFECYCLE_FIGURES)),
     ]
 
 
