@@ -146,14 +146,13 @@ def commissions_reject(
         .annotate(total=money_sum("amount"))
         .values_list("clawback_of", "total")
     )
-    errors = {}
+    errors = []
     for line in lines:
-        left = line.amount + taken.get(line.pk, ZERO)
-        error = rejection_error(line, left=left, at=at)
+        error = rejection_error(line, left=line.amount + taken.get(line.pk, ZERO), at=at)
         if error:
-            errors[str(line.pk)] = error
+            errors.append(error if len(lines) == 1 else f"Commission {line.pk}: {error}")
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError({"commission": errors})
     _settle(lines, at)
     rejections = Commission.objects.bulk_create(
         Commission(

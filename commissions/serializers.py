@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from partners.models import Partner
@@ -16,6 +17,7 @@ from partners.serializers import PartnerCodeField
 from referral_program.dates import ApiDayField
 
 from . import validation
+from .lifecycle import commission_status
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
 from .statements import columns, execute, table
 from .validation import MAX_ITEMS, MONEY_DIGITS, NEGATIVE_ZERO, event_id_validator
@@ -218,6 +220,20 @@ class RefundResultSerializer(serializers.Serializer):
 class CommissionSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
     order_id = serializers.CharField(source="order.order_id")
+    status = serializers.SerializerMethodField(
+        help_text="pending, payable, rejected or paid, at the time of the request. "
+        "A clawback or rejection entry is pending, payable or paid with the line it takes back."
+    )
+    rejection_of = serializers.IntegerField(
+        source="clawback_of_id",
+        allow_null=True,
+        read_only=True,
+        help_text="The commission line a clawback or rejection entry takes back.",
+    )
+
+    def get_status(self, obj: Commission) -> str:
+        status = getattr(obj, "status", None)
+        return status or commission_status(obj, at=timezone.now())
 
     class Meta:
         model = Commission
@@ -233,7 +249,16 @@ class CommissionSerializer(serializers.ModelSerializer):
             "currency",
             "trace",
             "occurred_at",
+            "status",
+            "payable_at",
+            "rejected_at",
+            "reason",
+            "rejection_of",
         )
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why; the partner sees it.")
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -302,7 +327,7 @@ class LedgerQuerySerializer(serializers.Serializer):
 
 
 class LedgerEntrySerializer(serializers.Serializer):
-    entry = serializers.CharField(help_text="commission, clawback or payment")
+    entry = serializers.CharField(help_text="commission, clawback, rejection or payment")
     id = serializers.IntegerField()
     at = serializers.DateTimeField()
     amount = serializers.DecimalField(
@@ -313,6 +338,10 @@ class LedgerEntrySerializer(serializers.Serializer):
     level = serializers.IntegerField(allow_null=True)
     kind = serializers.CharField(allow_null=True)
     batch = serializers.IntegerField(allow_null=True)
+    payable_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a commission entry is (or was) payable."
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="A rejection's reason.")
 
 
 class LedgerSerializer(serializers.Serializer):
@@ -325,6 +354,20 @@ class LedgerSerializer(serializers.Serializer):
     clawbacks = serializers.DecimalField(max_digits=14, decimal_places=2)
     payments = serializers.DecimalField(max_digits=14, decimal_places=2)
     ending_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    rejections = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Rejected by staff: subtracted."
+    )
+    pending = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        help_text="Unpaid, dated up to the end, still in the hold period at the time of the "
+        "request.",
+    )
+    payable = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        help_text="Unpaid, dated up to the end, due: what a payout may pay.",
+    )
     entries = LedgerEntrySerializer(many=True)
 
 

@@ -26,6 +26,7 @@ from . import privacy, services
 from .models import (
     DEFAULTS_FIELDS,
     GUARD_FIELDS,
+    LIFECYCLE_FIELDS,
     SIGNUP_FIELDS,
     STRUCTURAL_FIELDS,
     ApiKey,
@@ -98,6 +99,7 @@ class ReferralDefaultsAdmin(NoDeleteMixin, admin.ModelAdmin):
             {"fields": ("tracking_method", "partner_selection", "use_ip_address")},
         ),
         ("Commissions (saved onto every program)", {"fields": STRUCTURAL_FIELDS}),
+        ("Commission lifecycle", {"fields": LIFECYCLE_FIELDS}),
         ("Notifications", {"fields": ("skip_notifications",)}),
         ("Guards", {"fields": GUARD_FIELDS}),
         ("Partner sign-up", {"fields": SIGNUP_FIELDS}),

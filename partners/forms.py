@@ -155,6 +155,7 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
                     {"payout_amount": "A flat amount", "payout_percent": "A percentage"},
                 ),
                 "pay_if_unused",
+                "hold_days",
             ),
         ),
         ("Guards", ("duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour")),

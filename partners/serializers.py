@@ -153,6 +153,7 @@ class ProgramSerializer(serializers.ModelSerializer):
             "unused_lead_percent",
             "unused_sale_amount",
             "unused_sale_percent",
+            "hold_days",
             *STRUCTURAL_FIELDS,
         )
         read_only_fields = STRUCTURAL_FIELDS

@@ -67,6 +67,7 @@ PROGRAM_FIELDS = (
     "unused_lead_percent",
     "unused_sale_amount",
     "unused_sale_percent",
+    "hold_days",
 )
 RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 PARTNER_FIELDS = (

@@ -659,6 +659,7 @@ def bulk_commissions(partner: Partner, order: Order, count: int, start: int = 0)
             amount=D("1.00"),
             currency="USD",
             occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
+            payable_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
             trace={"attribution": {"source": "explicit", "rule": None}},
         )
         for n in range(start, start + count)
