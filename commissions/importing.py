@@ -69,7 +69,14 @@ from .models import (
     Referral,
     ReferralSource,
 )
-from .selectors import HISTORY_ENTRY, _chain, _chain_sql, engine_with_chains, partner_chains
+from .selectors import (
+    HISTORY_ENTRY,
+    _chain,
+    _chain_sql,
+    coupons_by_code,
+    engine_with_chains,
+    partner_chains,
+)
 from .serializers import partners_named
 from .services import (
     COMMISSION_FIELDS,
@@ -635,6 +642,7 @@ class _Batch:
             named.update(t.partner_id for t in event.clicks)
         self.engine, self.chains = engine_with_chains(named)
         policy = self.engine.policy
+        self.coupons = coupons_by_code(e.data.get("coupon") for e in self.events if e.is_order)
         self.contacts = _contacts_read(sorted({e.email for e in self.events}), self.carried)
         may_history, may_ip, known = [], [], []
         states = {pk: chain.partner.state() for pk, chain in self.chains.items()}
@@ -661,6 +669,7 @@ class _Batch:
         entries = 0
         if policy.tracking_method == HISTORY_AND_COOKIES:  # where a later event may pick one
             entries = sum(len(e.clicks) for e in self.events) + len(may_ip)
+            entries += sum(1 for e in self.events if e.is_order and e.data.get("coupon"))
         new = [c for c in self.contacts.values() if c.pk is None]
         orders = [e for e in self.events if e.is_order]
         ids = ids_reserve(
@@ -726,6 +735,8 @@ class _Batch:
                 credits=event.credits,
                 read_history=partial(self._history_of, n, contact),
                 read_ip=partial(self._ip_of, n),
+                coupon_code=(code := event.data.get("coupon")),
+                coupon=self.coupons.get(code.lower()) if code else None,
             )
             fix, event.lead_id, event.lead_trace = contact_lead(
                 contact.lead, event.explicit_lead or tracked.attribution, event.at
@@ -742,6 +753,10 @@ class _Batch:
                         state = tracked.partners[touch.partner_id]
                         pk = next(self.entry_ids, None)
                         contact.entries.append(_Entry(pk, touch, state, source))
+            for touch in tracked.coupon:  # an entry each time, as the API adds it
+                state = tracked.partners[touch.partner_id]
+                pk = next(self.entry_ids, None)
+                contact.entries.append(_Entry(pk, touch, state, ReferralSource.COUPON))
             if event.is_order:
                 event.credit = order_credit(
                     explicit_lead=event.explicit_lead,

@@ -8,9 +8,11 @@ from functools import cache, lru_cache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Field
+from django.db.models.functions import Lower
 
 from partners.models import (
     Click,
+    Coupon,
     Partner,
     PartnerStatus,
     Program,
@@ -18,7 +20,7 @@ from partners.models import (
     ReferralDefaults,
 )
 
-from .attribution import FIRST, PartnerState, Policy, Touch
+from .attribution import FIRST, CouponState, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .models import Contact, Referral
 from .statements import columns, converted_rows, execute, fields, prepared, quote, table
@@ -47,6 +49,30 @@ def partner_states(ids: Iterable[int]) -> dict[int, PartnerState]:
     return {
         pk: PartnerState(id=pk, active=status == PartnerStatus.ACTIVE, cookie_days=days)
         for pk, status, days in rows
+    }
+
+
+def coupons_by_code(codes: Iterable[str | None]) -> dict[str, CouponState]:
+    """The stored coupons of these codes, by lower-cased code, with their partners' states:
+    one query (none without a code). For one event or a batch of them (SPEC §11)."""
+    wanted = {code.lower() for code in codes if code}
+    if not wanted:
+        return {}
+    rows = (
+        Coupon.objects.alias(code_lower=Lower("code"))
+        .filter(code_lower__in=wanted)
+        .values_list("code", "partner_id", "active", "partner__status", "partner__cookie_days")
+    )
+    return {
+        code.lower(): CouponState(
+            code=code,
+            partner_id=partner_id,
+            active=active,
+            partner=PartnerState(
+                id=partner_id, active=status == PartnerStatus.ACTIVE, cookie_days=cookie_days
+            ),
+        )
+        for code, partner_id, active, status, cookie_days in rows
     }
 
 

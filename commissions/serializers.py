@@ -161,6 +161,15 @@ class OrderEventSerializer(PartnerCodesMixin, TrackedEventSerializer):
     tax = money(required=False)
     sale_partner = ActivePartnerCodeField(required=False, allow_null=True)
     lead_partner = ActivePartnerCodeField(required=False, allow_null=True)
+    coupon = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="A coupon code the customer used, in any case. An active coupon of an "
+        "active partner credits that partner (after `sale_partner`, before the tracking "
+        "token); an unknown or inactive one is ignored and the trace says so.",
+    )
 
 
 class RefundEventSerializer(EventRulesMixin, EventSerializer):

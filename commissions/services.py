@@ -34,9 +34,11 @@ from .attribution import (
     NOBODY,
     SOURCE_IP,
     Attribution,
+    CouponState,
     Policy,
     Touch,
     attribute,
+    by_coupon,
     is_self_referral,
     valid_clicks,
 )
@@ -59,6 +61,7 @@ from .money import ZERO
 from .selectors import (
     Chain,
     EngineSettings,
+    coupons_by_code,
     engine_with_chains,
     history_touches,
     ip_touches,
@@ -188,13 +191,13 @@ REFERRAL_FIELDS += ("created_by", "created_at")
 def history_entry(
     *, contact_id: int, touch: Touch, source: str, cookie_days: int | None, now: datetime
 ) -> tuple:
-    """A history entry for a click an event came with, in the order of REFERRAL_FIELDS:
-    it expires the partner's cookie days after the click."""
+    """A history entry for a click (or the coupon) an event came with, in the order of
+    REFERRAL_FIELDS: it expires the partner's cookie days after the click."""
     return (
         contact_id,
         touch.partner_id,
         source,
-        touch.ref,
+        None if source == ReferralSource.COUPON else touch.ref,  # a coupon is no click
         touch.at,
         _expiry(touch.at, cookie_days),
         "",
@@ -234,6 +237,7 @@ class Tracked:
     partners: dict  # partner id -> PartnerState, for everything looked at
     cookie: list[Touch] = field(default_factory=list)  # the cookie clicks that count
     ip: list[Touch] = field(default_factory=list)  # the click of the same IP that decided
+    coupon: list[Touch] = field(default_factory=list)  # the coupon that decided
 
 
 def _cookie_clicks(token: str) -> list[Touch]:
@@ -281,23 +285,31 @@ def _track(
     credits: bool = True,
     read_history: HistoryReader = _history_from_database,
     read_ip: IPReader = _ip_from_database,
+    coupon_code: str | None = None,
+    coupon: CouponState | None = None,
 ) -> Tracked:
-    """Attribution by cookie, history and IP (not explicit); `chains` holds the clicked
-    partners and gets the history's. A source is read only when those before it found
-    nothing, as `attribute` would not look at it; the history by email, before the event
-    writes the contact."""
+    """Attribution by coupon, cookie, history and IP (not explicit); `chains` holds the
+    clicked partners and gets the history's. A source is read only when those before it
+    found nothing, as `attribute` would not look at it; the history by email, before the
+    event writes the contact. `coupon`: the stored coupon of `coupon_code` (None: unknown)."""
     partners = {
         t.partner_id: chains[t.partner_id].partner.state() for t in clicks if t.partner_id in chains
     }
     counted = valid_clicks(clicks, partners, at)
+    couponed = by_coupon(coupon_code, coupon, at)
+    coupon_touches = []
+    if couponed is not None and couponed.partner_id is not None:
+        partners[coupon.partner_id] = coupon.partner
+        coupon_touches = [Touch(ref=coupon.code, partner_id=coupon.partner_id, at=at)]
     history, ip_clicks = [], []
     by_ip = looks_by_ip(policy, ip)
-    if needs_history(policy, counted=bool(counted), by_ip=by_ip, credits=credits):
+    decided = bool(counted or coupon_touches)
+    if needs_history(policy, counted=decided, by_ip=by_ip, credits=credits):
         history, found = read_history(
             email=normalise_email(email), at=at, rule=policy.partner_selection, chains=chains
         )
         partners.update(found)
-    if not counted and not history and by_ip:
+    if not decided and not history and by_ip:
         ip_clicks, found = read_ip(ip=ip, at=at)
         partners.update(found)
     result = attribute(
@@ -307,9 +319,12 @@ def _track(
         cookie_clicks=counted,
         history=history,
         ip_clicks=ip_clicks,
+        coupon=couponed,
     )
     chosen = [t for t in ip_clicks if t.ref == result.ref] if result.source == SOURCE_IP else []
-    return Tracked(attribution=result, partners=partners, cookie=counted, ip=chosen)
+    return Tracked(
+        attribution=result, partners=partners, cookie=counted, ip=chosen, coupon=coupon_touches
+    )
 
 
 def _explicit(partner: Partner | None) -> Attribution | None:
@@ -376,10 +391,12 @@ def _event_contact(
         lead = (attribution.partner_id, at, _lead_trace(attribution, at))
     contact, made = _contact_write(**person, lead=lead)
     days = {pk: state.cookie_days for pk, state in tracked.partners.items()}
-    # At most one of the two: the IP address is looked at only when no cookie click counts.
+    # At most one of cookie and IP: the IP address is looked at only when nothing else
+    # decided; a coupon that decided is an entry of its own (SPEC §11).
     for source, touches in (
         (ReferralSource.COOKIE, tracked.cookie),
         (ReferralSource.IP, tracked.ip),
+        (ReferralSource.COUPON, tracked.coupon),
     ):
         if touches:
             history_record(contact=contact, touches=touches, source=source, cookie_days=days)
@@ -514,6 +531,7 @@ def _intake_context(
     named = [a.partner_id for a in explicit if a is not None]
     credits = len(named) < len(explicit)  # a partner is left to attribution
     engine, chains = engine_with_chains([*named, *(t.partner_id for t in clicks)])
+    code = data.get("coupon")
     tracked = _track(
         policy=engine.policy,
         chains=chains,
@@ -522,6 +540,8 @@ def _intake_context(
         clicks=clicks,
         ip=data.get("ip"),
         credits=credits,
+        coupon_code=code,
+        coupon=coupons_by_code([code]).get(code.lower()) if code else None,
     )
     return engine, chains, tracked
 

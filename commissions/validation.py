@@ -582,6 +582,8 @@ ORDER = Record(
         "tax": Money(required=False),
         "sale_partner": PartnerCode(required=False, allow_null=True),
         "lead_partner": PartnerCode(required=False, allow_null=True),
+        # Never an error beyond its length: an unknown coupon is ignored, and traced.
+        "coupon": Text(max_length=64, required=False, allow_blank=True, allow_null=True),
     },
     checks={"currency": program_currency},
     final=order_amounts,
