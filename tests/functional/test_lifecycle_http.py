@@ -51,6 +51,12 @@ class Shop:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def pay_all(self) -> requests.Response:
+        """A payout of every balance up to today."""
+        end = FIXED_NOW.date().isoformat()
+        body = {"start": "2026-01-01", "end": end, "method": "balance_plus_earned"}
+        return self.post("payouts/", body)
+
     def ledger(self, code: str) -> dict:
         return self.get(f"partners/{code}/ledger/")
 
@@ -91,14 +97,7 @@ def test_hold_days_split_pending_from_payable_and_a_payout_pays_only_the_payable
         "payable": "10.00",
     }
 
-    batch = shop.post(
-        "payouts/",
-        {
-            "start": "2026-01-01",
-            "end": FIXED_NOW.date().isoformat(),
-            "method": "balance_plus_earned",
-        },
-    )
+    batch = shop.pay_all()
 
     assert batch.status_code == 201, batch.text
     assert batch.json()["payments"] == [{"partner": "seller", "amount": "10.00", "currency": "USD"}]
@@ -114,14 +113,7 @@ def test_hold_days_split_pending_from_payable_and_a_payout_pays_only_the_payable
     again = shop.post(f"commissions/{new['commissions'][0]['id']}/approve/")
     assert again.status_code == 400
     assert "payable" in again.json()["status"][0]
-    second = shop.post(
-        "payouts/",
-        {
-            "start": "2026-01-01",
-            "end": FIXED_NOW.date().isoformat(),
-            "method": "balance_plus_earned",
-        },
-    )
+    second = shop.pay_all()
     assert second.json()["payments"] == [{"partner": "seller", "amount": "5.00", "currency": "USD"}]
 
 
@@ -166,14 +158,7 @@ def test_rejecting_takes_a_commission_out_of_every_balance_with_its_reason(shop,
     assert twice.status_code == 400
     assert Commission.objects.filter(entry="rejection").count() == 1
     # A payout pays the payable 10.00 and nothing of the rejected line.
-    batch = shop.post(
-        "payouts/",
-        {
-            "start": "2026-01-01",
-            "end": FIXED_NOW.date().isoformat(),
-            "method": "balance_plus_earned",
-        },
-    )
+    batch = shop.pay_all()
     assert batch.json()["payments"] == [{"partner": "seller", "amount": "10.00", "currency": "USD"}]
     assert figures(shop.ledger("seller"))["ending_balance"] == "0.00"
 
@@ -196,14 +181,7 @@ def test_a_refund_during_the_hold_nets_to_zero_and_nothing_is_paid(shop):
         "pending": "0.00",
         "payable": "0.00",
     }
-    batch = shop.post(
-        "payouts/",
-        {
-            "start": "2026-01-01",
-            "end": FIXED_NOW.date().isoformat(),
-            "method": "balance_plus_earned",
-        },
-    )
+    batch = shop.pay_all()
     assert batch.json()["payments"] == []
     assert not Payment.objects.exists()
 
