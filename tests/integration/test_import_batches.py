@@ -507,8 +507,8 @@ def test_a_dry_run_validates_every_line_and_writes_nothing(world, tmp_path):
     out, err, error = run(write(tmp_path, payloads), "--dry-run", "--batch-size", "4")
 
     assert out.splitlines()[0] == "23 lines: 22 valid, 0 already recorded, 1 failed."
-    assert "line 18: contact.email: This field is required." in err
-    assert str(error) == "1 line(s) failed: 18"
+    assert "line 23: contact.email: This field is required." in err
+    assert str(error) == "1 line(s) failed: 23"
     assert {model: model.objects.count() for model in MODELS} == counts
 
 
