@@ -35,9 +35,11 @@ from referral_program.dates import DayFilter
 from .aggregates import MONEY_FIELD, MoneyTotal, money_sum
 from .forms import DateInput, DateRangeCheckForm
 from .ledger import LEDGER_FIGURES, LIFECYCLE_FIGURES, day_after, day_start
+from .lifecycle import status_filter
 from .models import (
     Commission,
     CommissionEntry,
+    CommissionStatus,
     Contact,
     Lead,
     Order,
@@ -108,6 +110,28 @@ class OrderFilter(DateRangeFilterSet):
         """Orders that credit the partner, for the sale or as the lead partner."""
         partners = partners_by_code(value)
         return queryset.filter(Q(sale_partner__in=partners) | Q(lead_partner__in=partners))
+
+
+class CommissionListFilter(DateRangeFilterSet):
+    """The staff commission list (SPEC §11): the lines to approve or reject in bulk."""
+
+    date_field = "occurred_at"
+    status = django_filters.ChoiceFilter(
+        choices=CommissionStatus.choices, method="filter_status", label="Status"
+    )
+    partner = django_filters.CharFilter(method="filter_partner", label="Partner code")
+    order = django_filters.CharFilter(field_name="order__order_id", label="Order")
+
+    class Meta:
+        model = Commission
+        fields = ("status", "partner", "order")
+        form = DateRangeCheckForm
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(status_filter(value, at=timezone.now()))
+
+    def filter_partner(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(partner__in=partners_by_code(value))
 
 
 class ContactFilter(django_filters.FilterSet):
