@@ -175,3 +175,57 @@ def test_the_admin_rejects_the_selected_lines_with_a_reason(staff_client, lines)
     assert set(
         Commission.objects.filter(entry=CommissionEntry.REJECTION).values_list("reason", flat=True)
     ) == {"Chargeback"}
+
+
+# --- The Partner Center (SPEC §11) ---------------------------------------------------------
+
+
+def seller_client(lines):
+    from partners.models import Partner
+    from tests.functional.test_partner_center import logged_in, partner_with_login
+
+    seller = Partner.objects.get(code="seller")
+    partner_with_login("other")  # another partner's coupon must not show
+    from partners.services import partner_login_set_password
+
+    partner_login_set_password(partner=seller, password="a long enough password 1")
+    seller.refresh_from_db()
+    return logged_in(seller)
+
+
+def test_the_partner_sees_pending_payable_and_when_each_pending_amount_is_due(lines):
+    from commissions.lifecycle import commissions_reject
+
+    commissions_reject(ids=[lines["b"].pk], reason="Cancelled by the customer")
+    client = seller_client(lines)
+
+    page = client.get("/partner/ledger/")
+
+    assert {name: page.context["figures"][name] for name in ("pending", "payable")} == {
+        "pending": "5.00",
+        "payable": "10.00",
+    }
+    assert page.context["figures"]["rejections"] == "2.00"
+    due = (FIXED_NOW + timedelta(days=30)).date()
+    assert [(row["day"], row["amount"]) for row in page.context["schedule"]] == [(due, "5.00")]
+    text = page.content.decode()
+    assert f'data-payable-on="{due.isoformat()}"' in text
+    assert "Rejected: Cancelled by the customer" in text
+    assert f"Pending until {due.isoformat()}" in text
+
+
+def test_the_partner_center_lists_the_partners_own_active_coupons_to_copy(lines):
+    from partners.models import Coupon, Partner
+
+    seller = Partner.objects.get(code="seller")
+    Coupon.objects.create(code="SELLER10", partner=seller)
+    Coupon.objects.create(code="OLDCODE", partner=seller, active=False)
+    client = seller_client(lines)
+    Coupon.objects.create(code="OTHER5", partner=Partner.objects.get(code="other"))
+
+    page = client.get("/partner/links/")
+
+    assert [c.code for c in page.context["coupons"]] == ["SELLER10"]
+    text = page.content.decode()
+    assert 'data-coupon="SELLER10"' in text and 'data-copy="SELLER10"' in text
+    assert "OTHER5" not in text and "OLDCODE" not in text
