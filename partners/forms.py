@@ -15,6 +15,7 @@ from .models import (
     LEVELS,
     ZERO,
     ClickFlag,
+    Coupon,
     Partner,
     Program,
     ProgramRate,
@@ -461,3 +462,15 @@ class ClickFlagReviewForm(forms.Form):
                 return cleaned
         cleaned["chosen"] = chosen
         return cleaned
+
+
+class CouponForm(forms.ModelForm):
+    """A coupon added on the staff partner page: its code and whether it is active."""
+
+    class Meta:
+        model = Coupon
+        fields = ("code", "active")
+        widgets = {"code": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})}
+
+    def validate_unique(self) -> None:
+        pass  # the service checks the code without regard to case, naming the field
