@@ -189,7 +189,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "priority", *STRUCTURAL_FIELDS)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "notes", "priority")}),
+        (None, {"fields": ("name", "notes", "priority", "hold_days")}),
         (
             "Pay if unused",
             {

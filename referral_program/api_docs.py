@@ -96,7 +96,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "v1_defaults_retrieve": (
         "Read the program's defaults",
         "The Referral Partner Defaults: link prefix and URL, how partners are credited, how "
-        "many levels are paid, what programs pay, the guards and the sign-up settings.",
+        "many levels are paid, what programs pay, how many days commissions are held "
+        "(`hold_days`), the guards and the sign-up settings.",
     ),
     "v1_defaults_update": (
         "Replace the program's defaults",
