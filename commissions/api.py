@@ -177,7 +177,7 @@ class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses=CommissionSerializer)
     @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
+    def approve(self, request, pk=None, format=None):
         """Make a pending commission payable now (early approval)."""
         line = self._line(pk)
         if not lifecycle.commissions_approve(ids=[line.pk], by=_actor(request)):
@@ -188,7 +188,7 @@ class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=RejectSerializer, responses=CommissionSerializer)
     @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
+    def reject(self, request, pk=None, format=None):
         """Reject a commission with a reason: a rejection entry takes back what is left of
         it, and the partner is told (unless notifications are skipped)."""
         line = self._line(pk)
