@@ -14,8 +14,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
-from django.db.models.functions import Least
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from partners.models import Partner
@@ -92,7 +91,7 @@ def _settle(lines: list[Commission], at: datetime) -> None:
     pks = [line.pk for line in lines]
     Commission.objects.filter(
         Q(pk__in=pks) | Q(clawback_of__in=pks), payment__isnull=True, payable_at__gt=at
-    ).update(payable_at=Least(F("payable_at"), Value(at)))
+    ).update(payable_at=at)  # only those still later than `at`: the filter above
 
 
 @transaction.atomic
