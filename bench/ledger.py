@@ -446,6 +446,7 @@ REFUND_COLUMNS = ("id", "event_id", "order_id", "amount", "occurred_at")
 COMMISSION_COLUMNS = (
     "id", "partner_id", "order_id", "refund_id", "clawback_of_id", "level", "kind", "entry",
     "base", "amount", "currency", "program_id", "trace", "occurred_at", "payment_id",
+    "payable_at",  # payable when credited (hold days 0): the occurred_at before it
 )  # fmt: skip
 NULL = "\\N"
 POLICY = (
@@ -588,6 +589,7 @@ def write_orders(
         copy_rows("commissions_event", EVENT_COLUMNS, events)
         copy_rows("commissions_order", ORDER_COLUMNS, orders)
         copy_rows("commissions_refund", REFUND_COLUMNS, refunds)
+        lines = [f"{line}\t{line.split(chr(9))[-2]}" for line in lines]
         copy_rows("commissions_commission", COMMISSION_COLUMNS, lines)
         print(f"    {counts['commissions']:,} commission rows", end="\r", flush=True)
     print()

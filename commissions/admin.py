@@ -9,15 +9,18 @@ import json
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from partners.models import Partner, PartnerStatus
 
-from . import webhooks
+from . import lifecycle, webhooks
 from .hosted_forms import form_html_example, hosted_form_save
 from .integration_forms import HostedFormForm, WebhookEndpointForm
 from .models import (
@@ -191,6 +194,76 @@ class CommissionAdmin(ReadOnlyAdmin):
     search_fields = ("partner__code", "order__order_id")
     list_select_related = ("partner", "order")
     date_hierarchy = "occurred_at"
+    actions = ("approve_early", "reject_selected")
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        """Approving or rejecting needs the change right (the lines stay read-only here)."""
+        return request.user.has_perm("commissions.change_commission")
+
+    @admin.action(
+        description="Approve the selected pending commissions now", permissions=["review"]
+    )
+    def approve_early(self, request: HttpRequest, queryset) -> None:
+        count = lifecycle.commissions_approve(
+            ids=queryset.values_list("pk", flat=True), by=request.user.get_username()
+        )
+        if count:
+            self.message_user(
+                request,
+                f"{count} pending commission{pluralize(count)} approved: payable now.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                "Nothing approved: only pending commissions can be approved.",
+                messages.WARNING,
+            )
+
+    @admin.action(
+        description="Reject the selected commissions (asks the reason)", permissions=["review"]
+    )
+    def reject_selected(self, request: HttpRequest, queryset):
+        form = RejectForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            try:
+                rejected = lifecycle.commissions_reject(
+                    ids=queryset.values_list("pk", flat=True),
+                    reason=form.cleaned_data["reason"],
+                    by=request.user.get_username(),
+                )
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                count = len(rejected)
+                self.message_user(
+                    request,
+                    f"{count} commission{pluralize(count)} rejected; the partner is told.",
+                    messages.SUCCESS,
+                )
+                return None
+        lines = list(queryset.select_related("partner", "order").order_by("pk")[:50])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject commissions",
+            "form": form,
+            "opts": self.model._meta,
+            "count": queryset.count(),
+            "lines": lines,
+            "more": queryset.count() - len(lines),
+            "action": request.POST.get("action", ""),
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/commissions/commission/reject.html", context)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, help_text="Why the commissions are rejected; the partners see it."
+    )
 
 
 @admin.register(Event)

@@ -12,6 +12,7 @@ from decimal import Decimal
 import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -22,9 +23,18 @@ from rest_framework.views import APIView
 from partners.api import service_errors
 from partners.models import ApiKey, Partner
 
-from . import services
+from . import lifecycle, services
 from .ledger import ledger_commissions, ledger_payments, partner_ledger
-from .models import Commission, EventKind, Notification, Payment, PayoutBatch, Referral
+from .models import (
+    Commission,
+    CommissionEntry,
+    CommissionStatus,
+    EventKind,
+    Notification,
+    Payment,
+    PayoutBatch,
+    Referral,
+)
 from .payouts import (
     PayoutDraftStale,
     payment_mark_failed,
@@ -46,6 +56,7 @@ from .serializers import (
     ReferralSerializer,
     RefundEventSerializer,
     RefundResultSerializer,
+    RejectSerializer,
     WebFormEventSerializer,
     WebFormResultSerializer,
 )
@@ -139,12 +150,68 @@ class CommissionFilter(django_filters.FilterSet):
         return queryset.filter(partner__in=Partner.objects.by_code(value).values("pk"))
 
 
-class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Commission and clawback lines, each with the trace it was made with."""
+class CommissionListFilter(CommissionFilter):
+    status = django_filters.ChoiceFilter(
+        choices=CommissionStatus.choices,
+        method="filter_status",
+        help_text="pending, payable, rejected or paid, now.",
+    )
 
-    queryset = Commission.objects.select_related("partner", "order").order_by("id")
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(lifecycle.status_filter(value, at=timezone.now()))
+
+
+def _actor(request) -> str:
+    key = request.auth if isinstance(request.auth, ApiKey) else None
+    return f"api key {key.name}" if key else request.user.get_username()
+
+
+class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Commission, clawback and rejection lines, each with the trace it was made with, its
+    status and when it is payable (SPEC §11). Staff approve a pending line early or reject
+    one with a reason; a session needs the right to change commissions."""
+
     serializer_class = CommissionSerializer
-    filterset_class = CommissionFilter
+    filterset_class = CommissionListFilter
+    write_permission = "commissions.change_commission"
+
+    def get_queryset(self) -> QuerySet[Commission]:
+        return lifecycle.with_status(
+            Commission.objects.select_related("partner", "order").order_by("id"),
+            at=timezone.now(),
+        )
+
+    def _line(self, pk) -> Commission:
+        line = self.get_object()
+        if line.entry != CommissionEntry.COMMISSION:
+            message = "Only a commission line can be approved or rejected."
+            raise ValidationError({"entry": [message]})
+        return line
+
+    @extend_schema(request=None, responses=CommissionSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None, format=None):
+        """Make a pending commission payable now (early approval)."""
+        line = self._line(pk)
+        if not lifecycle.commissions_approve(ids=[line.pk], by=_actor(request)):
+            status_now = lifecycle.commission_status(line, at=timezone.now())
+            message = f"Only a pending commission can be approved; this one is {status_now}."
+            raise ValidationError({"status": [message]})
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(request=RejectSerializer, responses=CommissionSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None, format=None):
+        """Reject a commission with a reason: a rejection entry takes back what is left of
+        it, and the partner is told (unless notifications are skipped)."""
+        line = self._line(pk)
+        body = RejectSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with service_errors():
+            lifecycle.commissions_reject(
+                ids=[line.pk], reason=body.validated_data["reason"], by=_actor(request)
+            )
+        return Response(self.get_serializer(self.get_object()).data)
 
 
 class NotificationFilter(CommissionFilter):
@@ -211,6 +278,8 @@ def ledger_entries(partner, *, start, end) -> list[dict]:
             "level": c.level,
             "kind": c.kind,
             "batch": None,
+            "payable_at": c.payable_at,
+            "reason": c.reason if c.entry == CommissionEntry.REJECTION else "",
         }
         for c in ledger_commissions(partner, start=start, end=end)
     ] + [
@@ -224,6 +293,8 @@ def ledger_entries(partner, *, start, end) -> list[dict]:
             "level": None,
             "kind": None,
             "batch": p.batch_id,
+            "payable_at": None,
+            "reason": "",
         }
         for p in ledger_payments(partner, start=start, end=end)
     ]

@@ -1,12 +1,12 @@
 """Which partner a lead or sale is credited to (SPEC §4). Pure: no ORM, no clock.
 
 The selectors load everything a decision needs into the frozen dataclasses below; `attribute`
-runs the sources in order (explicit, cookie, referral history, IP address) and stops at the
-first that yields a partner. The result carries its trace, kept on every commission.
+runs the sources in order (explicit, coupon, cookie, referral history, IP address) and stops
+at the first that yields a partner. The result carries its trace, kept on every commission.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -19,6 +19,7 @@ HISTORY_AND_COOKIES, COOKIES_ONLY = TrackingMethod.HISTORY_AND_COOKIES, Tracking
 EXPLICIT, SOURCE_COOKIE, SOURCE_HISTORY, SOURCE_IP = "explicit", "cookie", "history", "ip"
 # The source named in a trace when the contact's lead partner was fixed by an earlier event.
 SOURCE_CONTACT = "contact"
+SOURCE_COUPON = "coupon"
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,54 @@ class Attribution:
     rule: str | None = None  # first / last, for the sources that chose among several
     ref: str | None = None
     ref_at: datetime | None = None
+    # The event's coupon when it did not decide: {"code", "ignored": why} (SPEC §11).
+    coupon: Mapping | None = None
 
     def trace(self) -> dict:
-        return {
+        trace = {
             "source": self.source,
             "rule": self.rule,
             "ref": self.ref,
             "ref_at": self.ref_at.isoformat() if self.ref_at else None,
         }
+        if self.coupon:
+            trace["coupon"] = dict(self.coupon)
+        return trace
 
 
 NOBODY = Attribution()
+
+
+@dataclass(frozen=True)
+class CouponState:
+    """A stored coupon as attribution needs it (SPEC §11)."""
+
+    code: str  # as stored
+    partner_id: int
+    active: bool
+    partner: PartnerState
+
+
+COUPON_UNKNOWN = "unknown coupon"
+COUPON_INACTIVE = "inactive coupon"
+COUPON_PARTNER_INACTIVE = "the coupon's partner is inactive"
+
+
+def by_coupon(code: str | None, coupon: CouponState | None, at: datetime) -> Attribution | None:
+    """The attribution an event's coupon gives: its partner (source `coupon`, the stored
+    code as ref) when the coupon and its partner are active; else None with nothing to
+    credit, or an Attribution of nobody whose `coupon` says why it was ignored."""
+    if not code:
+        return None
+    if coupon is None:
+        return Attribution(coupon={"code": code, "ignored": COUPON_UNKNOWN})
+    if not coupon.active:
+        return Attribution(coupon={"code": code, "ignored": COUPON_INACTIVE})
+    if not coupon.partner.active:
+        return Attribution(coupon={"code": code, "ignored": COUPON_PARTNER_INACTIVE})
+    return Attribution(
+        partner_id=coupon.partner_id, source=SOURCE_COUPON, ref=coupon.code, ref_at=at
+    )
 
 
 def click_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
@@ -100,10 +138,28 @@ def attribute(
     cookie_clicks: Iterable[Touch] = (),
     history: Iterable[Touch] = (),
     ip_clicks: Iterable[Touch] = (),
+    coupon: Attribution | None = None,
 ) -> Attribution:
-    """The credited partner and how it was found, or NOBODY."""
+    """The credited partner and how it was found, or NOBODY. `coupon`: what `by_coupon`
+    made of the event's coupon; one it ignored is named in the trace of what decided."""
     if explicit_partner_id is not None:
         return Attribution(partner_id=explicit_partner_id, source=EXPLICIT)
+    if coupon is not None and coupon.partner_id is not None:
+        return coupon
+    ignored = coupon.coupon if coupon is not None else None
+    found = _by_touches(policy, at, partners, cookie_clicks, history, ip_clicks)
+    return replace(found, coupon=ignored) if ignored else found
+
+
+def _by_touches(
+    policy: Policy,
+    at: datetime,
+    partners: Mapping[int, PartnerState],
+    cookie_clicks: Iterable[Touch],
+    history: Iterable[Touch],
+    ip_clicks: Iterable[Touch],
+) -> Attribution:
+    """Cookie, referral history, IP address: the first that yields a partner."""
     rule = policy.partner_selection
     sources = [(SOURCE_COOKIE, cookie_clicks, click_counts)]
     if policy.tracking_method == HISTORY_AND_COOKIES:

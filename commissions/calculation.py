@@ -41,6 +41,8 @@ class Terms:
     rates: Mapping[str, Mapping[int, Rate]] = field(default_factory=dict)
     # {"lead": Rate, "sale": Rate}
     unused: Mapping[str, Rate] = field(default_factory=dict)
+    # Days its commissions are pending (SPEC §11): the program's, else the defaults'.
+    hold_days: int = 0
 
     def pays(self, kind: str) -> bool:
         return self.payout_on_lead if kind == LEAD else self.payout_on_sale

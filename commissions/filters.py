@@ -27,16 +27,19 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
 
 from partners.models import Click, Partner, PartnerStatus, Program
 from referral_program.dates import DayFilter
 
 from .aggregates import MONEY_FIELD, MoneyTotal, money_sum
 from .forms import DateInput, DateRangeCheckForm
-from .ledger import LEDGER_FIGURES, day_after, day_start
+from .ledger import LEDGER_FIGURES, LIFECYCLE_FIGURES, day_after, day_start
+from .lifecycle import status_filter
 from .models import (
     Commission,
     CommissionEntry,
+    CommissionStatus,
     Contact,
     Lead,
     Order,
@@ -107,6 +110,28 @@ class OrderFilter(DateRangeFilterSet):
         """Orders that credit the partner, for the sale or as the lead partner."""
         partners = partners_by_code(value)
         return queryset.filter(Q(sale_partner__in=partners) | Q(lead_partner__in=partners))
+
+
+class CommissionListFilter(DateRangeFilterSet):
+    """The staff commission list (SPEC §11): the lines to approve or reject in bulk."""
+
+    date_field = "occurred_at"
+    status = django_filters.ChoiceFilter(
+        choices=CommissionStatus.choices, method="filter_status", label="Status"
+    )
+    partner = django_filters.CharFilter(method="filter_partner", label="Partner code")
+    order = django_filters.CharFilter(field_name="order__order_id", label="Order")
+
+    class Meta:
+        model = Commission
+        fields = ("status", "partner", "order")
+        form = DateRangeCheckForm
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(status_filter(value, at=timezone.now()))
+
+    def filter_partner(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(partner__in=partners_by_code(value))
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -291,6 +316,9 @@ TOTALS_COLUMNS = (
     "unpaid",  # entries no payment has tied, whatever their date
     "earned",  # commission entries in the range
     "clawed",  # clawback entries in the range (a negative sum)
+    "rejected",  # rejection entries in the range (a negative sum)
+    "pending",  # unpaid entries up to the end of the range, still in their hold period
+    "payable",  # unpaid entries up to the end of the range, due
     "entries_after",  # entries dated after the range
     "paid_before",  # payments made before the range
     "paid",  # payments made in the range
@@ -328,6 +356,18 @@ def _reads_from_the_end(start_at: datetime | None, after: datetime | None) -> bo
     return span["newest"] - (start_at or after) <= after - span["oldest"]
 
 
+def _held(chosen: Q, after: datetime | None, at: datetime) -> QuerySet:
+    """The unpaid entries up to the end of the range, split into pending and payable at
+    `at` (SPEC §11), as `ledger_totals` sums them."""
+    return _branch(
+        Commission.objects.filter(
+            chosen, Q(occurred_at__lt=after) if after else Q(), payment__isnull=True
+        ),
+        pending=_total(Q(payable_at__gt=at)),
+        payable=_total(Q(payable_at__lte=at)),
+    )
+
+
 def _branches_from_the_start(
     chosen: Q, start_at: datetime | None, after: datetime | None
 ) -> list[QuerySet]:
@@ -339,6 +379,7 @@ def _branches_from_the_start(
             entries_before=_total(Q(occurred_at__lt=start_at)) if start_at else NOTHING,
             earned=_total(in_range & Q(entry=CommissionEntry.COMMISSION)),
             clawed=_total(in_range & Q(entry=CommissionEntry.CLAWBACK)),
+            rejected=_total(in_range & Q(entry=CommissionEntry.REJECTION)),
         ),
         _branch(
             Payment.objects.filter(chosen, Q(paid_at__lt=after) if after else Q()),
@@ -362,12 +403,20 @@ def _branches_from_the_end(
                 Commission.objects.filter(chosen, occurred_at__gte=start_at),
                 earned=_total(up_to_end & Q(entry=CommissionEntry.COMMISSION)),
                 clawed=_total(up_to_end & Q(entry=CommissionEntry.CLAWBACK)),
+                rejected=_total(up_to_end & Q(entry=CommissionEntry.REJECTION)),
                 entries_after=_total(Q(occurred_at__gte=after)) if after else NOTHING,
             )
         )
     else:
-        clawbacks = Commission.objects.filter(chosen, up_to_end, entry=CommissionEntry.CLAWBACK)
-        branches.append(_branch(clawbacks, clawed=_total()))
+        taken = [CommissionEntry.CLAWBACK, CommissionEntry.REJECTION]
+        clawbacks = Commission.objects.filter(chosen, up_to_end, entry__in=taken)
+        branches.append(
+            _branch(
+                clawbacks,
+                clawed=_total(Q(entry=CommissionEntry.CLAWBACK)),
+                rejected=_total(Q(entry=CommissionEntry.REJECTION)),
+            )
+        )
         if after:
             later = Commission.objects.filter(chosen, occurred_at__gte=after)
             branches.append(_branch(later, entries_after=_total()))
@@ -383,7 +432,7 @@ def _branches_from_the_end(
 
 
 def ledger_grand_totals(
-    partners: QuerySet, *, start: date | None, end: date | None
+    partners: QuerySet, *, start: date | None, end: date | None, at: datetime | None = None
 ) -> dict[str, dict[str, Any]]:
     """The ledger figures of all the partners together, per currency, by the rules of
     `commissions.ledger.ledger_totals` (its per-partner figures add up to these): one
@@ -416,6 +465,7 @@ def ledger_grand_totals(
         first, *rest = _branches_from_the_end(chosen, start_at, after)
     else:
         first, *rest = _branches_from_the_start(chosen, start_at, after)
+    rest.append(_held(chosen, after, at or timezone.now()))
     sums: dict[str, dict[str, Decimal]] = {}
     for row in first.union(*rest, all=True).order_by():
         got = sums.setdefault(row["currency"], dict.fromkeys(TOTALS_COLUMNS, ZERO))
@@ -425,26 +475,34 @@ def ledger_grand_totals(
     totals: dict[str, dict[str, Any]] = {}
     for currency, got in sorted(sums.items()):
         earned, clawbacks, payments = got["earned"], ZERO - got["clawed"], got["paid"]
+        rejections = ZERO - got["rejected"]
+        taken = clawbacks + rejections
         if not from_the_end:
             beginning = got["entries_before"] - got["paid_before"]
         else:
             ending = got["unpaid"] - got["entries_after"] + got["paid_after"]
             if start_at:
-                beginning = ending - earned + clawbacks + payments
+                beginning = ending - earned + taken + payments
             else:
                 beginning = ZERO
-                earned = ending + clawbacks + payments
+                earned = ending + taken + payments
         figures = {
             "currency": currency,
             "beginning_balance": beginning,
             "earned": earned,
             "clawbacks": clawbacks,
             "payments": payments,
-            "ending_balance": beginning + earned - clawbacks - payments,
+            "ending_balance": beginning + earned - taken - payments,
+            "rejections": rejections,
+            "pending": got["pending"],
+            "payable": got["payable"],
         }
-        if any(figures[name] for name in LEDGER_FIGURES):
+        if any(figures[name] for name in (*LEDGER_FIGURES, *LIFECYCLE_FIGURES)):
             totals[currency] = figures
     if not totals:
         currency = settings.DEFAULT_CURRENCY
-        totals[currency] = {"currency": currency, **dict.fromkeys(LEDGER_FIGURES, ZERO)}
+        totals[currency] = {
+            "currency": currency,
+            **dict.fromkeys((*LEDGER_FIGURES, *LIFECYCLE_FIGURES), ZERO),
+        }
     return totals

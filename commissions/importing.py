@@ -60,6 +60,7 @@ from .attribution import (
     HISTORY_AND_COOKIES,
     Attribution,
     ContactLead,
+    CouponState,
     PartnerState,
     Touch,
     contact_lead,
@@ -82,6 +83,7 @@ from .models import (
 from .selectors import (
     Chain,
     contact_leads,
+    coupons_by_code,
     engine_with_chains,
     events_recorded,
     history_picks,
@@ -621,6 +623,9 @@ class _BatchReader:
     def ip_clicks(self, *, ip: str, at: datetime) -> tuple[list[Touch], dict[int, PartnerState]]:
         return self.batch.ip_clicks.get(self.n, ([], {}))
 
+    def coupon(self, code: str) -> CouponState | None:
+        return self.batch.coupons.get(code.lower())
+
 
 class _Batch:
     """The web forms and orders of one batch: read what their rules need, work them out in
@@ -670,6 +675,7 @@ class _Batch:
             named.update(t.partner_id for t in event.clicks)
         self.engine, self.chains = engine_with_chains(named)
         policy = self.engine.policy
+        self.coupons = coupons_by_code(e.data.get("coupon") for e in self.events if e.is_order)
         self.contacts = _contacts_read(sorted({e.email for e in self.events}), self.carried)
         may_history, may_ip, known = [], [], []
         states = {pk: chain.partner.state() for pk, chain in self.chains.items()}
@@ -696,6 +702,7 @@ class _Batch:
         entries = 0
         if policy.tracking_method == HISTORY_AND_COOKIES:  # where a later event may pick one
             entries = sum(len(e.clicks) for e in self.events) + len(may_ip)
+            entries += sum(1 for e in self.events if e.is_order and e.data.get("coupon"))
         new = [c for c in self.contacts.values() if c.pk is None]
         orders = [e for e in self.events if e.is_order]
         ids = ids_reserve(
@@ -730,6 +737,7 @@ class _Batch:
                 clicks=event.clicks,
                 ip=event.data.get("ip"),
                 credits=event.credits,
+                coupon_code=event.data.get("coupon"),
             )
             fix, event.lead_id, event.lead_trace = contact_lead(
                 contact.lead, event.explicit_lead or tracked.attribution, event.at
@@ -746,6 +754,10 @@ class _Batch:
                         state = tracked.partners[touch.partner_id]
                         pk = next(self.entry_ids, None)
                         contact.entries.append(_Entry(pk, touch, state, source))
+            for touch in tracked.coupon:  # an entry each time, as the API adds it
+                state = tracked.partners[touch.partner_id]
+                pk = next(self.entry_ids, None)
+                contact.entries.append(_Entry(pk, touch, state, ReferralSource.COUPON))
             if event.is_order:
                 event.credit = order_credit(
                     explicit_lead=event.explicit_lead,

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from partners.models import Partner
 
@@ -16,8 +17,10 @@ from .aggregates import money_sum
 from .models import Commission, CommissionEntry, Payment
 from .money import ZERO
 
-# A ledger's figures (SPEC §5.5), in the order reports show them.
+# A ledger's figures (SPEC §5.5), in the order reports show them; then SPEC §11's: the
+# rejections (subtracted like clawbacks), and what of the balance is pending and payable.
 LEDGER_FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "ending_balance")
+LIFECYCLE_FIGURES = ("rejections", "pending", "payable")
 
 
 def day_start(day: date | None) -> datetime | None:
@@ -39,10 +42,17 @@ class LedgerSummary:
     clawbacks: Decimal = ZERO  # a positive figure, subtracted
     payments: Decimal = ZERO  # a positive figure, subtracted
     entries: list = field(default_factory=list)
+    rejections: Decimal = ZERO  # a positive figure, subtracted
+    # Of the unpaid entries dated up to `end`: still in their hold period, and due (SPEC §11).
+    # With an open end they add up to the ending balance.
+    pending: Decimal = ZERO
+    payable: Decimal = ZERO
 
     @property
     def ending_balance(self) -> Decimal:
-        return self.beginning_balance + self.earned - self.clawbacks - self.payments
+        return (
+            self.beginning_balance + self.earned - self.clawbacks - self.rejections - self.payments
+        )
 
 
 def _in_range(prefix: str, start: date | None, end: date | None) -> Q:
@@ -63,10 +73,17 @@ def _sum(name: str, condition: Q):
 
 
 def ledger_totals(
-    partner_ids: QuerySet | list[int], *, start: date | None, end: date | None
+    partner_ids: QuerySet | list[int],
+    *,
+    start: date | None,
+    end: date | None,
+    at: datetime | None = None,
 ) -> dict[tuple[int, str], LedgerSummary]:
-    """The figures of many partners at once: two aggregate queries, whatever the rows."""
+    """The figures of many partners at once: two aggregate queries, whatever the rows.
+    `pending` and `payable` are as of `at` (now by default)."""
+    at = at or timezone.now()
     in_range = _in_range("occurred_at", start, end)
+    unpaid = Q(payment__isnull=True) & _in_range("occurred_at", None, end)
     commissions = (
         Commission.objects.filter(partner_id__in=partner_ids)
         .values("partner_id", "currency")
@@ -74,6 +91,9 @@ def ledger_totals(
             before=_sum("amount", _before("occurred_at", start)),
             earned=_sum("amount", in_range & Q(entry=CommissionEntry.COMMISSION)),
             clawed=_sum("amount", in_range & Q(entry=CommissionEntry.CLAWBACK)),
+            rejected=_sum("amount", in_range & Q(entry=CommissionEntry.REJECTION)),
+            pending=_sum("amount", unpaid & Q(payable_at__gt=at)),
+            payable=_sum("amount", unpaid & Q(payable_at__lte=at)),
         )
         .order_by()
     )
@@ -93,6 +113,9 @@ def ledger_totals(
             "beginning_balance": row["before"],
             "earned": row["earned"],
             "clawbacks": -row["clawed"],
+            "rejections": -row["rejected"],
+            "pending": row["pending"],
+            "payable": row["payable"],
         }
     for row in payments:
         key = (row["partner_id"], row["currency"])
@@ -106,10 +129,15 @@ def ledger_totals(
 
 
 def partner_ledger(
-    partner: Partner, *, start: date | None = None, end: date | None = None, currency: str
+    partner: Partner,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    currency: str,
+    at: datetime | None = None,
 ) -> LedgerSummary:
     """One partner's figures in one currency (zeros when nothing happened)."""
-    totals = ledger_totals([partner.pk], start=start, end=end)
+    totals = ledger_totals([partner.pk], start=start, end=end, at=at)
     return totals.get(
         (partner.pk, currency),
         LedgerSummary(partner_id=partner.pk, currency=currency, start=start, end=end),

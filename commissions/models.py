@@ -38,6 +38,7 @@ class ReferralSource(models.TextChoices):
     COOKIE = "cookie", "Cookie"
     IP = "ip", "IP address"
     MANUAL = "manual", "Manual"
+    COUPON = "coupon", "Coupon"
 
 
 class Referral(models.Model):
@@ -197,6 +198,18 @@ class CommissionKind(models.TextChoices):
 class CommissionEntry(models.TextChoices):
     COMMISSION = "commission", "Commission"
     CLAWBACK = "clawback", "Clawback"
+    # Staff rejected the line it points at (SPEC §11): minus what was left of it, with the reason.
+    REJECTION = "rejection", "Rejection"
+
+
+class CommissionStatus(models.TextChoices):
+    """A commission line's place in its lifecycle (SPEC §11), worked out by a query from
+    `rejected_at`, `payment` and `payable_at`: nothing flips it on a timer."""
+
+    PENDING = "pending", "Pending"
+    PAYABLE = "payable", "Payable"
+    REJECTED = "rejected", "Rejected"
+    PAID = "paid", "Paid"
 
 
 class Commission(models.Model):
@@ -240,6 +253,20 @@ class Commission(models.Model):
     )
     trace = models.JSONField(default=dict)
     occurred_at = models.DateTimeField()
+    payable_at = models.DateTimeField(
+        help_text="When the entry stops being pending: the hold days after it was credited, "
+        "or when staff approved or rejected its line. A clawback or rejection goes with the "
+        "line it takes back."
+    )
+    rejected_at = models.DateTimeField(
+        null=True, blank=True, help_text="A commission line staff rejected: when."
+    )
+    reason = models.CharField(
+        max_length=500, blank=True, default="", help_text="Why staff rejected the line."
+    )
+    reviewed_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="Who approved or rejected the line."
+    )
     payment = models.ForeignKey(
         "Payment",
         null=True,
@@ -263,7 +290,7 @@ class Commission(models.Model):
             # entries from the index alone.
             models.Index(
                 fields=["partner", "occurred_at"],
-                include=["amount", "currency"],
+                include=["amount", "currency", "payable_at"],
                 condition=models.Q(payment__isnull=True),
                 name="commission_unpaid_idx",
             ),
@@ -292,7 +319,7 @@ class Commission(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(entry="commission", amount__gt=0)
-                | models.Q(entry="clawback", amount__lte=0),
+                | models.Q(entry__in=["clawback", "rejection"], amount__lte=0),
                 name="commission_sign_follows_entry",
             ),
         ]
@@ -315,11 +342,14 @@ class NotificationKind(models.TextChoices):
     PAYOUT = "payout", "Payout made"
     # The partner's payout details changed (sent whatever skip notifications says).
     PAYOUT_DETAILS = "payout_details", "Payout details changed"
+    # Staff rejected one of the partner's commission lines (SPEC §11).
+    REJECTION = "rejection", "Commission rejected"
 
 
 class Notification(models.Model):
     """An email to a partner: a lead or sale they were credited for (SPEC §5.6), a payout
-    made to them, or a change of their payout details (SPEC §11)."""
+    made to them, a change of their payout details, or a commission line staff rejected
+    (SPEC §11)."""
 
     # No index of its own: one_notification_per_partner_event starts with it.
     partner = models.ForeignKey(
@@ -331,7 +361,7 @@ class Notification(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="notifications",
-        help_text="The lead or sale event; empty for payout emails.",
+        help_text="The lead or sale event (for a rejection: the order's); empty for payout emails.",
     )
     payment = models.OneToOneField(
         "Payment",
@@ -351,6 +381,14 @@ class Notification(models.Model):
     )
     kind = models.CharField(max_length=16, choices=NotificationKind.choices)
     status = models.CharField(max_length=8, choices=NotificationStatus.choices)
+    commission = models.OneToOneField(
+        "Commission",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rejection_notification",
+        help_text="A rejection's email: the line rejected.",
+    )
     reason = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -358,8 +396,11 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            # An event's notifications; a rejection's is one per line (`commission`).
             models.UniqueConstraint(
-                fields=["partner", "event", "kind"], name="one_notification_per_partner_event"
+                fields=["partner", "event", "kind"],
+                condition=models.Q(commission__isnull=True),
+                name="one_notification_per_partner_event",
             ),
         ]
         indexes = [

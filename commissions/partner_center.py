@@ -10,7 +10,7 @@ partner (staff) get 403.
 import copy
 import heapq
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -41,6 +41,7 @@ from .charts import Series, bar_chart, fill_dates
 from .csv_files import csv_response, csv_text
 from .explain import explain
 from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
+from .lifecycle import commission_status
 from .models import Commission, CommissionEntry, Lead, Order, Payment
 from .money import minor_units
 from .partner_forms import (
@@ -56,6 +57,7 @@ from .partner_forms import (
 PAGE_SIZE = 50
 # The ledger's figures (SPEC §5.5), in the order the page shows them.
 FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "ending_balance")
+FIGURES += ("rejections", "pending", "payable")  # SPEC §11
 DASHBOARD_DAYS = 30
 DASHBOARD_WEEKS = 12
 # encodeURIComponent leaves these unescaped too: the link generator's script and the
@@ -343,6 +345,7 @@ class LinksView(PartnerCenterMixin, TemplateView):
             for link in links
         }
         form = LinkGeneratorForm(self.request.GET or None, links=links)
+        coupons = self.partner.coupons.filter(active=True).order_by("code")
         chosen, ad_code = DEFAULT_LINK, ""
         if form.is_bound and form.is_valid():
             chosen, ad_code = form.cleaned_data["link"], form.cleaned_data["ad"]
@@ -351,6 +354,7 @@ class LinksView(PartnerCenterMixin, TemplateView):
             link_urls=urls,
             form=form,
             generated_url=with_ad_code(urls[chosen], ad_code),
+            coupons=coupons,
             **kwargs,
         )
 
@@ -378,6 +382,12 @@ def ledger_row(entry: Commission | Payment) -> dict[str, Any]:
                 else f"Paid to you in payout batch {entry.batch_id}."
             ),
         }
+    if entry.entry == CommissionEntry.REJECTION:
+        explanation = f"Rejected: {entry.reason}"
+    else:
+        explanation = explain(
+            trace=entry.trace, kind=entry.kind, level=entry.level, at=entry.occurred_at
+        )
     return {
         "at": entry.occurred_at,
         "entry": entry.entry,
@@ -388,10 +398,25 @@ def ledger_row(entry: Commission | Payment) -> dict[str, Any]:
         "amount": entry.amount,
         "currency": entry.currency,
         "batch": None,
-        "explanation": explain(
-            trace=entry.trace, kind=entry.kind, level=entry.level, at=entry.occurred_at
-        ),
+        "explanation": explanation,
+        "payable_at": entry.payable_at,
+        "status": commission_status(entry, at=timezone.now()),
     }
+
+
+def pending_schedule(partner: Partner, *, currency: str, at: datetime) -> list[dict]:
+    """When each pending amount becomes payable: the unpaid entries still in their hold
+    period summed per day they become payable (SPEC §11), soonest first."""
+    rows = (
+        Commission.objects.filter(
+            partner=partner, currency=currency, payment__isnull=True, payable_at__gt=at
+        )
+        .annotate(day=TruncDate("payable_at"))
+        .values("day")
+        .annotate(total=money_sum("amount"))
+        .order_by("day")
+    )
+    return [{"day": row["day"], "amount": row["total"]} for row in rows if row["total"]]
 
 
 def _entry_key(entry: Commission | Payment) -> tuple:
@@ -469,6 +494,10 @@ class LedgerView(LedgerMixin, QueryErrorsAre400, TemplateView):
             "page_obj": page,
             "paginator": page.paginator,
             "filtered": bool(start or end),
+            "schedule": [
+                {**row, "amount": _money(row["amount"], currency)}
+                for row in pending_schedule(self.partner, currency=currency, at=timezone.now())
+            ],
             "csv_query": urlencode(
                 {name: value for name, value in form.cleaned_data.items() if value}
             ),
@@ -485,6 +514,7 @@ CSV_HEADER = (
     "currency",
     "payout_batch",
     "explanation",
+    "payable_at",  # added at the end (SPEC §11): when a commission is, or was, payable
 )
 
 
@@ -505,6 +535,7 @@ def csv_values(row: dict[str, Any]) -> list[str]:
         row["currency"],
         "" if row["batch"] is None else str(row["batch"]),
         _cell(row["explanation"]),
+        row["payable_at"].isoformat() if row.get("payable_at") else "",
     ]
 
 

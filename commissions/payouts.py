@@ -28,6 +28,7 @@ from partners.selectors import defaults_get
 
 from .aggregates import money_sum
 from .ledger import day_after, day_start
+from .lifecycle import payable
 from .models import (
     Commission,
     Notification,
@@ -46,8 +47,12 @@ from .webhooks import webhook_payout_made
 ZERO_SQL = Value(ZERO, output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def _unpaid(*, start: date, end: date, method: str):
-    entries = Commission.objects.filter(payment__isnull=True, occurred_at__lt=day_after(end))
+def _unpaid(*, start: date, end: date, method: str, at: datetime):
+    """The entries a batch may pay: unpaid, in the range, and payable at `at` (SPEC §11:
+    a commission in its hold period waits, with its clawbacks and any rejection)."""
+    entries = Commission.objects.filter(
+        payable(at), payment__isnull=True, occurred_at__lt=day_after(end)
+    )
     if method == PayoutMethod.EARNED_IN_RANGE:
         entries = entries.filter(occurred_at__gte=day_start(start))
     return entries
@@ -91,13 +96,19 @@ def _check(*, start: date, end: date, method: str, minimum: Decimal) -> None:
 
 
 def payout_plan(
-    *, start: date, end: date, method: str, minimum: Decimal, require_payout_details: bool
+    *,
+    start: date,
+    end: date,
+    method: str,
+    minimum: Decimal,
+    require_payout_details: bool,
+    at: datetime,
 ) -> PayoutPlan:
-    """Each partner's unpaid total per currency (`_unpaid`), paid when positive, at least
-    the minimum and, with `require_payout_details`, when the partner has payout details;
-    every other partner with unpaid entries is left out with the reason."""
+    """Each partner's unpaid total per currency (`_unpaid`: payable at `at`), paid when
+    positive, at least the minimum and, with `require_payout_details`, when the partner has
+    payout details; every other partner with unpaid entries is left out with the reason."""
     owed = (
-        _unpaid(start=start, end=end, method=method)
+        _unpaid(start=start, end=end, method=method, at=at)
         .values("partner_id", "currency")
         .annotate(total=money_sum("amount"))
         .order_by("partner_id", "currency")
@@ -148,6 +159,7 @@ def payout_batch_create(
         method=method,
         minimum=minimum,
         require_payout_details=require_payout_details,
+        at=now,
     )
     batch = PayoutBatch.objects.create(
         start=start,
@@ -176,8 +188,14 @@ def payout_draft_create(
     """A draft batch: who would be paid what and who is left out (partners without payout
     details are). It records no payment and ties no entry."""
     _check(start=start, end=end, method=method, minimum=minimum)
+    now = at or timezone.now()
     plan = payout_plan(
-        start=start, end=end, method=method, minimum=minimum, require_payout_details=True
+        start=start,
+        end=end,
+        method=method,
+        minimum=minimum,
+        require_payout_details=True,
+        at=now,
     )
     return PayoutBatch.objects.create(
         status=PayoutBatchStatus.DRAFT,
@@ -185,7 +203,7 @@ def payout_draft_create(
         end=end,
         method=method,
         minimum=minimum,
-        created_at=at or timezone.now(),
+        created_at=now,
         created_by=created_by,
         total=plan.total,
         preview=plan.payments,
@@ -217,6 +235,7 @@ def payout_draft_confirm(
             method=batch.method,
             minimum=batch.minimum,
             require_payout_details=True,
+            at=now,
         )
         if plan.payments != batch.preview:
             raise PayoutDraftStale(
@@ -259,7 +278,7 @@ def _record(batch: PayoutBatch, pairs: list[tuple[int, str]], *, now: datetime) 
     mine = Payment.objects.filter(
         batch=batch, partner_id=OuterRef("partner_id"), currency=OuterRef("currency")
     )
-    _unpaid(start=start, end=end, method=method).filter(Exists(mine)).update(
+    _unpaid(start=start, end=end, method=method, at=now).filter(Exists(mine)).update(
         payment=Subquery(mine.values("pk")[:1])
     )
     tied_total = Subquery(

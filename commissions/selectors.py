@@ -8,9 +8,11 @@ from functools import cache, lru_cache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Field
+from django.db.models.functions import Lower
 
 from partners.models import (
     Click,
+    Coupon,
     Partner,
     PartnerStatus,
     Program,
@@ -25,10 +27,11 @@ from referral_program.db import (
     execute,
     fields,
     prepared,
+    quote,
     table,
 )
 
-from .attribution import FIRST, ContactLead, PartnerState, Policy, Touch
+from .attribution import FIRST, ContactLead, CouponState, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .models import Contact, Event, Referral
 
@@ -41,6 +44,36 @@ class EngineSettings:
     policy: Policy
     skip_notifications: bool
     self_referral_guard: bool = True
+
+
+def engine_settings() -> EngineSettings:
+    """The attribution policy and the notifications switch of the defaults (one query), for
+    a write that needs no chain (a rejection's email)."""
+    return engine_with_chains([])[0]
+
+
+def coupons_by_code(codes: Iterable[str | None]) -> dict[str, CouponState]:
+    """The stored coupons of these codes, by lower-cased code, with their partners' states:
+    one query (none without a code). For one event or a batch of them (SPEC §11)."""
+    wanted = {code.lower() for code in codes if code}
+    if not wanted:
+        return {}
+    rows = (
+        Coupon.objects.alias(code_lower=Lower("code"))
+        .filter(code_lower__in=wanted)
+        .values_list("code", "partner_id", "active", "partner__status", "partner__cookie_days")
+    )
+    return {
+        code.lower(): CouponState(
+            code=code,
+            partner_id=partner_id,
+            active=active,
+            partner=PartnerState(
+                id=partner_id, active=status == PartnerStatus.ACTIVE, cookie_days=cookie_days
+            ),
+        )
+        for code, partner_id, active, status, cookie_days in rows
+    }
 
 
 HISTORY_ENTRY = ("id", "partner", "set_at", "expires_at")
@@ -296,6 +329,9 @@ def _chain_sql() -> tuple[str, str, tuple]:
             columns(Partner, CHAIN_PARTNER, "p2."),
             columns(Partner, CHAIN_PARTNER, "p3."),
             columns(Program, CHAIN_PROGRAM, "pr."),
+            # The hold days that apply (SPEC §11): the program's, else the defaults'.
+            f"COALESCE(pr.{quote('hold_days')}, (SELECT hd.{quote('hold_days')} FROM "
+            f"{table(ReferralDefaults)} hd WHERE hd.id = {ReferralDefaults.SINGLETON_PK}))",
             columns(ProgramRate, CHAIN_RATE, "r."),
         ]
     )
@@ -312,6 +348,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(user_model, ("email",))
         + fields(Partner, CHAIN_PARTNER) * 2
         + fields(Program, CHAIN_PROGRAM)
+        + fields(Program, ("hold_days",))
         + fields(ProgramRate, CHAIN_RATE)
     )
     return select, joins, row_fields
@@ -336,6 +373,7 @@ def _chain(rows: list[list]) -> Chain:
     [login_email] = take(1)
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
+    [hold_days] = take(1)
     rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
@@ -360,7 +398,7 @@ def _chain(rows: list[list]) -> Chain:
         ),
         has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
         program_id=own[CHAIN_PARTNER_OWN.index("program")],
-        terms=_terms(program, rates),
+        terms=_terms(program, rates, hold_days),
         partners=tuple(partners),
         emails=frozenset(
             email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email
@@ -368,7 +406,7 @@ def _chain(rows: list[list]) -> Chain:
     )
 
 
-def _terms(program: list, rates: dict) -> Terms | None:
+def _terms(program: list, rates: dict, hold_days: int | None = 0) -> Terms | None:
     """The program's terms; `rates`: level -> (lead amount, lead %, sale amount, sale %)."""
     (pk, name, levels, on_lead, on_sale, amount, percent, if_unused, *unused) = program
     if pk is None:
@@ -388,6 +426,7 @@ def _terms(program: list, rates: dict) -> Terms | None:
             SALE: {n: Rate(r[2], r[3]) for n, r in rates.items()},
         },
         unused={LEAD: Rate(unused[0], unused[1]), SALE: Rate(unused[2], unused[3])},
+        hold_days=hold_days or 0,
     )
 
 

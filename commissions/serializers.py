@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,6 +19,7 @@ from referral_program.dates import ApiDayField, QueryDayField
 from referral_program.db import columns, execute, table
 
 from . import validation
+from .lifecycle import commission_status
 from .models import Commission, Notification, Payment, PayoutBatch, Referral
 from .validation import MONEY_DIGITS, NEGATIVE_ZERO
 
@@ -172,6 +174,20 @@ class RefundResultSerializer(serializers.Serializer):
 class CommissionSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
     order_id = serializers.CharField(source="order.order_id")
+    status = serializers.SerializerMethodField(
+        help_text="pending, payable, rejected or paid, at the time of the request. "
+        "A clawback or rejection entry is pending, payable or paid with the line it takes back."
+    )
+    rejection_of = serializers.IntegerField(
+        source="clawback_of_id",
+        allow_null=True,
+        read_only=True,
+        help_text="The commission line a clawback or rejection entry takes back.",
+    )
+
+    def get_status(self, obj: Commission) -> str:
+        status = getattr(obj, "status", None)
+        return status or commission_status(obj, at=timezone.now())
 
     class Meta:
         model = Commission
@@ -187,7 +203,16 @@ class CommissionSerializer(serializers.ModelSerializer):
             "currency",
             "trace",
             "occurred_at",
+            "status",
+            "payable_at",
+            "rejected_at",
+            "reason",
+            "rejection_of",
         )
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why; the partner sees it.")
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -268,8 +293,8 @@ class LedgerQuerySerializer(serializers.Serializer):
 
 class LedgerEntrySerializer(serializers.Serializer):
     entry = serializers.CharField(
-        help_text="commission, clawback, payment, or payment_returned (a failed payment's "
-        "amount back on the balance)"
+        help_text="commission, clawback, rejection, payment, or payment_returned (a failed "
+        "payment's amount back on the balance)"
     )
     id = serializers.IntegerField()
     at = serializers.DateTimeField()
@@ -281,6 +306,10 @@ class LedgerEntrySerializer(serializers.Serializer):
     level = serializers.IntegerField(allow_null=True)
     kind = serializers.CharField(allow_null=True)
     batch = serializers.IntegerField(allow_null=True)
+    payable_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a commission entry is (or was) payable."
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="A rejection's reason.")
 
 
 class LedgerSerializer(serializers.Serializer):
@@ -293,6 +322,20 @@ class LedgerSerializer(serializers.Serializer):
     clawbacks = serializers.DecimalField(max_digits=14, decimal_places=2)
     payments = serializers.DecimalField(max_digits=14, decimal_places=2)
     ending_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    rejections = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Rejected by staff: subtracted."
+    )
+    pending = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        help_text="Unpaid, dated up to the end, still in the hold period at the time of the "
+        "request.",
+    )
+    payable = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        help_text="Unpaid, dated up to the end, due: what a payout may pay.",
+    )
     entries = LedgerEntrySerializer(many=True)
 
 

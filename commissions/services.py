@@ -11,7 +11,7 @@ statements (`referral_program.db`), about ten statements in all.
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, partial
 from typing import Any, NamedTuple
@@ -200,13 +200,13 @@ REFERRAL_FIELDS += ("created_by", "created_at")
 def history_entry(
     *, contact_id: int, touch: Touch, source: str, cookie_days: int | None, now: datetime
 ) -> tuple:
-    """A history entry for a click an event came with, in the order of REFERRAL_FIELDS:
-    it expires the partner's cookie days after the click."""
+    """A history entry for a click (or the coupon) an event came with, in the order of
+    REFERRAL_FIELDS: it expires the partner's cookie days after the click."""
     return (
         contact_id,
         touch.partner_id,
         source,
-        touch.ref,
+        None if source == ReferralSource.COUPON else touch.ref,  # a coupon is no click
         touch.at,
         expiry(touch.at, cookie_days),
         "",
@@ -269,10 +269,12 @@ def _event_contact(
         lead = (attribution.partner_id, at, lead_trace(attribution, at))
     contact, made = _contact_write(**person, lead=lead)
     days = {pk: state.cookie_days for pk, state in tracked.partners.items()}
-    # At most one of the two: the IP address is looked at only when no cookie click counts.
+    # At most one of cookie and IP: the IP address is looked at only when nothing else
+    # decided; a coupon that decided is an entry of its own (SPEC §11).
     for source, touches in (
         (ReferralSource.COOKIE, tracked.cookie),
         (ReferralSource.IP, tracked.ip),
+        (ReferralSource.COUPON, tracked.coupon),
     ):
         if touches:
             history_record(contact=contact, touches=touches, source=source, cookie_days=days)
@@ -417,6 +419,7 @@ def _intake_context(
         clicks=clicks,
         ip=data.get("ip"),
         credits=credits,
+        coupon_code=data.get("coupon"),
     )
     return engine, chains, tracked
 
@@ -512,6 +515,7 @@ class CommissionRow(NamedTuple):
     program: int
     trace: dict
     occurred_at: datetime
+    payable_at: datetime  # pending until then (SPEC §11): the program's hold days after `at`
 
 
 COMMISSION_FIELDS = CommissionRow._fields
@@ -775,11 +779,13 @@ def _commission_rows(
             currency=currency,
             program=terms.program_id,
             occurred_at=at,
+            payable_at=at + timedelta(days=terms.hold_days),
             trace={
                 "attribution": trace,
                 "credited_partner_id": partner_id,
                 "program": program,
                 "rates": line.rates(),
+                "hold_days": terms.hold_days,
                 "base": str(line.base),
                 "policy": applied,
             },
@@ -805,8 +811,11 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         if amount <= ZERO or amount > left:
             raise ValidationError({"amount": f"Refund between 0.01 and {left} (what is left)."})
         lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
+        # A rejection took back all that was left of its line: nothing more to claw back.
         taken = dict(
-            order.commissions.filter(entry=CommissionEntry.CLAWBACK)
+            order.commissions.filter(
+                entry__in=[CommissionEntry.CLAWBACK, CommissionEntry.REJECTION]
+            )
             .values("clawback_of")
             .annotate(total=money_sum("amount"))
             .values_list("clawback_of", "total")
@@ -834,6 +843,7 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
                 currency=line.currency,
                 program_id=line.program_id,
                 occurred_at=at,
+                payable_at=line.payable_at,  # pending or payable with the line it takes back
                 trace={
                     "refund": event.event_id,
                     "refunded": str(amount),
@@ -1009,6 +1019,16 @@ def _notification_context(notification: Notification) -> dict:
     if notification.kind in PARTNER_EMAIL_CONTEXTS:
         return PARTNER_EMAIL_CONTEXTS[notification.kind](notification)
     event = notification.event
+    if notification.commission_id is not None:  # a rejection (SPEC §11)
+        line = Commission.objects.select_related("order").get(pk=notification.commission_id)
+        return {
+            "partner": notification.partner,
+            "kind": notification.kind,
+            "commission": line,
+            "order": line.order,
+            "reason": line.reason,
+            "site_url": settings.SITE_URL,
+        }
     commissions = []
     order = Order.objects.filter(event=event).first()
     if order is not None:

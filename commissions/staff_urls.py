@@ -9,6 +9,8 @@ app_name = "crm"
 urlpatterns = [
     path("", dashboard_views.DashboardView.as_view(), name="dashboard"),
     path("orders/", views.OrderListView.as_view(), name="orders"),
+    path("commissions/", views.CommissionListView.as_view(), name="commissions"),
+    path("commissions/review/", views.CommissionReviewView.as_view(), name="commission_review"),
     # An order is named by its event's event_id, which may hold any visible character.
     path("orders/<path:order_id>/", views.OrderDetailView.as_view(), name="order_detail"),
     path("contacts/", views.ContactListView.as_view(), name="contacts"),

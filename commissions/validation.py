@@ -543,6 +543,10 @@ CONTACT = Record(
     name="Contact",
 )
 PARTNER_CODE = "A partner's code (any case)."
+COUPON_CODE = (
+    "A coupon code the customer used (any case): its partner is credited after an explicit"
+    " partner and before the cookie; an unknown or inactive coupon is ignored and traced."
+)
 
 
 class Token(Field):
@@ -598,6 +602,14 @@ ORDER = Record(
         "tax": Money(required=False),
         "sale_partner": PartnerCode(required=False, allow_null=True, help_text=PARTNER_CODE),
         "lead_partner": PartnerCode(required=False, allow_null=True, help_text=PARTNER_CODE),
+        # Never an error beyond its length: an unknown coupon is ignored, and traced.
+        "coupon": Text(
+            max_length=64,
+            required=False,
+            allow_blank=True,
+            allow_null=True,
+            help_text=COUPON_CODE,
+        ),
     },
     name="OrderEvent",
     checks={"currency": program_currency},

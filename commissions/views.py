@@ -22,8 +22,10 @@ from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -32,12 +34,14 @@ from partners.models import Partner, PartnerStatus
 from partners.views import StaffRequiredMixin
 from referral_program.dates import QueryErrorsAre400
 
+from . import lifecycle
 from .aggregates import money_sum
 from .csv_files import CSV_CHUNK, csv_response, csv_text
 from .explain import explain_attribution, explain_staff
 from .filters import (
     ACTIVITY_FIGURES,
     ActivityReportFilter,
+    CommissionListFilter,
     ContactFilter,
     OrderFilter,
     PartnerReportFilter,
@@ -49,13 +53,16 @@ from .filters import (
 from .forms import DateRangeForm, ManualReferralForm
 from .ledger import (
     LEDGER_FIGURES,
+    LIFECYCLE_FIGURES,
     LedgerSummary,
     day_start,
     ledger_commissions,
     ledger_payments,
     ledger_totals,
 )
+from .lifecycle import commission_status
 from .models import (
+    Commission,
     CommissionEntry,
     CommissionKind,
     Contact,
@@ -143,9 +150,10 @@ def _items(order: Order) -> list[dict[str, Any]]:
 
 
 def commission_rows(lines: Iterable) -> list[dict]:
-    """Commission and clawback lines with their trace in words, for staff. Each line's order
-    (with its sale and lead partner) must be loaded with it."""
+    """Commission and clawback lines with their trace in words and their status now, for
+    staff. Each line's order (with its sale and lead partner) must be loaded with it."""
     rows = []
+    now = timezone.now()
     for line in lines:
         order = line.order
         partner = order.sale_partner if line.kind == CommissionKind.SALE else order.lead_partner
@@ -160,9 +168,84 @@ def commission_rows(lines: Iterable) -> list[dict]:
                     credited=partner.code if partner else "",
                 ),
                 "trace": trace_json(line.trace),
+                "status": commission_status(line, at=now),
             }
         )
     return rows
+
+
+REVIEW_PERMISSION = "commissions.change_commission"
+
+
+class CommissionListView(StaffRequiredMixin, QueryErrorsAre400, ListView):
+    """Commission lines filtered by status, partner, order and date: approve the pending
+    ones early or reject lines in bulk (SPEC §11)."""
+
+    template_name = "crm/commissions/list.html"
+    section = "commissions"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self) -> QuerySet[Commission]:
+        lines = Commission.objects.filter(entry=CommissionEntry.COMMISSION).select_related(
+            "partner", "order__sale_partner", "order__lead_partner"
+        )
+        self.filterset = CommissionListFilter(
+            self.request.GET, queryset=lines.order_by("-occurred_at", "-id")
+        )
+        return self.filterset.qs if self.filterset.is_valid() else lines.none()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(
+            filterset=self.filterset, filtered=filters_used(self.request), **kwargs
+        )
+        context["rows"] = commission_rows(context["object_list"])
+        context["can_review"] = self.request.user.has_perm(REVIEW_PERMISSION)
+        return context
+
+
+class CommissionReviewView(StaffRequiredMixin, View):
+    """POST: approve early (`action=approve`) or reject with a `reason` (`action=reject`)
+    the commission lines `ids`, then back to `next` (a page of this site)."""
+
+    permission_required = REVIEW_PERMISSION
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("crm:commissions")
+        try:
+            ids = [int(pk) for pk in request.POST.getlist("ids")]
+        except ValueError:
+            return HttpResponseBadRequest("Commission ids are numbers.")
+        action = request.POST.get("action")
+        if not ids:
+            messages.error(request, "Tick the commissions to approve or reject first.")
+        elif action == "approve":
+            count = lifecycle.commissions_approve(ids=ids, by=request.user.get_username())
+            messages.success(
+                request,
+                f"{count} pending commission{pluralize(count)} approved: payable now."
+                if count
+                else "Nothing approved: only pending commissions can be approved.",
+            )
+        elif action == "reject":
+            try:
+                rejected = lifecycle.commissions_reject(
+                    ids=ids,
+                    reason=request.POST.get("reason", ""),
+                    by=request.user.get_username(),
+                )
+            except ValidationError as error:
+                for message in (m for ms in error.message_dict.values() for m in ms):
+                    messages.error(request, message)
+            else:
+                count = len(rejected)
+                messages.success(
+                    request, f"{count} commission{pluralize(count)} rejected; the partner is told."
+                )
+        else:
+            return HttpResponseBadRequest("Say approve or reject.")
+        return redirect(back)
 
 
 class OrderDetailView(StaffRequiredMixin, TemplateView):
@@ -177,7 +260,8 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
         # The lines come with `order` set to this order (the related manager does that).
         rows = commission_rows(order.commissions.select_related("partner").order_by("id"))
         commissions = [row for row in rows if row["line"].entry == CommissionEntry.COMMISSION]
-        clawbacks = [row for row in rows if row["line"].entry == CommissionEntry.CLAWBACK]
+        # Clawbacks and rejections: what takes the lines back.
+        clawbacks = [row for row in rows if row["line"].entry != CommissionEntry.COMMISSION]
         earned = sum((row["line"].amount for row in commissions), ZERO)
         taken = sum((row["line"].amount for row in clawbacks), ZERO)
         items = _items(order)
@@ -191,6 +275,7 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
             lead_trace=trace_json(order.lead_trace),
             commissions=commissions,
             clawbacks=clawbacks,
+            can_review=self.request.user.has_perm(REVIEW_PERMISSION),
             earned=earned,
             taken=taken,
             net=earned + taken,
@@ -350,6 +435,7 @@ class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
             summaries=partner_ledger_summaries(partner, start=start, end=end),
             lines_page=lines_page,
             lines=commission_rows(lines_page.object_list),
+            can_review=self.request.user.has_perm(REVIEW_PERMISSION),
             payments=ledger_payments(partner, start=start, end=end).select_related("batch"),
             notifications_page=notifications_page.get_page(self.request.GET.get("npage")),
             payout_details=masked(payout_details_of(partner)),
@@ -388,6 +474,9 @@ def ledger_rows(
                 "clawbacks": summary.clawbacks,
                 "payments": summary.payments,
                 "ending_balance": summary.ending_balance,
+                "rejections": summary.rejections,
+                "pending": summary.pending,
+                "payable": summary.payable,
             }
             for summary in summaries
         ]
@@ -395,6 +484,7 @@ def ledger_rows(
 
 
 LEDGER_CSV_HEADER = ("partner_code", "partner_name", "currency", "start", "end", *LEDGER_FIGURES)
+LEDGER_CSV_HEADER += LIFECYCLE_FIGURES  # added at the end: scripts reading by position go on
 
 
 def ledger_csv_row(row: dict[str, Any], start: date | None, end: date | None) -> list[str]:
@@ -405,7 +495,7 @@ def ledger_csv_row(row: dict[str, Any], start: date | None, end: date | None) ->
         currency,
         start.isoformat() if start else "",
         end.isoformat() if end else "",
-        *(money_text(row[name], currency) for name in LEDGER_FIGURES),
+        *(money_text(row[name], currency) for name in (*LEDGER_FIGURES, *LIFECYCLE_FIGURES)),
     ]
 
 

@@ -5,6 +5,8 @@ with its forms and calls the service; it never calls `.save()` on a model itself
 is no deleting in the admin: partners are made inactive, API keys revoked.
 """
 
+import csv
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -12,11 +14,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
@@ -26,10 +28,12 @@ from . import privacy, services
 from .models import (
     DEFAULTS_FIELDS,
     GUARD_FIELDS,
+    LIFECYCLE_FIELDS,
     SIGNUP_FIELDS,
     STRUCTURAL_FIELDS,
     ApiKey,
     ClickFlag,
+    Coupon,
     DefaultsChange,
     Partner,
     PartnerSignup,
@@ -98,6 +102,7 @@ class ReferralDefaultsAdmin(NoDeleteMixin, admin.ModelAdmin):
             {"fields": ("tracking_method", "partner_selection", "use_ip_address")},
         ),
         ("Commissions (saved onto every program)", {"fields": STRUCTURAL_FIELDS}),
+        ("Commission lifecycle", {"fields": LIFECYCLE_FIELDS}),
         ("Notifications", {"fields": ("skip_notifications",)}),
         ("Guards", {"fields": GUARD_FIELDS}),
         ("Partner sign-up", {"fields": SIGNUP_FIELDS}),
@@ -184,7 +189,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "priority", *STRUCTURAL_FIELDS)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "notes", "priority")}),
+        (None, {"fields": ("name", "notes", "priority", "hold_days")}),
         (
             "Pay if unused",
             {
@@ -729,3 +734,71 @@ class ApiKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "count": count
         }
         self.message_user(request, message, messages.SUCCESS)
+
+
+class CouponImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="A CSV file whose first line names the columns: code, partner (the "
+        "partner's code), and optionally active (true / false). A known code (in any case) "
+        "is updated, a new one added. If any line is wrong, nothing is imported."
+    )
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    """Partners' coupon codes (SPEC §11); many at once from the shop's CSV."""
+
+    list_display = ("code", "partner", "active", "created_at")
+    list_filter = ("active",)
+    search_fields = ("code", "partner__code")
+    list_select_related = ("partner",)
+    autocomplete_fields = ("partner",)
+    change_list_template = "admin/partners/coupon/change_list.html"
+
+    def save_model(self, request, obj, form, change):
+        services.coupon_save(coupon=obj)
+
+    def delete_model(self, request, obj):
+        services.coupon_delete(coupon=obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="partners_coupon_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CouponImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                text = form.cleaned_data["file"].read().decode("utf-8-sig")
+                rows = list(csv.DictReader(io.StringIO(text)))
+                missing = {"code", "partner"} - set(rows[0] if rows else ())
+                if missing:
+                    columns = ", ".join(sorted(missing))
+                    raise ValidationError({"file": f"The first line must name {columns}."})
+                added, changed = services.coupons_import(rows=rows)
+            except UnicodeDecodeError:
+                form.add_error("file", "The file is not UTF-8 text.")
+            except ValidationError as error:
+                for messages_ in error.message_dict.values():
+                    for message in messages_:
+                        form.add_error("file", message)
+            else:
+                self.message_user(
+                    request, f"{added} coupon(s) added, {changed} updated.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:partners_coupon_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import coupons (CSV)",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/partners/coupon/import.html", context)

@@ -23,9 +23,18 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from . import services
-from .models import ApiKey, Partner, PartnerStatus, Program, ReferralDefaults, TrackingLink
+from .models import (
+    ApiKey,
+    Coupon,
+    Partner,
+    PartnerStatus,
+    Program,
+    ReferralDefaults,
+    TrackingLink,
+)
 from .selectors import defaults_get, partners_list
 from .serializers import (
+    CouponSerializer,
     DefaultsSavedSerializer,
     DefaultsSerializer,
     PartnerSerializer,
@@ -247,6 +256,46 @@ class ProgramViewSet(
 
 
 # --- Tracking links ----------------------------------------------------------------------
+
+
+class CouponFilter(django_filters.FilterSet):
+    partner = django_filters.CharFilter(method="filter_partner", help_text="A partner code.")
+
+    class Meta:
+        model = Coupon
+        fields = ("partner", "active")
+
+    def filter_partner(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(partner__in=Partner.objects.by_code(value).values("pk"))
+
+
+class CouponViewSet(ModelWritePermission, viewsets.ModelViewSet):
+    """Partners' coupon codes (SPEC §11): an order carrying one credits its partner."""
+
+    queryset = Coupon.objects.select_related("partner").order_by("code", "id")
+    serializer_class = CouponSerializer
+    filterset_class = CouponFilter
+    permission_model = Coupon
+
+    @property
+    def write_permission(self) -> str:
+        if self.request.method == "DELETE":
+            return "partners.delete_coupon"
+        return super().write_permission
+
+    def perform_create(self, serializer: CouponSerializer) -> None:
+        with service_errors():
+            serializer.instance = services.coupon_save(coupon=Coupon(**serializer.validated_data))
+
+    def perform_update(self, serializer: CouponSerializer) -> None:
+        coupon = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(coupon, name, value)
+        with service_errors():
+            serializer.instance = services.coupon_save(coupon=coupon)
+
+    def perform_destroy(self, instance: Coupon) -> None:
+        services.coupon_delete(coupon=instance)
 
 
 class TrackingLinkViewSet(

@@ -15,6 +15,7 @@ from .models import (
     LEVELS,
     ZERO,
     ClickFlag,
+    Coupon,
     Partner,
     Program,
     ProgramRate,
@@ -155,6 +156,7 @@ class ReferralDefaultsForm(FieldsetsMixin, forms.ModelForm):
                     {"payout_amount": "A flat amount", "payout_percent": "A percentage"},
                 ),
                 "pay_if_unused",
+                "hold_days",
             ),
         ),
         ("Guards", ("duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour")),
@@ -460,3 +462,15 @@ class ClickFlagReviewForm(forms.Form):
                 return cleaned
         cleaned["chosen"] = chosen
         return cleaned
+
+
+class CouponForm(forms.ModelForm):
+    """A coupon added on the staff partner page: its code and whether it is active."""
+
+    class Meta:
+        model = Coupon
+        fields = ("code", "active")
+        widgets = {"code": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})}
+
+    def validate_unique(self) -> None:
+        pass  # the service checks the code without regard to case, naming the field

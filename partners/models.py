@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from .choices import PartnerSelection, PartnerStatus, TrackingMethod
 from .validators import (
     code_prefix_validator,
+    coupon_code_validator,
     http_url_validator,
     partner_code_validator,
     tracking_link_code_validator,
@@ -190,6 +191,14 @@ class ReferralDefaults(ProgramStructure):
         "counted once) is listed on the Click flags page for staff to look at. The partner "
         "is not blocked and every click still counts. Leave empty to turn it off.",
     )
+    hold_days = models.PositiveIntegerField(
+        "Hold commissions for (days)",
+        default=0,
+        validators=[MaxValueValidator(3650)],
+        help_text="A commission is pending this many days after it is credited (the refund "
+        "window), then payable; payouts pay only payable commissions. Staff may approve one "
+        "early or reject it. 0: payable at once. A program may set its own.",
+    )
     signup_enabled = models.BooleanField(
         "Open the partner sign-up page",
         default=False,
@@ -265,7 +274,9 @@ SIGNUP_FIELDS = (
     "signup_parent",
     "signup_parent_partner",
 )
-DEFAULTS_FIELDS = (*SPEC_DEFAULTS_FIELDS, *GUARD_FIELDS, *SIGNUP_FIELDS)
+# The commission lifecycle (SPEC §11), optional in the API's PUT too.
+LIFECYCLE_FIELDS = ("hold_days",)
+DEFAULTS_FIELDS = (*SPEC_DEFAULTS_FIELDS, *GUARD_FIELDS, *SIGNUP_FIELDS, *LIFECYCLE_FIELDS)
 
 
 class DefaultsChange(models.Model):
@@ -300,6 +311,14 @@ class Program(ProgramStructure):
     unused_lead_percent = percent_field()
     unused_sale_amount = money_field()
     unused_sale_percent = percent_field()
+    hold_days = models.PositiveIntegerField(
+        "Hold commissions for (days)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(3650)],
+        help_text="Days a commission of this program is pending before it is payable. "
+        "Empty: the defaults' hold days.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -467,6 +486,42 @@ class Partner(models.Model):
                 errors["parent"] = message
         if errors:
             raise ValidationError(errors)
+
+
+class Coupon(models.Model):
+    """A coupon code a partner owns (SPEC §11): an order that carries it is the partner's,
+    ahead of any tracking cookie. Codes are unique without regard to case."""
+
+    code = models.CharField(
+        max_length=64,
+        validators=[coupon_code_validator],
+        help_text="As the shop knows it; matched without regard to case.",
+    )
+    partner = models.ForeignKey("Partner", on_delete=models.CASCADE, related_name="coupons")
+    active = models.BooleanField(
+        default=True, help_text="An inactive coupon is ignored (the order's trace says so)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(Lower("code"), name="coupon_code_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def validate_constraints(self, exclude=None):
+        # As Partner: the case-insensitive rule is checked in clean(), naming the field.
+        super().validate_constraints(exclude={*(exclude or ()), "code"})
+
+    def clean(self) -> None:
+        taken = Coupon.objects.alias(code_lower=Lower("code")).filter(
+            code_lower=(self.code or "").lower()
+        )
+        if self.code and taken.exclude(pk=self.pk).exists():
+            raise ValidationError(
+                {"code": "A coupon with this code already exists (codes ignore case)."}
+            )
 
 
 class PartnerSignup(models.Model):

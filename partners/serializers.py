@@ -14,6 +14,7 @@ from .models import (
     LEVELS,
     SPEC_DEFAULTS_FIELDS,
     STRUCTURAL_FIELDS,
+    Coupon,
     Partner,
     Program,
     ProgramRate,
@@ -168,6 +169,7 @@ class ProgramSerializer(serializers.ModelSerializer):
             "unused_lead_percent",
             "unused_sale_amount",
             "unused_sale_percent",
+            "hold_days",
             *STRUCTURAL_FIELDS,
         )
         read_only_fields = STRUCTURAL_FIELDS
@@ -180,6 +182,18 @@ class ProgramSerializer(serializers.ModelSerializer):
                 f"Give each level once (level {', '.join(map(str, twice))} is repeated)."
             )
         return rates
+
+
+class CouponSerializer(serializers.ModelSerializer):
+    """A partner's coupon code (SPEC §11). The code's case-insensitive uniqueness is the
+    service's check, so that it can name the field."""
+
+    partner = PartnerCodeField(help_text="The code of the partner who owns the coupon.")
+
+    class Meta:
+        model = Coupon
+        fields = ("id", "code", "partner", "active")
+        extra_kwargs = {"code": {"validators": []}}
 
 
 class TrackingLinkSerializer(serializers.ModelSerializer):

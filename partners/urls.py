@@ -37,6 +37,11 @@ urlpatterns = [
     path("staff/partners/new/", views.PartnerCreateView.as_view(), name="partner_create"),
     path("staff/partners/<str:code>/", views.PartnerDetailView.as_view(), name="partner_detail"),
     path(
+        "staff/partners/<str:code>/coupons/",
+        views.PartnerCouponAddView.as_view(),
+        name="partner_coupon_add",
+    ),
+    path(
         "staff/partners/<str:code>/edit/",
         views.PartnerUpdateView.as_view(),
         name="partner_update",

@@ -15,3 +15,7 @@ tracking_link_code_validator = RegexValidator(
     "A tracking link code has 1 to 32 letters, digits, hyphens or underscores.",
 )
 http_url_validator = URLValidator(schemes=["http", "https"])
+coupon_code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z",
+    "A coupon code has 1 to 64 letters, digits, dots, hyphens or underscores.",
+)

@@ -27,6 +27,7 @@ from django.views.generic import ListView, TemplateView
 from . import privacy, services
 from .forms import (
     ClickFlagReviewForm,
+    CouponForm,
     PartnerForm,
     ProgramForm,
     ReferralDefaultsForm,
@@ -39,6 +40,7 @@ from .links import partner_url
 from .lockout import IDENTITY_MAX, locked_logins, login_unlock
 from .models import (
     DEFAULTS_FIELDS,
+    Coupon,
     DefaultsChange,
     Partner,
     PartnerStatus,
@@ -342,7 +344,33 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             open_click_flags=click_flags_open_count(partner=partner),
             figures=partner_figures(Partner.objects.filter(pk=partner.pk)).get(),
             currency=settings.DEFAULT_CURRENCY,
+            coupons=partner.coupons.order_by("code"),
+            coupon_form=kwargs.pop("coupon_form", None) or CouponForm(),
+            can_add_coupon=self.request.user.has_perm("partners.add_coupon"),
             **kwargs,
+        )
+
+
+class PartnerCouponAddView(StaffRequiredMixin, View):
+    """POST: a new coupon of the partner (SPEC §11); errors show on the partner page."""
+
+    permission_required = "partners.add_coupon"
+
+    def post(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = _partner_by_code(code)
+        form = CouponForm(request.POST)
+        if form.is_valid():
+            coupon = Coupon(partner=partner, **form.cleaned_data)
+            try:
+                services.coupon_save(coupon=coupon)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, f"Coupon {coupon.code} added.")
+                return redirect("staff:partner_detail", code=partner.code)
+        view = PartnerDetailView(request=request, kwargs={"code": partner.code})
+        return render(
+            request, view.template_name, view.get_context_data(coupon_form=form), status=400
         )
 
 

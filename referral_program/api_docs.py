@@ -54,17 +54,50 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     ),
     "v1_commissions_list": (
         "List commissions",
-        "Commission and clawback lines, oldest first, with the attribution that made each: "
-        "filter by `partner` code or `order` (its `event_id`).",
+        "Commission, clawback and rejection lines, oldest first, with the attribution that "
+        "made each, its `status` (`pending`, `payable`, `rejected`, `paid`) and `payable_at`: "
+        "filter by `partner` code, `order` (its `event_id`), `entry` or `status`.",
     ),
     "v1_commissions_retrieve": (
         "Get a commission",
-        "One commission or clawback line with its base, amount and attribution trace.",
+        "One commission, clawback or rejection line with its base, amount, attribution "
+        "trace, status and when it is payable.",
+    ),
+    "v1_commissions_approve_create": (
+        "Approve a pending commission early",
+        "A commission is pending for the hold days of its program (the refund window), then "
+        "payable. Approving a pending one makes it payable now, with any clawbacks of it. "
+        "Only a pending commission can be approved.",
+    ),
+    "v1_commissions_reject_create": (
+        "Reject a commission",
+        "Send `reason`. A rejection entry takes back what is left of the commission (after "
+        "any refunds); the partner sees it with the reason in their ledger and is emailed "
+        "unless notifications are skipped. A paid or already rejected commission cannot be "
+        "rejected (a refund claws back a paid one).",
+    ),
+    "v1_coupons_list": (
+        "List coupons",
+        "Coupon codes owned by partners, in code order; filter by `partner` code or `active`.",
+    ),
+    "v1_coupons_create": (
+        "Add a coupon",
+        "`code` as your shop knows it (unique whatever the case), `partner` the owner's code. "
+        "An order that carries an active coupon of an active partner is credited to that "
+        "partner, ahead of the tracking cookie.",
+    ),
+    "v1_coupons_retrieve": ("Get a coupon", "A coupon by id."),
+    "v1_coupons_update": ("Replace a coupon", "Send every field."),
+    "v1_coupons_partial_update": ("Change a coupon", "Send only the fields to change."),
+    "v1_coupons_destroy": (
+        "Delete a coupon",
+        "Orders already credited through it keep their commissions and trace.",
     ),
     "v1_defaults_retrieve": (
         "Read the program's defaults",
         "The Referral Partner Defaults: link prefix and URL, how partners are credited, how "
-        "many levels are paid, what programs pay, the guards and the sign-up settings.",
+        "many levels are paid, what programs pay, how many days commissions are held "
+        "(`hold_days`), the guards and the sign-up settings.",
     ),
     "v1_defaults_update": (
         "Replace the program's defaults",

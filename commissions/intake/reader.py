@@ -7,8 +7,15 @@ from typing import Protocol
 from partners.models import Partner
 from partners.tokens import decode_token
 
-from ..attribution import EXPLICIT, Attribution, PartnerState, Touch
-from ..selectors import Chain, EngineSettings, engine_with_chains, history_picks, ip_clicks
+from ..attribution import EXPLICIT, Attribution, CouponState, PartnerState, Touch
+from ..selectors import (
+    Chain,
+    EngineSettings,
+    coupons_by_code,
+    engine_with_chains,
+    history_picks,
+    ip_clicks,
+)
 
 
 def cookie_clicks(token: str) -> list[Touch]:
@@ -24,8 +31,13 @@ def explicit(partner: Partner | None) -> Attribution | None:
 
 
 class Reader(Protocol):
-    """Where `track` reads the sources after the cookie: each read only when the sources
-    before it found nothing, as `attribute` would not look at it."""
+    """Where `track` reads the sources after the explicit partner: the coupon the event
+    names, then (each only when the sources before it found nothing, as `attribute` would
+    not look at it) the history and the IP address's clicks."""
+
+    def coupon(self, code: str) -> CouponState | None:
+        """The stored coupon of `code` (any case) with its partner's state; None: unknown."""
+        ...
 
     def history(
         self, *, email: str, at: datetime, rule: str, chains: dict[int, Chain]
@@ -46,6 +58,9 @@ class DatabaseReader:
         self, partner_ids: Iterable[int | None]
     ) -> tuple[EngineSettings, dict[int, Chain]]:
         return engine_with_chains(partner_ids)
+
+    def coupon(self, code: str) -> CouponState | None:
+        return coupons_by_code([code]).get(code.lower())
 
     def history(
         self, *, email: str, at: datetime, rule: str, chains: dict[int, Chain]

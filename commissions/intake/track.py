@@ -1,4 +1,5 @@
-"""Attribution of one event by cookie, history and IP address, over what a `Reader` reads."""
+"""Attribution of one event by coupon, cookie, history and IP address, over what a `Reader`
+reads."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,7 @@ from ..attribution import (
     Policy,
     Touch,
     attribute,
+    by_coupon,
     valid_clicks,
 )
 from ..selectors import Chain
@@ -24,6 +26,7 @@ class Tracked:
     partners: dict[int, PartnerState]  # for everything looked at
     cookie: list[Touch] = field(default_factory=list)  # the cookie clicks that count
     ip: list[Touch] = field(default_factory=list)  # the click of the same IP that decided
+    coupon: list[Touch] = field(default_factory=list)  # the coupon that decided (SPEC §11)
 
 
 def needs_history(policy: Policy, *, counted: bool, by_ip: bool, credits: bool) -> bool:
@@ -49,23 +52,33 @@ def track(
     clicks: list[Touch],
     ip: str | None,
     credits: bool = True,
+    coupon_code: str | None = None,
 ) -> Tracked:
-    """Attribution by cookie, history and IP (not explicit) of an event of the contact
-    `email` (normalised); `chains` holds the clicked partners and gets the history's. A
-    source is read only when those before it found nothing, as `attribute` would not look
-    at it; the history before the event writes the contact."""
+    """Attribution by coupon, cookie, history and IP (not explicit) of an event of the
+    contact `email` (normalised); `chains` holds the clicked partners and gets the
+    history's. A source is read only when those before it found nothing, as `attribute`
+    would not look at it; the history before the event writes the contact. The coupon is
+    always read when the event names one: an ignored coupon is traced."""
     partners = {
         t.partner_id: chains[t.partner_id].partner.state() for t in clicks if t.partner_id in chains
     }
     counted = valid_clicks(clicks, partners, at)
+    couponed, coupon_touches = None, []
+    if coupon_code:
+        coupon = reader.coupon(coupon_code)
+        couponed = by_coupon(coupon_code, coupon, at)
+        if couponed.partner_id is not None:
+            partners[coupon.partner_id] = coupon.partner
+            coupon_touches = [Touch(ref=coupon.code, partner_id=coupon.partner_id, at=at)]
     history, ip_found = [], []
     by_ip = looks_by_ip(policy, ip)
-    if needs_history(policy, counted=bool(counted), by_ip=by_ip, credits=credits):
+    decided = bool(counted or coupon_touches)
+    if needs_history(policy, counted=decided, by_ip=by_ip, credits=credits):
         history, found = reader.history(
             email=email, at=at, rule=policy.partner_selection, chains=chains
         )
         partners.update(found)
-    if not counted and not history and by_ip:
+    if not decided and not history and by_ip:
         ip_found, found = reader.ip_clicks(ip=ip, at=at)
         partners.update(found)
     result = attribute(
@@ -75,6 +88,9 @@ def track(
         cookie_clicks=counted,
         history=history,
         ip_clicks=ip_found,
+        coupon=couponed,
     )
     chosen = [t for t in ip_found if t.ref == result.ref] if result.source == SOURCE_IP else []
-    return Tracked(attribution=result, partners=partners, cookie=counted, ip=chosen)
+    return Tracked(
+        attribution=result, partners=partners, cookie=counted, ip=chosen, coupon=coupon_touches
+    )

@@ -254,6 +254,13 @@ WRITE_PERMISSION = {
     ("api/v1/events/web-forms/", "POST"): "commissions.add_lead",
     ("api/v1/events/orders/", "POST"): "commissions.add_order",
     ("api/v1/events/refunds/", "POST"): "commissions.add_refund",
+    # The commission lifecycle and coupons (issue 17).
+    ("api/v1/^commissions/(?P<pk>[^/.]+)/approve/$", "POST"): "commissions.change_commission",
+    ("api/v1/^commissions/(?P<pk>[^/.]+)/reject/$", "POST"): "commissions.change_commission",
+    ("api/v1/^coupons/$", "POST"): "partners.add_coupon",
+    ("api/v1/^coupons/(?P<pk>[^/.]+)/$", "PUT"): "partners.change_coupon",
+    ("api/v1/^coupons/(?P<pk>[^/.]+)/$", "PATCH"): "partners.change_coupon",
+    ("api/v1/^coupons/(?P<pk>[^/.]+)/$", "DELETE"): "partners.delete_coupon",
 }
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 

@@ -35,7 +35,7 @@ def defaults_form_data(client, **changes) -> dict[str, str]:
     for name, value in values.items():
         if value is True:
             data[name] = "on"
-        elif value not in (False, None, ""):
+        elif value is not False and value not in (None, ""):  # 0 is posted as "0"
             data[name] = str(value)
     return data
 

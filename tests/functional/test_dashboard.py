@@ -360,6 +360,7 @@ def add_orders(count: int, partners: list[Partner], start: datetime) -> None:
             amount=D("2.00"),
             currency="USD",
             occurred_at=order.occurred_at,
+            payable_at=order.occurred_at,
         )
         for order in orders
     )

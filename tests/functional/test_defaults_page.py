@@ -44,6 +44,7 @@ FRESH_VALUES = {
     "signup_auto_approve": False,
     "signup_parent": "none",
     "signup_parent_partner": None,
+    "hold_days": 0,
 }
 
 
@@ -169,7 +170,7 @@ def test_page_shows_breadcrumb_menu_fieldsets_and_help(staff_client):
         ("Referral partner links", ["code_prefix", "link_url"]),
         ("Notifications", ["skip_notifications"]),
         ("Tracking", ["partner_selection", "tracking_method", "use_ip_address"]),
-        ("Payouts", ["levels", "payout_on_lead", "payout_amount", "pay_if_unused"]),
+        ("Payouts", ["levels", "payout_on_lead", "payout_amount", "pay_if_unused", "hold_days"]),
         ("Guards", ["duplicate_click_minutes", "self_referral_guard", "click_flag_per_hour"]),
         (
             "Partner sign-up",

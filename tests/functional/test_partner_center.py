@@ -504,7 +504,7 @@ def test_ledger_figures_equal_the_api(api, history, period):
     body = api.get("/api/v1/partners/jane/ledger/", query).json()
 
     figures = tuple(response.context["figures"].values())
-    assert figures == expected
+    assert figures[:5] == expected
     assert response.context["summary"].ending_balance == D(expected[-1])
     assert figures == (
         body["beginning_balance"],
@@ -512,6 +512,9 @@ def test_ledger_figures_equal_the_api(api, history, period):
         body["clawbacks"],
         body["payments"],
         body["ending_balance"],
+        body["rejections"],
+        body["pending"],
+        body["payable"],
     )
     page_entries = [
         (row["entry"], str(row["amount"]), row["order_id"] or None)
@@ -607,6 +610,7 @@ def test_ledger_csv_rows_equal_the_page_entries(history):
         "currency",
         "payout_batch",
         "explanation",
+        "payable_at",
     ]
     assert rows[1:] == [csv_values(row) for row in page.context["entries"]]
     assert [(r[1], r[2], r[5]) for r in rows[1:]] == [
@@ -659,6 +663,7 @@ def bulk_commissions(partner: Partner, order: Order, count: int, start: int = 0)
             amount=D("1.00"),
             currency="USD",
             occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
+            payable_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
             trace={"attribution": {"source": "explicit", "rule": None}},
         )
         for n in range(start, start + count)

@@ -31,6 +31,7 @@ REFUNDS = "/api/v1/events/refunds/"
 OCTOBER = {"start": "2026-10-01", "end": "2026-10-31"}
 NOVEMBER = {"start": "2026-11-01", "end": "2026-11-30"}
 LEDGER_FIGURES = ("beginning_balance", "earned", "clawbacks", "payments", "ending_balance")
+LIFECYCLE_FIGURES = ("rejections", "pending", "payable")
 
 
 def sell(api, event_id, day, price, partner="jane", email="ada@example.com", **fields):
@@ -148,9 +149,10 @@ def test_ledger_report_equals_the_api_ledger_and_the_csv(staff_client, api, hist
     assert [row[0] for row in shown["tbody"]] == ["jane", "zoe"]
     for row in shown["tbody"]:
         api_ledger = api.get(f"/api/v1/partners/{row[0]}/ledger/", query).json()
-        assert plain(row[3:]) == [api_ledger[name] for name in LEDGER_FIGURES]
+        figures = (*LEDGER_FIGURES, *LIFECYCLE_FIGURES)
+        assert plain(row[3:]) == [api_ledger[name] for name in figures]
     [header, *rows] = csv_rows(download)
-    assert header == ["partner_code", "partner_name", "currency", "start", "end", *LEDGER_FIGURES]
+    assert header == ["partner_code", "partner_name", "currency", "start", "end", *figures]
     assert [[r[0], r[1], r[2], *r[5:]] for r in rows] == [plain(row) for row in shown["tbody"]]
     assert {(r[3], r[4]) for r in rows} == {(query.get("start", ""), query.get("end", ""))}
     [totals] = shown["tfoot"]
@@ -269,6 +271,7 @@ def add_entries(partners, order, clicks_from, n):
             amount=D("1.00"),
             currency="USD",
             occurred_at=datetime(2026, 10, 1 + i % 28, 12, tzinfo=UTC),
+            payable_at=datetime(2026, 10, 1 + i % 28, 12, tzinfo=UTC),
         )
         for i in range(n)
     )
@@ -332,7 +335,18 @@ def test_ledger_totals_cover_every_page(staff_client, api):
     assert totals["earned"] == sum(row["earned"] for row in rows) == D("110.00")
     assert totals["ending_balance"] == D("110.00")
     assert table(second, "ledger-report")["tfoot"] == [
-        ["Total of all 55 partners", "USD", "0.00", "110.00", "0.00", "0.00", "110.00"]
+        [
+            "Total of all 55 partners",
+            "USD",
+            "0.00",
+            "110.00",
+            "0.00",
+            "0.00",
+            "110.00",
+            "0.00",
+            "0.00",
+            "110.00",
+        ]
     ]
 
 
@@ -615,6 +629,7 @@ def payouts_history(api, db):
             amount=D(amount),
             currency="EUR",
             occurred_at=datetime.fromisoformat(f"{day}T12:00:00+00:00"),
+            payable_at=datetime.fromisoformat(f"{day}T12:00:00+00:00"),
         )
 
     eur_line("2026-06-12", "20.00")
@@ -706,7 +721,7 @@ def way(request, monkeypatch):
             {},
             {
                 "EUR": money("0", "30.00", "20.00", "15.00", "-5.00"),
-                "USD": money("0", "225.50", "120.00", "120.50", "-15.00"),
+                "USD": money("0", "225.50", "120.00", "110.50", "-5.00"),
             },
         ),
         (
@@ -720,7 +735,7 @@ def way(request, monkeypatch):
             {"start": "2026-09-01", "end": "2026-09-01"},
             {
                 "EUR": money("-5.00", "0", "0", "0", "-5.00"),
-                "USD": money("35.50", "0", "0", "45.50", "-10.00"),
+                "USD": money("35.50", "0", "0", "35.50", "0"),
             },
         ),
         (
@@ -731,7 +746,7 @@ def way(request, monkeypatch):
             {"start": "2026-10-01", "end": "2026-10-31"},
             {
                 "EUR": money("-5.00", "0", "0", "0", "-5.00"),
-                "USD": money("-15.00", "0", "0", "0", "-15.00"),
+                "USD": money("-5.00", "0", "0", "0", "-5.00"),
             },
         ),
         (
@@ -750,7 +765,8 @@ def way(request, monkeypatch):
     ids=[
         "all-time",
         "july",
-        "a-payment-day-paying-a-later-entry",
+        # The Sept 1 payout no longer pays the Sept 5 line: it was not payable yet (§11).
+        "a-payment-day",
         "eur-all-zero-left-out",
         "after-every-entry",
         "before-every-entry-zeros",
@@ -796,8 +812,9 @@ def test_the_page_totals_equal_the_partner_rows_after_payouts(staff_client, payo
     totals = {t["currency"]: t for t in page.context["totals"]}
     for currency in ("EUR", "USD"):
         mine = [row for row in rows if row["currency"] == currency]
-        assert {n: sum(row[n] for row in mine) for n in LEDGER_FIGURES} == {
-            n: totals[currency][n] for n in LEDGER_FIGURES
+        figures = (*LEDGER_FIGURES, *LIFECYCLE_FIGURES)
+        assert {n: sum(row[n] for row in mine) for n in figures} == {
+            n: totals[currency][n] for n in figures
         }
     assert plain(table(page, "ledger-report")["tfoot"][1]) == [
         "Total",
@@ -807,6 +824,9 @@ def test_the_page_totals_equal_the_partner_rows_after_payouts(staff_client, payo
         "75.00",
         "75.00",
         "-44.50",
+        "0.00",  # rejections
+        "0.00",  # pending: every entry of July was paid since (the September batch)
+        "0.00",  # payable
     ]
 
 

@@ -685,7 +685,7 @@ def test_the_defaults_page_saves_the_sign_up_settings_with_a_typed_parent(staff_
     data = {
         name: value
         for name, value in page.context["form"].initial.items()
-        if value not in (False, None) and name != "earlier_prefixes"
+        if value is not False and value is not None and name != "earlier_prefixes"
     }
 
     bad = staff_client.post(

@@ -44,6 +44,7 @@ FIRST_DEFAULTS = {
     "signup_auto_approve": False,
     "signup_parent": "none",
     "signup_parent_partner": None,
+    "hold_days": 0,
 }
 OTHER_DEFAULTS = {
     "code_prefix": "vip-",
@@ -65,6 +66,7 @@ OTHER_DEFAULTS = {
     "signup_auto_approve": True,
     "signup_parent": "referring",
     "signup_parent_partner": None,
+    "hold_days": 30,
 }
 # Fields after SPEC §2 (guards, sign-up) with their first values: optional in a PUT.
 ADDED_DEFAULTS = {
@@ -646,6 +648,7 @@ def test_create_a_program_with_rates_answers_exact_decimal_strings(api):
         "unused_lead_percent": "0.0000",
         "unused_sale_amount": "0.00",
         "unused_sale_percent": "25.0000",
+        "hold_days": None,
         "levels": 3,
         "payout_on_lead": True,
         "payout_on_sale": False,

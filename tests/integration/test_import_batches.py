@@ -28,6 +28,7 @@ from commissions.models import (
     Refund,
     WebhookDelivery,
 )
+from partners.models import Coupon
 from partners.services import defaults_update
 from partners.tokens import TokenClick, encode_token
 from tests.factories import ClickFactory, PartnerFactory, ProgramFactory
@@ -54,6 +55,7 @@ def program(db):
             "payout_amount": True,
             "payout_percent": True,
             "pay_if_unused": True,
+            "hold_days": 14,  # every line pending 14 days: payable_at the same both ways
         },
         acting_user=None,
     )
@@ -95,6 +97,10 @@ def world(program):
         "solo": ClickFactory(partner=solo, at=at[3], ip="198.51.100.7"),
         "old": ClickFactory(partner=leaf2, at=start - timedelta(days=30), ip="198.51.100.10"),
     }
+    # Coupons (issue 17): one that credits, one inactive, one of an inactive partner.
+    Coupon.objects.create(code="BLOGGER-VIP", partner=leaf2)
+    Coupon.objects.create(code="SLEEPYCODE", partner=solo, active=False)
+    Coupon.objects.create(code="NAPTIME", partner=sleepy)
     return {
         "partners": {p.code: p for p in (top, mid, sleepy, leaf, leaf2, leaf3, solo)},
         "clicks": clicks,
@@ -182,6 +188,19 @@ def events(world) -> list[dict]:
          "items": [item], "sale_partner": "lonewolf"},
         {"event_id": "r-3", "order_id": "o-11", "amount": "100.00",
          "occurred_at": iso(at[21])},
+        # A coupon (any case) beats the cookie and joins the history; the contact's next
+        # order, with neither, is found by that history (history_and_cookies).
+        {"event_id": "o-12", "occurred_at": iso(at[22]), "contact": {"email": "hal@example.com"},
+         "items": [item], "coupon": "blogger-vip", "tracking_token": token(c["leaf"])},
+        {"event_id": "o-13", "occurred_at": iso(at[23]), "contact": {"email": "hal@example.com"},
+         "items": [item]},
+        # Coupons that cannot credit: unknown, inactive, of an inactive partner.
+        {"event_id": "o-14", "occurred_at": iso(at[24]), "contact": {"email": "ivy@example.com"},
+         "items": [item], "coupon": "NOPE", "tracking_token": token(c["leaf3"])},
+        {"event_id": "o-15", "occurred_at": iso(at[25]), "contact": {"email": "jay@example.com"},
+         "items": [item], "coupon": "sleepycode", "ip": "198.51.100.7"},
+        {"event_id": "o-16", "occurred_at": iso(at[26]), "contact": {"email": "kim@example.com"},
+         "items": [item], "coupon": "NAPTIME"},
     ]  # fmt: skip
 
 
@@ -329,6 +348,7 @@ def snapshot() -> dict:
                 c.program_id,
                 trace(c.trace),
                 c.occurred_at,
+                c.payable_at,
                 c.clawback_of_id and commission_keys[c.clawback_of_id],
             )
             for c in Commission.objects.all()
@@ -382,7 +402,7 @@ def test_the_batched_import_writes_what_the_api_writes(api, world, tmp_path, pol
     out, err, error = run(write(tmp_path, payloads), "--batch-size", str(batch_size))
 
     assert error is None, err
-    assert out.splitlines()[0] == "17 lines: 17 recorded, 0 already recorded, 0 failed."
+    assert out.splitlines()[0] == "22 lines: 22 recorded, 0 already recorded, 0 failed."
     imported = snapshot()
     # Imported events email nobody and log no notification (SPEC §5.6): every other row is
     # the API's; the summary counts the emails the API queued (or sent) for the file's events.
@@ -403,6 +423,14 @@ def test_the_batched_import_writes_what_the_api_writes(api, world, tmp_path, pol
     )
     guarded = through_api["orders"]["o-8"][14]
     assert guarded.get("guard") == "self_referral"
+    assert sources >= {"coupon"}
+    ignored = {o: through_api["orders"][o][14].get("coupon") for o in ("o-14", "o-15", "o-16")}
+    assert ignored == {
+        "o-14": {"code": "NOPE", "ignored": "unknown coupon"},
+        "o-15": {"code": "sleepycode", "ignored": "inactive coupon"},
+        "o-16": {"code": "NAPTIME", "ignored": "the coupon's partner is inactive"},
+    }
+    assert ("hal@example.com", "blogger", "coupon") in {r[:3] for r in through_api["referrals"]}
 
 
 def test_a_later_event_of_a_contact_sees_the_lead_an_earlier_one_fixed(api, world, tmp_path):
@@ -445,7 +473,7 @@ def test_running_the_file_again_changes_nothing(api, world, tmp_path):
     out, _, error = run(path, "--batch-size", "5")
 
     assert error is None
-    assert out.splitlines()[0] == "17 lines: 0 recorded, 17 already recorded, 0 failed."
+    assert out.splitlines()[0] == "22 lines: 0 recorded, 22 already recorded, 0 failed."
     assert {model: model.objects.count() for model in MODELS} == counts
     assert snapshot() == before
 
@@ -510,9 +538,9 @@ def test_a_dry_run_validates_every_line_and_writes_nothing(world, tmp_path):
 
     out, err, error = run(write(tmp_path, payloads), "--dry-run", "--batch-size", "4")
 
-    assert out.splitlines()[0] == "18 lines: 17 valid, 0 already recorded, 1 failed."
-    assert "line 18: contact.email: This field is required." in err
-    assert str(error) == "1 line(s) failed: 18"
+    assert out.splitlines()[0] == "23 lines: 22 valid, 0 already recorded, 1 failed."
+    assert "line 23: contact.email: This field is required." in err
+    assert str(error) == "1 line(s) failed: 23"
     assert {model: model.objects.count() for model in MODELS} == counts
 
 
@@ -690,7 +718,7 @@ def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, pol
     out, err, error = run(write(tmp_path, payloads), "--batch-size", "2")
 
     assert error is None, err
-    assert out.splitlines()[0] == "17 lines: 17 recorded, 0 already recorded, 0 failed."
+    assert out.splitlines()[0] == "22 lines: 22 recorded, 0 already recorded, 0 failed."
     assert_written_as_by_the_api(snapshot(), through_api, out)
     # The writer thread gets the interpreter sooner while the import runs, and only then.
     assert set(while_writing) == {importing.WRITER_SWITCH_INTERVAL}

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from partners.models import Coupon
 from tests.factories import PartnerFactory, ProgramFactory
 from tests.webhook_receiver import DOCS
 
@@ -25,8 +26,13 @@ def curl_examples() -> list[tuple[str, dict]]:
 def test_the_curl_examples_are_accepted_and_a_repeat_is_answered_as_a_duplicate(api):
     ProgramFactory(priority=1, rates={1: {"sale_amount": Decimal("5.00")}})
     PartnerFactory(code="maria-lopez")
+    Coupon.objects.create(code="PODCAST10", partner=PartnerFactory(code="podcaster"))
     examples = curl_examples()
-    assert [path for path, _ in examples] == ["/api/v1/events/orders/", "/api/v1/events/refunds/"]
+    assert [path for path, _ in examples] == [
+        "/api/v1/events/orders/",
+        "/api/v1/events/refunds/",
+        "/api/v1/events/orders/",  # with a coupon (issue 17)
+    ]
 
     for path, body in examples:
         first = api.post(path, body, format="json")
@@ -36,3 +42,5 @@ def test_the_curl_examples_are_accepted_and_a_repeat_is_answered_as_a_duplicate(
         assert again.status_code == 200
         assert again.json() == {**first.json(), "duplicate": True}
     assert examples[1][1]["order_id"] == examples[0][1]["event_id"]
+    coupon_order = api.get("/api/v1/commissions/", {"order": examples[2][1]["event_id"]}).json()
+    assert [c["partner"] for c in coupon_order["results"]] == ["podcaster"]
