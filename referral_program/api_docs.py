@@ -21,7 +21,7 @@ API_DESCRIPTION = (
     "key, `404` for an unknown order, partner or object, `413` for a body over 4 MiB, `415` "
     "for a body that is not JSON, `503` with `Retry-After` when the database is away (send "
     "the same event again later). Lists are pages of `limit` (100, at most 1,000) from "
-    "`offset`."
+    "`offset`, each a whole number given once (anything else is a `400` naming it)."
 )
 
 # Path parameters, by the path's start: what names the object.
