@@ -195,7 +195,7 @@ def _rejections_notify(lines: list[Commission], *, at: datetime) -> None:
         # The partner's switch of the line's kind (a sale line: notify_sale), as for the
         # commission's own email; skip notifications in the defaults silences them all.
         [(_, _, status, why)] = notification_decisions(
-            credited=[(line.partner_id, line.kind)], engine=engine, notify=True, switches=switches
+            credited=[(line.partner_id, line.kind)], engine=engine, switches=switches
         )
         rows.append((line, status, why))
     made = Notification.objects.bulk_create(

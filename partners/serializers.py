@@ -185,8 +185,11 @@ class ProgramSerializer(serializers.ModelSerializer):
 
 
 class CouponSerializer(serializers.ModelSerializer):
-    """A partner's coupon code (SPEC §11). The code's case-insensitive uniqueness is the
-    service's check, so that it can name the field."""
+    """A coupon code a partner owns: an order that carries it credits that partner. Codes
+    are unique without regard to case."""
+
+    # SPEC §11. The case-insensitive uniqueness is the service's check, so that it can name
+    # the field.
 
     partner = PartnerCodeField(help_text="The code of the partner who owns the coupon.")
 

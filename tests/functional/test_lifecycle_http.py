@@ -100,7 +100,8 @@ def test_hold_days_split_pending_from_payable_and_a_payout_pays_only_the_payable
     batch = shop.pay_all()
 
     assert batch.status_code == 201, batch.text
-    assert batch.json()["payments"] == [{"partner": "seller", "amount": "10.00", "currency": "USD"}]
+    paid = [(p["partner"], p["amount"], p["currency"]) for p in batch.json()["payments"]]
+    assert paid == [("seller", "10.00", "USD")]
     after = figures(shop.ledger("seller"))
     assert (after["payments"], after["pending"], after["payable"]) == ("10.00", "5.00", "0.00")
     assert shop.get(f"commissions/{lines['old']['id']}/")["status"] == "paid"
@@ -114,7 +115,8 @@ def test_hold_days_split_pending_from_payable_and_a_payout_pays_only_the_payable
     assert again.status_code == 400
     assert "payable" in again.json()["status"][0]
     second = shop.pay_all()
-    assert second.json()["payments"] == [{"partner": "seller", "amount": "5.00", "currency": "USD"}]
+    paid = [(p["partner"], p["amount"], p["currency"]) for p in second.json()["payments"]]
+    assert paid == [("seller", "5.00", "USD")]
 
 
 def test_rejecting_takes_a_commission_out_of_every_balance_with_its_reason(shop, settings):
@@ -159,7 +161,8 @@ def test_rejecting_takes_a_commission_out_of_every_balance_with_its_reason(shop,
     assert Commission.objects.filter(entry="rejection").count() == 1
     # A payout pays the payable 10.00 and nothing of the rejected line.
     batch = shop.pay_all()
-    assert batch.json()["payments"] == [{"partner": "seller", "amount": "10.00", "currency": "USD"}]
+    paid = [(p["partner"], p["amount"], p["currency"]) for p in batch.json()["payments"]]
+    assert paid == [("seller", "10.00", "USD")]
     assert figures(shop.ledger("seller"))["ending_balance"] == "0.00"
 
 
