@@ -170,8 +170,8 @@ class ProgramSerializer(serializers.ModelSerializer):
 
 
 class CouponSerializer(serializers.ModelSerializer):
-    """A partner's coupon code (SPEC §11). The code's case-insensitive uniqueness is the
-    service's check, so that it can name the field."""
+    """A partner's coupon code: an order that carries it (in any case) credits the partner.
+    Codes are unique without regard to case."""
 
     partner = PartnerCodeField(help_text="The code of the partner who owns the coupon.")
 
