@@ -182,7 +182,7 @@ class CommissionListView(StaffRequiredMixin, QueryErrorsAre400, ListView):
     ones early or reject lines in bulk (SPEC §11)."""
 
     template_name = "crm/commissions/list.html"
-    section = "commissions"
+    section = "orders"  # reached from the Orders page (the menu has no room for another entry)
     paginate_by = PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Commission]:

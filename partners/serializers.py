@@ -4,7 +4,6 @@ Serializers validate and render; they never save. The views hand `validated_data
 `partners.services`, the one place that writes.
 """
 
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -43,20 +42,6 @@ class PartnerCodeField(serializers.SlugRelatedField):
         if partner is None:
             self.fail("does_not_exist", slug_name="code", value=data)
         return partner
-
-
-class PartnerCodes(OpenApiSerializerFieldExtension):
-    """The schema of a `PartnerCodeField`: one that may be null takes "" as null, as DRF's
-    related fields do, so no `minLength` (found by `schemathesis --checks all`)."""
-
-    target_class = PartnerCodeField
-    match_subclasses = True
-
-    def map_serializer_field(self, auto_schema, direction) -> dict:
-        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
-        if self.target.allow_null and schema.get("type") == "string":
-            schema.pop("minLength", None)
-        return schema
 
 
 class DefaultsSerializer(serializers.ModelSerializer):
@@ -185,11 +170,8 @@ class ProgramSerializer(serializers.ModelSerializer):
 
 
 class CouponSerializer(serializers.ModelSerializer):
-    """A coupon code a partner owns: an order that carries it credits that partner. Codes
-    are unique without regard to case."""
-
-    # SPEC §11. The case-insensitive uniqueness is the service's check, so that it can name
-    # the field.
+    """A partner's coupon code: an order that carries it (in any case) credits the partner.
+    Codes are unique without regard to case."""
 
     partner = PartnerCodeField(help_text="The code of the partner who owns the coupon.")
 
