@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 
 from partners.models import Partner
@@ -370,13 +370,15 @@ class Attention:
     click_flags_open: int
     webhooks_failed: int
     webhooks_retrying: int
-    last_payout: PayoutBatch | None
+    payout_drafts: int
+    last_payout_at: datetime | None
 
 
 def attention(*, today: date) -> Attention:
     """Sign-ups waiting for approval, click flags open, webhook deliveries that gave up in
-    the last WEBHOOK_FAILURE_DAYS days or are being retried, and the last payout batch.
-    Four queries."""
+    the last WEBHOOK_FAILURE_DAYS days or are being retried, payout drafts waiting to be
+    confirmed or thrown away, and when the last payout batch was made. Four queries (the
+    batches are few: one per payout run)."""
     since = day_start(today - timedelta(days=WEBHOOK_FAILURE_DAYS - 1))
     troubled = Q(status=WebhookDeliveryStatus.FAILED) | Q(
         status=WebhookDeliveryStatus.PENDING, attempts__gt=0
@@ -386,12 +388,15 @@ def attention(*, today: date) -> Attention:
         failed=Count("pk", filter=Q(status=WebhookDeliveryStatus.FAILED)),
         retrying=Count("pk", filter=Q(status=WebhookDeliveryStatus.PENDING, attempts__gt=0)),
     )
+    batches = PayoutBatch.objects.aggregate(
+        drafts=Count("pk", filter=Q(status=PayoutBatchStatus.DRAFT)),
+        last_at=Max("created_at", filter=Q(status=PayoutBatchStatus.CONFIRMED)),
+    )
     return Attention(
         signups_waiting=signups_counts()[SignupList.REVIEW],
         click_flags_open=click_flags_counts()["open"],
         webhooks_failed=deliveries["failed"],
         webhooks_retrying=deliveries["retrying"],
-        last_payout=PayoutBatch.objects.filter(status=PayoutBatchStatus.CONFIRMED)
-        .order_by("-created_at", "-id")
-        .first(),
+        payout_drafts=batches["drafts"],
+        last_payout_at=batches["last_at"],
     )

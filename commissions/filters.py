@@ -44,6 +44,7 @@ from .models import (
     Lead,
     Order,
     Payment,
+    PaymentStatus,
     PayoutBatch,
 )
 from .money import ZERO
@@ -155,10 +156,11 @@ class PaymentFilter(DateRangeFilterSet):
         queryset=PayoutBatch.objects.order_by("-id"), empty_label="Any batch"
     )
     partner = django_filters.CharFilter(method="filter_partner", label="Partner code")
+    status = django_filters.ChoiceFilter(choices=PaymentStatus.choices, empty_label="Any status")
 
     class Meta:
         model = Payment
-        fields = ("batch", "partner")
+        fields = ("batch", "partner", "status")
         form = DateRangeCheckForm
 
     def filter_partner(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

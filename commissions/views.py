@@ -631,6 +631,8 @@ PAYMENTS_CSV_HEADER = (
     "amount",
     "currency",
     "paid_at",
+    "status",
+    "reference",
 )
 
 
@@ -676,6 +678,8 @@ class PaymentReportCsvView(StaffRequiredMixin, View):
                 money_text(p.amount, p.currency),
                 p.currency,
                 p.paid_at.isoformat(),
+                p.status,
+                csv_text(p.reference),
             ]
             for p in filterset.qs.iterator(chunk_size=CSV_CHUNK)
         )

@@ -22,7 +22,7 @@ from commissions.models import (
     WebhookEndpoint,
 )
 from commissions.money import ZERO
-from commissions.payouts import payout_batch_create
+from commissions.payouts import payout_batch_create, payout_draft_create, payout_draft_discard
 from partners.models import Partner
 from partners.services import defaults_update
 from tests.factories import (
@@ -294,6 +294,33 @@ def test_needs_attention_counts_and_links(staff_client):
     assert "<strong>1</strong> click flag to review" in html
     assert "<strong>1</strong> webhook delivery failed, <strong>1</strong> being retried" in html
     assert "Nobody to pay" in html
+    assert "No payout draft waiting" in html
+
+
+def test_payout_drafts_waiting_are_counted_until_confirmed_or_thrown_away(staff_client):
+    payout_batch_create(
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 31),
+        method="earned_in_range",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
+    drafts = [
+        payout_draft_create(
+            start=date(2026, 11, 1),
+            end=date(2026, 11, 30),
+            method=method,
+            at=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+        )
+        for method in ("earned_in_range", "balance_plus_earned")
+    ]
+
+    waiting = staff_client.get(DASHBOARD).content.decode()
+    payout_draft_discard(batch_id=drafts[0].pk)
+    one_left = staff_client.get(DASHBOARD).content.decode()
+
+    assert "<strong>2</strong> payout drafts to confirm or throw away" in waiting
+    assert "<strong>1</strong> payout draft to confirm or throw away" in one_left
+    assert "last payout 2026-11-02" in waiting  # a draft is no payout
 
 
 def test_an_unreadable_period_shows_the_default_and_says_so(staff_client):

@@ -17,7 +17,7 @@ from commissions import filters as report_filters
 from commissions.filters import PartnerReportFilter, ledger_grand_totals
 from commissions.ledger import day_after, day_start, ledger_totals
 from commissions.models import Commission, Order, Payment
-from commissions.payouts import payout_batch_create
+from commissions.payouts import payment_mark_failed, payment_mark_paid, payout_batch_create
 from commissions.views import report_partners
 from partners.models import Click
 from partners.services import defaults_update
@@ -492,6 +492,8 @@ def test_payments_report_and_csv(staff_client, api, history):
         "amount",
         "currency",
         "paid_at",
+        "status",
+        "reference",
     ]
     assert csv_rows(december) == [
         header,
@@ -503,6 +505,8 @@ def test_payments_report_and_csv(staff_client, api, history):
             "30.00",
             "USD",
             "2026-12-01T08:30:00+00:00",
+            "recorded",
+            "",
         ],
         [
             str(jane.pk),
@@ -512,6 +516,8 @@ def test_payments_report_and_csv(staff_client, api, history):
             "30.00",
             "USD",
             "2026-12-01T08:30:00+00:00",
+            "recorded",
+            "",
         ],
     ]
     assert csv_rows(by_batch) == [
@@ -524,15 +530,49 @@ def test_payments_report_and_csv(staff_client, api, history):
             "95.00",
             "USD",
             "2026-11-02T09:00:00+00:00",
+            "recorded",
+            "",
         ],
     ]
     shown = table(everything, "payments-report")
     assert [[row[2], *plain(row[4:])] for row in shown["tbody"]] == [
-        ["kim", "30.00", "USD"],
-        ["jane", "30.00", "USD"],
-        ["jane", "95.00", "USD"],
+        ["kim", "30.00", "USD", "Recorded (not marked yet)"],
+        ["jane", "30.00", "USD", "Recorded (not marked yet)"],
+        ["jane", "95.00", "USD", "Recorded (not marked yet)"],
     ]
-    assert shown["tfoot"] == [["Total of 3 payments", "155.00", "USD"]]
+    assert shown["tfoot"] == [["Total of 3 payments", "155.00", "USD", ""]]
+
+
+def test_payments_report_shows_and_filters_what_each_payment_became(staff_client, api, history):
+    PartnerFactory(code="kim", name="Kim, K.")
+    sell(api, "k1", "2026-11-07", "300.00", "kim", email="kb@example.com")
+    november = payout_batch_create(
+        start=date(2026, 11, 1),
+        end=date(2026, 11, 30),
+        method="balance_plus_earned",
+        at=datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+    )
+    jane, kim = (november.payments.get(partner__code=code) for code in ("jane", "kim"))
+    payment_mark_paid(payment_id=jane.pk, reference="PP-1234")
+    failed_at = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    payment_mark_failed(payment_id=kim.pk, reason="Account closed", at=failed_at)
+    [returned] = Payment.objects.filter(reverses=kim)
+
+    failed = staff_client.get("/staff/reports/payments/", {"status": "failed"})
+    paid_csv = staff_client.get("/staff/reports/payments/csv/", {"status": "paid"})
+    unknown = staff_client.get("/staff/reports/payments/", {"status": "lost"})
+    everything = table(staff_client.get("/staff/reports/payments/"), "payments-report")
+
+    assert [p.pk for p in failed.context["object_list"]] == [kim.pk]
+    assert [row[-2:] for row in csv_rows(paid_csv)[1:]] == [["paid", "PP-1234"]]
+    assert unknown.status_code == 400
+    assert not unknown.context["object_list"]
+    assert [[row[2], *plain(row[4:])] for row in everything["tbody"][:3]] == [
+        ["kim", "-30.00", "USD", f"Returned to the balance (Payment {kim.pk} failed)"],
+        ["kim", "30.00", "USD", "Failed (amount back on the balance) (Account closed)"],
+        ["jane", "30.00", "USD", "Paid (PP-1234)"],
+    ]
+    assert returned.paid_at == failed_at
 
 
 def test_payments_report_empty_state(staff_client):
