@@ -207,7 +207,7 @@ def discount_shares(items: Sequence[Item], discount: Decimal, currency: str) -> 
     shares = [round_money(total * discount / gross, currency) for total in totals[:-1]]
     if discount >= gross:
         return [*shares, discount - sum(shares, ZERO)]
-    shares = [min(share, total) for share, total in zip(shares, totals, strict=False)]
+    shares = [min(share, total) for share, total in zip(shares, totals[:-1], strict=True)]
     shares.append(discount - sum(shares, ZERO))
     # Move what the last item cannot take (or gives back) to the items before it.
     surplus = shares[-1] - totals[-1] if shares[-1] > totals[-1] else min(shares[-1], ZERO)
