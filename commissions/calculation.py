@@ -160,19 +160,37 @@ def clawbacks(
     from each (positive). Each line loses the refund's share of the order total; the refund
     that completes the total takes back exactly what is left, so a full refund nets to zero.
     """
-    if refund <= ZERO:
-        raise ValueError("A refund must be positive.")
-    if refunded_before + refund > order_total:
-        raise ValueError("The refund exceeds what is left to refund.")
-    completes = refunded_before + refund == order_total
+    shares = _shares_of(
+        lines=lines, done=taken, total=order_total, before=refunded_before, amount=refund,
+        currency=currency, what=("refund", "refund"),
+    )  # fmt: skip
+    return [-share for share in shares]
+
+
+def _shares_of(
+    *,
+    lines: Sequence[Decimal],
+    done: Sequence[Decimal],
+    total: Decimal,
+    before: Decimal,
+    amount: Decimal,
+    currency: str,
+    what: tuple[str, str],
+) -> list[Decimal]:
+    """Each line's share of `amount` (a refund, a payment) out of `total`: line x amount /
+    total (half-up), never beyond what is left of the line (line - done); the amount that
+    completes the total takes exactly what is left. `what` names it in the errors."""
+    noun, verb = what
+    if amount <= ZERO:
+        raise ValueError(f"A {noun} must be positive.")
+    if before + amount > total:
+        raise ValueError(f"The {noun} exceeds what is left to {verb}.")
+    completes = before + amount == total
     result = []
-    for line, already in zip(lines, taken, strict=True):
+    for line, already in zip(lines, done, strict=True):
         left = line - already
-        if completes:
-            share = left
-        else:
-            share = min(round_money(line * refund / order_total, currency), left)
-        result.append(-share)
+        share = left if completes else min(round_money(line * amount / total, currency), left)
+        result.append(share)
     return result
 
 
@@ -516,17 +534,10 @@ def payment_credits(
     left of it; the payment that completes the total credits exactly what is left, so an
     order paid in full has credited every line in full. A payment beyond the total raises.
     """
-    if payment <= ZERO:
-        raise ValueError("A payment must be positive.")
-    if paid_before + payment > order_total:
-        raise ValueError("The payment exceeds what is left to pay.")
-    completes = paid_before + payment == order_total
-    result = []
-    for line, credited in zip(lines, credited_so_far, strict=True):
-        left = line - credited
-        share = round_money(line * payment / order_total, currency)
-        result.append(left if completes else min(share, left))
-    return result
+    return _shares_of(
+        lines=lines, done=credited_so_far, total=order_total, before=paid_before,
+        amount=payment, currency=currency, what=("payment", "pay"),
+    )  # fmt: skip
 
 
 def payment_clawbacks(

@@ -19,10 +19,11 @@ from commissions.calculation import (
     item_bases,
     item_programs,
     payment_clawbacks,
-    payment_credits,
     program_lines,
     renewal_limit_reason,
 )
+
+from .settling import claw_back, pay
 
 D = Decimal
 ME, PARENT, GRANDPARENT = 100, 200, 300
@@ -50,6 +51,20 @@ def summary(result) -> list[tuple]:
 
 def item_rates(line) -> list[tuple]:
     return [(x.index, x.rate, x.amount, x.percent, x.per_unit) for x in line.items]
+
+
+def lines_of(programs, items, *, discount="0", kind=SALE, chain=1, **more):
+    """`program_lines` in USD up the first `chain` members of CHAIN (a parent from 2 on)."""
+    return program_lines(
+        programs=programs,
+        items=items,
+        discount=D(discount),
+        kind=kind,
+        chain=CHAIN[:chain],
+        has_parent=chain >= 2,
+        currency="USD",
+        **more,
+    )
 
 
 # --- discount shares ---------------------------------------------------------------------
@@ -121,15 +136,7 @@ def test_the_first_program_by_priority_then_id_that_covers_an_item_pays_it():
 
 def test_an_item_no_program_covers_earns_nothing_and_is_reported():
     items = [Item(1, D("10.00"), "MUG"), Item(1, D("10.00"), "BOOK")]
-    result = program_lines(
-        programs=[BOOKS],
-        items=items,
-        discount=D("0"),
-        kind=SALE,
-        chain=CHAIN[:1],
-        has_parent=False,
-        currency="USD",
-    )
+    result = lines_of([BOOKS], items)
     # Only the book: 2 x 1 + 10.00 x 10 % = 3.00.
     assert summary(result) == [(ME, 1, 10, D("10.00"), D("3.00"))]
     assert result.uncovered == (0,)
@@ -182,16 +189,7 @@ def test_a_mixed_order_with_two_programs_a_product_rate_a_discount_and_three_lev
     override = Override(PARENT, 20, None, 2, {SALE: Rate(percent=D("12"))})
     items = [Item(2, D("30.00"), "BOOK"), Item(1, D("40.00"), "MUG"), Item(4, D("25.00"), "POSTER")]
 
-    result = program_lines(
-        programs=[standard, books],
-        overrides=[override],
-        items=items,
-        discount=D("10.01"),
-        kind=SALE,
-        chain=CHAIN,
-        has_parent=True,
-        currency="USD",
-    )
+    result = lines_of([standard, books], items, discount="10.01", chain=3, overrides=[override])
 
     assert summary(result) == [
         (ME, 1, 10, D("57.00"), D("9.70")),
@@ -230,15 +228,7 @@ def test_a_mixed_order_with_two_programs_a_product_rate_a_discount_and_three_lev
         ],
     }
     # No lead is paid: the programs pay sales only.
-    lead = program_lines(
-        programs=[standard, books],
-        items=items,
-        discount=D("10.01"),
-        kind=LEAD,
-        chain=CHAIN,
-        has_parent=True,
-        currency="USD",
-    )
+    lead = lines_of([standard, books], items, discount="10.01", kind=LEAD, chain=3)
     assert lead.lines == []
 
 
@@ -251,16 +241,8 @@ def test_an_override_for_the_sku_beats_one_for_every_item():
         Override(ME, 20, "MUG", 1, {SALE: Rate(D("3"), D("50"))}),
         Override(PARENT, 20, "MUG", 1, {SALE: Rate(D("99"), D("99"))}),  # another partner's
     ]
-    result = program_lines(
-        programs=[STANDARD],
-        overrides=overrides,
-        items=[Item(1, D("10.00"), "MUG"), Item(1, D("20.00"), "POSTER")],
-        discount=D("0"),
-        kind=SALE,
-        chain=CHAIN[:1],
-        has_parent=False,
-        currency="USD",
-    )
+    items = [Item(1, D("10.00"), "MUG"), Item(1, D("20.00"), "POSTER")]
+    result = lines_of([STANDARD], items, overrides=overrides)
     assert summary(result) == [(ME, 1, 20, D("30.00"), D("8.20"))]
     assert item_rates(result.lines[0]) == [
         (0, "override", D("3"), D("50"), True),
@@ -289,15 +271,7 @@ def test_pay_if_unused_pays_a_product_rated_item_its_product_unused_rate():
             )
         },
     )
-    result = program_lines(
-        programs=[program],
-        items=[Item(2, D("10.00"), "BOOK"), Item(1, D("10.00"), "POSTER")],
-        discount=D("0"),
-        kind=SALE,
-        chain=CHAIN[:1],
-        has_parent=False,
-        currency="USD",
-    )
+    result = lines_of([program], [Item(2, D("10.00"), "BOOK"), Item(1, D("10.00"), "POSTER")])
     assert summary(result) == [(ME, 1, 30, D("30.00"), D("14.50"))]
     assert [x.rate for x in result.lines[0].items] == ["unused", "unused"]
 
@@ -322,16 +296,7 @@ def test_a_subscription_with_a_limit_of_two_renewals():
     )
 
     def cycle(number):
-        return program_lines(
-            programs=[program],
-            items=[Item(1, D("50.00"), "PLAN")],
-            discount=D("0"),
-            kind=SALE,
-            chain=CHAIN[:2],
-            has_parent=True,
-            currency="USD",
-            cycle=number,
-        )
+        return lines_of([program], [Item(1, D("50.00"), "PLAN")], chain=2, cycle=number)
 
     first, second, third, fourth = (cycle(n) for n in (1, 2, 3, 4))
     assert [(x.partner_id, x.amount) for x in first.lines] == [
@@ -360,16 +325,7 @@ def test_renewal_cycles(renewal_cycles, cycle, paid):
 
 
 def test_a_renewal_without_renewal_rates_earns_the_normal_rates():
-    result = program_lines(
-        programs=[STANDARD],
-        items=[Item(1, D("50.00"))],
-        discount=D("0"),
-        kind=SALE,
-        chain=CHAIN[:1],
-        has_parent=False,
-        currency="USD",
-        cycle=5,
-    )
+    result = lines_of([STANDARD], [Item(1, D("50.00"))], cycle=5)
     assert [(x.amount, x.items[0].rate) for x in result.lines] == [(D("15.00"), "default")]
     with pytest.raises(ValueError, match="cycle"):
         renewal_limit_reason(STANDARD, 0)
@@ -388,21 +344,8 @@ def test_an_order_paid_in_three_parts_and_refunded_in_two():
     refund 60.00 completes what was paid: what is left, 6.00, 2.00, 0.04
     """
     lines = [D("10.00"), D("3.33"), D("0.07")]
-    credited = [D("0")] * 3
-    paid = D("0")
-    credits = []
-    for payment in (D("33.33"), D("33.33"), D("33.34")):
-        credit = payment_credits(
-            lines=lines,
-            credited_so_far=credited,
-            order_total=D("100.00"),
-            paid_before=paid,
-            payment=payment,
-            currency="USD",
-        )
-        credits.append(credit)
-        credited = [c + x for c, x in zip(credited, credit, strict=True)]
-        paid += payment
+    payments = [D("33.33"), D("33.33"), D("33.34")]
+    credits, credited = pay(lines=lines, order_total=D("100.00"), payments=payments)
     assert credits == [
         [D("3.33"), D("1.11"), D("0.02")],
         [D("3.33"), D("1.11"), D("0.02")],
@@ -410,30 +353,9 @@ def test_an_order_paid_in_three_parts_and_refunded_in_two():
     ]
     assert credited == lines
     with pytest.raises(ValueError, match="exceeds"):
-        payment_credits(
-            lines=lines,
-            credited_so_far=credited,
-            order_total=D("100.00"),
-            paid_before=paid,
-            payment=D("0.01"),
-            currency="USD",
-        )
+        pay(lines=lines, order_total=D("100.00"), payments=[*payments, D("0.01")])
 
-    taken = [D("0")] * 3
-    refunded = D("0")
-    clawed = []
-    for refund in (D("40.00"), D("60.00")):
-        shares = payment_clawbacks(
-            credited=credited,
-            taken=taken,
-            paid=paid,
-            refunded_before=refunded,
-            refund=refund,
-            currency="USD",
-        )
-        clawed.append(shares)
-        taken = [t - s for t, s in zip(taken, shares, strict=True)]
-        refunded += refund
+    clawed, taken = claw_back(credited=credited, paid=D("100.00"), refunds=[D("40.00"), D("60.00")])
     assert clawed == [
         [D("-4.00"), D("-1.33"), D("-0.03")],
         [D("-6.00"), D("-2.00"), D("-0.04")],

@@ -18,10 +18,10 @@ from commissions.calculation import (
     discount_shares,
     item_bases,
     order_base,
-    payment_clawbacks,
-    payment_credits,
     program_lines,
 )
+
+from .settling import claw_back, pay
 
 CURRENCIES = st.sampled_from(["USD", "JPY", "KWD"])
 cents = st.integers(min_value=0, max_value=10**7).map(lambda n: Decimal(n).scaleb(-2))
@@ -134,30 +134,21 @@ def payment_plans(draw):
     return Decimal(total_cents).scaleb(-2), lines, payments
 
 
-def pay(total, lines, payments):
+def credited_after(total, lines, payments):
     """What each line is credited after the payments, checking every step."""
-    credited = [Decimal(0)] * len(lines)
-    paid = Decimal(0)
-    for payment in payments:
-        credits = payment_credits(
-            lines=lines,
-            credited_so_far=credited,
-            order_total=total,
-            paid_before=paid,
-            payment=payment,
-            currency="USD",
-        )
+    steps, credited = pay(lines=lines, order_total=total, payments=payments)
+    so_far = [Decimal(0)] * len(lines)
+    for credits in steps:
         assert all(credit >= 0 for credit in credits)
-        credited = [c + x for c, x in zip(credited, credits, strict=True)]
-        assert all(c <= line for c, line in zip(credited, lines, strict=True))
-        paid += payment
-    return credited, paid
+        so_far = [c + x for c, x in zip(so_far, credits, strict=True)]
+        assert all(c <= line for c, line in zip(so_far, lines, strict=True))
+    return credited, sum(payments, Decimal(0))
 
 
 @given(plan=payment_plans())
 def test_an_order_paid_in_full_in_any_split_credits_every_line_in_full(plan):
     total, lines, payments = plan
-    credited, paid = pay(total, lines, payments)
+    credited, paid = credited_after(total, lines, payments)
     if paid == total:
         assert credited == lines
 
@@ -165,7 +156,7 @@ def test_an_order_paid_in_full_in_any_split_credits_every_line_in_full(plan):
 @given(plan=payment_plans(), data=st.data())
 def test_clawbacks_never_exceed_what_was_credited_and_a_full_refund_nets_to_zero(plan, data):
     total, lines, payments = plan
-    credited, paid = pay(total, lines, payments)
+    credited, paid = credited_after(total, lines, payments)
     paid_cents = int(paid * 100)
     cuts = (
         sorted(data.draw(st.sets(st.integers(1, paid_cents - 1), max_size=6)))
@@ -173,19 +164,10 @@ def test_clawbacks_never_exceed_what_was_credited_and_a_full_refund_nets_to_zero
         else []
     )
     refunds = [Decimal(b - a).scaleb(-2) for a, b in pairwise([0, *cuts, paid_cents])]
-    taken = [Decimal(0)] * len(lines)
-    refunded = Decimal(0)
-    for refund in refunds:
-        shares = payment_clawbacks(
-            credited=credited,
-            taken=taken,
-            paid=paid,
-            refunded_before=refunded,
-            refund=refund,
-            currency="USD",
-        )
+    steps, taken = claw_back(credited=credited, paid=paid, refunds=refunds)
+    so_far = [Decimal(0)] * len(lines)
+    for shares in steps:
         assert all(share <= 0 for share in shares)
-        taken = [t - s for t, s in zip(taken, shares, strict=True)]
-        assert all(t <= c for t, c in zip(taken, credited, strict=True))
-        refunded += refund
+        so_far = [t - s for t, s in zip(so_far, shares, strict=True)]
+        assert all(t <= c for t, c in zip(so_far, credited, strict=True))
     assert taken == credited
