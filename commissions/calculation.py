@@ -206,8 +206,8 @@ def discount_shares(items: Sequence[Item], discount: Decimal, currency: str) -> 
 
     - All totals 0: there is nothing to be proportional to, so every share but the last is
       0 and the last takes the whole discount; every base is 0 anyway.
-    - The discount is at least the items' total: the shares stay proportional (each at
-      least its item's total) and every base is 0, as the order's base is (§5.2).
+    - The discount is at least the items' total: the shares stay proportional (the last
+      taking what is left) and every base is 0, as the order's base is (§5.2).
 
     Otherwise every share lies between 0 and its item's total: when the rounding of many
     small items adds up to more than the last item can take (or leaves it a negative
