@@ -341,12 +341,9 @@ def prepare_data(*, args: argparse.Namespace, rng: random.Random) -> BenchData:
 
     from commissions import models as engine
     from partners.models import ApiKey, Click, Partner, Program
-    from partners.services import (
-        api_key_create,
-        defaults_ensure,
-        defaults_update,
-        program_create,
-    )
+    from partners.services.api_keys import api_key_create
+    from partners.services.defaults import defaults_ensure, defaults_update
+    from partners.services.programs import program_create
     from partners.tokens import TokenClick, encode_token, new_click_id
 
     call_command("migrate", interactive=False, verbosity=0)

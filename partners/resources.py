@@ -28,7 +28,7 @@ from import_export.results import Result, RowResult
 from referral_program.csv_cells import csv_text, csv_text_read
 
 from .models import Partner, Program
-from .services import PARTNER_FIELDS, partner_create, partner_update
+from .services.partners import PARTNER_FIELDS, partner_create, partner_update
 
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
