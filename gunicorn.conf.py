@@ -21,7 +21,7 @@ wsgi_app = "referral_program.wsgi:application"
 
 def worker_exit(server, worker):
     """Push the clicks this worker still holds before it goes (graceful restarts)."""
-    from partners.click_buffer import click_buffer
+    from partners.services.clicks import click_buffer
 
     buffer = click_buffer()
     if buffer is not None:

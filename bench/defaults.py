@@ -41,7 +41,7 @@ def main() -> int:
     from django.db import connection
 
     from partners.models import DefaultsChange, Program
-    from partners.services import defaults_update
+    from partners.services.defaults import defaults_update
 
     refusal = require_bench_database()
     if refusal:

@@ -8,7 +8,7 @@ the commissions engine wrote (so its name must contain "bench"), then sets the d
 levels, lead and sale payouts, amount and percent; makes a program with rates on every level,
 a partner tree of 3 levels (--roots x --fanout x --fanout), a click of a level-3 partner for
 each of --tokens tracking tokens (`partners.tokens.encode_token`), and an API key
-(`partners.services.api_key_create`). It starts gunicorn (2 sync workers, bench.settings,
+(`partners.services.api_keys.api_key_create`). It starts gunicorn (2 sync workers, bench.settings,
 CONN_MAX_AGE=60, 127.0.0.1 on a free port) and runs wrk against two views of that server,
 interleaved round by round:
 
@@ -341,12 +341,9 @@ def prepare_data(*, args: argparse.Namespace, rng: random.Random) -> BenchData:
 
     from commissions import models as engine
     from partners.models import ApiKey, Click, Partner, Program
-    from partners.services import (
-        api_key_create,
-        defaults_ensure,
-        defaults_update,
-        program_create,
-    )
+    from partners.services.api_keys import api_key_create
+    from partners.services.defaults import defaults_ensure, defaults_update
+    from partners.services.programs import program_create
     from partners.tokens import TokenClick, encode_token, new_click_id
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -778,8 +775,9 @@ def markdown_report(
         f"others carry a `tracking_token` (one of {args.tokens} made with "
         "`partners.tokens.encode_token` for a click of a level-3 partner), so each order pays "
         f"3 lead and 3 sale lines; {notifications}. Authenticated by an API key "
-        "(`partners.services.api_key_create`). The baseline (`bench/event_views.py`) has the "
-        "same authentication and body, validates it with a DRF serializer (contact email, "
+        "(`partners.services.api_keys.api_key_create`). The baseline "
+        "(`bench/event_views.py`) has the same authentication and body, validates it with a "
+        "DRF serializer (contact email, "
         "items with decimal prices, currency) and inserts one `Event` row. wrk "
         f"`-t{THREADS} -c{args.connections} -d{args.seconds}s --latency` on 127.0.0.1 with a "
         "Lua script making each body; after a "

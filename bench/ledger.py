@@ -285,7 +285,7 @@ def build(args: argparse.Namespace) -> float:
 
     from commissions import models as engine
     from partners.models import ApiKey, Click, Partner, Program
-    from partners.services import defaults_ensure
+    from partners.services.defaults import defaults_ensure
 
     started = time.perf_counter()
     rng = random.Random(args.seed)
@@ -333,7 +333,8 @@ def make_programs() -> dict[int, dict]:
     """The defaults (3 levels, lead and sale, amount and percent) and three programs."""
     from decimal import Decimal
 
-    from partners.services import defaults_update, program_create
+    from partners.services.defaults import defaults_update
+    from partners.services.programs import program_create
 
     defaults_update(
         data={"levels": 3, "payout_on_lead": True, "payout_on_sale": True,
@@ -696,7 +697,8 @@ def view_paths(partner) -> Paths:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from partners.services import api_key_create, partner_login_set_password
+    from partners.services.api_keys import api_key_create
+    from partners.services.partners import partner_login_set_password
 
     user = partner.user or partner_login_set_password(
         partner=partner, password=secrets.token_urlsafe(16)

@@ -166,12 +166,9 @@ def prepare_data(*, args: argparse.Namespace) -> tuple[list[str], str]:
 
     from commissions import models as engine
     from partners.models import ApiKey, Click, Partner, Program, TrackingLink
-    from partners.services import (
-        api_key_create,
-        defaults_ensure,
-        defaults_update,
-        program_create,
-    )
+    from partners.services.api_keys import api_key_create
+    from partners.services.defaults import defaults_ensure, defaults_update
+    from partners.services.programs import program_create
 
     call_command("migrate", interactive=False, verbosity=0)
     models = (

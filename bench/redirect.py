@@ -372,7 +372,8 @@ def prepare_data(*, partners: int, rng: random.Random) -> tuple[list[str], int]:
     from django.db import connection
 
     from partners.models import Click, Partner, TrackingLink
-    from partners.services import defaults_ensure, tracking_link_save
+    from partners.services.defaults import defaults_ensure
+    from partners.services.links import tracking_link_save
 
     call_command("migrate", interactive=False, verbosity=0)
     tables = ", ".join(

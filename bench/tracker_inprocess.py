@@ -71,7 +71,7 @@ def main() -> int:
     import bench.views
     import partners.tracker
     from partners.models import Click
-    from partners.services import _click_track_portable, click_track
+    from partners.services.clicks import _click_track_portable, click_track
 
     assert baseline_partner_id == bench.views.PARTNER_ID, "bench.views was imported too early"
     client = Client()

@@ -33,7 +33,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 from partners.forms import add_service_errors
 from partners.models import Click, Partner
 from partners.selectors import partner_links
-from partners.services import partner_profile_update
+from partners.services.partners import partner_profile_update
 from referral_program.dates import QueryErrorsAre400
 
 from .aggregates import money_sum

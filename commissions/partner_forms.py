@@ -9,7 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.db.models import Q
 
 from partners.models import Partner, PartnerStatus
-from partners.services import PROFILE_FIELDS
+from partners.services.partners import PROFILE_FIELDS
 from partners.tracking import AD_CODE_MAX
 from referral_program.dates import DayField
 

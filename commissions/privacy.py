@@ -1,6 +1,6 @@
 """The ledger's part of a partner's data export (issue 7, docs/privacy.md).
 
-`partners.services.partner_export` runs every function named in
+`partners.services.privacy.partner_export` runs every function named in
 settings.PARTNER_EXPORT_SECTIONS (partners never imports commissions); each takes the
 partner and returns sections to add. Three queries, however long the ledger.
 """
@@ -78,7 +78,7 @@ def partner_ledger_sections(partner: Partner) -> dict[str, Any]:
 
 
 def partner_payout_details_erase(partner: Partner) -> None:
-    """Erasure (partners.services.partner_erase): the payout details go, and the log of
+    """Erasure (partners.services.privacy.partner_erase): the payout details go, and the log of
     their changes keeps when and which fields, not even the masked values."""
     PayoutDetails.objects.filter(partner=partner).delete()
     PayoutDetailsChange.objects.filter(partner=partner).update(summary="(erased)", changed_by="")

@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from . import privacy, services
+from . import privacy
 from .models import (
     DEFAULTS_FIELDS,
     GUARD_FIELDS,
@@ -44,7 +44,24 @@ from .models import (
     TrackingLink,
 )
 from .resources import PartnerResource
-from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
+from .services.api_keys import api_keys_revoke
+from .services.clicks import click_flags_review
+from .services.coupons import coupon_delete, coupon_save, coupons_import
+from .services.defaults import defaults_ensure, defaults_update, programs_apply_defaults
+from .services.links import tracking_link_save
+from .services.partners import (
+    PARTNER_FIELDS,
+    partner_create,
+    partner_login_set_password,
+    partner_update,
+    partners_assign_program,
+    partners_set_notifications,
+    partners_set_parent,
+    partners_set_status,
+)
+from .services.privacy import partner_erase, partner_erased_code, partner_export
+from .services.programs import PROGRAM_FIELDS, RATE_FIELDS, program_create, program_update
+from .services.signup import partners_approve, partners_reject
 from .views import signup_decision_message
 
 BULK_ACTION_TEMPLATE = "admin/partners/partner/bulk_action.html"
@@ -123,9 +140,9 @@ class ReferralDefaultsAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            services.defaults_ensure()
+            defaults_ensure()
         data = _form_data(form, DEFAULTS_FIELDS)
-        result = services.defaults_update(data=data, acting_user=request.user)
+        result = defaults_update(data=data, acting_user=request.user)
         if result.changed:
             message = f"Saved. {result.programs_updated} referral partner program records updated."
             self.message_user(request, message, messages.SUCCESS)
@@ -219,7 +236,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return  # saved in save_related, with its rates, in one service call
-        _adopt(obj, services.program_create(data=self._program_data(form)))
+        _adopt(obj, program_create(data=self._program_data(form)))
 
     def save_related(self, request, form, formsets, change):
         if not change:
@@ -234,9 +251,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
             {"level": rate_form.instance.level, **_form_data(rate_form, RATE_FIELDS)}
             for rate_form in changed
         ]
-        services.program_update(
-            program=form.instance, data=self._program_data(form), rates=rates or None
-        )
+        program_update(program=form.instance, data=self._program_data(form), rates=rates or None)
         for formset in formsets:
             # What formset.save() would have noted, for the admin's change message.
             formset.new_objects, formset.deleted_objects = [], []
@@ -256,7 +271,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Apply the current Referral Partner Defaults", permissions=["change"])
     def apply_defaults(self, request: HttpRequest, queryset: QuerySet[Program]) -> None:
-        count = services.programs_apply_defaults(programs=queryset)
+        count = programs_apply_defaults(programs=queryset)
         self.message_user(request, _updated(count, "program", "programs"), messages.SUCCESS)
 
 
@@ -383,7 +398,7 @@ class PartnerSignupInline(admin.StackedInline):
 def _set_one_password(data: dict[str, Any], partners: QuerySet[Partner]) -> int:
     if partners.count() != 1:
         raise ValidationError("Choose exactly one partner to set a password for.")
-    services.partner_login_set_password(partner=partners.get(), password=data["password1"])
+    partner_login_set_password(partner=partners.get(), password=data["password1"])
     return 1
 
 
@@ -426,9 +441,9 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
     def save_model(self, request, obj, form, change):
         data = _form_data(form, PARTNER_FIELDS)
         if change:
-            services.partner_update(partner=obj, data=data)
+            partner_update(partner=obj, data=data)
         else:
-            _adopt(obj, services.partner_create(data=data))
+            _adopt(obj, partner_create(data=data))
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         # An import creates and changes partners.
@@ -499,7 +514,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
 
     @admin.action(description="Approve selected sign-ups (emails them)", permissions=["change"])
     def approve_signups(self, request, queryset):
-        result = services.partners_approve(
+        result = partners_approve(
             partners=queryset, actor=request.user.get_username(), at=timezone.now()
         )
         level = messages.SUCCESS if result.decided else messages.WARNING
@@ -513,7 +528,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             form_class=RejectSignupsForm,
             title="Reject sign-ups",
             apply=lambda data, partners: (
-                services.partners_reject(
+                partners_reject(
                     partners=partners,
                     actor=request.user.get_username(),
                     at=timezone.now(),
@@ -529,7 +544,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             queryset,
             form_class=AssignProgramForm,
             title="Assign a program",
-            apply=lambda data, partners: services.partners_assign_program(
+            apply=lambda data, partners: partners_assign_program(
                 partners=partners, program=data["program"]
             ),
         )
@@ -541,7 +556,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             queryset,
             form_class=SetParentForm,
             title="Set the parent",
-            apply=lambda data, partners: services.partners_set_parent(
+            apply=lambda data, partners: partners_set_parent(
                 partners=partners, parent=data["parent"]
             ),
         )
@@ -553,7 +568,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             queryset,
             form_class=SetStatusForm,
             title="Set the status",
-            apply=lambda data, partners: services.partners_set_status(
+            apply=lambda data, partners: partners_set_status(
                 partners=partners, status=data["status"]
             ),
         )
@@ -565,7 +580,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             queryset,
             form_class=SetNotificationsForm,
             title="Set the email switches",
-            apply=lambda data, partners: services.partners_set_notifications(
+            apply=lambda data, partners: partners_set_notifications(
                 partners=partners,
                 notify_lead=data["notify_lead"],
                 notify_sale=data["notify_sale"],
@@ -601,7 +616,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
         partner = self._one_partner(request, queryset)
         if partner is None:
             return None
-        data = services.partner_export(partner=partner, acting_user=request.user, at=timezone.now())
+        data = partner_export(partner=partner, acting_user=request.user, at=timezone.now())
         return privacy.export_response(data, filename_code=partner.code)
 
     @admin.action(description="Erase the personal data (one partner)", permissions=["erase"])
@@ -612,7 +627,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
         if "apply" in request.POST:
             form = privacy.EraseConfirmForm(request.POST, partner=partner)
             if form.is_valid():
-                erased = services.partner_erase(partner=partner, acting_user=request.user)
+                erased = partner_erase(partner=partner, acting_user=request.user)
                 self.message_user(
                     request,
                     f"The personal data of partner {partner.code} is erased; they are now "
@@ -628,7 +643,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             "form": form,
             "opts": self.model._meta,
             "partner": partner,
-            "erased_code": services.partner_erased_code(partner),
+            "erased_code": partner_erased_code(partner),
             "action": request.POST.get("action", ""),
             "selected": [partner.pk],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -678,7 +693,7 @@ class ClickFlagAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark selected flags reviewed", permissions=["review"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[ClickFlag]) -> None:
-        count = services.click_flags_review(
+        count = click_flags_review(
             flags=queryset, actor=request.user.get_username(), at=timezone.now()
         )
         message = ngettext(
@@ -709,7 +724,7 @@ class TrackingLinkAdmin(NoDeleteMixin, admin.ModelAdmin):
     search_fields = ("code", "name", "destination")
 
     def save_model(self, request, obj, form, change):
-        services.tracking_link_save(link=obj)
+        tracking_link_save(link=obj)
 
 
 @admin.register(ApiKey)
@@ -729,7 +744,7 @@ class ApiKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = services.api_keys_revoke(keys=queryset)
+        count = api_keys_revoke(keys=queryset)
         message = ngettext("%(count)d key revoked.", "%(count)d keys revoked.", count) % {
             "count": count
         }
@@ -756,10 +771,10 @@ class CouponAdmin(admin.ModelAdmin):
     change_list_template = "admin/partners/coupon/change_list.html"
 
     def save_model(self, request, obj, form, change):
-        services.coupon_save(coupon=obj)
+        coupon_save(coupon=obj)
 
     def delete_model(self, request, obj):
-        services.coupon_delete(coupon=obj)
+        coupon_delete(coupon=obj)
 
     def get_urls(self):
         return [
@@ -783,7 +798,7 @@ class CouponAdmin(admin.ModelAdmin):
                 if missing:
                     columns = ", ".join(sorted(missing))
                     raise ValidationError({"file": f"The first line must name {columns}."})
-                added, changed = services.coupons_import(rows=rows)
+                added, changed = coupons_import(rows=rows)
             except UnicodeDecodeError:
                 form.add_error("file", "The file is not UTF-8 text.")
             except ValidationError as error:

@@ -22,7 +22,6 @@ from rest_framework import generics, mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from . import services
 from .models import (
     ApiKey,
     Coupon,
@@ -41,6 +40,11 @@ from .serializers import (
     ProgramSerializer,
     TrackingLinkSerializer,
 )
+from .services.coupons import coupon_delete, coupon_save
+from .services.defaults import defaults_update
+from .services.links import tracking_link_save
+from .services.partners import partner_create, partner_update
+from .services.programs import program_create, program_update
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):
@@ -125,7 +129,7 @@ class DefaultsView(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         key = request.auth if isinstance(request.auth, ApiKey) else None
         with service_errors():
-            result = services.defaults_update(
+            result = defaults_update(
                 data=serializer.validated_data,
                 acting_user=None if key else request.user,
                 actor=f"api key {key.name}" if key else "system",
@@ -211,11 +215,11 @@ class PartnerViewSet(
 
     def perform_create(self, serializer: PartnerSerializer) -> None:
         with service_errors():
-            serializer.instance = services.partner_create(data=serializer.validated_data)
+            serializer.instance = partner_create(data=serializer.validated_data)
 
     def perform_update(self, serializer: PartnerSerializer) -> None:
         with service_errors():
-            serializer.instance = services.partner_update(
+            serializer.instance = partner_update(
                 partner=serializer.instance, data=serializer.validated_data
             )
 
@@ -244,14 +248,14 @@ class ProgramViewSet(
         data = dict(serializer.validated_data)
         rates = data.pop("rates", ())
         with service_errors():
-            program = services.program_create(data=data, rates=rates)
+            program = program_create(data=data, rates=rates)
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
     def perform_update(self, serializer: ProgramSerializer) -> None:
         data = dict(serializer.validated_data)
         rates = data.pop("rates", None)
         with service_errors():
-            program = services.program_update(program=serializer.instance, data=data, rates=rates)
+            program = program_update(program=serializer.instance, data=data, rates=rates)
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
 
@@ -285,17 +289,17 @@ class CouponViewSet(ModelWritePermission, viewsets.ModelViewSet):
 
     def perform_create(self, serializer: CouponSerializer) -> None:
         with service_errors():
-            serializer.instance = services.coupon_save(coupon=Coupon(**serializer.validated_data))
+            serializer.instance = coupon_save(coupon=Coupon(**serializer.validated_data))
 
     def perform_update(self, serializer: CouponSerializer) -> None:
         coupon = serializer.instance
         for name, value in serializer.validated_data.items():
             setattr(coupon, name, value)
         with service_errors():
-            serializer.instance = services.coupon_save(coupon=coupon)
+            serializer.instance = coupon_save(coupon=coupon)
 
     def perform_destroy(self, instance: Coupon) -> None:
-        services.coupon_delete(coupon=instance)
+        coupon_delete(coupon=instance)
 
 
 class TrackingLinkViewSet(
@@ -318,13 +322,11 @@ class TrackingLinkViewSet(
 
     def perform_create(self, serializer: TrackingLinkSerializer) -> None:
         with service_errors():
-            serializer.instance = services.tracking_link_save(
-                link=TrackingLink(**serializer.validated_data)
-            )
+            serializer.instance = tracking_link_save(link=TrackingLink(**serializer.validated_data))
 
     def perform_update(self, serializer: TrackingLinkSerializer) -> None:
         link = serializer.instance
         for name, value in serializer.validated_data.items():
             setattr(link, name, value)
         with service_errors():
-            serializer.instance = services.tracking_link_save(link=link)
+            serializer.instance = tracking_link_save(link=link)

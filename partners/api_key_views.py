@@ -15,7 +15,7 @@ from django.views import View
 
 from .forms import add_service_errors
 from .models import ApiKey
-from .services import api_key_create, api_keys_revoke
+from .services.api_keys import api_key_create, api_keys_revoke
 from .views import StaffRequiredMixin
 
 ADD_PERMISSION = "partners.add_apikey"

@@ -3,28 +3,32 @@
 The tracker never waits on a database commit: each web process collects its clicks in
 memory and a background thread pushes them to a Redis list in one RPUSH every few
 milliseconds (or at once when many are waiting), so a click costs no round trip on the
-request path. The drain (`partners.services.clicks_drain`) reads a batch from the head of
+request path. The drain (`partners.services.clicks.clicks_drain`) reads a batch from the head of
 the list, writes it in one transaction, and only then trims it off the list; a drain that
 dies before that leaves the batch in place, and the next one writes it again, de-duplicated
 by the click id made at the edge. On a graceful stop the process pushes what it holds.
 
-Without a buffer URL (the embedded default) `click_buffer()` is None and the tracker writes
-each click directly.
+This module is the mechanism only and imports no service: this process's buffer is made
+by `partners.services.clicks.click_buffer()` (None without a buffer URL, the embedded
+default, and the tracker then writes each click directly), which hands it the function that
+stores clicks when Redis cannot be reached.
 """
 
 import atexit
 import logging
+import os
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache
 from typing import NamedTuple
 
 import orjson
 import redis
 from django.conf import settings
 from django.db import connections
+
+from referral_program.background import task_queue
 
 from .models import Click
 
@@ -87,13 +91,25 @@ def click_from_bytes(raw: bytes) -> BufferedClick | None:
 
 
 class ClickBuffer:
-    """Clicks of this process, pushed to Redis in batches by a daemon thread."""
+    """Clicks of this process, pushed to Redis in batches by a daemon thread.
 
-    def __init__(self, url: str, *, key: str, flush_size: int, flush_seconds: float) -> None:
+    `write_directly` stores the clicks of a batch that Redis did not take (the clicks
+    service's `clicks_write_directly`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key: str,
+        flush_size: int,
+        flush_seconds: float,
+        write_directly: "Callable[[list[BufferedClick]], object]",
+    ) -> None:
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.key = key
         self.flush_size = flush_size
         self.flush_seconds = flush_seconds
+        self.write_directly = write_directly
         self._pending: list[bytes] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -122,17 +138,13 @@ class ClickBuffer:
             log.warning(
                 "Click buffer unreachable (%s): writing %d clicks directly", error, len(batch)
             )
-            write_directly(batch)
+            self.write_directly([c for c in map(click_from_bytes, batch) if c is not None])
             return len(batch)
         if waiting >= settings.CLICK_DRAIN_AT and waiting - len(batch) < settings.CLICK_DRAIN_AT:
-            from .tasks import drain_clicks
-
-            drain_clicks.delay()  # a drain on size, besides the periodic one
+            task_queue("partners.tasks.drain_clicks")  # a drain on size, besides the periodic one
         return len(batch)
 
     def _ensure_thread(self) -> None:
-        import os
-
         if self._thread is not None and self._pid == os.getpid():
             return
         # First click in this process (or in a forked child): start its pusher.
@@ -157,24 +169,3 @@ class ClickBuffer:
                 log.exception("Click buffer flush failed")
             finally:
                 connections.close_all()  # this thread's own, if a direct write opened one
-
-
-def write_directly(batch: Iterable[bytes]) -> None:
-    from .selectors import defaults_get
-    from .services import clicks_store
-
-    clicks = [c for c in map(click_from_bytes, batch) if c is not None]
-    clicks_store(clicks=clicks, duplicate_minutes=defaults_get().duplicate_click_minutes)
-
-
-@cache
-def click_buffer() -> ClickBuffer | None:
-    """This process's buffer, or None when clicks are written directly."""
-    if not settings.CLICK_BUFFER_URL:
-        return None
-    return ClickBuffer(
-        settings.CLICK_BUFFER_URL,
-        key=settings.CLICK_BUFFER_KEY,
-        flush_size=settings.CLICK_BUFFER_FLUSH_SIZE,
-        flush_seconds=settings.CLICK_BUFFER_FLUSH_MS / 1000,
-    )

@@ -23,7 +23,8 @@ from .models import (
     SignupParent,
     TrackingLink,
 )
-from .services import PARTNER_FIELDS, PROGRAM_FIELDS, RATE_FIELDS
+from .services.partners import PARTNER_FIELDS
+from .services.programs import PROGRAM_FIELDS, RATE_FIELDS
 from .validators import http_url_validator
 
 UNUSED_RATE_FIELDS = tuple(name for name in PROGRAM_FIELDS if name.startswith("unused_"))

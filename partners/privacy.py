@@ -1,6 +1,6 @@
 """What the personal data actions (export, erase) share between the staff pages and the
 admin: the confirmation form and the JSON download. The writes are
-`partners.services.partner_export` and `partner_erase` (docs/privacy.md)."""
+`partners.services.privacy.partner_export` and `partner_erase` (docs/privacy.md)."""
 
 import json
 from typing import Any

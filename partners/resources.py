@@ -1,4 +1,4 @@
-"""CSV import and export of partners (django-import-export), for the admin and for code.
+"""CSV import and export of partners in the admin (django-import-export).
 
 Columns: code, name, email, parent (a partner code), program (a program id), status,
 cookie_days, notify_lead, notify_sale. Rows are matched by `code` (exactly as written):
@@ -15,20 +15,13 @@ Empty cells: `parent`, `program` and `cookie_days` empty mean none / no limit; a
 model default: active, switches on).
 """
 
-import csv
-import io
-from dataclasses import dataclass
-
-import tablib
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import QuerySet
 from import_export import fields, resources, widgets
-from import_export.results import Result, RowResult
 
 from referral_program.csv_cells import csv_text, csv_text_read
 
 from .models import Partner, Program
-from .services import PARTNER_FIELDS, partner_create, partner_update
+from .services.partners import PARTNER_FIELDS, partner_create, partner_update
 
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
@@ -238,107 +231,3 @@ class PartnerResource(resources.ModelResource):
         partners = list(queryset.select_related("parent", "program"))
         partners.sort(key=lambda partner: (depths.get(partner.pk, 0), partner.code.lower()))
         yield from partners
-
-
-# --- For code and tests ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImportLineError:
-    """What is wrong on one line of the file. Line 1 is the header."""
-
-    line: int
-    messages: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return f"Line {self.line}: {' '.join(self.messages)}"
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """The outcome of a partner CSV import. With any error, nothing was written."""
-
-    created: int
-    updated: int
-    unchanged: int
-    errors: tuple[ImportLineError, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-def _read_csv(text: str) -> tuple[tablib.Dataset | None, list[int], list[ImportLineError]]:
-    """The rows of the file and the line each starts on; blank lines are skipped."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    headers: list[str] | None = None
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    errors: list[ImportLineError] = []
-    next_line = 1
-    try:
-        for record in reader:
-            line, next_line = next_line, reader.line_num + 1
-            if not any(cell.strip() for cell in record):
-                continue
-            if headers is None:
-                headers = [cell.strip() for cell in record]
-                continue
-            if len(record) != len(headers):
-                message = f"{len(record)} values, but the header has {len(headers)} columns."
-                errors.append(ImportLineError(line=line, messages=(message,)))
-                continue
-            rows.append(record)
-            lines.append(line)
-    except csv.Error as error:
-        errors.append(ImportLineError(line=reader.line_num, messages=(f"Not valid CSV: {error}",)))
-    if headers is None:
-        errors.append(ImportLineError(line=1, messages=("The file is empty.",)))
-        return None, lines, errors
-    return tablib.Dataset(*rows, headers=headers), lines, errors
-
-
-def _messages(error_dict: dict[str, list[str]]) -> tuple[str, ...]:
-    return tuple(
-        message if name == NON_FIELD_ERRORS else f"{name}: {message}"
-        for name, messages in error_dict.items()
-        for message in messages
-    )
-
-
-def _line_errors(result: Result, lines: list[int]) -> list[ImportLineError]:
-    errors = [ImportLineError(line=1, messages=(str(error.error),)) for error in result.base_errors]
-    for number, row_errors in result.row_errors():
-        messages = tuple(str(error.error) for error in row_errors)
-        errors.append(ImportLineError(line=lines[number - 1], messages=messages))
-    for invalid in result.invalid_rows:
-        messages = _messages(invalid.error_dict)
-        errors.append(ImportLineError(line=lines[invalid.number - 1], messages=messages))
-    return errors
-
-
-def partners_import_csv(*, text: str) -> ImportReport:
-    """Create or update partners from CSV text (first line: the column names).
-
-    Errors name the line of the file they are on: line 1 is the header, the first data
-    row is line 2 (a value spanning lines is reported on the line where it starts).
-    With any error, nothing is written.
-    """
-    dataset, lines, errors = _read_csv(text)
-    if errors:
-        return ImportReport(created=0, updated=0, unchanged=0, errors=tuple(errors))
-    result = PartnerResource().import_data(dataset)
-    errors = sorted(_line_errors(result, lines), key=lambda error: error.line)
-    if errors:
-        return ImportReport(created=0, updated=0, unchanged=0, errors=tuple(errors))
-    return ImportReport(
-        created=result.totals[RowResult.IMPORT_TYPE_NEW],
-        updated=result.totals[RowResult.IMPORT_TYPE_UPDATE],
-        unchanged=result.totals[RowResult.IMPORT_TYPE_SKIP],
-        errors=(),
-    )
-
-
-def partners_export_csv(*, partners: QuerySet[Partner] | None = None) -> str:
-    """The partners as CSV text, in the columns the import reads."""
-    return PartnerResource().export(queryset=partners).csv

@@ -64,7 +64,7 @@ def partners_list() -> QuerySet[Partner]:
 @dataclass(frozen=True)
 class TrackerTarget:
     """What the /go/ tracker needs to know about one click: `tracker_target` reads it, and
-    `partners.services.click_track` reads it while storing the click (`click_stored`)."""
+    `partners.services.clicks.click_track` reads it while storing the click (`click_stored`)."""
 
     partner_id: int | None
     cookie_days: int | None
@@ -125,7 +125,7 @@ def code_candidates(code: str, prefix: str, earlier_prefixes: list[str]) -> list
     """The partner codes `code` may stand for, lower-cased, most likely first.
 
     The rule: the current prefix, then no prefix, then the earlier prefixes in order.
-    `partners.services.click_track` applies the same rule in SQL (of the readings that name
+    `partners.services.clicks.click_track` applies the same rule in SQL (of the readings that name
     an active partner, the one whose prefix part comes first in that list wins);
     tests/integration/test_tracker_one_trip.py checks that both pick the same partner.
     """

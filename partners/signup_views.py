@@ -17,7 +17,12 @@ from django.views.generic import TemplateView
 
 from .forms import PartnerSignupForm, add_service_errors
 from .selectors import defaults_get
-from .services import ConfirmOutcome, SignupRateLimited, partner_signup, partner_signup_confirm
+from .services.signup import (
+    ConfirmOutcome,
+    SignupRateLimited,
+    partner_signup,
+    partner_signup_confirm,
+)
 from .signup import HONEYPOT_FIELD
 from .tracker import COOKIE_NAME
 from .tracking import USER_AGENT_MAX, client_ip

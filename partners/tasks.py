@@ -3,7 +3,8 @@
 from celery import shared_task
 from django.utils import timezone
 
-from .services import click_flags_create, clicks_drain, clicks_erase_old_ips, signup_email_send
+from .services.clicks import click_flags_create, clicks_drain, clicks_erase_old_ips
+from .services.signup import signup_email_send
 
 
 @shared_task(ignore_result=True)

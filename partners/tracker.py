@@ -13,10 +13,10 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from .click_buffer import BufferedClick, click_buffer
+from .click_buffer import BufferedClick
 from .models import Click
 from .selectors import tracker_target
-from .services import click_track
+from .services.clicks import click_buffer, click_track
 from .tokens import (
     TokenClick,
     click_window_end,

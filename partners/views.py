@@ -24,7 +24,7 @@ from django.utils.text import capfirst
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from . import privacy, services
+from . import privacy
 from .forms import (
     ClickFlagReviewForm,
     CouponForm,
@@ -62,20 +62,14 @@ from .selectors import (
     signups_counts,
     signups_list,
 )
-from .services import (
-    RATE_FIELDS,
-    DefaultsUpdateResult,
-    SignupDecision,
-    click_flags_review,
-    defaults_update,
-    partner_create,
-    partner_update,
-    partners_approve,
-    partners_reject,
-    program_create,
-    program_update,
-    tracking_link_save,
-)
+from .services.clicks import click_flags_review
+from .services.coupons import coupon_save
+from .services.defaults import DefaultsUpdateResult, defaults_update
+from .services.links import tracking_link_save
+from .services.partners import partner_create, partner_update
+from .services.privacy import partner_erase, partner_export, partner_is_erased
+from .services.programs import RATE_FIELDS, program_create, program_update
+from .services.signup import SignupDecision, partners_approve, partners_reject
 
 CHANGE_DEFAULTS_PERMISSION = "partners.change_referraldefaults"
 PAGE_SIZE = 50
@@ -362,7 +356,7 @@ class PartnerCouponAddView(StaffRequiredMixin, View):
         if form.is_valid():
             coupon = Coupon(partner=partner, **form.cleaned_data)
             try:
-                services.coupon_save(coupon=coupon)
+                coupon_save(coupon=coupon)
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
@@ -726,7 +720,7 @@ class PartnerExportView(StaffRequiredMixin, View):
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
         partner = _partner_by_code(code)
-        data = services.partner_export(partner=partner, acting_user=request.user, at=timezone.now())
+        data = partner_export(partner=partner, acting_user=request.user, at=timezone.now())
         return privacy.export_response(data, filename_code=partner.code)
 
 
@@ -746,7 +740,7 @@ class PartnerEraseView(StaffRequiredMixin, View):
         form = privacy.EraseConfirmForm(request.POST, partner=partner)
         if not form.is_valid():
             return self.render_page(partner, form)
-        erased = services.partner_erase(partner=partner, acting_user=request.user)
+        erased = partner_erase(partner=partner, acting_user=request.user)
         messages.success(
             request, f"The personal data of partner {code} is erased; they are now {erased.code}."
         )
@@ -757,7 +751,7 @@ class PartnerEraseView(StaffRequiredMixin, View):
             "section": self.section,
             "partner": partner,
             "form": form,
-            "erased": services.partner_is_erased(partner),
+            "erased": partner_is_erased(partner),
         }
         return render(self.request, self.template_name, context)
 

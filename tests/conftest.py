@@ -94,7 +94,7 @@ def api(db):
     """An API client holding a valid key, as a merchant's integration would."""
     from rest_framework.test import APIClient
 
-    from partners.services import api_key_create
+    from partners.services.api_keys import api_key_create
 
     _, raw_key = api_key_create(name="shop")
     client = APIClient()

@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from commissions.models import Commission, Contact, Notification, PayoutBatch
-from partners.services import api_key_create
+from partners.services.api_keys import api_key_create
 from tests.factories import ProgramFactory, StaffFactory, TrackingLinkFactory
 from tests.functional.test_partner_center import partner_with_login, sell
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from commissions.models import Referral
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from partners.tokens import TokenClick, encode_token, new_click_id
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory
 

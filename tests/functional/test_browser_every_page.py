@@ -31,7 +31,9 @@ from commissions.models import (
 from commissions.payouts import payout_batch_create
 from commissions.webhooks import webhook_endpoint_create
 from partners.models import Program, TrackingLink
-from partners.services import api_key_create, defaults_update, partner_login_set_password
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
+from partners.services.partners import partner_login_set_password
 from tests.factories import (
     ClickFactory,
     ClickFlagFactory,

@@ -131,7 +131,7 @@ def test_bank_details_masked_for_staff_in_full_in_the_wise_file_and_a_payout_fro
     sell_olga = {"event_id": "o1", "day": "2026-10-20", "partner": "olga"}
     from rest_framework.test import APIClient
 
-    from partners.services import api_key_create
+    from partners.services.api_keys import api_key_create
 
     _, key = api_key_create(name="browser")
     api = APIClient()

@@ -7,7 +7,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from partners.models import Partner, PartnerStatus
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, TrackingLinkFactory
 
 # transaction=True: the live server's thread must see the test's rows. The flush after such a

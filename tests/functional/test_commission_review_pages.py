@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from commissions.models import Commission, CommissionEntry
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, ProgramFactory, UserFactory
 
@@ -186,7 +186,7 @@ def seller_client(lines):
 
     seller = Partner.objects.get(code="seller")
     partner_with_login("other")  # another partner's coupon must not show
-    from partners.services import partner_login_set_password
+    from partners.services.partners import partner_login_set_password
 
     partner_login_set_password(partner=seller, password="a long enough password 1")
     seller.refresh_from_db()

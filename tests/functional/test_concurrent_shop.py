@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from commissions.models import Commission, Order
-from partners.services import api_key_create, defaults_update
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 
 CLIENTS, ORDERS_EACH = 8, 6

@@ -21,7 +21,7 @@ from django.utils.html import strip_tags
 from commissions.models import Commission, Contact, Payment, PayoutBatch, Referral
 from commissions.payouts import payout_batch_create
 from commissions.views import previous_month
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, UserFactory, give_payout_details
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,7 @@ from commissions.models import (
 from commissions.money import ZERO
 from commissions.payouts import payout_batch_create, payout_draft_create, payout_draft_discard
 from partners.models import Partner
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import (
     ClickFactory,
     ClickFlagFactory,

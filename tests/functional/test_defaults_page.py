@@ -13,7 +13,7 @@ from django.utils.html import strip_tags
 
 from partners.models import STRUCTURAL_FIELDS, DefaultsChange, Program
 from partners.selectors import defaults_get
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

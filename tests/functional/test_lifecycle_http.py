@@ -13,7 +13,8 @@ from django.core import mail
 
 from commissions.models import Commission, Notification, Payment, Referral
 from partners.models import Coupon
-from partners.services import api_key_create, defaults_update
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from partners.tokens import TokenClick, encode_token, new_click_id
 from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, ProgramFactory, UserFactory

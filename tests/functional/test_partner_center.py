@@ -22,11 +22,8 @@ from commissions.models import Commission, CommissionEntry, Order
 from commissions.partner_center import csv_values
 from commissions.payouts import payout_batch_create
 from partners.models import Click, Partner
-from partners.services import (
-    defaults_update,
-    partner_login_set_password,
-    partner_profile_update,
-)
+from partners.services.defaults import defaults_update
+from partners.services.partners import partner_login_set_password, partner_profile_update
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from commissions.models import Commission, Order, Payment
 from commissions.payouts import payment_mark_failed, payment_mark_paid, payout_batch_create
 from commissions.views import report_partners
 from partners.models import Click
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db

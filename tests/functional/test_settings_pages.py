@@ -13,7 +13,7 @@ from django.utils import timezone
 from commissions.models import HostedForm, WebhookDelivery, WebhookEndpoint
 from commissions.webhooks import webhook_endpoint_create
 from partners.models import ApiKey
-from partners.services import api_key_create, api_key_hash
+from partners.services.api_keys import api_key_create, api_key_hash
 from tests.factories import UserFactory
 from tests.webhook_receiver import documented_verifier, webhook_receiver
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from commissions.models import Commission, Order
 from partners.models import Click, Partner, PartnerSignup, PartnerStatus, SignupEmail
-from partners.services import defaults_update, partners_approve
+from partners.services.defaults import defaults_update
+from partners.services.signup import partners_approve
 from partners.signup import confirm_token_make
 from partners.tokens import TokenClick, encode_token, new_click_id
 from tests.factories import (

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from partners.models import Partner, Program, ProgramRate, TrackingLink
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import (
     PartnerFactory,
     ProgramFactory,

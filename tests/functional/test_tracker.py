@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from partners.models import Click
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from partners.tokens import decode_token
 from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, TrackingLinkFactory

@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from partners import services
 from partners.models import (
     STRUCTURAL_FIELDS,
     ApiKey,
@@ -19,6 +18,14 @@ from partners.models import (
     TrackingLink,
 )
 from partners.selectors import defaults_get
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
+from partners.services.partners import (
+    partners_assign_program,
+    partners_set_notifications,
+    partners_set_parent,
+)
+from partners.services.programs import program_create
 from tests.factories import (
     PartnerFactory,
     ProgramFactory,
@@ -71,7 +78,7 @@ def partner_rows() -> list[dict]:
 
 
 def make_program(name: str, rates: dict[int, dict] | None = None) -> Program:
-    return services.program_create(
+    return program_create(
         data={"name": name, "priority": 10},
         rates=[{"level": level, **values} for level, values in (rates or {}).items()],
     )
@@ -84,7 +91,7 @@ def make_object(model: str):
     if model == "referraldefaults":
         return defaults_get()
     if model == "defaultschange":
-        services.defaults_update(data={"levels": 3}, acting_user=None)
+        defaults_update(data={"levels": 3}, acting_user=None)
         return DefaultsChange.objects.get()
     if model == "partner":
         return PartnerFactory(parent=PartnerFactory(), program=ProgramFactory())
@@ -93,7 +100,7 @@ def make_object(model: str):
     if model == "trackinglink":
         return TrackingLinkFactory()
     if model == "apikey":
-        return services.api_key_create(name="Shop")[0]
+        return api_key_create(name="Shop")[0]
     raise AssertionError(model)
 
 
@@ -244,7 +251,7 @@ def test_defaults_can_be_added_again_only_when_missing(staff_client):
 
 
 def test_defaults_history_is_read_only(staff_client):
-    services.defaults_update(data={"levels": 3}, acting_user=None, actor="script")
+    defaults_update(data={"levels": 3}, acting_user=None, actor="script")
     change = DefaultsChange.objects.get()
     before = list(DefaultsChange.objects.values())
 
@@ -370,7 +377,7 @@ def test_the_action_page_names_at_most_fifty_partners(staff_client):
 def test_assign_program_updates_exactly_the_selected(staff_client, three_partners):
     anna, bert, carl = three_partners
     gold, silver = make_program("Gold"), make_program("Silver")
-    services.partners_assign_program(partners=Partner.objects.filter(pk=carl.pk), program=silver)
+    partners_assign_program(partners=Partner.objects.filter(pk=carl.pk), program=silver)
 
     response = run_action(staff_client, "assign_program", [anna, bert], {"program": gold.pk})
 
@@ -381,7 +388,7 @@ def test_assign_program_updates_exactly_the_selected(staff_client, three_partner
 def test_assign_no_program(staff_client, three_partners):
     _, bert, _ = three_partners
     gold = make_program("Gold")
-    services.partners_assign_program(partners=Partner.objects.all(), program=gold)
+    partners_assign_program(partners=Partner.objects.all(), program=gold)
 
     response = run_action(staff_client, "assign_program", [bert], {"program": ""})
 
@@ -400,7 +407,7 @@ def test_set_parent_updates_exactly_the_selected(staff_client, three_partners):
 
 def test_set_parent_refuses_a_cycle_and_changes_nothing(staff_client, three_partners):
     anna, bert, _ = three_partners
-    services.partners_set_parent(partners=Partner.objects.filter(pk=bert.pk), parent=anna)
+    partners_set_parent(partners=Partner.objects.filter(pk=bert.pk), parent=anna)
     before = partner_rows()
 
     response = run_action(staff_client, "set_parent", [anna], {"parent": "bert"})
@@ -423,7 +430,7 @@ def test_set_parent_refuses_an_unknown_code(staff_client, three_partners):
 
 def test_set_parent_to_none(staff_client, three_partners):
     anna, bert, _ = three_partners
-    services.partners_set_parent(partners=Partner.objects.exclude(pk=anna.pk), parent=anna)
+    partners_set_parent(partners=Partner.objects.exclude(pk=anna.pk), parent=anna)
 
     response = run_action(staff_client, "set_parent", [bert], {"parent": ""})
 
@@ -454,7 +461,7 @@ def test_set_notifications_changes_only_the_chosen_switch(staff_client, three_pa
 
 def test_set_notifications_both_switches(staff_client, three_partners):
     _, _, carl = three_partners
-    services.partners_set_notifications(partners=Partner.objects.all(), notify_lead=False)
+    partners_set_notifications(partners=Partner.objects.all(), notify_lead=False)
 
     response = run_action(
         staff_client, "set_notifications", [carl], {"notify_lead": "on", "notify_sale": "off"}
@@ -480,7 +487,7 @@ def test_set_notifications_needs_a_switch(staff_client, three_partners):
 
 
 def test_program_add_makes_the_rate_rows_then_shows_them(staff_client):
-    services.defaults_update(data={"levels": 3, "payout_percent": True}, acting_user=None)
+    defaults_update(data={"levels": 3, "payout_percent": True}, acting_user=None)
     url = admin_url("program", "add")
     data = form_data(staff_client.get(url))
     data.update(name="Gold", priority="5", unused_sale_percent="25", levels="1")
@@ -598,9 +605,9 @@ def test_tracking_link_bad_destination_is_refused(staff_client):
 
 
 def test_revoke_action_revokes_exactly_the_selected_live_keys(staff_client):
-    shop, _ = services.api_key_create(name="Shop")
-    crm, _ = services.api_key_create(name="CRM")
-    old, _ = services.api_key_create(name="Old")
+    shop, _ = api_key_create(name="Shop")
+    crm, _ = api_key_create(name="CRM")
+    old, _ = api_key_create(name="Old")
     revoked_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     ApiKey.objects.filter(pk=old.pk).update(revoked_at=revoked_at)
 
@@ -618,7 +625,7 @@ def test_revoke_action_revokes_exactly_the_selected_live_keys(staff_client):
 
 
 def test_revoke_needs_the_change_right(client):
-    key, _ = services.api_key_create(name="Shop")
+    key, _ = api_key_create(name="Shop")
     user = UserFactory(is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_apikey"))
     client.force_login(user)
@@ -635,7 +642,7 @@ def test_revoke_needs_the_change_right(client):
 
 
 def test_api_key_pages_never_show_the_hash_and_say_how_keys_are_made(staff_client):
-    key, raw_key = services.api_key_create(name="Shop")
+    key, raw_key = api_key_create(name="Shop")
 
     listing = staff_client.get(admin_url("apikey", "changelist"))
     detail = staff_client.get(admin_url("apikey", "change", key.pk))

@@ -33,7 +33,7 @@ import time_machine
 from django.db import connection
 
 from partners import tracker
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from partners.tokens import new_click_id
 from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory

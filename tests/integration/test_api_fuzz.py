@@ -39,7 +39,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.parameters import ParameterLocation
 
-from partners.services import api_key_create
+from partners.services.api_keys import api_key_create
 from referral_program.wsgi import application
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory
 from tests.tables import table_snapshot

@@ -8,7 +8,6 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from partners import services
 from partners.models import (
     ApiKey,
     DefaultsChange,
@@ -18,6 +17,7 @@ from partners.models import (
     ReferralDefaults,
     TrackingLink,
 )
+from partners.services.api_keys import api_key_create, api_keys_revoke
 from tests.factories import (
     PartnerFactory,
     ProgramFactory,
@@ -155,8 +155,8 @@ def test_a_logged_in_user_who_is_not_staff_is_403(method, url, body, objects):
 
 @pytest.mark.parametrize(("method", "url", "body"), ROUTES)
 def test_a_revoked_key_is_401(method, url, body, objects):
-    key, raw_key = services.api_key_create(name="old shop")
-    services.api_keys_revoke(keys=ApiKey.objects.filter(pk=key.pk))
+    key, raw_key = api_key_create(name="old shop")
+    api_keys_revoke(keys=ApiKey.objects.filter(pk=key.pk))
     before = database_state()
 
     response = send(key_client(raw_key), method, url, body, objects)
@@ -177,7 +177,7 @@ def test_a_revoked_key_is_401(method, url, body, objects):
 )
 @pytest.mark.parametrize(("method", "url", "body"), ROUTES)
 def test_a_wrong_key_is_401(method, url, body, authorization, objects):
-    services.api_key_create(name="shop")
+    api_key_create(name="shop")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=authorization)
     before = database_state()
@@ -191,7 +191,7 @@ def test_a_wrong_key_is_401(method, url, body, authorization, objects):
 
 @pytest.mark.parametrize(("method", "url", "body"), READ_ROUTES)
 def test_a_valid_key_reads_every_route(method, url, body, objects):
-    _, raw_key = services.api_key_create(name="shop")
+    _, raw_key = api_key_create(name="shop")
 
     response = send(key_client(raw_key), method, url, body, objects)
 
@@ -209,11 +209,11 @@ def test_a_staff_session_reads_every_route(method, url, body, objects):
 
 
 def test_a_key_stops_working_once_revoked(objects):
-    key, raw_key = services.api_key_create(name="shop")
+    key, raw_key = api_key_create(name="shop")
     client = key_client(raw_key)
     assert client.get("/api/v1/partners/").status_code == 200
 
-    services.api_keys_revoke(keys=ApiKey.objects.filter(pk=key.pk))
+    api_keys_revoke(keys=ApiKey.objects.filter(pk=key.pk))
 
     assert client.get("/api/v1/partners/").status_code == 401
 
@@ -296,7 +296,7 @@ def test_a_superuser_session_writes(objects):
 
 
 def test_the_key_row_holds_only_a_hash():
-    key, raw_key = services.api_key_create(name="shop backend")
+    key, raw_key = api_key_create(name="shop backend")
 
     row = ApiKey.objects.filter(pk=key.pk).values().get()
 

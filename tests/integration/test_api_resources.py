@@ -8,7 +8,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from partners import services
 from partners.models import (
     DEFAULTS_FIELDS,
     SPEC_DEFAULTS_FIELDS,
@@ -19,6 +18,8 @@ from partners.models import (
     ReferralDefaults,
     TrackingLink,
 )
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +89,7 @@ def site_url(settings):
 @pytest.fixture
 def api(db):
     """A client with a valid API key named "shop"."""
-    _, raw_key = services.api_key_create(name="shop")
+    _, raw_key = api_key_create(name="shop")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return client
@@ -524,7 +525,7 @@ def test_a_code_cannot_be_blanked_on_update(api):
 
 def test_the_link_follows_the_prefix_and_the_link_url(api):
     PartnerFactory(code="alpha1")
-    services.defaults_update(
+    defaults_update(
         data={"code_prefix": "vip-", "link_url": "https://go.shop.example/"}, acting_user=None
     )
 
@@ -607,7 +608,7 @@ def test_the_partner_list_costs_the_same_queries_for_1_or_30_partners(api):
 
 
 def test_create_a_program_with_rates_answers_exact_decimal_strings(api):
-    services.defaults_update(data=OTHER_DEFAULTS, acting_user=None)
+    defaults_update(data=OTHER_DEFAULTS, acting_user=None)
 
     response = api.post(
         "/api/v1/programs/",

@@ -10,14 +10,9 @@ from django.db import connections, transaction
 from django.test import Client
 from django.utils import timezone
 
-from partners import services
 from partners.models import Click, ClickFlag
-from partners.services import (
-    click_flag_window,
-    click_flags_create,
-    click_flags_review,
-    defaults_update,
-)
+from partners.services.clicks import click_flag_window, click_flags_create, click_flags_review
+from partners.services.defaults import defaults_ensure, defaults_update
 from partners.tasks import flag_click_volume
 from referral_program.celery import app as celery_app
 from tests.factories import (
@@ -323,7 +318,7 @@ def test_the_admin_action_is_not_offered_without_the_change_permission():
 def test_two_runs_at_once_flag_once():
     """The second run waits for the first's uncommitted flag, then inserts nothing: the
     unique (partner, hour) and ON CONFLICT DO NOTHING, not a check before the insert."""
-    services.defaults_ensure()
+    defaults_ensure()
     defaults_update(data={"click_flag_per_hour": 5}, acting_user=None)
     clicks(PartnerFactory(code="busy"), 6)
     inserted, second_started = threading.Event(), threading.Event()

@@ -12,10 +12,11 @@ import redis
 from django.db import connections
 from django.utils import timezone
 
-from partners import services
-from partners.click_buffer import buffer_key, click_buffer, click_to_bytes
+from partners.click_buffer import buffer_key, click_to_bytes
 from partners.models import Click
-from partners.services import clicks_drain, defaults_update
+from partners.services import clicks as click_services
+from partners.services.clicks import click_buffer, clicks_drain
+from partners.services.defaults import defaults_update
 from partners.tokens import new_click_id
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory
 
@@ -122,7 +123,7 @@ def test_a_drained_batch_stored_again_lands_once(buffered):
 
 def _drain_and_die(stage: str, ready) -> None:
     """In a child process: drain, then hang at `stage` until killed."""
-    real_store = services.clicks_store
+    real_store = click_services.clicks_store
 
     def store_then_hang(**kwargs):
         stored = real_store(**kwargs)
@@ -131,7 +132,7 @@ def _drain_and_die(stage: str, ready) -> None:
             time.sleep(600)
         return stored
 
-    services.clicks_store = store_then_hang
+    click_services.clicks_store = store_then_hang
     if stage == "before-trim":
         real_ltrim = redis.Redis.ltrim
 

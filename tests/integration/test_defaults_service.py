@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 
 from partners.models import DefaultsChange, Program, ProgramRate, ReferralDefaults
 from partners.selectors import defaults_get
-from partners.services import defaults_update, program_create
+from partners.services.defaults import defaults_update
+from partners.services.programs import program_create
 from tests.factories import ProgramFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from commissions.models import Commission, Contact, Event, Lead, Order, Referral, Refund
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from commissions.models import Commission, Contact, Event, Notification, Order, Referral
 from partners.models import Partner
-from partners.services import api_key_create, defaults_update
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from partners.tokens import TokenClick, encode_token, new_click_id
 from tests.factories import PartnerFactory, ProgramFactory
 

@@ -38,7 +38,8 @@ SELLERS = [f"seller{n}" for n in range(4)]
 # The seed: 2 levels; level 1 earns 5.00 + 10 % of the base, level 2 (boss) 2.00.
 SEED = """
 from decimal import Decimal
-from partners.services import api_key_create, defaults_update
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory
 
 defaults_update(data={"levels": 2, "payout_percent": True}, acting_user=None)

@@ -18,7 +18,8 @@ import pytest
 
 from commissions.models import Commission, Notification, Order
 from partners.models import Click
-from partners.services import api_key_create, defaults_update
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, TrackingLinkFactory
 from tests.processes import database_url
 

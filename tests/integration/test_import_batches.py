@@ -29,7 +29,7 @@ from commissions.models import (
     WebhookDelivery,
 )
 from partners.models import Coupon
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from partners.tokens import TokenClick, encode_token
 from tests.factories import ClickFactory, PartnerFactory, ProgramFactory
 from tests.integration.test_import_events import run
@@ -680,7 +680,7 @@ def test_rows_written_with_reserved_ids_leave_the_sequences_ahead(world, tmp_pat
     assert order.pk == highest
     from rest_framework.test import APIClient
 
-    from partners.services import api_key_create
+    from partners.services.api_keys import api_key_create
 
     _, key = api_key_create(name="shop")
     client = APIClient()

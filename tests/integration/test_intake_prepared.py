@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from commissions.models import Commission, Event, Notification, Order
 from partners.models import Click
-from partners.services import click_track, defaults_update
+from partners.services.clicks import click_track
+from partners.services.defaults import defaults_update
 from partners.tokens import new_click_id
 from referral_program.db import statements
 from tests.factories import PartnerFactory, ProgramFactory

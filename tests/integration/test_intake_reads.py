@@ -19,7 +19,7 @@ from commissions.selectors import (
 from commissions.serializers import OrderEventSerializer
 from commissions.services import _contact_write, contact_upsert, notifications_queue
 from partners.models import ProgramRate
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from referral_program.db import InsertPart, Returned, insert_together
 from tests.factories import PartnerFactory, ProgramFactory
 

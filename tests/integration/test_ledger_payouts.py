@@ -43,7 +43,7 @@ def refund(api, event_id, order_id, day, amount=None):
 @pytest.fixture
 def history(api, db):
     """Oct: +100, -25 (a quarter refunded), +20; paid 95 on Nov 2; Nov: +50, -20."""
-    from partners.services import defaults_update
+    from partners.services.defaults import defaults_update
 
     defaults_update(data={"payout_amount": False, "payout_percent": True}, acting_user=None)
     ProgramFactory(

@@ -23,7 +23,7 @@ from commissions.models import Commission, CommissionEntry, Order, Payment
 from commissions.money import ZERO
 from commissions.payouts import payout_batch_create
 from commissions.services import order_record, refund_record
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, ProgramFactory
 

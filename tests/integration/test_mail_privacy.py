@@ -15,7 +15,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from partners.models import Partner
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from partners.signup import confirm_token_make
 from referral_program.mail import HIDDEN, console_mailer_in_production
 from tests.functional.test_partner_center import partner_with_login

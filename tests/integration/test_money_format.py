@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db

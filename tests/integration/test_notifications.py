@@ -7,7 +7,7 @@ from django.core import mail
 
 from commissions.models import Notification
 from commissions.services import notification_send
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db

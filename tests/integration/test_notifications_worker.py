@@ -17,7 +17,8 @@ from redis import Redis
 from rest_framework.test import APIClient
 
 from commissions.models import Notification
-from partners.services import api_key_create, defaults_update
+from partners.services.api_keys import api_key_create
+from partners.services.defaults import defaults_update
 from referral_program.celery import app as celery_app
 from tests.factories import PartnerFactory, ProgramFactory
 from tests.processes import database_url

@@ -5,12 +5,8 @@ from django.core.exceptions import ValidationError
 
 from partners.models import Partner
 from partners.selectors import partner_link, partner_links
-from partners.services import (
-    defaults_update,
-    partner_create,
-    partner_update,
-    partners_set_parent,
-)
+from partners.services.defaults import defaults_update
+from partners.services.partners import partner_create, partner_update, partners_set_parent
 from tests.factories import PartnerFactory, TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db

@@ -32,7 +32,7 @@ from commissions.payouts import (
     payout_draft_create,
     payout_draft_discard,
 )
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, give_payout_details
 
 IBAN = "DE89370400440532013000"
@@ -504,7 +504,7 @@ def test_no_payout_email_with_skip_notifications_and_the_log_says_why(api, rails
 
 
 def test_the_export_holds_the_details_and_erasure_removes_them(db):
-    from partners.services import partner_erase, partner_export
+    from partners.services.privacy import partner_erase, partner_export
 
     partner = PartnerFactory(code="bert")
     give_payout_details(partner, method="bank", holder_name="Bert Bank", iban=IBAN)

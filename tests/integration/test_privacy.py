@@ -24,13 +24,10 @@ from django.utils import timezone
 from commissions.models import Commission, Notification, Payment
 from commissions.payouts import payout_batch_create
 from partners.models import Click, Partner, PartnerSignup, PartnerStatus, SignupEmail
-from partners.services import (
-    clicks_erase_old_ips,
-    defaults_update,
-    partner_create,
-    partner_erase,
-    partner_export,
-)
+from partners.services.clicks import clicks_erase_old_ips
+from partners.services.defaults import defaults_update
+from partners.services.partners import partner_create
+from partners.services.privacy import partner_erase, partner_export
 from partners.tasks import erase_old_click_ips
 from referral_program.celery import app as celery_app
 from tests.factories import PartnerFactory, ProgramFactory, UserFactory

@@ -31,7 +31,8 @@ from commissions.tasks import send_notification
 from commissions.webhooks import webhook_endpoint_create
 from partners.models import SignupEmail
 from partners.requeue import requeue_signup_emails, signup_emails_stranded
-from partners.services import defaults_update, partner_signup
+from partners.services.defaults import defaults_update
+from partners.services.signup import partner_signup
 from referral_program.celery import app as celery_app
 from referral_program.resilience import BrokerTolerantTask
 from tests.factories import PartnerFactory, ProgramFactory

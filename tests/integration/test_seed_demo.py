@@ -17,7 +17,7 @@ from partners.models import (
     TrackingLink,
 )
 from partners.selectors import defaults_get
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db

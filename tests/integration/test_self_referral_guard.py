@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from commissions.attribution import is_self_referral
 from commissions.models import Commission, Order
-from partners.services import defaults_update
+from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory
 from tests.integration.test_events_api import ORDERS, fixture, program  # noqa: F401  (fixture)
 

@@ -19,18 +19,17 @@ from partners.models import (
     SignupEmail,
 )
 from partners.selectors import defaults_get
-from partners.services import (
+from partners.services.defaults import defaults_update
+from partners.services.partners import partner_update, partners_set_parent
+from partners.services.signup import (
     AUTO_APPROVAL,
     ConfirmOutcome,
     SignupOutcome,
     SignupRateLimited,
-    defaults_update,
     partner_signup,
     partner_signup_confirm,
-    partner_update,
     partners_approve,
     partners_reject,
-    partners_set_parent,
     signup_email_send,
 )
 from partners.signup import confirm_token_make

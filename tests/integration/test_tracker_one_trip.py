@@ -11,10 +11,11 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from partners import services
 from partners.models import Click, PartnerStatus
 from partners.selectors import code_candidates
-from partners.services import _click_track_portable, click_track, defaults_update
+from partners.services import clicks as click_services
+from partners.services.clicks import _click_track_portable, click_track
+from partners.services.defaults import defaults_ensure, defaults_update
 from partners.tokens import new_click_id
 from referral_program.db import statements
 from tests.factories import PartnerFactory, TrackingLinkFactory
@@ -135,7 +136,7 @@ def test_the_statement_agrees_with_code_candidates_on_random_codes():
     rng = random.Random(20260)
     history = ["".join(rng.choices("ab-", k=rng.randint(1, 3))) for _ in range(5)]
     set_prefixes(*history)
-    defaults = services.defaults_ensure()
+    defaults = defaults_ensure()
     prefixes = [defaults.code_prefix, "", *defaults.earlier_prefixes]
     codes = {"a" + "".join(rng.choices("ab-", k=rng.randint(3, 5))) for _ in range(6)}
     codes |= {prefix + code for prefix in prefixes for code in codes if prefix[:1].isalpha()}
@@ -294,7 +295,9 @@ def test_the_first_click_prepares_and_runs_in_one_execute_later_ones_only_run():
 
 def _click_track_name() -> str:
     """The name the tracker's statement is prepared under on this connection."""
-    return statements._prepared_by_connection[connection.connection][services._CLICK_TRACK].name
+    return statements._prepared_by_connection[connection.connection][
+        click_services._CLICK_TRACK
+    ].name
 
 
 def _statement_kind(sql):

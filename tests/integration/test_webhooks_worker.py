@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from commissions.models import WebhookDelivery
 from commissions.webhooks import webhook_endpoint_create
-from partners.services import api_key_create
+from partners.services.api_keys import api_key_create
 from tests.factories import PartnerFactory, ProgramFactory
 from tests.integration.test_notifications_worker import (
     BROKER,

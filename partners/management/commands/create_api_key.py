@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from partners.services import api_key_create
+from partners.services.api_keys import api_key_create
 
 
 class Command(BaseCommand):

@@ -17,13 +17,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from partners.models import DefaultsChange, Partner, PartnerStatus, Program, TrackingLink
-from partners.services import (
-    defaults_update,
-    partner_create,
-    partner_set_user,
-    program_create,
-    tracking_link_save,
-)
+from partners.services.defaults import defaults_update
+from partners.services.links import tracking_link_save
+from partners.services.partners import partner_create, partner_set_user
+from partners.services.programs import program_create
 
 STAFF_USERNAME = "staff"
 STAFF_PASSWORD = "staff-demo-pass"

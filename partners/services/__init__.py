@@ -1,0 +1,14 @@
+"""Every write of the partners app, one module per subject (import from the module:
+`from partners.services.clicks import click_track`):
+
+- `defaults`: the Referral Partner Defaults (`defaults_update`, `defaults_ensure`,
+  `programs_apply_defaults`).
+- `programs`: programs and their rate rows.
+- `partners`: partners (codes, create, update, bulk setters, login, profile).
+- `signup`: the public sign-up, its confirmation, approval, rejection and emails.
+- `links`: tracking links.
+- `coupons`: coupons and their CSV import.
+- `api_keys`: API keys.
+- `clicks`: the tracker's click, the click buffer's drain, click flags, old IP addresses.
+- `privacy`: a partner's personal data (export, erasure).
+"""

@@ -1,0 +1,80 @@
+"""Programs: `program_create`, `program_update` and their rate rows (levels 1..3)."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from ..models import LEVELS, Program, ProgramRate, ReferralDefaults
+
+PROGRAM_FIELDS = (
+    "name",
+    "notes",
+    "priority",
+    "unused_lead_amount",
+    "unused_lead_percent",
+    "unused_sale_amount",
+    "unused_sale_percent",
+    "hold_days",
+)
+RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
+
+
+def _rate_rows(program: Program, rates: Iterable[Mapping[str, Any]]) -> list[ProgramRate]:
+    by_level = {}
+    for rate in rates:
+        level = rate.get("level")
+        if level not in LEVELS:
+            raise ValidationError({"rates": f"Level must be 1, 2 or 3 (got {level!r})."})
+        if level in by_level:
+            raise ValidationError({"rates": f"Level {level} is given twice."})
+        by_level[level] = rate
+    rows = []
+    for level in LEVELS:
+        given = by_level.get(level, {})
+        row = ProgramRate(
+            program=program, level=level, **{f: given[f] for f in RATE_FIELDS if f in given}
+        )
+        rows.append(row)
+    return rows
+
+
+@transaction.atomic
+def program_create(*, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] = ()) -> Program:
+    """A new program with the defaults' structure and a rate row for each of levels 1..3."""
+    defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
+    program = Program(**{f: data[f] for f in PROGRAM_FIELDS if f in data}, **defaults.structure())
+    program.full_clean()
+    rows = _rate_rows(program, rates)
+    for row in rows:
+        row.full_clean(exclude=["program"])
+    program.save()
+    ProgramRate.objects.bulk_create(rows)
+    return program
+
+
+@transaction.atomic
+def program_update(
+    *, program: Program, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] | None = None
+) -> Program:
+    """Change a program's name, notes, priority and rates. Its structure follows the defaults."""
+    for name in PROGRAM_FIELDS:
+        if name in data:
+            setattr(program, name, data[name])
+    program.full_clean()
+    program.save()
+    if rates is not None:
+        existing = {rate.level: rate for rate in program.rates.all()}
+        for rate in rates:
+            row = existing.get(rate.get("level"))
+            if row is None:
+                raise ValidationError(
+                    {"rates": f"Level must be 1, 2 or 3 (got {rate.get('level')!r})."}
+                )
+            for name in RATE_FIELDS:
+                if name in rate:
+                    setattr(row, name, rate[name])
+            row.full_clean()
+        ProgramRate.objects.bulk_update(existing.values(), RATE_FIELDS)
+    return program
