@@ -92,29 +92,22 @@ from .selectors import (
     referrals_known,
 )
 from .serializers import partners_named
-from .services import (
+from .services.contacts import REFERRAL_FIELDS, contact_conflict_sql, history_entry, normalise_email
+from .services.events import UnknownOrder, chain_partners
+from .services.notifications import emails_wanted
+from .services.orders import (
     COMMISSION_FIELDS,
-    LEAD_FIELDS,
     ORDER_FIELDS,
-    REFERRAL_FIELDS,
     Credit,
-    UnknownOrder,
-    chain_partners,
-    contact_conflict_sql,
-    emails_wanted,
-    history_entry,
-    normalise_email,
     order_commission_rows,
     order_credit,
     order_guarded,
     order_record,
     order_result,
     order_values,
-    refund_record,
-    web_form_record,
-    web_form_result,
-    web_form_values,
 )
+from .services.refunds import refund_record
+from .services.web_forms import LEAD_FIELDS, web_form_record, web_form_result, web_form_values
 from .webhooks import WebhookEventType, active_endpoints, webhook_commission_created
 
 RULES: dict[str, validation.Record] = {
