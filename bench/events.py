@@ -638,7 +638,7 @@ PROFILED = (
      "is_valid", False),
     ("`order_record` (the transaction)", "commissions/services/events.py", "event_record",
      False),
-    ("of which `_commission_rows` (lead and sale)", "commissions/services/orders.py",
+    ("of which `_commission_rows` (lead and sale)", "commissions/intake/plan.py",
      "_commission_rows", False),
     ("of which `engine_with_chains` (defaults, chains, programs, rates: one query)",
      "commissions/selectors.py", "engine_with_chains", False),

@@ -2,10 +2,10 @@
 
 A contact is written in one statement (`contact_write`: INSERT … ON CONFLICT (email), whose
 clause `contact_conflict_sql` the importer shares); its lead partner is fixed at its first
-attribution and never changed after (`contact_fix_lead`).
+attribution and never changed after (`event_contact`).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import cache
 
@@ -27,8 +27,8 @@ from referral_program.db import (
     table,
 )
 
-from ..attribution import Attribution, ContactLead, Touch, contact_lead, expiry, lead_trace
-from ..intake import Tracked
+from ..attribution import Attribution, ContactLead, Touch, contact_lead, expiry
+from ..intake import EventPlan, HistoryEntry
 from ..models import Contact, Referral, ReferralSource
 
 
@@ -153,67 +153,60 @@ def history_entry(
     )
 
 
-def history_record(
-    *,
-    contact: Contact,
-    touches: Iterable[Touch],
-    source: str,
-    cookie_days: Mapping[int, int | None],
-) -> None:
-    """Add the clicks an event came with to the contact's history (once per click)."""
+def history_record(*, contact_id: int, entries: Iterable[HistoryEntry]) -> None:
+    """Add the clicks (and the coupon) an event came with to the contact's history, once
+    per click, in one statement."""
     now = timezone.now()
-    entries = [
+    rows = [
         history_entry(
-            contact_id=contact.pk,
-            touch=touch,
-            source=source,
-            cookie_days=cookie_days.get(touch.partner_id),
+            contact_id=contact_id,
+            touch=entry.touch,
+            source=entry.source,
+            cookie_days=entry.partner.cookie_days,
             now=now,
         )
-        for touch in touches
+        for entry in entries
     ]
     # ON CONFLICT without a target: the unique (contact, click_id) index is partial.
-    insert(Referral, REFERRAL_FIELDS, entries, returning=(), suffix="ON CONFLICT DO NOTHING")
+    insert(Referral, REFERRAL_FIELDS, rows, returning=(), suffix="ON CONFLICT DO NOTHING")
 
 
-def contact_fix_lead(*, contact: Contact, attribution: Attribution, at: datetime) -> tuple:
-    """The contact's lead partner and its trace, fixing it at the first attribution."""
-    current = ContactLead(contact.lead_partner_id, contact.lead_partner_set_at, contact.lead_trace)
-    fix, lead_id, trace = contact_lead(current, attribution, at)
-    if fix is None:
-        return lead_id, trace
+def _contact_lead_fix(contact: Contact, fix: ContactLead) -> bool:
+    """Fix the contact's lead partner where it has none; False: another event fixed it
+    meanwhile (the contact is then read again)."""
     fixed = Contact.objects.filter(pk=contact.pk, lead_partner__isnull=True).update(
         lead_partner_id=fix.partner_id, lead_partner_set_at=fix.set_at, lead_trace=fix.trace
     )
     if fixed:
         contact.lead_partner_id, contact.lead_partner_set_at = fix.partner_id, fix.set_at
         contact.lead_trace = fix.trace
-        return lead_id, trace
-    # Fixed by another event meanwhile: that one counts.
+        return True
     contact.refresh_from_db(fields=["lead_partner", "lead_partner_set_at", "lead_trace"])
-    current = ContactLead(contact.lead_partner_id, contact.lead_partner_set_at, contact.lead_trace)
-    return contact_lead(current, attribution, at)[1:]
+    return False
 
 
 def event_contact(
-    *, person: Mapping[str, str], attribution: Attribution, at: datetime, tracked: Tracked
-) -> tuple[Contact, int | None, dict]:
-    """The event's contact, its new history entries, and its lead partner with the trace:
-    fixed by `attribution` when the contact had none (a new contact is made with it)."""
-    lead = None
-    if attribution.partner_id is not None:
-        lead = (attribution.partner_id, at, lead_trace(attribution, at))
-    contact, made = contact_write(**person, lead=lead)
-    days = {pk: state.cookie_days for pk, state in tracked.partners.items()}
-    # At most one of cookie and IP: the IP address is looked at only when nothing else
-    # decided; a coupon that decided is an entry of its own (SPEC §11).
-    for source, touches in (
-        (ReferralSource.COOKIE, tracked.cookie),
-        (ReferralSource.IP, tracked.ip),
-        (ReferralSource.COUPON, tracked.coupon),
-    ):
-        if touches:
-            history_record(contact=contact, touches=touches, source=source, cookie_days=days)
+    *,
+    person: Mapping[str, str],
+    attribution: Attribution,
+    at: datetime,
+    plan: Callable[[int, ContactLead], EventPlan],
+) -> tuple[Contact, EventPlan]:
+    """The event's contact and the event's plan over it: the contact is written first (a
+    new one with the lead partner `attribution` gives it), `plan(contact id, its lead
+    partner before the event)` decides, then the contact's change and history entries of
+    the plan are written."""
+    contact, made = contact_write(**person, lead=contact_lead(ContactLead(), attribution, at)[0])
     if made:  # made now, with the lead partner `contact_lead` gives a new contact
-        return contact, *contact_lead(ContactLead(), attribution, at)[1:]
-    return contact, *contact_fix_lead(contact=contact, attribution=attribution, at=at)
+        planned = plan(contact.pk, ContactLead())
+    else:
+        planned = plan(contact.pk, _lead(contact))
+        if planned.lead_fix is not None and not _contact_lead_fix(contact, planned.lead_fix):
+            planned = plan(contact.pk, _lead(contact))  # fixed meanwhile: that one counts
+    if planned.entries:
+        history_record(contact_id=contact.pk, entries=planned.entries)
+    return contact, planned
+
+
+def _lead(contact: Contact) -> ContactLead:
+    return ContactLead(contact.lead_partner_id, contact.lead_partner_set_at, contact.lead_trace)

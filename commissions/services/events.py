@@ -10,7 +10,7 @@ query (`event_context`: `engine_with_chains`), writes each table once, and its i
 hand-written statements (`referral_program.db`), about ten statements in all.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, partial
@@ -33,7 +33,7 @@ from referral_program.db import (
 from ..attribution import Attribution
 from ..intake import DatabaseReader, Tracked, cookie_clicks, track
 from ..models import Event
-from ..selectors import Chain, EngineSettings, partner_chains
+from ..selectors import Chain, EngineSettings
 from .contacts import normalise_email
 
 
@@ -130,26 +130,6 @@ def _event_record_once(
         result = handle(event)
         execute(_event_sql()[1], [*prepared(Event, ("result",), [result]), event.pk])
     return Intake(result=result, duplicate=False)
-
-
-def attribution_brief(attribution: Mapping[str, Any]) -> dict:
-    brief = {"source": attribution.get("source"), "rule": attribution.get("rule")}
-    if attribution.get("guard"):
-        brief["guard"] = attribution["guard"]  # the guard that stopped the commissions
-    return brief
-
-
-def chains_add(chains: dict[int, Chain], ids: Iterable[int | None]) -> dict[int, Chain]:
-    """`chains` with those of `ids` it lacks (one query when any is missing)."""
-    missing = {pk for pk in ids if pk is not None and pk not in chains}
-    if missing:
-        chains.update(partner_chains(missing))
-    return chains
-
-
-def chain_partners(chains: Mapping[int, Chain]) -> dict:
-    """Every partner of the chains, by id: code and email switches."""
-    return {p.id: p for chain in chains.values() for p in chain.partners}
 
 
 def event_context(
