@@ -7,7 +7,9 @@ copy's result.
 
 The intake is the engine's hot path (issue 4): an event reads what its rules need in one
 query (`event_context`: `engine_with_chains`), writes each table once, and its inserts are
-hand-written statements (`referral_program.db`), about ten statements in all.
+hand-written statements (`referral_program.db`), about ten statements in all. A web form's
+or an order's plan (`commissions.intake.plan`) is written by `plan_write`: the API's
+writer of a batch of one.
 """
 
 from collections.abc import Callable, Mapping
@@ -19,11 +21,13 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 
 from referral_program.db import (
+    InsertPart,
     columns,
     converted,
     execute,
     fields,
     insert,
+    insert_together,
     prepared,
     prepared_lost,
     quote,
@@ -31,10 +35,18 @@ from referral_program.db import (
 )
 
 from ..attribution import Attribution
-from ..intake import DatabaseReader, Tracked, cookie_clicks, track
-from ..models import Event
+from ..intake import DatabaseReader, EventPlan, Tracked, cookie_clicks, track
+from ..intake.plan import COMMISSION_FIELDS, LEAD_FIELDS, ORDER_FIELDS, chain_partners
+from ..models import Commission, Event, Lead, Notification, Order
 from ..selectors import Chain, EngineSettings
+from ..webhooks import webhook_commission_created
 from .contacts import normalise_email
+from .notifications import (
+    NOTIFICATION_FIELDS,
+    emails_wanted,
+    notification_rows,
+    notifications_written,
+)
 
 
 class UnknownOrder(Exception):
@@ -154,3 +166,40 @@ def event_context(
         coupon_code=data.get("coupon"),
     )
     return engine, chains, tracked
+
+
+def plan_write(
+    *,
+    event: Event,
+    plan: EventPlan,
+    engine: EngineSettings,
+    chains: Mapping[int, Chain],
+    at: datetime,
+    notify: bool,
+) -> tuple[dict, int]:
+    """Write an event's plan after its contact (`contacts.event_contact`): its row (the
+    order or the lead), its commission lines and its notifications in one statement, the
+    webhook deliveries; its result, and the emails it skipped (`notify` false: an imported
+    event emails nobody and writes no notification, SPEC §5.6)."""
+    partners = chain_partners(chains)
+    notifications, skipped = [], 0
+    if notify:
+        notifications = notification_rows(
+            event=event, credited=plan.credited, engine=engine, at=at, switches=partners
+        )
+    else:
+        skipped = emails_wanted(credited=plan.credited, engine=engine, switches=partners)
+    row = InsertPart(Order, ORDER_FIELDS, [plan.order])
+    if plan.order is None:
+        row = InsertPart(Lead, LEAD_FIELDS, [plan.lead])
+    [row_pk], ids, notification_pks = insert_together(
+        [
+            row,
+            InsertPart(Commission, COMMISSION_FIELDS, plan.lines),
+            InsertPart(Notification, NOTIFICATION_FIELDS, notifications),
+        ]
+    )
+    if plan.order is not None:
+        webhook_commission_created(order_pk=row_pk, lines=ids)
+    notifications_written(notifications, notification_pks)
+    return plan.result(ids=ids, codes={pk: p.code for pk, p in partners.items()}), skipped

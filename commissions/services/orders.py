@@ -5,25 +5,16 @@ importer, so both paths write the same rows.
 
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from django.utils import timezone
 
-from referral_program.db import InsertPart, Returned, insert_together
+from referral_program.db import Returned
 
 from ..intake import DatabaseReader, explicit, order_plan
-from ..intake.plan import COMMISSION_FIELDS, ORDER_FIELDS, chain_partners
-from ..models import Commission, Event, EventKind, Notification, Order
-from ..webhooks import webhook_commission_created
+from ..models import Event, EventKind
 from .contacts import event_contact, normalise_email
-from .events import Intake, event_context, event_record
-from .notifications import (
-    NOTIFICATION_FIELDS,
-    emails_wanted,
-    notification_rows,
-    notifications_written,
-)
+from .events import Intake, event_context, event_record, plan_write
 
 
 def order_record(
@@ -40,37 +31,22 @@ def order_record(
         explicit_lead = explicit(data.get("lead_partner"))
         explicit_sale = explicit(data.get("sale_partner"))
         engine, chains, tracked = event_context(data, at, explicit_lead, explicit_sale)
-        email = normalise_email(data["contact"]["email"])
-        plan = partial(
-            order_plan, reader=DatabaseReader(), data=data, at=at, engine=engine, chains=chains,
-            tracked=tracked, explicit_lead=explicit_lead, explicit_sale=explicit_sale,
-            email=email, event_pk=event.pk,
-            order_pk=Returned(0),  # the order's id, as it is written with them
-        )  # fmt: skip
+        reader, email = DatabaseReader(), normalise_email(data["contact"]["email"])
         _, planned = event_contact(
             person=data["contact"],
             attribution=explicit_lead or tracked.attribution,
             at=at,
-            plan=lambda contact_pk, contact: plan(contact_pk=contact_pk, contact=contact),
+            plan=lambda contact_pk, contact: order_plan(
+                reader=reader, data=data, at=at, engine=engine, chains=chains, tracked=tracked,
+                explicit_lead=explicit_lead, explicit_sale=explicit_sale, email=email,
+                contact_pk=contact_pk, contact=contact, event_pk=event.pk,
+                order_pk=Returned(0),  # the order's id, as it is written with them
+            ),
+        )  # fmt: skip
+        result, skipped = plan_write(
+            event=event, plan=planned, engine=engine, chains=chains, at=at, notify=notify
         )
-        partners = chain_partners(chains)
-        notifications = []
-        if notify:
-            notifications = notification_rows(
-                event=event, credited=planned.credited, engine=engine, at=at, switches=partners
-            )
-        else:
-            skipped = emails_wanted(credited=planned.credited, engine=engine, switches=partners)
-        [order_pk], ids, notification_pks = insert_together(
-            [
-                InsertPart(Order, ORDER_FIELDS, [planned.order]),
-                InsertPart(Commission, COMMISSION_FIELDS, planned.lines),
-                InsertPart(Notification, NOTIFICATION_FIELDS, notifications),
-            ]
-        )
-        webhook_commission_created(order_pk=order_pk, lines=ids)
-        notifications_written(notifications, notification_pks)
-        return planned.result(ids=ids, codes={pk: p.code for pk, p in partners.items()})
+        return result
 
     intake = event_record(
         kind=EventKind.ORDER,

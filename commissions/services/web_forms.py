@@ -8,14 +8,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from referral_program.db import insert
-
 from ..intake import DatabaseReader, explicit, web_form_plan
-from ..intake.plan import LEAD_FIELDS, chain_partners
-from ..models import Event, EventKind, Lead
+from ..models import Event, EventKind
 from .contacts import event_contact
-from .events import Intake, event_context, event_record
-from .notifications import emails_wanted, notifications_queue
+from .events import Intake, event_context, event_record, plan_write
 
 
 def web_form_record(
@@ -41,15 +37,10 @@ def web_form_record(
                 explicit_lead=named, contact_pk=contact_pk, contact=contact, event_pk=event.pk,
             ),
         )  # fmt: skip
-        partners = chain_partners(chains)
-        insert(Lead, LEAD_FIELDS, [planned.lead], returning=())
-        if planned.credited and notify:
-            notifications_queue(
-                event=event, credited=planned.credited, engine=engine, at=at, switches=partners
-            )
-        elif planned.credited:
-            skipped = emails_wanted(credited=planned.credited, engine=engine, switches=partners)
-        return planned.result(ids=(), codes={pk: p.code for pk, p in partners.items()})
+        result, skipped = plan_write(
+            event=event, plan=planned, engine=engine, chains=chains, at=at, notify=notify
+        )
+        return result
 
     intake = event_record(
         kind=EventKind.WEB_FORM,
