@@ -13,12 +13,13 @@ writer of a batch of one.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from django.utils import timezone
 
 from referral_program.db import (
     InsertPart,
@@ -203,3 +204,38 @@ def plan_write(
         webhook_commission_created(order_pk=row_pk, lines=ids)
     notifications_written(notifications, notification_pks)
     return plan.result(ids=ids, codes={pk: p.code for pk, p in partners.items()}), skipped
+
+
+def planned_record(
+    *,
+    kind: str,
+    data: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    notify: bool,
+    plan: Callable[[Event, datetime], tuple[EventPlan, EngineSettings, dict[int, Chain]]],
+) -> Intake:
+    """A web form or an order, recorded in one transaction (`event_record`): `plan(event,
+    at)` reads it, writes its contact and plans it (`contacts.event_contact`), returning the
+    plan with the engine settings and chains it read; `plan_write` writes the plan."""
+    received_at = timezone.now()
+    at = data.get("occurred_at") or received_at
+
+    skipped = 0
+
+    def handle(event: Event) -> dict:
+        nonlocal skipped
+        planned, engine, chains = plan(event, at)
+        result, skipped = plan_write(
+            event=event, plan=planned, engine=engine, chains=chains, at=at, notify=notify
+        )
+        return result
+
+    intake = event_record(
+        kind=kind,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=handle,
+    )
+    return replace(intake, emails_skipped=skipped)

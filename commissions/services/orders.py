@@ -4,30 +4,24 @@ importer, so both paths write the same rows.
 """
 
 from collections.abc import Mapping
-from dataclasses import replace
+from datetime import datetime
 from typing import Any
-
-from django.utils import timezone
 
 from referral_program.db import Returned
 
-from ..intake import DatabaseReader, explicit, order_plan
+from ..intake import DatabaseReader, EventPlan, explicit, order_plan
 from ..models import Event, EventKind
+from ..selectors import Chain, EngineSettings
 from .contacts import event_contact, normalise_email
-from .events import Intake, event_context, event_record, plan_write
+from .events import Intake, event_context, planned_record
 
 
 def order_record(
     *, data: Mapping[str, Any], payload: Mapping[str, Any], notify: bool = True
 ) -> Intake:
     """An order: attribution of its lead and sale partner, and the commissions (§4, §5.2)."""
-    received_at = timezone.now()
-    at = data.get("occurred_at") or received_at
 
-    skipped = 0
-
-    def handle(event: Event) -> dict:
-        nonlocal skipped
+    def plan(event: Event, at: datetime) -> tuple[EventPlan, EngineSettings, dict[int, Chain]]:
         explicit_lead = explicit(data.get("lead_partner"))
         explicit_sale = explicit(data.get("sale_partner"))
         engine, chains, tracked = event_context(data, at, explicit_lead, explicit_sale)
@@ -43,17 +37,8 @@ def order_record(
                 order_pk=Returned(0),  # the order's id, as it is written with them
             ),
         )  # fmt: skip
-        result, skipped = plan_write(
-            event=event, plan=planned, engine=engine, chains=chains, at=at, notify=notify
-        )
-        return result
+        return planned, engine, chains
 
-    intake = event_record(
-        kind=EventKind.ORDER,
-        event_id=data["event_id"],
-        payload=payload,
-        occurred_at=at,
-        received_at=received_at,
-        handle=handle,
+    return planned_record(
+        kind=EventKind.ORDER, data=data, payload=payload, notify=notify, plan=plan
     )
-    return replace(intake, emails_skipped=skipped)
