@@ -315,7 +315,7 @@ PROFILED = (
     ("the batch's reads (`_Batch._read`)", "commissions/importing.py", "_read"),
     ("attribution, leads, history (`_Batch._attribute`)", "commissions/importing.py", "_attribute"),
     ("rows, answers and COPY text (`_Batch._rows`)", "commissions/importing.py", "_rows"),
-    ("of which commission lines (`order_commission_rows`)", "commissions/services.py",
+    ("of which commission lines (`order_commission_rows`)", "commissions/intake/plan.py",
      "order_commission_rows"),
     ("of which COPY text (`copy_data`)", "referral_program/db/bulk.py", "copy_data"),
     ("the write (`_Batch.write`, COPY and the contacts' upsert)", "commissions/importing.py",

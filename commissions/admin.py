@@ -2,7 +2,7 @@
 
 Commissions, orders and events are the ledger's evidence: they are never edited or deleted
 here. Staff add manual referral history entries (source "manual") through
-`commissions.services.referral_add_manual`.
+`commissions.services.contacts.referral_add_manual`.
 """
 
 import json
@@ -38,7 +38,7 @@ from .models import (
     WebhookEndpoint,
 )
 from .payout_details import masked
-from .services import referral_add_manual
+from .services.contacts import referral_add_manual
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from partners.api import service_errors
 from partners.models import ApiKey, Partner
 
-from . import lifecycle, services
+from . import lifecycle
 from .ledger import ledger_commissions, ledger_payments, partner_ledger
 from .models import (
     Commission,
@@ -60,6 +60,11 @@ from .serializers import (
     WebFormEventSerializer,
     WebFormResultSerializer,
 )
+from .services.contacts import normalise_email, referral_add_manual
+from .services.events import Intake, UnknownOrder, event_result
+from .services.orders import order_record
+from .services.refunds import refund_record
+from .services.web_forms import web_form_record
 
 
 class EventView(APIView):
@@ -68,7 +73,7 @@ class EventView(APIView):
     kind: str
     write_permission: str
     serializer_class: type
-    record: Callable[..., services.Intake]
+    record: Callable[..., Intake]
 
     def post(self, request):
         serializer = self.serializer_class(data=request.data)
@@ -78,14 +83,14 @@ class EventView(APIView):
             event_id = request.data.get("event_id") if isinstance(request.data, dict) else None
             first = None
             if isinstance(event_id, str):
-                first = services.event_result(kind=self.kind, event_id=event_id)
+                first = event_result(kind=self.kind, event_id=event_id)
             if first is not None:
                 return Response({**first, "duplicate": True}, status=status.HTTP_200_OK)
             raise ValidationError(serializer.errors)
         try:
             with service_errors():
                 intake = type(self).record(data=serializer.validated_data, payload=request.data)
-        except services.UnknownOrder as error:
+        except UnknownOrder as error:
             raise NotFound({"order_id": [f"No order {error.args[0]!r} was recorded."]}) from None
         code = status.HTTP_200_OK if intake.duplicate else status.HTTP_201_CREATED
         return Response({**intake.result, "duplicate": intake.duplicate}, status=code)
@@ -108,7 +113,7 @@ class WebFormEventView(EventView):
     kind = EventKind.WEB_FORM
     write_permission = "commissions.add_lead"
     serializer_class = WebFormEventSerializer
-    record = staticmethod(services.web_form_record)
+    record = staticmethod(web_form_record)
 
 
 @_event_schema(OrderEventSerializer, OrderResultSerializer)
@@ -118,7 +123,7 @@ class OrderEventView(EventView):
     kind = EventKind.ORDER
     write_permission = "commissions.add_order"
     serializer_class = OrderEventSerializer
-    record = staticmethod(services.order_record)
+    record = staticmethod(order_record)
 
 
 @extend_schema(
@@ -135,7 +140,7 @@ class RefundEventView(EventView):
     kind = EventKind.REFUND
     write_permission = "commissions.add_refund"
     serializer_class = RefundEventSerializer
-    record = staticmethod(services.refund_record)
+    record = staticmethod(refund_record)
 
 
 class CommissionFilter(django_filters.FilterSet):
@@ -239,7 +244,7 @@ class ReferralFilter(django_filters.FilterSet):
         fields = ("contact", "partner", "source")
 
     def filter_contact(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(contact__email=services.normalise_email(value))
+        return queryset.filter(contact__email=normalise_email(value))
 
     filter_partner = CommissionFilter.filter_partner
 
@@ -257,7 +262,7 @@ class ReferralViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.G
         key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
         actor = f"api key {key.name}" if key else self.request.user.get_username()
         with service_errors():
-            serializer.instance = services.referral_add_manual(
+            serializer.instance = referral_add_manual(
                 email=data["contact"]["email"],
                 partner=data["partner"],
                 at=data.get("occurred_at"),

@@ -48,7 +48,7 @@ from .models import (
     PayoutBatch,
 )
 from .money import ZERO
-from .services import normalise_email
+from .services.contacts import normalise_email
 
 
 def in_days(field: str, start: date | None, end: date | None) -> Q:

@@ -22,7 +22,8 @@ from referral_program.parsers import token_kept
 
 from .models import FormPostCount, HostedForm, form_field_name_validator
 from .serializers import WebFormEventSerializer
-from .services import Intake, web_form_record
+from .services.events import Intake
+from .services.web_forms import web_form_record
 
 # Fields every hosted form reads; they cannot be kept as extras or be the honeypot.
 TOKEN_FIELD = "rp_ref"

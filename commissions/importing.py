@@ -15,12 +15,13 @@ The file is read in batches of lines (`--batch-size`). Per batch, on PostgreSQL:
 2. Web forms and orders are recorded together, in file order: what their rules need is read
    for the whole batch (the defaults and partner chains, the contacts, their history and the
    clicks of their IP addresses: a query each, only when the policy can use them), then
-   attribution and calculation run per event in memory through the services' own functions
-   (`commissions.services`), carrying each contact's lead partner and new history entries
-   from one event to the next, as the API would see them one after the other. Every row is
-   then written in one transaction: the events first (their unique constraint stops any
-   copy that the API recorded meanwhile: the batch is then worked out again without it),
-   the contacts in one upsert, the rest by COPY.
+   each event is decided in memory by the API's own engine (`commissions.intake`: `track`,
+   then the event's write plan, `order_plan` or `web_form_plan`), carrying each contact's
+   lead partner and new history entries from one event to the next, as the API would see
+   them one after the other. The plans' rows are then written in one transaction: the
+   events first (their unique constraint stops any copy that the API recorded meanwhile:
+   the batch is then worked out again without it), the contacts in one upsert, the rest
+   by COPY.
 3. Refunds go one by one through the API's service (`refund_record`), after the batch's
    orders: a refund may name an order of the same batch, but not one of a later line.
 
@@ -36,7 +37,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
@@ -63,13 +63,28 @@ from .attribution import (
     CouponState,
     PartnerState,
     Touch,
-    contact_lead,
     expiry,
     history_pick,
     valid_clicks,
 )
-from .calculation import LEAD
-from .intake import cookie_clicks, explicit, looks_by_ip, needs_history, track
+from .intake import (
+    EventPlan,
+    Tracked,
+    cookie_clicks,
+    explicit,
+    looks_by_ip,
+    needs_history,
+    order_plan,
+    track,
+    web_form_plan,
+)
+from .intake.plan import (
+    COMMISSION_FIELDS,
+    LEAD_FIELDS,
+    ORDER_FIELDS,
+    chain_partners,
+    history_entries,
+)
 from .models import (
     Commission,
     Contact,
@@ -92,29 +107,12 @@ from .selectors import (
     referrals_known,
 )
 from .serializers import partners_named
-from .services import (
-    COMMISSION_FIELDS,
-    LEAD_FIELDS,
-    ORDER_FIELDS,
-    REFERRAL_FIELDS,
-    Credit,
-    UnknownOrder,
-    chain_partners,
-    contact_conflict_sql,
-    emails_wanted,
-    history_entry,
-    normalise_email,
-    order_commission_rows,
-    order_credit,
-    order_guarded,
-    order_record,
-    order_result,
-    order_values,
-    refund_record,
-    web_form_record,
-    web_form_result,
-    web_form_values,
-)
+from .services.contacts import REFERRAL_FIELDS, contact_conflict_sql, history_entry, normalise_email
+from .services.events import UnknownOrder
+from .services.notifications import emails_wanted
+from .services.orders import order_record
+from .services.refunds import refund_record
+from .services.web_forms import web_form_record
 from .webhooks import WebhookEventType, active_endpoints, webhook_commission_created
 
 RULES: dict[str, validation.Record] = {
@@ -573,11 +571,9 @@ class _Event:
     counted: bool = False  # a cookie click counts
     pk: int | None = None
     order_pk: int | None = None
-    lead_id: int | None = None
-    lead_trace: dict | None = None
-    credit: Credit | None = None  # orders
+    tracked: Tracked | None = None
+    plan: EventPlan | None = None
     lines: tuple[int, int] = (0, 0)  # orders: its commission rows in the batch's
-    result: Callable[..., dict] | None = None
 
     @property
     def data(self) -> dict:
@@ -625,6 +621,12 @@ class _BatchReader:
 
     def coupon(self, code: str) -> CouponState | None:
         return self.batch.coupons.get(code.lower())
+
+    def chains(self, partner_ids: Iterable[int | None], chains: dict[int, Chain]) -> None:
+        # The batch read the chains of every partner its events may credit (`_attribute`).
+        missing = {pk for pk in partner_ids if pk is not None and pk not in chains}
+        if missing:
+            chains.update(partner_chains(missing))
 
 
 class _Batch:
@@ -719,16 +721,18 @@ class _Batch:
     # Rules ------------------------------------------------------------------------------------
 
     def _attribute(self) -> None:
-        """Attribution, each contact's lead partner and new history, event by event in file
-        order, by the services' own functions; then the chains of partners credited that
-        were not read yet (a partner found by IP address)."""
+        """Attribution and each contact's new history, event by event in file order (a
+        later event may pick an entry an earlier one added); then the chains of partners
+        an event may credit that were not read yet (a partner found by IP address, a
+        contact's lead partner), in one query."""
         policy = self.engine.policy
+        credited = {c.lead.partner_id for c in self.contacts.values()}
         for n, event in enumerate(self.events):
             contact = self.contacts[event.email]
             person = event.data["contact"]
             contact.first_name = person.get("first_name") or contact.first_name
             contact.last_name = person.get("last_name") or contact.last_name
-            tracked = track(
+            event.tracked = track(
                 reader=_BatchReader(self, n, contact),
                 policy=policy,
                 chains=self.chains,
@@ -739,117 +743,66 @@ class _Batch:
                 credits=event.credits,
                 coupon_code=event.data.get("coupon"),
             )
-            fix, event.lead_id, event.lead_trace = contact_lead(
-                contact.lead, event.explicit_lead or tracked.attribution, event.at
-            )
-            if fix is not None:
-                contact.lead = fix
-            for source, touches in (
-                (ReferralSource.COOKIE, tracked.cookie),
-                (ReferralSource.IP, tracked.ip),
-            ):
-                for touch in touches:
-                    if touch.ref not in contact.clicks:  # once per click and contact
-                        contact.clicks.add(touch.ref)
-                        state = tracked.partners[touch.partner_id]
-                        pk = next(self.entry_ids, None)
-                        contact.entries.append(_Entry(pk, touch, state, source))
-            for touch in tracked.coupon:  # an entry each time, as the API adds it
-                state = tracked.partners[touch.partner_id]
+            credited.add(event.tracked.attribution.partner_id)
+            for entry in history_entries(event.tracked):
+                if entry.source != ReferralSource.COUPON:  # a coupon is no click: each time
+                    if entry.touch.ref in contact.clicks:
+                        continue  # once per click and contact, as the API adds them
+                    contact.clicks.add(entry.touch.ref)
                 pk = next(self.entry_ids, None)
-                contact.entries.append(_Entry(pk, touch, state, ReferralSource.COUPON))
-            if event.is_order:
-                event.credit = order_credit(
-                    explicit_lead=event.explicit_lead,
-                    explicit_sale=event.explicit_sale,
-                    attribution=tracked.attribution,
-                    lead_id=event.lead_id,
-                    lead_trace=event.lead_trace,
-                )
-        credited = set()
-        for event in self.events:
-            credited.add(event.lead_id)
-            if event.credit is not None:
-                credited.update((event.credit.lead_id, event.credit.sale_id))
+                contact.entries.append(_Entry(pk, entry.touch, entry.partner, entry.source))
         missing = {pk for pk in credited if pk is not None and pk not in self.chains}
         if missing:
             self.chains.update(partner_chains(missing))
 
-    # Rows -------------------------------------------------------------------------------------
+    # Plans and rows ---------------------------------------------------------------------------
 
     def _rows(self) -> None:
-        """Every row the batch writes, by the services' own row builders, made into the
-        COPY text (`self.copies`, in the order they are written) and the upsert of the
-        contacts already stored."""
+        """Each event's plan in file order (`intake.order_plan`, `web_form_plan`: the API's
+        own decision, each contact's lead partner carried from one event to the next), made
+        into the COPY text (`self.copies`, in the order they are written) and the upsert of
+        the contacts already stored. The plans' history entries are those `_attribute`
+        added (once per click and contact)."""
         engine, chains = self.engine, self.chains
         partners = chain_partners(chains)
         codes = {pk: p.code for pk, p in partners.items()}
         rows: dict[str, list] = {"order": [], "lead": [], "commission": []}
-        for event in self.events:
+        for n, event in enumerate(self.events):
             data, contact = event.data, self.contacts[event.email]
+            common = {
+                "reader": _BatchReader(self, n, contact), "data": data, "at": event.at,
+                "chains": chains, "tracked": event.tracked, "explicit_lead": event.explicit_lead,
+                "contact_pk": contact.pk, "contact": contact.lead, "event_pk": event.pk,
+            }  # fmt: skip
             if event.is_order:
-                credit = order_guarded(
-                    event.credit, engine=engine, chains=chains, buyer_email=event.email
+                plan = order_plan(
+                    **common,
+                    engine=engine,
+                    explicit_sale=event.explicit_sale,
+                    email=event.email,
+                    order_pk=event.order_pk,
                 )
-                order, base, currency = order_values(
-                    event_pk=event.pk,
-                    event_id=data["event_id"],
-                    contact_pk=contact.pk,
-                    data=data,
-                    credit=credit,
-                    at=event.at,
-                )
-                rows["order"].append((event.order_pk, *order))
-                lines = order_commission_rows(
-                    order_id=event.order_pk,
-                    base=base,
-                    currency=currency,
-                    at=event.at,
-                    credit=credit,
-                    chains=chains,
-                    policy=engine.policy,
-                )
-                event.lines = (len(rows["commission"]), len(rows["commission"]) + len(lines))
-                rows["commission"] += lines
-                credited = [(line.partner, line.kind) for line in lines]
-                event.result = partial(
-                    order_result, event_id=data["event_id"], base=base, credit=credit, codes=codes
-                )
+                rows["order"].append((event.order_pk, *plan.order))
+                event.lines = (len(rows["commission"]), len(rows["commission"]) + len(plan.lines))
+                rows["commission"] += plan.lines
             else:
-                rows["lead"].append(
-                    web_form_values(
-                        event_pk=event.pk,
-                        contact_pk=contact.pk,
-                        data=data,
-                        lead_id=event.lead_id,
-                        trace=event.lead_trace,
-                        at=event.at,
-                    )
-                )
-                credited = [(event.lead_id, LEAD)] if event.lead_id is not None else []
-                event.result = partial(
-                    web_form_result,
-                    event_id=data["event_id"],
-                    contact_id=contact.pk,
-                    lead_id=event.lead_id,
-                    trace=event.lead_trace,
-                    codes=codes,
-                )
+                plan = web_form_plan(**common)
+                rows["lead"].append(plan.lead)
+            if plan.lead_fix is not None:
+                contact.lead = plan.lead_fix
+            event.plan = plan
             # Imported events email nobody and log no notification (SPEC §5.6).
             event.line.emails_skipped = emails_wanted(
-                credited=credited, engine=engine, switches=partners
+                credited=plan.credited, engine=engine, switches=partners
             )
         lines = rows["commission"]
         ids = ids_reserve({Commission: len(lines)})[Commission]
         events, self.paid = [], []
         for event in self.events:
-            if event.is_order:
-                start, end = event.lines
-                result = event.result(rows=lines[start:end], ids=ids[start:end])
-                if end > start:
-                    self.paid.append((event.order_pk, ids[start:end]))
-            else:
-                result = event.result()
+            start, end = event.lines
+            result = event.plan.result(ids=ids[start:end], codes=codes)
+            if end > start:
+                self.paid.append((event.order_pk, ids[start:end]))
             events.append(
                 (event.pk, event.line.kind, event.data["event_id"], event.line.payload,
                  self.now, event.at, result)

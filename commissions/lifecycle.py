@@ -30,6 +30,7 @@ from .models import (
 )
 from .money import ZERO
 from .selectors import engine_settings
+from .services.notifications import notification_decisions, notifications_written
 
 REASON_MAX = 500
 
@@ -183,8 +184,6 @@ def commissions_reject(
 def _rejections_notify(lines: list[Commission], *, at: datetime) -> None:
     """One notification per rejected line, queued (or skipped with the reason) as the
     commission emails are, and sent by the same task once the transaction commits."""
-    from .services import notification_decisions, notifications_written
-
     events = dict(
         Order.objects.filter(pk__in={line.order_id for line in lines}).values_list("pk", "event_id")
     )

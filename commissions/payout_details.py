@@ -19,6 +19,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from partners.models import Partner
+from referral_program.background import task_queue_on_commit
 
 from .models import (
     BankAccountType,
@@ -240,9 +241,7 @@ def payout_details_update(
         status=NotificationStatus.QUEUED,
         created_at=at,
     )
-    from .tasks import send_notification
-
-    transaction.on_commit(lambda: send_notification.delay(notification.pk))
+    task_queue_on_commit("commissions.tasks.send_notification", notification.pk)
     return change
 
 

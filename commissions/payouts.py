@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from partners.models import Partner
 from partners.selectors import defaults_get
+from referral_program.background import task_queue_on_commit
 
 from .aggregates import money_sum
 from .ledger import day_after, day_start
@@ -331,9 +332,7 @@ def _payout_emails(batch: PayoutBatch, *, now: datetime) -> None:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    from .tasks import send_notifications
-
-    transaction.on_commit(lambda: send_notifications.delay(ids))
+    task_queue_on_commit("commissions.tasks.send_notifications", ids)
 
 
 def _marked(payment_id: int, *, allowed: tuple[str, ...], verb: str) -> Payment:

@@ -9,7 +9,7 @@ hand it to a worker again (docs/reliability.md).
 
 from celery import shared_task
 
-from .services import notification_send
+from .services.notifications import notification_send
 from .webhooks import webhook_delivery_attempt
 
 

@@ -74,7 +74,7 @@ from .models import (
 )
 from .money import ZERO, round_money
 from .payout_details import masked, payout_details_of
-from .services import referral_add_manual
+from .services.contacts import referral_add_manual
 
 PAGE_SIZE = 50
 # How many rows a CSV export reads (and computes ledger figures for) at a time.

@@ -38,6 +38,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from referral_program.background import task_queue
+
 from . import webhook_guard
 from .models import (
     Commission,
@@ -202,10 +204,8 @@ def webhook_event_queue(*, event_type: str, subject_id: int) -> list[WebhookDeli
 
 
 def _send_later(ids: Iterable[int]) -> None:
-    from .tasks import deliver_webhook
-
     for pk in ids:
-        deliver_webhook.delay(pk)
+        task_queue("commissions.tasks.deliver_webhook", pk)
 
 
 def webhook_commission_created(*, order_pk: int, lines: Sized) -> None:

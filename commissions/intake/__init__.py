@@ -9,25 +9,32 @@ brought it (the API, `commissions.services`; a file, `commissions.importing`):
    reads); the importer's reader has read them for its whole batch, and adds what its
    earlier events recorded.
 2. **Decide** in the pure rules: `track` (`track.py`) runs `attribution.attribute` over
-   what it read, `attribution.contact_lead` fixes the contact's lead partner, and
-   `calculation` pays the chains.
-3. **Write** the rows (`commissions.services` one event in one transaction, the importer a
-   batch by COPY).
+   what it read; then one function per kind of event (`plan.py`: `order_plan`,
+   `web_form_plan`) fixes the contact's lead partner (`attribution.contact_lead`), names
+   the partners credited, pays their chains (`calculation`) and returns the event's write
+   plan (`EventPlan`).
+3. **Write** the plan (`commissions.services` one event in one transaction, with
+   INSERT … RETURNING; the importer the plans of a batch by COPY).
 
 A new attribution source (SPEC §11's coupon) is one rule in `attribution.py` and one read
 here: a `Reader` method and its use in `track`.
 """
 
+from .plan import EventPlan, HistoryEntry, order_plan, web_form_plan
 from .reader import DatabaseReader, Reader, cookie_clicks, explicit
 from .track import Tracked, looks_by_ip, needs_history, track
 
 __all__ = [
     "DatabaseReader",
+    "EventPlan",
+    "HistoryEntry",
     "Reader",
     "Tracked",
     "cookie_clicks",
     "explicit",
     "looks_by_ip",
     "needs_history",
+    "order_plan",
     "track",
+    "web_form_plan",
 ]

@@ -15,6 +15,7 @@ from ..selectors import (
     engine_with_chains,
     history_picks,
     ip_clicks,
+    partner_chains,
 )
 
 
@@ -50,6 +51,11 @@ class Reader(Protocol):
         """The recent clicks of active partners from `ip`, with their partners."""
         ...
 
+    def chains(self, partner_ids: Iterable[int | None], chains: dict[int, Chain]) -> None:
+        """Add to `chains` those of the partners `partner_ids` it lacks (the partners an
+        event credits, found by its plan)."""
+        ...
+
 
 class DatabaseReader:
     """The API's reader: one event, read as a batch of one by the selectors."""
@@ -74,3 +80,8 @@ class DatabaseReader:
 
     def ip_clicks(self, *, ip: str, at: datetime) -> tuple[list[Touch], dict[int, PartnerState]]:
         return ip_clicks([(0, ip, at)])[0]
+
+    def chains(self, partner_ids: Iterable[int | None], chains: dict[int, Chain]) -> None:
+        missing = {pk for pk in partner_ids if pk is not None and pk not in chains}
+        if missing:  # one query
+            chains.update(partner_chains(missing))

@@ -147,9 +147,10 @@ def test_an_order_costs_the_same_few_queries_whatever_the_history_and_items(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_web_form_with_a_click_costs_ten_statements(api, django_assert_num_queries):
+def test_a_web_form_with_a_click_costs_nine_statements(api, django_assert_num_queries):
     """The API key, BEGIN, the event, the defaults with the clicked partner, the contact made
-    with its lead partner, its history entry, the form, the notification, the result, COMMIT."""
+    with its lead partner, its history entry, the form with its notification (one statement
+    on PostgreSQL, as an order's rows; two elsewhere), the result, COMMIT."""
     three_levels()
     Partner.objects.update(notify_lead=False)
     rep = Partner.objects.get(code="salesrep")
@@ -159,7 +160,7 @@ def test_a_web_form_with_a_click_costs_ten_statements(api, django_assert_num_que
     )
     form = {"event_id": "form-1", "contact": {"email": "ada@example.com"}, "tracking_token": token}
 
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9 if connection.vendor == "postgresql" else 10):
         response = api.post("/api/v1/events/web-forms/", form, format="json")
 
     assert response.status_code == 201, response.data

@@ -17,7 +17,8 @@ from commissions.selectors import (
     partner_chains,
 )
 from commissions.serializers import OrderEventSerializer
-from commissions.services import _contact_write, contact_upsert, notifications_queue
+from commissions.services.contacts import contact_upsert, contact_write
+from commissions.services.notifications import notifications_queue
 from partners.models import ProgramRate
 from partners.services.defaults import defaults_update
 from referral_program.db import InsertPart, Returned, insert_together
@@ -197,8 +198,8 @@ def test_a_contact_is_made_with_its_lead_partner_and_found_again_in_one_statemen
     lead = (tree["rep"].pk, at, {"source": "cookie", "fixed_at": at.isoformat()})
 
     with django_assert_num_queries(1):
-        made, is_new = _contact_write(email=" Ada@Example.com ", first_name="Ada", lead=lead)
-    again, again_new = _contact_write(email="ada@example.com", last_name="Byron", lead=None)
+        made, is_new = contact_write(email=" Ada@Example.com ", first_name="Ada", lead=lead)
+    again, again_new = contact_write(email="ada@example.com", last_name="Byron", lead=None)
 
     assert (is_new, again_new) == (True, False)
     assert again.pk == made.pk
@@ -238,8 +239,8 @@ def test_contact_upsert_fills_in_or_replaces_names_and_keeps_the_lead(db, names,
 
 
 def test_the_contact_made_in_this_transaction_is_not_new_on_a_second_write(db):
-    first, first_new = _contact_write(email="bo@example.com")
-    second, second_new = _contact_write(email="bo@example.com")
+    first, first_new = contact_write(email="bo@example.com")
+    second, second_new = contact_write(email="bo@example.com")
     assert (first_new, second_new, first.pk == second.pk) == (True, False, True)
 
 

@@ -22,7 +22,8 @@ from commissions.lifecycle import commissions_approve, commissions_reject
 from commissions.models import Commission, CommissionEntry, Order, Payment
 from commissions.money import ZERO
 from commissions.payouts import payout_batch_create
-from commissions.services import order_record, refund_record
+from commissions.services.orders import order_record
+from commissions.services.refunds import refund_record
 from partners.services.defaults import defaults_update
 from tests.conftest import FIXED_NOW
 from tests.factories import PartnerFactory, ProgramFactory

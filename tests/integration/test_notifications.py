@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from commissions.models import Notification
-from commissions.services import notification_send
+from commissions.services.notifications import notification_send
 from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from commissions.models import Commission, Event
-from commissions.services import referral_add_manual
+from commissions.services.contacts import referral_add_manual
 from partners.services.defaults import defaults_update
 from partners.tokens import TokenClick, encode_token, new_click_id
 from referral_program.parsers import TOKEN_KEPT_LENGTH

@@ -1,0 +1,441 @@
+"""The decision of one event: its write plan (SPEC §4, §5.1, §5.2).
+
+An event's rules run once, here, whichever door brought it: `order_plan` and
+`web_form_plan` take what was read (the engine settings, the chains, what `track` found,
+the contact's lead partner before the event) and return an `EventPlan`: the rows of each
+table, the contact's change, the history entries, the (partner, kind) pairs credited, and
+the event's result once the ids of its commission lines are known. The API writes a plan
+of one event with INSERT … RETURNING (`commissions.services`); the importer collects the
+plans of a batch and writes them by COPY (`commissions.importing`).
+
+The plan reads nothing but the chains of the partners it credits that were not read yet,
+through the reader (`Reader.chains`).
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any, NamedTuple
+
+from django.conf import settings
+
+from ..attribution import (
+    GUARD_SELF_REFERRAL,
+    Attribution,
+    ContactLead,
+    PartnerState,
+    Policy,
+    Touch,
+    contact_lead,
+    is_self_referral,
+)
+from ..calculation import LEAD, SALE, Item, commission_lines, order_base
+from ..models import CommissionEntry, ReferralSource
+from ..money import ZERO
+from ..selectors import Chain, EngineSettings
+from .reader import Reader
+from .track import Tracked
+
+
+class HistoryEntry(NamedTuple):
+    """A click (or the coupon) an event adds to its contact's referral history."""
+
+    touch: Touch
+    source: str
+    partner: PartnerState  # its partner's (cookie days: when the entry expires)
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    """What one web form or order writes, decided; the ids it names are those given to
+    its plan (or placeholders the writer fills in)."""
+
+    lead_fix: ContactLead | None  # the contact's lead partner, fixed by this event
+    entries: tuple[HistoryEntry, ...]  # for the contact's history, once per click
+    order: tuple | None  # an order's row, in the order of ORDER_FIELDS
+    lead: tuple | None  # a web form's row, in the order of LEAD_FIELDS
+    lines: tuple["CommissionRow", ...]  # an order's commission lines
+    credited: tuple[tuple[int, str], ...]  # (partner id, kind) to notify
+    # The event's result, given the ids of its commission lines and the partners' codes.
+    answer: Callable[..., dict]
+
+    def result(self, *, ids: Sequence[int], codes: Mapping[int, str]) -> dict:
+        """What the event answers (and its event row keeps)."""
+        return self.answer(rows=self.lines, ids=ids, codes=codes)
+
+
+def history_entries(tracked: Tracked) -> tuple[HistoryEntry, ...]:
+    """The history entries of what `track` found: the cookie's clicks that count or the
+    IP address's click that decided (at most one of them: the IP address is looked at
+    only when nothing else decided), and a coupon that decided (SPEC §11)."""
+    return tuple(
+        HistoryEntry(touch, source, tracked.partners[touch.partner_id])
+        for source, touches in (
+            (ReferralSource.COOKIE, tracked.cookie),
+            (ReferralSource.IP, tracked.ip),
+            (ReferralSource.COUPON, tracked.coupon),
+        )
+        for touch in touches
+    )
+
+
+def order_plan(
+    *,
+    reader: Reader,
+    data: Mapping[str, Any],
+    at: datetime,
+    engine: EngineSettings,
+    chains: dict[int, Chain],
+    tracked: Tracked,
+    explicit_lead: Attribution | None,
+    explicit_sale: Attribution | None,
+    contact_pk: int,
+    contact: ContactLead,
+    email: str,
+    event_pk: int,
+    order_pk: Any,
+) -> EventPlan:
+    """An order of the contact `contact_pk` (`email`, normalised; its lead partner before
+    the event `contact`): its lead and sale partners (SPEC §4) and its commission lines
+    up their chains (§5.2). `order_pk`: the order's id, or the placeholder of a writer
+    that learns it as it writes."""
+    fix, lead_id, lead_trace = contact_lead(contact, explicit_lead or tracked.attribution, at)
+    credit = order_credit(
+        explicit_lead=explicit_lead,
+        explicit_sale=explicit_sale,
+        attribution=tracked.attribution,
+        lead_id=lead_id,
+        lead_trace=lead_trace,
+    )
+    reader.chains([credit.lead_id, credit.sale_id], chains)
+    credit = order_guarded(credit, engine=engine, chains=chains, buyer_email=email)
+    order, base, currency = order_values(
+        event_pk=event_pk,
+        event_id=data["event_id"],
+        contact_pk=contact_pk,
+        data=data,
+        credit=credit,
+        at=at,
+    )
+    lines = order_commission_rows(
+        order_id=order_pk,
+        base=base,
+        currency=currency,
+        at=at,
+        credit=credit,
+        chains=chains,
+        policy=engine.policy,
+    )
+    return EventPlan(
+        lead_fix=fix,
+        entries=history_entries(tracked),
+        order=order,
+        lead=None,
+        lines=tuple(lines),
+        credited=tuple((line.partner, line.kind) for line in lines),
+        answer=partial(order_result, event_id=data["event_id"], base=base, credit=credit),
+    )
+
+
+def web_form_plan(
+    *,
+    reader: Reader,
+    data: Mapping[str, Any],
+    at: datetime,
+    chains: dict[int, Chain],
+    tracked: Tracked,
+    explicit_lead: Attribution | None,
+    contact_pk: int,
+    contact: ContactLead,
+    event_pk: int,
+) -> EventPlan:
+    """A web form of the contact `contact_pk` (its lead partner before the event
+    `contact`): its lead partner, fixed at the contact's first attribution. Pays nothing
+    (SPEC §5.1)."""
+    fix, lead_id, trace = contact_lead(contact, explicit_lead or tracked.attribution, at)
+    reader.chains([lead_id], chains)
+    return EventPlan(
+        lead_fix=fix,
+        entries=history_entries(tracked),
+        order=None,
+        lead=web_form_values(
+            event_pk=event_pk, contact_pk=contact_pk, data=data, lead_id=lead_id, trace=trace, at=at
+        ),
+        lines=(),
+        credited=((lead_id, LEAD),) if lead_id is not None else (),
+        answer=partial(
+            _web_form_answer, event_id=data["event_id"], contact_id=contact_pk, lead_id=lead_id,
+            trace=trace,
+        ),
+    )  # fmt: skip
+
+
+def _web_form_answer(*, rows: Sequence, ids: Sequence[int], codes: Mapping, **result) -> dict:
+    return web_form_result(codes=codes, **result)
+
+
+def chain_partners(chains: Mapping[int, Chain]) -> dict:
+    """Every partner of the chains, by id: code and email switches."""
+    return {p.id: p for chain in chains.values() for p in chain.partners}
+
+
+def attribution_brief(attribution: Mapping[str, Any]) -> dict:
+    """The attribution an event answers: its source and rule, and a guard that stopped it."""
+    brief = {"source": attribution.get("source"), "rule": attribution.get("rule")}
+    if attribution.get("guard"):
+        brief["guard"] = attribution["guard"]  # the guard that stopped the commissions
+    return brief
+
+
+# --- The rows (the order of the fields each table is written with) -------------------------
+
+
+class CommissionRow(NamedTuple):
+    """A commission line to insert, in the order of COMMISSION_FIELDS."""
+
+    partner: int
+    order: int
+    level: int
+    kind: str
+    entry: str
+    base: Decimal
+    amount: Decimal
+    currency: str
+    program: int
+    trace: dict
+    occurred_at: datetime
+    payable_at: datetime  # pending until then (SPEC §11): the program's hold days after `at`
+
+
+COMMISSION_FIELDS = CommissionRow._fields
+
+
+ORDER_FIELDS = ("event", "order_id", "contact", "currency", "items", "discount", "shipping")
+ORDER_FIELDS += ("tax", "base", "total", "refunded", "ip", "lead_partner", "sale_partner")
+ORDER_FIELDS += ("lead_trace", "sale_trace", "occurred_at")
+
+
+class Credit(NamedTuple):
+    """The partners an order credits, and how each was found (their traces)."""
+
+    lead_id: int | None
+    lead_trace: dict
+    sale_id: int | None
+    sale_trace: dict
+
+
+def order_credit(
+    *,
+    explicit_lead: Attribution | None,
+    explicit_sale: Attribution | None,
+    attribution: Attribution,
+    lead_id: int | None,
+    lead_trace: dict,
+) -> Credit:
+    """The lead partner is the event's `lead_partner`, else the contact's (`lead_id`); the
+    sale partner the event's `sale_partner`, else the order's attribution (SPEC §4)."""
+    if explicit_lead is not None:
+        lead_id, lead_trace = explicit_lead.partner_id, explicit_lead.trace()
+    sale = explicit_sale or attribution
+    return Credit(lead_id, lead_trace, sale.partner_id, sale.trace())
+
+
+def _self_referral_guarded(trace: dict | None, chain: Chain | None, buyer_email: str):
+    """The trace, marked with the self-referral guard when the buyer is the credited
+    partner (SPEC §9): that kind then pays nobody in the chain."""
+    if trace is None or chain is None or not is_self_referral(buyer_email, chain.emails):
+        return trace
+    return {**trace, "guard": GUARD_SELF_REFERRAL}
+
+
+def order_guarded(
+    credit: Credit, *, engine: EngineSettings, chains: Mapping[int, Chain], buyer_email: str
+) -> Credit:
+    """The credit with each kind's trace marked when a guard stops it (SPEC §9); `chains`
+    holds the credited partners'."""
+    if not engine.self_referral_guard:
+        return credit
+    return credit._replace(
+        lead_trace=_self_referral_guarded(
+            credit.lead_trace, chains.get(credit.lead_id), buyer_email
+        ),
+        sale_trace=_self_referral_guarded(
+            credit.sale_trace, chains.get(credit.sale_id), buyer_email
+        ),
+    )
+
+
+def order_values(
+    *,
+    event_pk: int,
+    event_id: str,
+    contact_pk: int,
+    data: Mapping[str, Any],
+    credit: Credit,
+    at: datetime,
+) -> tuple[tuple, Decimal, str]:
+    """An order's row (in the order of ORDER_FIELDS), its base and its currency."""
+    currency = data.get("currency") or settings.DEFAULT_CURRENCY
+    items = [Item(quantity=i["quantity"], unit_price=i["unit_price"]) for i in data["items"]]
+    discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
+    base = order_base(items, discount)
+    stored_items = [
+        {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])} for i in data["items"]
+    ]
+    order = (
+        event_pk, event_id, contact_pk, currency, stored_items, discount, shipping, tax, base,
+        base + shipping + tax, ZERO, data.get("ip"), credit.lead_id, credit.sale_id,
+        credit.lead_trace, credit.sale_trace, at,
+    )  # fmt: skip
+    return order, base, currency
+
+
+def order_commission_rows(
+    *,
+    order_id: int,
+    base: Decimal,
+    currency: str,
+    at: datetime,
+    credit: Credit,
+    chains: Mapping[int, Chain],
+    policy: Policy,
+) -> list[CommissionRow]:
+    """Every commission line of an order: lead then sale, up each credited partner's chain;
+    nothing for a kind nobody is credited for, or that a guard stopped."""
+    rows = []
+    for kind, partner_id, trace in (
+        (LEAD, credit.lead_id, credit.lead_trace),
+        (SALE, credit.sale_id, credit.sale_trace),
+    ):
+        if partner_id is not None and not (trace or {}).get("guard"):
+            rows += _commission_rows(
+                order_id=order_id,
+                base=base,
+                currency=currency,
+                at=at,
+                kind=kind,
+                partner_id=partner_id,
+                trace=trace,
+                chain=chains[partner_id],
+                policy=policy,
+            )
+    return rows
+
+
+def _commission_rows(
+    *,
+    order_id: int,
+    base: Decimal,
+    currency: str,
+    at: datetime,
+    kind: str,
+    partner_id: int,
+    trace: dict,
+    chain: Chain,
+    policy: Policy,
+) -> list[CommissionRow]:
+    """The lines one kind pays up the credited partner's chain, each with its trace."""
+    terms = chain.terms
+    if terms is None:
+        return []
+    lines = commission_lines(
+        terms=terms,
+        kind=kind,
+        chain=chain.members,
+        has_parent=chain.has_parent,
+        base=base,
+        currency=currency,
+    )
+    # The same for every line (values that are never changed, so the lines share them).
+    program = {"id": terms.program_id, "name": terms.name, "levels": terms.levels}
+    applied = {
+        "partner_selection": policy.partner_selection,
+        "tracking_method": policy.tracking_method,
+        "use_ip_address": policy.use_ip_address,
+    }
+    return [
+        CommissionRow(
+            partner=line.partner_id,
+            order=order_id,
+            level=line.level,
+            kind=kind,
+            entry=CommissionEntry.COMMISSION,
+            base=line.base,
+            amount=line.amount,
+            currency=currency,
+            program=terms.program_id,
+            occurred_at=at,
+            payable_at=at + timedelta(days=terms.hold_days),
+            trace={
+                "attribution": trace,
+                "credited_partner_id": partner_id,
+                "program": program,
+                "rates": line.rates(),
+                "hold_days": terms.hold_days,
+                "base": str(line.base),
+                "policy": applied,
+            },
+        )
+        for line in lines
+    ]
+
+
+def order_result(
+    *,
+    event_id: str,
+    base: Decimal,
+    credit: Credit,
+    rows: Iterable[CommissionRow],
+    ids: Iterable[int],
+    codes: Mapping[int, str],
+) -> dict:
+    """What an order answers (and its event keeps); `codes`: partner codes by id."""
+    return {
+        "event_id": event_id,
+        "order_id": event_id,
+        "base": str(base),
+        "lead_partner": codes.get(credit.lead_id),
+        "sale_partner": codes.get(credit.sale_id),
+        "attribution": attribution_brief(credit.sale_trace),
+        "commissions": [
+            {
+                "id": pk,
+                "partner": codes[row.partner],
+                "level": row.level,
+                "kind": row.kind,
+                "amount": str(row.amount),
+                "currency": row.currency,
+            }
+            for pk, row in zip(ids, rows, strict=True)
+        ],
+    }
+
+
+LEAD_FIELDS = ("event", "contact", "form", "partner", "trace", "occurred_at")
+
+
+def web_form_values(
+    *,
+    event_pk: int,
+    contact_pk: int,
+    data: Mapping[str, Any],
+    lead_id: int | None,
+    trace: dict,
+    at: datetime,
+) -> tuple:
+    """A web form's row, in the order of LEAD_FIELDS."""
+    return (event_pk, contact_pk, data.get("form", ""), lead_id, trace, at)
+
+
+def web_form_result(
+    *, event_id: str, contact_id: int, lead_id: int | None, trace: dict, codes: Mapping
+) -> dict:
+    """What a web form answers (and its event keeps); `codes`: partner codes by id."""
+    return {
+        "event_id": event_id,
+        "contact_id": contact_id,
+        "lead_partner": codes[lead_id] if lead_id is not None else None,
+        "attribution": attribution_brief(trace),
+    }
