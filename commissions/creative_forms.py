@@ -33,6 +33,9 @@ def image_help() -> str:
     )
 
 
+RESOURCE_FIELDS = ("kind", "title", "text", "alt_text", "position")
+
+
 class ResourceForm(forms.ModelForm):
     """A resource; `banner` holds the checked image file when one was uploaded."""
 
@@ -46,7 +49,7 @@ class ResourceForm(forms.ModelForm):
 
     class Meta:
         model = Resource
-        fields = ("kind", "title", "text", "alt_text", "position")
+        fields = RESOURCE_FIELDS
         labels = {"alt_text": "Image description (alt text)", "text": "Text"}
         widgets = {"text": forms.Textarea(attrs={"rows": 8})}
 
@@ -82,4 +85,4 @@ class ResourceForm(forms.ModelForm):
         return cleaned
 
     def service_data(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+        return {name: self.cleaned_data[name] for name in RESOURCE_FIELDS}

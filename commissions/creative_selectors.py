@@ -6,13 +6,13 @@ type is shown as text, and a link is kept only if markdown-it's `validateLink` a
 address (no `javascript:`, `vbscript:`, `file:` or `data:`).
 """
 
+import html
 from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
@@ -63,17 +63,13 @@ def banner_snippet(
     *, link: str, image_url: str, alt: str, width: int | None, height: int | None
 ) -> str:
     """The HTML a partner pastes on their site: the banner linking to their link, every
-    value escaped."""
-    if width and height:
-        return format_html(
-            '<a href="{}"><img src="{}" alt="{}" width="{}" height="{}"></a>',
-            link,
-            image_url,
-            alt,
-            width,
-            height,
-        )
-    return format_html('<a href="{}"><img src="{}" alt="{}"></a>', link, image_url, alt)
+    value escaped. A plain string (not marked safe): the page escapes it once more to show
+    it as text and to put it in the copy button."""
+    size = f' width="{int(width)}" height="{int(height)}"' if width and height else ""
+    return (
+        f'<a href="{html.escape(link)}"><img src="{html.escape(image_url)}" '
+        f'alt="{html.escape(alt)}"{size}></a>'
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ def partner_resources(partner: Partner) -> list[PartnerResource]:
                 width=resource.width,
                 height=resource.height,
             )
-            shown.append(PartnerResource(resource, link, str(snippet), path, url))
+            shown.append(PartnerResource(resource, link, snippet, path, url))
         else:
             shown.append(PartnerResource(resource, link, fill_link(resource.text, link)))
     return shown
