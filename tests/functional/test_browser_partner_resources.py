@@ -8,6 +8,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from commissions.creatives import banner_image_check, resource_create, welcome_message_update
+from tests.functional.test_browser_csp import watch
 from tests.functional.test_partner_center import PASSWORD, partner_with_login
 
 pytestmark = [
@@ -64,6 +65,7 @@ def test_resources_page_fits_and_copies_the_partner_link(
     site = live_server.url
     page.set_viewport_size({"width": width, "height": 900})
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
+    problems = watch(page)  # CSP violations, script errors, failed loads
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
@@ -104,4 +106,5 @@ def test_resources_page_fits_and_copies_the_partner_link(
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width, f"{scroll_width} px wide at {width} px"
     assert dialogs == []
+    assert problems == []
     screenshot()
