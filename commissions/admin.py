@@ -20,7 +20,9 @@ from django.utils.html import format_html
 
 from partners.models import Partner, PartnerStatus
 
-from . import lifecycle, webhooks
+from . import creatives, lifecycle, webhooks
+from .creative_forms import ResourceForm
+from .creative_selectors import banner_path
 from .hosted_forms import form_html_example, hosted_form_save
 from .integration_forms import HostedFormForm, WebhookEndpointForm
 from .models import (
@@ -31,9 +33,11 @@ from .models import (
     Lead,
     Notification,
     Order,
+    PartnerCenterSettings,
     PayoutDetails,
     PayoutDetailsChange,
     Referral,
+    Resource,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -446,3 +450,61 @@ class PayoutDetailsChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(PartnerCenterSettings)
+class PartnerCenterSettingsAdmin(admin.ModelAdmin):
+    """The Partner Center's welcome message (one row); also on Settings > Partner Center."""
+
+    fields = ("welcome_message", "updated_at", "updated_by")
+    readonly_fields = ("updated_at", "updated_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not PartnerCenterSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        creatives.welcome_message_update(text=obj.welcome_message, acting_user=request.user)
+        obj.pk = 1
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    """Banners and texts partners share (SPEC §12); also on Settings > Partner resources.
+    The image is checked as on the staff page (`creatives.banner_image_check`)."""
+
+    form = ResourceForm
+    list_display = ("title", "kind", "position", "image_type", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("title", "text")
+    readonly_fields = ("current_image", "created_at", "updated_at")
+
+    @admin.display(description="Current image")
+    def current_image(self, obj: Resource) -> str:
+        if not obj.image:
+            return "-"
+        return format_html(
+            '<img src="{}" alt="{}" style="max-width: 300px"> {} x {}',
+            banner_path(obj),
+            obj.alt_text,
+            obj.width,
+            obj.height,
+        )
+
+    def save_model(self, request, obj, form, change):
+        data = form.service_data()
+        if change:
+            creatives.resource_update(resource=obj, data=data, image=form.banner)
+            return
+        created = creatives.resource_create(data=data, image=form.banner)
+        obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        creatives.resource_delete(resource=obj)
+
+    def delete_queryset(self, request, queryset):
+        for resource in queryset:
+            creatives.resource_delete(resource=resource)

@@ -776,3 +776,69 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} to {self.endpoint_id}: {self.status}"
+
+
+# --- Partner Center content (SPEC §12): the welcome message and the resources --------------
+
+
+class PartnerCenterSettings(models.Model):
+    """The one row of what staff write for the Partner Center (pk 1): the welcome message
+    on its home page, in Markdown (rendered with raw HTML off: `commissions.creatives`)."""
+
+    welcome_message = models.TextField(blank=True, default="", max_length=10_000)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        verbose_name = "Partner Center settings"
+        verbose_name_plural = "Partner Center settings"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="partnercentersettings_one_row")
+        ]
+
+    def __str__(self) -> str:
+        return "Partner Center settings"
+
+
+class ResourceKind(models.TextChoices):
+    BANNER = "banner", "Banner"
+    EMAIL = "email", "Email copy"
+    SOCIAL = "social", "Social post"
+
+
+class Resource(models.Model):
+    """A creative staff give every partner (SPEC §12): a banner image, or a text (email copy,
+    a social post) with `{link}` where the partner's own link goes.
+
+    A banner's file is checked by `commissions.creatives.banner_image_check` (Pillow: PNG,
+    JPEG, GIF or WebP within the size and dimension limits) and stored under a random name;
+    `image_type` is the content type it is served with.
+    """
+
+    kind = models.CharField(max_length=8, choices=ResourceKind.choices)
+    title = models.CharField(max_length=120)
+    text = models.TextField(
+        blank=True,
+        default="",
+        max_length=5000,
+        help_text="Email copy or a social post; {link} is replaced by each partner's link.",
+    )
+    image = models.FileField(upload_to="banners/", blank=True, default="", max_length=200)
+    image_type = models.CharField(max_length=20, blank=True, default="")
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    alt_text = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="What the banner says, for screen readers.",
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Lower numbers come first.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.title

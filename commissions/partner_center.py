@@ -38,6 +38,7 @@ from referral_program.dates import QueryErrorsAre400
 
 from .aggregates import money_sum
 from .charts import Series, bar_chart, fill_dates
+from .creative_selectors import markdown_html, welcome_message
 from .csv_files import csv_response, csv_text
 from .explain import explain
 from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
@@ -197,9 +198,10 @@ def _money(amount: int | Decimal, currency: str) -> str:
 
 
 class DashboardView(PartnerCenterMixin, TemplateView):
-    """Clicks, opt-ins, orders and commissions: the last 30 days, all time, and charts.
+    """The welcome message staff wrote (SPEC §12), then clicks, opt-ins, orders and
+    commissions: the last 30 days, all time, and charts.
 
-    Eight aggregate queries, whatever the number of rows.
+    Eight aggregate queries and the welcome message's, whatever the number of rows.
     """
 
     template_name = "partner/dashboard.html"
@@ -229,6 +231,7 @@ class DashboardView(PartnerCenterMixin, TemplateView):
             weeks=DASHBOARD_WEEKS,
             **self.activity_context(since),
             **self.earnings_context(since, first_week),
+            welcome=markdown_html(welcome_message()),
             **kwargs,
         )
 

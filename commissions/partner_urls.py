@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import partner_center as views
 from .payout_details_views import PayoutDetailsView
+from .resource_views import ResourcesView
 
 app_name = "partner"
 
@@ -23,6 +24,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("links/", views.LinksView.as_view(), name="links"),
+    path("resources/", ResourcesView.as_view(), name="resources"),
     path("ledger/", views.LedgerView.as_view(), name="ledger"),
     path("ledger.csv", views.LedgerCsvView.as_view(), name="ledger_csv"),
     path("commissions/", views.CommissionListView.as_view(), name="commissions"),

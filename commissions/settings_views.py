@@ -1,5 +1,6 @@
-"""Settings > Webhooks and Settings > Hosted forms (SPEC §9; issue 20): what the admin
-offered, where a merchant looks for it. Any staff may look; saving needs the model's add or
+"""Settings > Webhooks and Settings > Hosted forms (SPEC §9; issue 20), and Settings >
+Partner Center and its Resources (SPEC §12): what the admin offered, where a merchant looks
+for it. Any staff may look; saving needs the model's add or
 change permission, as in the admin; the endpoints' secrets are shown to staff who may view
 endpoints. Every write is a service call (`commissions.webhooks`,
 `commissions.hosted_forms`, `commissions.webhook_test_event`).
@@ -22,11 +23,14 @@ from django.views.generic import TemplateView
 
 from partners.views import StaffFormView, StaffRequiredMixin
 
-from . import webhooks
+from . import creatives, webhooks
+from .creative_forms import ResourceForm, WelcomeMessageForm
+from .creative_selectors import banner_path, resources_list, welcome_message
 from .hosted_forms import form_html_example, hosted_form_save
 from .integration_forms import HostedFormForm, WebhookEndpointForm
 from .models import (
     HostedForm,
+    Resource,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookEndpoint,
@@ -260,3 +264,96 @@ class HostedFormCreateView(HostedFormFormView):
 
 class HostedFormUpdateView(HostedFormFormView):
     permission_required = "commissions.change_hostedform"
+
+
+# --- Partner Center: the welcome message and the resources (SPEC §12) ------------------------
+
+
+class WelcomeMessageView(StaffFormView):
+    """The welcome message every partner reads on their Partner Center home."""
+
+    template_name = "staff/settings/partner_center.html"
+    section = "settings"
+    permission_required = "commissions.change_partnercentersettings"
+
+    def get_form(self, data: Any = None) -> WelcomeMessageForm:
+        return WelcomeMessageForm(data, initial={"welcome_message": welcome_message()})
+
+    def save(self, form: WelcomeMessageForm) -> HttpResponse:
+        changed = creatives.welcome_message_update(
+            text=form.cleaned_data["welcome_message"], acting_user=self.request.user
+        )
+        if changed:
+            messages.success(self.request, "The welcome message is saved.")
+        else:
+            messages.info(self.request, "Nothing changed.")
+        return redirect("crm:partner_center_settings")
+
+
+class ResourceListView(StaffRequiredMixin, TemplateView):
+    """Every banner and text partners are given, in the order they see them."""
+
+    template_name = "staff/settings/resources.html"
+    section = "settings"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        resources = [
+            {"resource": r, "image_path": banner_path(r) if r.image else ""}
+            for r in resources_list()
+        ]
+        return super().get_context_data(resources=resources, **kwargs)
+
+
+class ResourceFormView(StaffFormView):
+    template_name = "staff/settings/resource_form.html"
+    section = "settings"
+
+    def get_object(self) -> Resource | None:
+        pk = self.kwargs.get("pk")
+        return get_object_or_404(Resource, pk=pk) if pk else None
+
+    def get_form(self, data: Any = None) -> ResourceForm:
+        files = self.request.FILES if data is not None else None
+        # A copy: a refused save leaves the page's resource as it was.
+        return ResourceForm(data, files, instance=copy.copy(self.object))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        resource = self.object
+        image_path = banner_path(resource) if resource is not None and resource.image else ""
+        return super().get_context_data(image_path=image_path, **kwargs)
+
+    def save(self, form: ResourceForm) -> HttpResponse:
+        data = form.service_data()
+        if self.object is None:
+            resource = creatives.resource_create(data=data, image=form.banner)
+            messages.success(self.request, f"Resource “{resource.title}” added.")
+        else:
+            resource = creatives.resource_update(resource=self.object, data=data, image=form.banner)
+            messages.success(self.request, f"Resource “{resource.title}” saved.")
+        return redirect("crm:resources")
+
+
+class ResourceCreateView(ResourceFormView):
+    permission_required = "commissions.add_resource"
+
+
+class ResourceUpdateView(ResourceFormView):
+    permission_required = "commissions.change_resource"
+
+
+class ResourceDeleteView(StaffRequiredMixin, TemplateView):
+    """GET asks; POST deletes the resource and its image."""
+
+    template_name = "staff/settings/resource_delete.html"
+    section = "settings"
+    permission_required = "commissions.delete_resource"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        resource = get_object_or_404(Resource, pk=self.kwargs["pk"])
+        return super().get_context_data(object=resource, **kwargs)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        resource = get_object_or_404(Resource, pk=pk)
+        creatives.resource_delete(resource=resource)
+        messages.success(request, f"Resource “{resource.title}” deleted.")
+        return redirect("crm:resources")

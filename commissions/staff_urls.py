@@ -94,4 +94,25 @@ urlpatterns = [
         settings_views.HostedFormUpdateView.as_view(),
         name="hosted_form_update",
     ),
+    path(
+        "settings/partner-center/",
+        settings_views.WelcomeMessageView.as_view(),
+        name="partner_center_settings",
+    ),
+    path("settings/resources/", settings_views.ResourceListView.as_view(), name="resources"),
+    path(
+        "settings/resources/new/",
+        settings_views.ResourceCreateView.as_view(),
+        name="resource_create",
+    ),
+    path(
+        "settings/resources/<int:pk>/",
+        settings_views.ResourceUpdateView.as_view(),
+        name="resource_update",
+    ),
+    path(
+        "settings/resources/<int:pk>/delete/",
+        settings_views.ResourceDeleteView.as_view(),
+        name="resource_delete",
+    ),
 ]

@@ -186,6 +186,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve static files straight from the apps and static/ too (no collectstatic needed to
 # try it out); production runs collectstatic and sets this to false.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+# Uploaded files (the Partner Center's banners): stored under MEDIA_ROOT by the default
+# storage, served by the app itself at /media/banners/ (commissions.resource_views), with
+# the content type Pillow found and nosniff; MEDIA_URL is not served by anything else.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "/media/"
+# A banner's limits (SPEC §12; docs/decisions.md): its file size, and its width and height.
+RESOURCE_IMAGE_MAX_BYTES = env.int("RESOURCE_IMAGE_MAX_BYTES", default=2 * 1024 * 1024)
+RESOURCE_IMAGE_MAX_WIDTH = env.int("RESOURCE_IMAGE_MAX_WIDTH", default=3000)
+RESOURCE_IMAGE_MAX_HEIGHT = env.int("RESOURCE_IMAGE_MAX_HEIGHT", default=3000)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -5,6 +5,8 @@ from django.urls import include, path
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from commissions.resource_views import banner_image
+
 from . import health
 
 urlpatterns = [
@@ -16,6 +18,8 @@ urlpatterns = [
     path("f/", include("commissions.hosted_form_urls")),
     path("partner/signup/", include("partners.signup_urls")),
     path("partner/", include("commissions.partner_urls")),
+    # Banners' images: public, partners put them on their own sites (SPEC §12).
+    path("media/banners/<str:name>", banner_image, name="banner_image"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from commissions.creatives import resource_create
 from commissions.models import Commission, Contact, Notification, PayoutBatch
 from partners.services.api_keys import api_key_create
 from tests.factories import ProgramFactory, StaffFactory, TrackingLinkFactory
@@ -33,6 +34,7 @@ PUBLIC = [
     (r"^readyz$", "the load balancer's readiness probe"),
     (r"^go/", "the tracker: partner links are for everyone to click (SPEC §3)"),
     (r"^f/", "hosted web forms: the merchant's own pages post to them (SPEC §9)"),
+    (r"^media/banners/", "banner images: partners put them on their own sites (SPEC §12)"),
     (r"^partner/signup/", "the partner sign-up page, off unless staff turn it on (SPEC §9)"),
     (r"^partner/(login|logout|password-reset)/", "the Partner Center's login and password reset"),
     (r"^accounts/(login|logout)/$", "the staff login"),
@@ -94,6 +96,9 @@ def data(api, settings):
         "batch": PayoutBatch.objects.get(),
         "staff": StaffFactory(),
         "key": key,
+        "resource": resource_create(
+            data={"kind": "social", "title": "Post", "text": "Try this shop: {link}"}
+        ),
     }
 
 
@@ -101,6 +106,7 @@ def data(api, settings):
 PK_OF = [
     (("staff/programs/", "api/v1/^programs/"), "program"),
     (("staff/tracking-links/",), "link"),
+    (("staff/settings/resources/",), "resource"),
     (("staff/contacts/",), "contact"),
     (("staff/payouts/", "api/v1/^payouts/"), "batch"),
     (("partner/commissions/", "api/v1/^commissions/"), "commission"),
@@ -213,6 +219,17 @@ def test_every_route_lets_in_only_who_may(data, route, name):
             else:
                 # 200: an action on an object that exists (a payment marked failed).
                 assert status[role] in (200, 201, 400, 404), (url, role, status)
+
+
+def test_resources_show_each_partner_only_their_own_link(data):
+    """The Resources page fills in the logged-in partner's link, never another's (SPEC §12)."""
+    bob = partner_with_login("bob")
+    for partner, other in ((data["alice"], "bob"), (bob, "alice")):
+        client = Client()
+        client.force_login(partner.user)
+        body = client.get("/partner/resources/").content.decode()
+        assert f"Try this shop: http://127.0.0.1:8000/go/{partner.code}/" in body
+        assert f"/go/{other}/" not in body
 
 
 def test_every_public_route_is_on_the_list_for_a_reason():

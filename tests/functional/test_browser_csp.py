@@ -29,6 +29,7 @@ STAFF_PAGES = [
     "/admin/partners/partner/export/",
 ]
 PARTNER_PAGES = ["/partner/", "/partner/links/", "/partner/ledger/", "/partner/commissions/"]
+PARTNER_PAGES += ["/partner/resources/"]
 
 
 def watch(page) -> list[str]:

@@ -186,6 +186,9 @@ def staff_pages(site: Site) -> list[str]:
         "/staff/settings/hosted-forms/",
         "/staff/settings/hosted-forms/new/",
         f"/staff/settings/hosted-forms/{site.hosted_form_pk}/",
+        "/staff/settings/partner-center/",
+        "/staff/settings/resources/",
+        "/staff/settings/resources/new/",
         "/staff/settings/api-keys/",
         "/staff/settings/locked-logins/",
         "/staff/partners/nobody-at-all/",  # the 404 page
@@ -200,6 +203,7 @@ def partner_pages(site: Site) -> list[str]:
     return [
         "/partner/",
         "/partner/links/",
+        "/partner/resources/",
         "/partner/ledger/",
         "/partner/commissions/",
         f"/partner/commissions/{site.commission_pk}/",
@@ -283,7 +287,7 @@ def test_the_pages_cover_the_menu(live_server, page, site):
     page.goto(f"{live_server.url}/staff/settings/")
     settings_menu = page.get_by_role("navigation", name="Settings").get_by_role("link")
     hrefs = [link.get_attribute("href") for links in (menu, settings_menu) for link in links.all()]
-    assert len(hrefs) == 12 + 7
+    assert len(hrefs) == 12 + 9
     assert set(hrefs) <= checked, set(hrefs) - checked
 
 

@@ -49,6 +49,8 @@ def test_settings_lists_every_page_in_its_menu(staff_client):
         WEBHOOKS,
         DELIVERIES,
         HOSTED_FORMS,
+        "/staff/settings/partner-center/",
+        "/staff/settings/resources/",
         API_KEYS,
         "/staff/settings/locked-logins/",
     ]

@@ -111,6 +111,8 @@ PAGES = [
     pytest.param("partner", "/partner/", id="partner-dashboard"),
     pytest.param("partner", "/partner/links/", id="partner-links"),
     pytest.param("partner", "/partner/ledger/", id="partner-ledger"),
+    pytest.param("partner", "/partner/resources/", id="partner-resources"),
+    pytest.param("staff", "/staff/settings/resources/new/", id="resource-form"),
 ]
 
 
