@@ -256,7 +256,9 @@ def machine() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres = cursor.fetchone()[0].split()[0]
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+    wrk = "wrk not installed"
+    with contextlib.suppress(OSError):
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}"
         for name in ("django", "gunicorn", "psycopg2-binary")

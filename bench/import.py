@@ -321,6 +321,7 @@ PROFILED = (
     ("the write (`_Batch.write`, COPY and the contacts' upsert)", "commissions/importing.py",
      "write"),
     ("the commit (the deferred foreign key checks)", "django/db/backends/base/base.py", "commit"),
+    ("the cycle collector between batches (`gc.collect`)", "~", "<built-in method gc.collect>"),
 )  # fmt: skip
 
 

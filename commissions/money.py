@@ -1,6 +1,7 @@
 """Money: Decimal only, and the one rounding function of the product."""
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 # ISO 4217 minor units of the currencies with other than 2 decimals that a program
 # could plausibly use; every other known code has 2.
@@ -39,6 +40,7 @@ def minor_units(currency: str) -> int:
     return MINOR_UNITS.get(currency.upper(), 2)
 
 
+@lru_cache(maxsize=64)  # Decimals are immutable: one per currency (every commission line)
 def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 

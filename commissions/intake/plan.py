@@ -355,6 +355,7 @@ def _commission_rows(
         "tracking_method": policy.tracking_method,
         "use_ip_address": policy.use_ip_address,
     }
+    payable_at = at + timedelta(days=terms.hold_days)
     return [
         CommissionRow(
             partner=line.partner_id,
@@ -367,7 +368,7 @@ def _commission_rows(
             currency=currency,
             program=terms.program_id,
             occurred_at=at,
-            payable_at=at + timedelta(days=terms.hold_days),
+            payable_at=payable_at,
             trace={
                 "attribution": trace,
                 "credited_partner_id": partner_id,
