@@ -15,9 +15,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from partners.models import Partner
 from referral_program.background import task_queue_on_commit
-from referral_program.db import insert
 
 from ..calculation import LEAD
 from ..models import (
@@ -37,7 +35,7 @@ NOTIFICATION_FIELDS = ("partner", "event", "kind", "status", "reason", "created_
 
 
 class QueuedNotification(NamedTuple):
-    """A notification row as `notifications_queue` wrote it."""
+    """A notification row as written (`notifications_written`)."""
 
     pk: int
     partner_id: int
@@ -46,49 +44,22 @@ class QueuedNotification(NamedTuple):
     reason: str
 
 
-def notifications_queue(
-    *,
-    event: Event,
-    credited: Iterable[tuple[int, str]],
-    engine: EngineSettings,
-    at: datetime,
-    switches: Mapping[int, Any] | None = None,
-) -> list[QueuedNotification]:
-    """One notification per partner and kind, queued or skipped with the reason (§5.6).
-
-    The emails are sent by a task queued after the transaction commits. Events imported
-    from a file write none (`emails_wanted` counts what they skip). `switches`: the
-    partners' `notify_lead` and `notify_sale` by id when the caller has read
-    them (a `ChainPartner` does); read here otherwise.
-    """
-    rows = notification_rows(
-        event=event, credited=credited, engine=engine, at=at, switches=switches
-    )
-    return notifications_written(
-        rows, [pk for [pk] in insert(Notification, NOTIFICATION_FIELDS, rows)]
-    )
-
-
 def notification_rows(
     *,
     event: Event,
     credited: Iterable[tuple[int, str]],
     engine: EngineSettings,
     at: datetime,
-    switches: Mapping[int, Any] | None = None,
+    switches: Mapping[int, Any],
 ) -> list[tuple]:
-    """The rows `notifications_queue` writes (values in the order of NOTIFICATION_FIELDS),
-    for a caller that writes them with other rows; then `notifications_written`."""
+    """An event's notification rows, one per partner and kind, queued or skipped with the
+    reason (§5.6), in the order of NOTIFICATION_FIELDS, for the caller to write with its
+    other rows; then `notifications_written` queues the emails. `switches`: the partners'
+    `notify_lead` and `notify_sale` by id (a `ChainPartner` has them). Events imported from
+    a file write none (`emails_wanted` counts what they skip)."""
     wanted = list(dict.fromkeys(credited))
     if not wanted:
         return []
-    if switches is None:
-        switches = {
-            p.pk: p
-            for p in Partner.objects.filter(pk__in={p for p, _ in wanted}).only(
-                "id", "notify_lead", "notify_sale"
-            )
-        }
     decisions = notification_decisions(credited=wanted, engine=engine, switches=switches)
     return [(partner_id, event.pk, *decision, at) for partner_id, *decision in decisions]
 

@@ -18,7 +18,7 @@ from commissions.selectors import (
 )
 from commissions.serializers import OrderEventSerializer
 from commissions.services.contacts import contact_upsert, contact_write
-from commissions.services.notifications import notifications_queue
+from commissions.services.notifications import notification_rows
 from partners.models import ProgramRate
 from partners.services.defaults import defaults_update
 from referral_program.db import InsertPart, Returned, insert_together
@@ -294,24 +294,26 @@ def test_a_partner_code_that_is_not_text_is_refused(tree, value):
     assert list(serializer.errors) == ["sale_partner"]
 
 
-def test_notifications_read_the_switches_when_the_caller_has_none(tree, django_assert_num_queries):
+def test_notification_rows_are_one_per_partner_and_kind_by_the_partners_switches(
+    tree, django_assert_num_queries
+):
     at = timezone.now()
     event = Event.objects.create(kind="order", event_id="o-1", payload={}, received_at=at,
                                  occurred_at=at)  # fmt: skip
     engine, _ = engine_with_chains([])
-    rep, grandma = tree["rep"].pk, tree["grandma"].pk
-    credited = [(rep, LEAD), (grandma, SALE), (rep, LEAD), (grandma, LEAD)]
+    rep, grandma = tree["rep"], tree["grandma"]
+    credited = [(rep.pk, LEAD), (grandma.pk, SALE), (rep.pk, LEAD), (grandma.pk, LEAD)]
+    switches = {p.pk: p for p in (rep, grandma)}
 
-    with django_assert_num_queries(2):  # the switches, the insert
-        rows = notifications_queue(event=event, credited=credited, engine=engine, at=at)
+    with django_assert_num_queries(0):  # the caller read the switches
+        rows = notification_rows(
+            event=event, credited=credited, engine=engine, at=at, switches=switches
+        )
 
-    fields = ("pk", "partner", "kind", "status", "reason")
-    stored = list(Notification.objects.order_by("pk").values_list(*fields))
-    assert [(r.pk, r.partner_id, r.kind, r.status, r.reason) for r in rows] == stored
-    assert [row[1:4] for row in stored] == [
-        (rep, "lead", "skipped"),  # rep turned lead emails off
-        (grandma, "sale", "skipped"),  # grandma turned sale emails off
-        (grandma, "lead", "queued"),
+    assert [row[:5] for row in rows] == [
+        (rep.pk, event.pk, "lead", "skipped", "The partner turned off lead emails."),
+        (grandma.pk, event.pk, "sale", "skipped", "The partner turned off sale emails."),
+        (grandma.pk, event.pk, "lead", "queued", ""),
     ]
 
 
