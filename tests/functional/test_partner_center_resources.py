@@ -349,7 +349,7 @@ def test_the_partner_sees_each_resource_with_their_own_link():
 
 
 def test_the_link_is_the_one_the_links_page_shows_first(client):
-    from partners.services import defaults_update
+    from partners.services.defaults import defaults_update
 
     defaults_update(
         data={"code_prefix": "p-", "link_url": "https://shop.example/r/"}, acting_user=None
