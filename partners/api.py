@@ -31,7 +31,13 @@ from .models import (
     ReferralDefaults,
     TrackingLink,
 )
-from .selectors import defaults_get, partners_list
+from .selectors import (
+    coupons_list,
+    defaults_get,
+    partner_ids_by_code,
+    partners_list,
+    programs_with_rates,
+)
 from .serializers import (
     CouponSerializer,
     DefaultsSavedSerializer,
@@ -170,7 +176,7 @@ class PartnerFilter(django_filters.FilterSet):
         fields = ("status", "parent", "program", "search")
 
     def filter_parent(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(parent__in=Partner.objects.by_code(value).values("pk"))
+        return queryset.filter(parent__in=partner_ids_by_code(value))
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(
@@ -242,7 +248,7 @@ class ProgramViewSet(
     permission_model = Program
 
     def get_queryset(self) -> QuerySet[Program]:
-        return Program.objects.prefetch_related("rates")
+        return programs_with_rates()
 
     def perform_create(self, serializer: ProgramSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -270,13 +276,13 @@ class CouponFilter(django_filters.FilterSet):
         fields = ("partner", "active")
 
     def filter_partner(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(partner__in=Partner.objects.by_code(value).values("pk"))
+        return queryset.filter(partner__in=partner_ids_by_code(value))
 
 
 class CouponViewSet(ModelWritePermission, viewsets.ModelViewSet):
     """Partners' coupon codes (SPEC §11): an order carrying one credits its partner."""
 
-    queryset = Coupon.objects.select_related("partner").order_by("code", "id")
+    queryset = coupons_list()
     serializer_class = CouponSerializer
     filterset_class = CouponFilter
     permission_model = Coupon

@@ -13,6 +13,8 @@ from .links import partner_url
 from .models import (
     NO_LOGIN_STATUSES,
     ClickFlag,
+    Coupon,
+    DefaultsChange,
     Partner,
     PartnerStatus,
     Program,
@@ -232,3 +234,48 @@ def click_flags_counts(*, partner: Partner | None = None) -> dict[str, int]:
 
 def click_flags_open_count(*, partner: Partner) -> int:
     return partner.click_flags.filter(reviewed_at__isnull=True).count()
+
+
+def programs_count() -> int:
+    return Program.objects.count()
+
+
+def programs_list() -> QuerySet[Program]:
+    """The programs, each with its `partner_count`, in priority order (the staff list)."""
+    return Program.objects.annotate(partner_count=Count("partners")).order_by("priority", "id")
+
+
+def programs_with_rates() -> QuerySet[Program]:
+    """The programs with their rates loaded (the API)."""
+    return Program.objects.prefetch_related("rates")
+
+
+def defaults_changes_list() -> QuerySet[DefaultsChange]:
+    """The changes of the referral defaults, newest first."""
+    return DefaultsChange.objects.order_by("-at", "-id")
+
+
+def partner_by_code(code: str) -> QuerySet[Partner]:
+    """The partner with this code (none or one), with its parent and program loaded: the
+    staff partner pages wrap it in get_object_or_404."""
+    return Partner.objects.select_related("parent", "program").by_code(code)
+
+
+def partner_ids_by_code(code: str) -> QuerySet[Partner]:
+    """The pk of the partner with this code, as a subquery (`partner__in=`) for filters."""
+    return Partner.objects.by_code(code).values("pk")
+
+
+def partner_alone(partner: Partner) -> QuerySet[Partner]:
+    """A queryset of this one partner (to annotate its figures)."""
+    return Partner.objects.filter(pk=partner.pk)
+
+
+def coupons_list() -> QuerySet[Coupon]:
+    """The coupons with their partner, by code."""
+    return Coupon.objects.select_related("partner").order_by("code", "id")
+
+
+def tracking_links_list() -> QuerySet[TrackingLink]:
+    """The tracking links, the default first, then by code."""
+    return TrackingLink.objects.order_by("-is_default", "code")

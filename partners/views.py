@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -41,7 +41,6 @@ from .lockout import IDENTITY_MAX, locked_logins, login_unlock
 from .models import (
     DEFAULTS_FIELDS,
     Coupon,
-    DefaultsChange,
     Partner,
     PartnerStatus,
     Program,
@@ -56,11 +55,17 @@ from .selectors import (
     click_flags_list,
     click_flags_open_count,
     default_program,
+    defaults_changes_list,
     defaults_get,
+    partner_alone,
+    partner_by_code,
     partner_links,
     partners_list,
+    programs_count,
+    programs_list,
     signups_counts,
     signups_list,
+    tracking_links_list,
 )
 from .services.clicks import click_flags_review
 from .services.coupons import coupon_save
@@ -184,7 +189,7 @@ class DefaultsView(StaffRequiredMixin, View):
             "example_link": partner_url(
                 code="CODE", prefix=defaults.code_prefix, link_url=defaults.link_url
             ),
-            "program_count": Program.objects.count(),
+            "program_count": programs_count(),
         }
         return render(self.request, self.template_name, context)
 
@@ -226,7 +231,7 @@ class DefaultsHistoryView(StaffRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self):
-        return DefaultsChange.objects.order_by("-at", "-id")
+        return defaults_changes_list()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -321,7 +326,7 @@ class PartnerListView(StaffRequiredMixin, ListView):
 
 
 def _partner_by_code(code: str) -> Partner:
-    return get_object_or_404(Partner.objects.select_related("parent", "program").by_code(code))
+    return get_object_or_404(partner_by_code(code))
 
 
 class PartnerDetailView(StaffRequiredMixin, TemplateView):
@@ -336,7 +341,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             links=partner_links(partner),
             program=partner.program or default_program(),
             open_click_flags=click_flags_open_count(partner=partner),
-            figures=partner_figures(Partner.objects.filter(pk=partner.pk)).get(),
+            figures=partner_figures(partner_alone(partner)).get(),
             currency=settings.DEFAULT_CURRENCY,
             coupons=partner.coupons.order_by("code"),
             coupon_form=kwargs.pop("coupon_form", None) or CouponForm(),
@@ -566,7 +571,7 @@ class ProgramListView(StaffRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self):
-        return Program.objects.annotate(partner_count=Count("partners")).order_by("priority", "id")
+        return programs_list()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         default = default_program()
@@ -654,7 +659,7 @@ class TrackingLinkListView(StaffRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self):
-        return TrackingLink.objects.order_by("-is_default", "code")
+        return tracking_links_list()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         defaults = defaults_get()
