@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import django_filters
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -21,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from partners.api import service_errors
-from partners.models import ApiKey, Partner
+from partners.models import ApiKey
+from partners.selectors import partner_by_code, partner_ids_by_code
 
 from . import lifecycle
 from .ledger import ledger_commissions, ledger_payments, partner_ledger
@@ -31,8 +32,6 @@ from .models import (
     CommissionStatus,
     EventKind,
     Notification,
-    Payment,
-    PayoutBatch,
     Referral,
 )
 from .payouts import (
@@ -43,6 +42,13 @@ from .payouts import (
     payout_draft_confirm,
     payout_draft_create,
     payout_draft_discard,
+)
+from .report_selectors import (
+    batch_has_payment,
+    commissions_by_id,
+    notifications_list,
+    payout_batches_with_payments,
+    referrals_list,
 )
 from .serializers import (
     CommissionSerializer,
@@ -152,7 +158,7 @@ class CommissionFilter(django_filters.FilterSet):
         fields = ("partner", "order", "kind", "entry")
 
     def filter_partner(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(partner__in=Partner.objects.by_code(value).values("pk"))
+        return queryset.filter(partner__in=partner_ids_by_code(value))
 
 
 class CommissionListFilter(CommissionFilter):
@@ -182,7 +188,7 @@ class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Commission]:
         return lifecycle.with_status(
-            Commission.objects.select_related("partner", "order").order_by("id"),
+            commissions_by_id(),
             at=timezone.now(),
         )
 
@@ -230,7 +236,7 @@ class NotificationFilter(CommissionFilter):
 class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     """The log of partner emails: queued, sent, or skipped and why."""
 
-    queryset = Notification.objects.select_related("partner", "event").order_by("-id")
+    queryset = notifications_list()
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
 
@@ -252,7 +258,7 @@ class ReferralFilter(django_filters.FilterSet):
 class ReferralViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Contacts' referral history; POST adds a manual entry (a referral by phone or email)."""
 
-    queryset = Referral.objects.select_related("contact", "partner").order_by("id")
+    queryset = referrals_list()
     serializer_class = ReferralSerializer
     filterset_class = ReferralFilter
     write_permission = "commissions.add_referral"
@@ -311,7 +317,7 @@ class LedgerView(APIView):
     """A partner's ledger for a date range (SPEC §5.5); all time when no dates are given."""
 
     def get(self, request, code: str):
-        partner = Partner.objects.by_code(code).first()
+        partner = partner_by_code(code).first()
         if partner is None:
             raise NotFound({"code": [f"No partner has the code {code}."]})
         query = LedgerQuerySerializer(data=request.query_params)
@@ -341,9 +347,7 @@ class PayoutBatchViewSet(
     records it at once (SPEC §6); with `"draft": true` it answers a preview that records
     nothing until `POST .../{id}/confirm/`; a draft can be deleted (SPEC §11)."""
 
-    queryset = PayoutBatch.objects.prefetch_related(
-        Prefetch("payments", queryset=Payment.objects.select_related("partner"))
-    ).order_by("-id")
+    queryset = payout_batches_with_payments()
     serializer_class = PayoutBatchSerializer
     write_permission = "commissions.add_payoutbatch"
 
@@ -395,7 +399,7 @@ class PayoutBatchViewSet(
 
     def _mark(self, request, pk, payment_id, mark) -> Response:
         batch = self.get_object()
-        if not Payment.objects.filter(pk=payment_id, batch=batch, reverses__isnull=True).exists():
+        if not batch_has_payment(batch_id=batch.pk, payment_id=payment_id, reversals=False):
             raise NotFound({"payment_id": [f"Batch {batch.pk} has no payment {payment_id}."]})
         body = PaymentMarkSerializer(data=request.data)
         body.is_valid(raise_exception=True)

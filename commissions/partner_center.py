@@ -10,7 +10,7 @@ partner (staff) get 403.
 import copy
 import heapq
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -54,6 +54,7 @@ from .partner_forms import (
     PartnerPasswordResetForm,
     PartnerProfileForm,
 )
+from .report_selectors import pending_schedule
 
 PAGE_SIZE = 50
 # The ledger's figures (SPEC §5.5), in the order the page shows them.
@@ -405,21 +406,6 @@ def ledger_row(entry: Commission | Payment) -> dict[str, Any]:
         "payable_at": entry.payable_at,
         "status": commission_status(entry, at=timezone.now()),
     }
-
-
-def pending_schedule(partner: Partner, *, currency: str, at: datetime) -> list[dict]:
-    """When each pending amount becomes payable: the unpaid entries still in their hold
-    period summed per day they become payable (SPEC §11), soonest first."""
-    rows = (
-        Commission.objects.filter(
-            partner=partner, currency=currency, payment__isnull=True, payable_at__gt=at
-        )
-        .annotate(day=TruncDate("payable_at"))
-        .values("day")
-        .annotate(total=money_sum("amount"))
-        .order_by("day")
-    )
-    return [{"day": row["day"], "amount": row["total"]} for row in rows if row["total"]]
 
 
 def _entry_key(entry: Commission | Payment) -> tuple:

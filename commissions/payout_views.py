@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -33,6 +33,7 @@ from .payouts import (
     payout_draft_create,
     payout_draft_discard,
 )
+from .report_selectors import batch_has_payment, payout_batches_list
 from .views import ADD_PAYOUT_BATCH_PERMISSION, PAGE_SIZE, money_text, previous_month
 
 
@@ -75,9 +76,7 @@ class PayoutListView(StaffRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[PayoutBatch]:
-        return PayoutBatch.objects.annotate(
-            payment_count=Count("payments", filter=Q(payments__reverses__isnull=True))
-        ).order_by("-created_at", "-id")
+        return payout_batches_list()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         if "form" not in kwargs:
@@ -198,7 +197,7 @@ class PaymentMarkView(StaffRequiredMixin, View):
         _may_write(request)
         if outcome not in ("paid", "failed"):
             raise Http404("A payment is marked paid or failed.")
-        if not Payment.objects.filter(pk=payment_id, batch_id=pk).exists():
+        if not batch_has_payment(batch_id=pk, payment_id=payment_id):
             raise Http404("No such payment in this batch.")
         by = request.user.get_username()
         note = request.POST.get("reference", "")

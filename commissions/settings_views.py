@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,6 +35,14 @@ from .models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
+from .settings_selectors import (
+    deliveries_by_pk,
+    deliveries_list,
+    endpoint_by_pk,
+    endpoints_list,
+    endpoints_with_counts,
+    hosted_forms_list,
+)
 from .webhook_test_event import webhook_test_send
 
 PAGE_SIZE = 50
@@ -44,16 +52,6 @@ RESEND_PERMISSION = "commissions.change_webhookdelivery"
 
 
 # --- Webhooks -----------------------------------------------------------------------------
-
-
-def endpoints_with_counts() -> QuerySet[WebhookEndpoint]:
-    """Every endpoint with how its deliveries stand (one query)."""
-    return WebhookEndpoint.objects.annotate(
-        delivered=Count("deliveries", filter=Q(deliveries__status=WebhookDeliveryStatus.DELIVERED)),
-        failed=Count("deliveries", filter=Q(deliveries__status=WebhookDeliveryStatus.FAILED)),
-        pending=Count("deliveries", filter=Q(deliveries__status=WebhookDeliveryStatus.PENDING)),
-        last_delivery=Max("deliveries__created_at"),
-    ).order_by("id")
 
 
 class WebhookListView(StaffRequiredMixin, TemplateView):
@@ -156,9 +154,7 @@ class DeliveryFilter:
         if self.status not in statuses:
             self.status = ""
         endpoint = request.GET.get("endpoint", "")
-        self.endpoint = (
-            WebhookEndpoint.objects.filter(pk=endpoint).first() if endpoint.isdigit() else None
-        )
+        self.endpoint = endpoint_by_pk(endpoint)
 
     def apply(self, deliveries: QuerySet[WebhookDelivery]) -> QuerySet[WebhookDelivery]:
         if self.endpoint is not None:
@@ -184,9 +180,7 @@ class DeliveryLogView(StaffRequiredMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         chosen = DeliveryFilter(request)
-        deliveries = chosen.apply(
-            WebhookDelivery.objects.select_related("endpoint").order_by("-created_at", "-id")
-        )
+        deliveries = chosen.apply(deliveries_list())
         page = Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page"))
         statuses = [("", "All"), (DeliveryFilter.TROUBLED, "Failed or retrying")]
         statuses += list(WebhookDeliveryStatus.choices)
@@ -198,7 +192,7 @@ class DeliveryLogView(StaffRequiredMixin, View):
             "status_links": [
                 (value, label, chosen.query(status=value)) for value, label in statuses
             ],
-            "endpoints": WebhookEndpoint.objects.order_by("id"),
+            "endpoints": endpoints_list(),
             "can_resend": request.user.has_perm(RESEND_PERMISSION),
             "max_attempts": settings.WEBHOOK_MAX_ATTEMPTS,
         }
@@ -208,9 +202,7 @@ class DeliveryLogView(StaffRequiredMixin, View):
         if not request.user.has_perm(RESEND_PERMISSION):
             raise PermissionDenied("You may look at the deliveries but not send them again.")
         ids = [value for value in request.POST.getlist("delivery") if value.isdigit()]
-        count = webhooks.webhook_deliveries_resend(
-            deliveries=WebhookDelivery.objects.filter(pk__in=ids)
-        )
+        count = webhooks.webhook_deliveries_resend(deliveries=deliveries_by_pk(ids))
         if count:
             messages.success(
                 request, f"{count} deliver{'y' if count == 1 else 'ies'} queued again."
@@ -229,7 +221,7 @@ class HostedFormListView(StaffRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(
-            forms=HostedForm.objects.order_by("code"), site_url=settings.SITE_URL, **kwargs
+            forms=hosted_forms_list(), site_url=settings.SITE_URL, **kwargs
         )
 
 

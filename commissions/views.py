@@ -31,6 +31,7 @@ from django.views.generic import ListView, TemplateView
 
 from partners.forms import add_service_errors
 from partners.models import Partner, PartnerStatus
+from partners.selectors import partner_by_code
 from partners.views import StaffRequiredMixin
 from referral_program.dates import QueryErrorsAre400
 
@@ -46,8 +47,6 @@ from .filters import (
     OrderFilter,
     PartnerReportFilter,
     PaymentFilter,
-    contact_since,
-    count_per_row,
     ledger_grand_totals,
 )
 from .forms import DateRangeForm, ManualReferralForm
@@ -66,14 +65,23 @@ from .models import (
     CommissionEntry,
     CommissionKind,
     Contact,
-    Lead,
-    Notification,
     Order,
     Payment,
     Referral,
 )
 from .money import ZERO, round_money
 from .payout_details import masked, payout_details_of
+from .report_selectors import (
+    commission_lines_list,
+    contact_page_queryset,
+    contacts_list,
+    order_page_queryset,
+    orders_list,
+    partner_notifications,
+    partners_plain,
+    report_partners,
+    report_payments,
+)
 from .services.contacts import referral_add_manual
 
 PAGE_SIZE = 50
@@ -129,10 +137,8 @@ class OrderListView(StaffRequiredMixin, QueryErrorsAre400, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Order]:
-        orders = Order.objects.select_related("contact", "lead_partner", "sale_partner")
-        self.filterset = OrderFilter(
-            self.request.GET, queryset=orders.order_by("-occurred_at", "-id")
-        )
+        orders = orders_list()
+        self.filterset = OrderFilter(self.request.GET, queryset=orders)
         return self.filterset.qs if self.filterset.is_valid() else orders.none()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -186,12 +192,8 @@ class CommissionListView(StaffRequiredMixin, QueryErrorsAre400, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Commission]:
-        lines = Commission.objects.filter(entry=CommissionEntry.COMMISSION).select_related(
-            "partner", "order__sale_partner", "order__lead_partner"
-        )
-        self.filterset = CommissionListFilter(
-            self.request.GET, queryset=lines.order_by("-occurred_at", "-id")
-        )
+        lines = commission_lines_list()
+        self.filterset = CommissionListFilter(self.request.GET, queryset=lines)
         return self.filterset.qs if self.filterset.is_valid() else lines.none()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -254,7 +256,7 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         order = get_object_or_404(
-            Order.objects.select_related("contact", "lead_partner", "sale_partner", "event"),
+            order_page_queryset(),
             order_id=self.kwargs["order_id"],
         )
         # The lines come with `order` set to this order (the related manager does that).
@@ -296,12 +298,8 @@ class ContactListView(StaffRequiredMixin, ListView):
     paginate_by = PAGE_SIZE
 
     def get_queryset(self) -> QuerySet[Contact]:
-        contacts = Contact.objects.select_related("lead_partner").annotate(
-            order_count=count_per_row(Order.objects.all(), "contact"),
-            lead_count=count_per_row(Lead.objects.all(), "contact"),
-            since=contact_since(),
-        )
-        self.filterset = ContactFilter(self.request.GET, queryset=contacts.order_by("email"))
+        contacts = contacts_list()
+        self.filterset = ContactFilter(self.request.GET, queryset=contacts)
         return self.filterset.qs if self.filterset.is_valid() else contacts.none()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -319,10 +317,6 @@ def _referral_state(referral: Referral, now: datetime) -> str:
     if referral.expires_at is not None and referral.expires_at <= now:
         return "Expired"
     return "Counts"
-
-
-def contact_page_queryset() -> QuerySet[Contact]:
-    return Contact.objects.select_related("lead_partner").annotate(since=contact_since())
 
 
 class ContactDetailView(StaffRequiredMixin, View):
@@ -413,9 +407,7 @@ class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
     section = "partners"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        partner = get_object_or_404(
-            Partner.objects.select_related("parent", "program").by_code(self.kwargs["code"])
-        )
+        partner = get_object_or_404(partner_by_code(self.kwargs["code"]))
         form = DateRangeForm(self.request.GET)
         period = form.cleaned_data if form.is_valid() else {}  # refused: all time, and why
         start, end = period.get("start"), period.get("end")
@@ -423,10 +415,7 @@ class PartnerActivityView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
             "order__sale_partner", "order__lead_partner"
         )
         lines_page = Paginator(lines, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        notifications = Notification.objects.filter(partner=partner).select_related(
-            "event__lead__contact", "payment", "details_change"
-        )
-        notifications_page = Paginator(notifications.order_by("-created_at", "-id"), PAGE_SIZE)
+        notifications_page = Paginator(partner_notifications(partner), PAGE_SIZE)
         return super().get_context_data(
             partner=partner,
             form=form,
@@ -497,10 +486,6 @@ def ledger_csv_row(row: dict[str, Any], start: date | None, end: date | None) ->
         end.isoformat() if end else "",
         *(money_text(row[name], currency) for name in (*LEDGER_FIGURES, *LIFECYCLE_FIGURES)),
     ]
-
-
-def report_partners() -> QuerySet[Partner]:
-    return Partner.objects.select_related("parent", "program").order_by("code")
 
 
 class LedgerReportView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
@@ -597,7 +582,7 @@ class ActivityReportView(StaffRequiredMixin, QueryErrorsAre400, TemplateView):
 
 class ActivityReportCsvView(StaffRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        filterset = ActivityReportFilter(request.GET, queryset=Partner.objects.all())
+        filterset = ActivityReportFilter(request.GET, queryset=partners_plain())
         if not filterset.is_valid():
             return invalid_filters(filterset)
         start, end = filterset.period
@@ -617,10 +602,6 @@ class ActivityReportCsvView(StaffRequiredMixin, View):
             for p in filterset.qs.iterator(chunk_size=CSV_CHUNK)
         )
         return csv_response(f"activity{range_suffix(start, end)}.csv", ACTIVITY_CSV_HEADER, rows)
-
-
-def report_payments() -> QuerySet[Payment]:
-    return Payment.objects.select_related("batch", "partner").order_by("-paid_at", "-id")
 
 
 PAYMENTS_CSV_HEADER = (
