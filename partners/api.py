@@ -321,7 +321,7 @@ class TrackingLinkViewSet(
     One link is the default destination: making another the default takes the flag from it.
     """
 
-    queryset = TrackingLink.objects.all()
+    queryset = TrackingLink.objects.all()  # the plain table: nothing to build, no selector
     serializer_class = TrackingLinkSerializer
     lookup_field = "code"
     permission_model = TrackingLink
