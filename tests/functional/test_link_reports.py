@@ -200,3 +200,22 @@ def test_the_query_count_does_not_grow_with_links_clicks_or_orders(shop, api):
     assert many == few
     report = link_report(partners=[shop["alice"].pk], start=None, end=None)
     assert figures(report.total)[:4] == (16, 15, 13, 15)
+
+
+def test_an_order_credited_by_a_history_entry_belongs_to_the_entrys_click(shop, api):
+    """The trace names the history entry; its click_id names the click, on "hair" with fb.
+    A second form of the same contact (source "contact") is not through a link."""
+    defaults_update(data={"tracking_method": "history_and_cookies"}, acting_user=None)
+    token = click("/go/hair/alice/?ad=news", "10.0.0.7")
+    contact = {"email": "eve@example.com"}
+    post(api, FORMS, {"event_id": "f2", "contact": contact, "tracking_token": token})
+    post(api, FORMS, {"event_id": "f3", "contact": contact})
+    sale = order(api, "o5", "eve@example.com", "30.00")
+    assert sale["attribution"]["source"] == "history"
+
+    report = link_report(partners=[shop["alice"].pk], start=None, end=None)
+    news = next(row for row in report.ad_codes if row.key == "news")
+    assert figures(news) == (1, 1, 1, 1, usd("10.00"), usd("10.00"), D("100.0"))
+    hair = next(row for row in report.links if row.key == "hair")
+    assert figures(hair)[:4] == (3, 3, 2, 2)
+    assert figures(report.unlinked)[2:4] == (1, 1)  # the second form; o3, named explicitly
