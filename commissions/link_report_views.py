@@ -86,7 +86,7 @@ def chart_context(report: LinkReport, start: date | None, end: date | None) -> d
     by the dashboard's chart code."""
     end = end or timezone.now().date()
     start = start or (report.days[0][0] if report.days else end)
-    points, step = daily_points(report.days, start=start, end=min(end, max(start, end)))
+    points, step = daily_points(report.days, start=start, end=max(start, end))
     series = [
         Series("Clicks", [(day, clicks) for day, clicks, _ in points]),
         Series("Orders", [(day, orders) for day, _, orders in points]),
@@ -94,7 +94,7 @@ def chart_context(report: LinkReport, start: date | None, end: date | None) -> d
     per = "week" if step.days == 7 else "day"
     chart = bar_chart(
         chart_id="chart-links",
-        title=f"Clicks and orders through your links per {per}",
+        title=f"Clicks and orders through links per {per}",
         series=series,
         x_label="Week starting" if per == "week" else "Day",
         y_label="Count",

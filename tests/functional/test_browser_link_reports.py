@@ -34,7 +34,7 @@ def test_the_report_per_link_fits_and_shows_the_partners_own_figures(
     nav.get_by_role("link", name="My reports").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My reports")
 
-    chart = page.get_by_role("img", name=re.compile(r"^Clicks and orders through your links"))
+    chart = page.get_by_role("img", name=re.compile(r"^Clicks and orders through links"))
     expect(chart).to_be_visible()
     hair = page.locator('#report-links tr[data-key="hair"]')
     expect(hair.locator('[data-figure="clicks"]')).to_have_text("2")
