@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import partner_center as views
+from .link_report_views import PartnerLinkReportCsvView, PartnerLinkReportView
 from .payout_details_views import PayoutDetailsView
 from .resource_views import ResourcesView
 
@@ -25,6 +26,8 @@ urlpatterns = [
     ),
     path("links/", views.LinksView.as_view(), name="links"),
     path("resources/", ResourcesView.as_view(), name="resources"),
+    path("reports/", PartnerLinkReportView.as_view(), name="link_report"),
+    path("reports.csv", PartnerLinkReportCsvView.as_view(), name="link_report_csv"),
     path("ledger/", views.LedgerView.as_view(), name="ledger"),
     path("ledger.csv", views.LedgerCsvView.as_view(), name="ledger_csv"),
     path("commissions/", views.CommissionListView.as_view(), name="commissions"),

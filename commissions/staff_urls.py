@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard_views, payout_views, settings_views, views
+from . import dashboard_views, link_report_views, payout_views, settings_views, views
 
 app_name = "crm"
 
@@ -28,6 +28,12 @@ urlpatterns = [
         "reports/activity/csv/",
         views.ActivityReportCsvView.as_view(),
         name="report_activity_csv",
+    ),
+    path("reports/links/", link_report_views.StaffLinkReportView.as_view(), name="report_links"),
+    path(
+        "reports/links/csv/",
+        link_report_views.StaffLinkReportCsvView.as_view(),
+        name="report_links_csv",
     ),
     path("reports/payments/", views.PaymentReportView.as_view(), name="report_payments"),
     path(
