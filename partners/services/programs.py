@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import LEVELS, Program, ProgramRate, ReferralDefaults
+from .enrollment import program_partners_sync
 
 PROGRAM_FIELDS = (
     "name",
@@ -17,6 +18,7 @@ PROGRAM_FIELDS = (
     "unused_sale_amount",
     "unused_sale_percent",
     "hold_days",
+    "pays_default",
 )
 RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 
@@ -59,11 +61,14 @@ def program_update(
     *, program: Program, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] | None = None
 ) -> Program:
     """Change a program's name, notes, priority and rates. Its structure follows the defaults."""
+    priority = program.priority
     for name in PROGRAM_FIELDS:
         if name in data:
             setattr(program, name, data[name])
     program.full_clean()
     program.save()
+    if program.priority != priority:
+        program_partners_sync(program=program)
     if rates is not None:
         existing = {rate.level: rate for rate in program.rates.all()}
         for rate in rates:
