@@ -327,7 +327,7 @@ class Program(ProgramStructure):
     pays_default = models.BooleanField(
         "Pays default rates",
         default=True,
-        help_text="Off: the program pays only the items that have a product rate (SPEC §10); "
+        help_text="Off: the program pays only the items that have a product rate; "
         "an item it does not cover goes to the partner's next program.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

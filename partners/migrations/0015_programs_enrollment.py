@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='program',
             name='pays_default',
-            field=models.BooleanField(default=True, help_text="Off: the program pays only the items that have a product rate (SPEC §10); an item it does not cover goes to the partner's next program.", verbose_name='Pays default rates'),
+            field=models.BooleanField(default=True, help_text="Off: the program pays only the items that have a product rate; an item it does not cover goes to the partner's next program.", verbose_name='Pays default rates'),
         ),
         migrations.CreateModel(
             name='Enrollment',

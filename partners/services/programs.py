@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..models import LEVELS, Program, ProgramRate, ReferralDefaults
+from ..models import LEVELS, ProductRate, ProductRateLevel, Program, ProgramRate, ReferralDefaults
 from .enrollment import program_partners_sync
 
 PROGRAM_FIELDS = (
@@ -42,8 +42,48 @@ def _rate_rows(program: Program, rates: Iterable[Mapping[str, Any]]) -> list[Pro
     return rows
 
 
+PRODUCT_UNUSED_FIELDS = tuple(f for f in PROGRAM_FIELDS if f.startswith("unused_"))
+
+
 @transaction.atomic
-def program_create(*, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] = ()) -> Program:
+def program_set_product_rates(
+    *, program: Program, product_rates: Iterable[Mapping[str, Any]]
+) -> None:
+    """Replace the program's product rates (SPEC §10): `[{sku, rates: [{level, ...}],
+    unused_...}]`, each sku once; levels left out pay 0."""
+    rows, levels = [], []
+    for given in product_rates:
+        row = ProductRate(
+            program=program,
+            sku=given.get("sku") or "",
+            **{f: given[f] for f in PRODUCT_UNUSED_FIELDS if f in given},
+        )
+        row.full_clean(exclude=["program"], validate_unique=False)
+        rows.append(row)
+        levels.append(_rate_rows(program, given.get("rates") or ()))
+    skus = [row.sku for row in rows]
+    if len(set(skus)) != len(skus):
+        raise ValidationError({"product_rates": "Give each sku once."})
+    ProductRate.objects.filter(program=program).delete()
+    ProductRate.objects.bulk_create(rows)
+    ProductRateLevel.objects.bulk_create(
+        ProductRateLevel(
+            product_rate=row,
+            level=rate.level,
+            **{f: getattr(rate, f) for f in RATE_FIELDS},
+        )
+        for row, rates in zip(rows, levels, strict=True)
+        for rate in rates
+    )
+
+
+@transaction.atomic
+def program_create(
+    *,
+    data: Mapping[str, Any],
+    rates: Iterable[Mapping[str, Any]] = (),
+    product_rates: Iterable[Mapping[str, Any]] = (),
+) -> Program:
     """A new program with the defaults' structure and a rate row for each of levels 1..3."""
     defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
     program = Program(**{f: data[f] for f in PROGRAM_FIELDS if f in data}, **defaults.structure())
@@ -53,14 +93,21 @@ def program_create(*, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]
         row.full_clean(exclude=["program"])
     program.save()
     ProgramRate.objects.bulk_create(rows)
+    if product_rates:
+        program_set_product_rates(program=program, product_rates=product_rates)
     return program
 
 
 @transaction.atomic
 def program_update(
-    *, program: Program, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] | None = None
+    *,
+    program: Program,
+    data: Mapping[str, Any],
+    rates: Iterable[Mapping[str, Any]] | None = None,
+    product_rates: Iterable[Mapping[str, Any]] | None = None,
 ) -> Program:
-    """Change a program's name, notes, priority and rates. Its structure follows the defaults."""
+    """Change a program's name, notes, priority, rates and (given: all of) its product
+    rates. Its structure follows the defaults."""
     priority = program.priority
     for name in PROGRAM_FIELDS:
         if name in data:
@@ -82,4 +129,6 @@ def program_update(
                     setattr(row, name, rate[name])
             row.full_clean()
         ProgramRate.objects.bulk_update(existing.values(), RATE_FIELDS)
+    if product_rates is not None:
+        program_set_product_rates(program=program, product_rates=product_rates)
     return program

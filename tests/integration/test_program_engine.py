@@ -225,3 +225,98 @@ def test_the_queries_are_constant_in_programs_and_product_rates(
 
     assert response.status_code == 201
     assert few == plain + 1
+
+
+# --- The API: `programs` on partners, `pays_default` and `product_rates` on programs --------
+
+
+def test_programs_on_the_partner_resource(api, shop):
+    standard, books = shop["standard"], shop["books"]
+
+    answer = api.get("/api/v1/partners/me-seller/").json()
+    assert (answer["programs"], answer["program"]) == ([books.pk, standard.pk], books.pk)
+
+    # Writing `program` enrolls in exactly that one.
+    answer = api.patch("/api/v1/partners/me-seller/", {"program": standard.pk}, format="json")
+    assert (answer.json()["programs"], answer.json()["program"]) == ([standard.pk], standard.pk)
+    # Writing `programs` enrolls in exactly those; `program` reads as the first by priority.
+    answer = api.patch(
+        "/api/v1/partners/me-seller/", {"programs": [standard.pk, books.pk]}, format="json"
+    )
+    assert (answer.json()["programs"], answer.json()["program"]) == (
+        [books.pk, standard.pk],
+        books.pk,
+    )
+    # A program's new priority changes which program `program` reads as.
+    api.patch(f"/api/v1/programs/{books.pk}/", {"priority": 9}, format="json")
+    answer = api.get("/api/v1/partners/me-seller/").json()
+    assert (answer["programs"], answer["program"]) == ([standard.pk, books.pk], standard.pk)
+    # None: the default program pays.
+    answer = api.patch("/api/v1/partners/me-seller/", {"programs": []}, format="json").json()
+    assert (answer["programs"], answer["program"]) == ([], None)
+
+
+@pytest.mark.parametrize("programs", [[999999], "twice"])
+def test_bad_programs_are_refused(api, shop, programs):
+    if programs == "twice":
+        programs = [shop["books"].pk, shop["books"].pk]
+
+    response = api.patch("/api/v1/partners/me-seller/", {"programs": programs}, format="json")
+
+    assert response.status_code == 400
+    assert "programs" in response.json()
+
+
+def test_product_rates_on_the_program_resource(api, shop):
+    body = {
+        "name": "Gadgets",
+        "pays_default": False,
+        "product_rates": [
+            {
+                "sku": "GADGET",
+                "rates": [{"level": 1, "sale_amount": "1.50", "sale_percent": "7.5"}],
+                "unused_sale_percent": "9",
+            }
+        ],
+    }
+
+    response = api.post("/api/v1/programs/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    assert answer["pays_default"] is False
+    [rate] = answer["product_rates"]
+    assert rate["sku"] == "GADGET"
+    assert rate["unused_sale_percent"] == "9.0000"
+    assert [(r["level"], r["sale_amount"], r["sale_percent"]) for r in rate["rates"]] == [
+        (1, "1.50", "7.5000"),
+        (2, "0.00", "0.0000"),
+        (3, "0.00", "0.0000"),
+    ]
+    # Writing product_rates replaces them all.
+    url = f"/api/v1/programs/{answer['id']}/"
+    answer = api.patch(url, {"product_rates": [{"sku": "OTHER"}]}, format="json").json()
+    assert [r["sku"] for r in answer["product_rates"]] == ["OTHER"]
+    assert ProductRate.objects.filter(program_id=answer["id"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    "product_rates",
+    [
+        [{"sku": ""}],
+        [{"sku": "A"}, {"sku": "A"}],
+        [{"sku": "A", "rates": [{"level": 4}]}],
+        [{"sku": "A", "rates": [{"level": 1}, {"level": 1}]}],
+        [{"sku": "A", "unused_sale_percent": "1.23456"}],
+    ],
+)
+def test_bad_product_rates_are_refused(api, shop, product_rates):
+    url = f"/api/v1/programs/{shop['books'].pk}/"
+
+    response = api.patch(url, {"product_rates": product_rates}, format="json")
+
+    assert response.status_code == 400
+    assert "product_rates" in response.json()
+    assert list(
+        ProductRate.objects.filter(program=shop["books"]).values_list("sku", flat=True)
+    ) == ["BOOK"]
