@@ -335,6 +335,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             children=partner.children.order_by("code"),
             links=partner_links(partner),
             program=partner.program or default_program(),
+            programs=partner.programs.all(),  # by priority, then id
             open_click_flags=click_flags_open_count(partner=partner),
             figures=partner_figures(Partner.objects.filter(pk=partner.pk)).get(),
             currency=settings.DEFAULT_CURRENCY,
@@ -377,7 +378,7 @@ class PartnerCreateView(StaffFormView):
         return PartnerForm(data)
 
     def save(self, form: PartnerForm) -> HttpResponse:
-        partner = partner_create(data=form.cleaned_data)
+        partner = partner_create(data=form.partner_data(), programs=form.programs_changed())
         messages.success(self.request, f"Partner {partner.code} created.")
         return redirect("staff:partner_detail", code=partner.code)
 
@@ -395,7 +396,9 @@ class PartnerUpdateView(StaffFormView):
         return PartnerForm(data, instance=copy.copy(self.object))
 
     def save(self, form: PartnerForm) -> HttpResponse:
-        partner = partner_update(partner=self.object, data=form.cleaned_data)
+        partner = partner_update(
+            partner=self.object, data=form.partner_data(), programs=form.programs_changed()
+        )
         messages.success(self.request, f"Partner {partner.code} saved.")
         return redirect("staff:partner_detail", code=partner.code)
 

@@ -320,3 +320,36 @@ def test_bad_product_rates_are_refused(api, shop, product_rates):
     assert list(
         ProductRate.objects.filter(program=shop["books"]).values_list("sku", flat=True)
     ) == ["BOOK"]
+
+
+# --- The staff partner page ------------------------------------------------------------------
+
+
+def test_the_staff_partner_page_shows_and_edits_the_programs(staff_client, shop):
+    standard, books = shop["standard"], shop["books"]
+
+    page = staff_client.get("/staff/partners/me-seller/")
+
+    assert page.status_code == 200
+    assert [p.name for p in page.context["programs"]] == ["Books", "Standard"]
+    assert 'Books</a> <span class="muted">(priority 1)</span>' in page.text
+
+    form = staff_client.get("/staff/partners/me-seller/edit/").context["form"]
+    assert sorted(form["programs"].value()) == sorted([standard.pk, books.pk])
+    response = staff_client.post(
+        "/staff/partners/me-seller/edit/",
+        {
+            "code": "me-seller",
+            "name": "Me",
+            "email": "me@example.com",
+            "parent": "parent",
+            "program": str(books.pk),
+            "programs": [str(standard.pk)],
+            "status": "active",
+        },
+    )
+
+    assert response.status_code == 302
+    shop["me"].refresh_from_db()
+    assert shop["me"].program == standard
+    assert list(shop["me"].programs.all()) == [standard]
