@@ -11,10 +11,12 @@ from referral_program.db import execute
 
 from .links import partner_url
 from .models import (
+    LEVELS,
     NO_LOGIN_STATUSES,
     ClickFlag,
     Partner,
     PartnerStatus,
+    ProductRate,
     Program,
     ReferralDefaults,
     TrackingLink,
@@ -232,3 +234,28 @@ def click_flags_counts(*, partner: Partner | None = None) -> dict[str, int]:
 
 def click_flags_open_count(*, partner: Partner) -> int:
     return partner.click_flags.filter(reviewed_at__isnull=True).count()
+
+
+# The columns of a program's product rates as CSV (SPEC §10): the sku, each level's four
+# rates, the four pay-if-unused rates.
+PRODUCT_RATE_NAMES = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
+PRODUCT_RATE_COLUMNS = (
+    "sku",
+    *(f"level_{level}_{name}" for level in LEVELS for name in PRODUCT_RATE_NAMES),
+    *(f"unused_{name}" for name in PRODUCT_RATE_NAMES),
+)
+
+
+def program_product_rate_rows(program: Program) -> list[list[str]]:
+    """A program's product rates as CSV rows in the order of PRODUCT_RATE_COLUMNS, by sku:
+    two queries."""
+    rows = []
+    for rate in ProductRate.objects.filter(program=program).prefetch_related("rates"):
+        levels = {level.level: level for level in rate.rates.all()}
+        row = [rate.sku]
+        for level in LEVELS:
+            found = levels.get(level)
+            row += [str(getattr(found, name)) if found else "0" for name in PRODUCT_RATE_NAMES]
+        row += [str(getattr(rate, f"unused_{name}")) for name in PRODUCT_RATE_NAMES]
+        rows.append(row)
+    return rows

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import LEVELS, ProductRate, ProductRateLevel, Program, ProgramRate, ReferralDefaults
+from ..selectors import PRODUCT_RATE_COLUMNS, PRODUCT_RATE_NAMES
 from .enrollment import program_partners_sync
 
 PROGRAM_FIELDS = (
@@ -132,3 +133,61 @@ def program_update(
     if product_rates is not None:
         program_set_product_rates(program=program, product_rates=product_rates)
     return program
+
+
+def program_product_rates_import(*, program: Program, rows: Iterable[Mapping[str, str]]) -> int:
+    """Replace the program's product rates with a CSV's rows (the columns of
+    `partners.selectors.PRODUCT_RATE_COLUMNS`; only `sku` is required, an empty rate is 0).
+    All or nothing: a row in error refuses the whole file, naming its line. Answers how
+    many product rates the program has now."""
+    product_rates, errors, seen = [], [], {}
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        unknown = sorted(set(row) - set(PRODUCT_RATE_COLUMNS) - {None})
+        if unknown:
+            raise ValidationError(
+                {"file": [f"Unknown column(s): {', '.join(unknown)}. Columns: "
+                          f"{', '.join(PRODUCT_RATE_COLUMNS)}."]}
+            )  # fmt: skip
+        sku = (row.get("sku") or "").strip()
+        if sku in seen:
+            errors.append(f"Line {number}: sku {sku!r} is also on line {seen[sku]}.")
+            continue
+        seen[sku] = number
+        given = {
+            "sku": sku,
+            "rates": [
+                {"level": level, **{
+                    name: (row.get(f"level_{level}_{name}") or "0").strip()
+                    for name in PRODUCT_RATE_NAMES
+                }}
+                for level in LEVELS
+            ],
+            **{f"unused_{name}": (row.get(f"unused_{name}") or "0").strip()
+               for name in PRODUCT_RATE_NAMES},
+        }  # fmt: skip
+        try:
+            _product_rate_checked(program, given)
+        except ValidationError as error:
+            messages = "; ".join(
+                f"{field}: {m}" for field, ms in error.message_dict.items() for m in ms
+            )
+            errors.append(f"Line {number}: {messages}")
+            continue
+        product_rates.append(given)
+    if errors:
+        raise ValidationError({"file": errors})
+    program_set_product_rates(program=program, product_rates=product_rates)
+    return len(product_rates)
+
+
+def _product_rate_checked(program: Program, given: Mapping[str, Any]) -> None:
+    """Raise the model's ValidationError for one product rate and its levels."""
+    ProductRate(
+        program=program,
+        sku=given["sku"],
+        **{f: given[f] for f in PRODUCT_UNUSED_FIELDS},
+    ).full_clean(exclude=["program"], validate_unique=False)
+    for rate in given["rates"]:
+        ProductRateLevel(level=rate["level"], **{f: rate[f] for f in RATE_FIELDS}).full_clean(
+            exclude=["product_rate"]
+        )

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -353,3 +354,47 @@ def test_the_staff_partner_page_shows_and_edits_the_programs(staff_client, shop)
     shop["me"].refresh_from_db()
     assert shop["me"].program == standard
     assert list(shop["me"].programs.all()) == [standard]
+
+
+# --- The staff program page: product rates as CSV ---------------------------------------------
+
+
+def test_product_rates_csv_export_and_import(staff_client, shop):
+    books = shop["books"]
+    page = staff_client.get(f"/staff/programs/{books.pk}/")
+    assert page.status_code == 200
+    assert page.context["product_rate_rows"][0][0] == "BOOK"
+
+    exported = staff_client.get(f"/staff/programs/{books.pk}/product-rates.csv")
+
+    assert exported.status_code == 200
+    lines = exported.content.decode().splitlines()
+    assert lines[0].startswith("sku,level_1_lead_amount,level_1_lead_percent,")
+    assert lines[1].startswith("BOOK,0.00,0.0000,2.00,10.0000,0.00,0.0000,1.00,5.0000,")
+
+    upload = SimpleUploadedFile(
+        "rates.csv", b"sku,level_1_sale_percent,unused_sale_percent\nPEN,3,4\nINK,,\n"
+    )
+    response = staff_client.post(
+        f"/staff/programs/{books.pk}/product-rates/import/", {"file": upload}, follow=True
+    )
+
+    assert [str(m) for m in response.context["messages"]] == ["2 product rate(s) imported."]
+    rates = {r.sku: r for r in ProductRate.objects.filter(program=books)}
+    assert set(rates) == {"PEN", "INK"}
+    assert rates["PEN"].unused_sale_percent == D("4")
+    assert rates["PEN"].rates.get(level=1).sale_percent == D("3")
+
+
+def test_a_bad_product_rates_file_imports_nothing(staff_client, shop):
+    books = shop["books"]
+    upload = SimpleUploadedFile("rates.csv", b"sku,level_1_sale_percent\nPEN,abc\n,1\nPEN,2\n")
+
+    response = staff_client.post(
+        f"/staff/programs/{books.pk}/product-rates/import/", {"file": upload}, follow=True
+    )
+
+    found = [str(m) for m in response.context["messages"]]
+    assert len(found) == 3 and found[0].startswith("Line 2:") and "line 2" in found[2]
+    skus = ProductRate.objects.filter(program=books).values_list("sku", flat=True)
+    assert list(skus) == ["BOOK"]
