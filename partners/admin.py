@@ -576,26 +576,20 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
 
     @admin.action(description="Enroll in program", permissions=["change"])
     def enroll_in_program(self, request, queryset):
-        return self._bulk_action(
-            request,
-            queryset,
-            form_class=EnrollProgramForm,
-            title="Enroll in program",
-            apply=lambda data, partners: partners_enroll(
-                partners=partners, program=data["program"]
-            ),
-        )
+        return self._enrollment_action(request, queryset, "Enroll in program", partners_enroll)
 
     @admin.action(description="Remove from program", permissions=["change"])
     def remove_from_program(self, request, queryset):
+        return self._enrollment_action(request, queryset, "Remove from program", partners_unenroll)
+
+    def _enrollment_action(self, request, queryset, title: str, change: Callable[..., int]):
+        """Add the selected partners to one program, or remove them from it (SPEC §10)."""
         return self._bulk_action(
             request,
             queryset,
             form_class=EnrollProgramForm,
-            title="Remove from program",
-            apply=lambda data, partners: partners_unenroll(
-                partners=partners, program=data["program"]
-            ),
+            title=title,
+            apply=lambda data, partners: change(partners=partners, program=data["program"]),
         )
 
     @admin.action(description="Set the parent of selected partners", permissions=["change"])
