@@ -280,7 +280,9 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 
 class PartnerAdminForm(forms.ModelForm):
-    programs = forms.ModelMultipleChoiceField(
+    # Not named `programs`: the admin's checks refuse a many-to-many field with its own
+    # table in `fields` (admin.E013), even when the form declares it.
+    enrolled_programs = forms.ModelMultipleChoiceField(
         Program.objects.all(),
         required=False,
         initial=[],
@@ -298,13 +300,15 @@ class PartnerAdminForm(forms.ModelForm):
         if self.instance.pk is None:
             self.fields["code"].required = False  # made from the name by partner_create
         else:
-            self.fields["programs"].initial = list(
+            self.fields["enrolled_programs"].initial = list(
                 self.instance.enrollments.values_list("program_id", flat=True)
             )
 
     def programs_changed(self) -> list[Program] | None:
         """The programs chosen, when they were changed (else None: `program` decides)."""
-        return list(self.cleaned_data["programs"]) if "programs" in self.changed_data else None
+        if "enrolled_programs" not in self.changed_data:
+            return None
+        return list(self.cleaned_data["enrolled_programs"])
 
 
 class EnrollProgramForm(forms.Form):
@@ -441,7 +445,7 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
     search_fields = ("code", "name", "email")
     list_select_related = ("parent", "program")
     autocomplete_fields = ("parent", "program")
-    fields = (*PARTNER_FIELDS, "programs", "user", "created_at")
+    fields = (*PARTNER_FIELDS, "enrolled_programs", "user", "created_at")
     readonly_fields = ("user", "created_at")
     actions = [
         "approve_signups",
