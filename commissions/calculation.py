@@ -3,8 +3,9 @@ commission programs in depth (SPEC §10): discount shares, which program pays ea
 product, override, unused and renewal rates, credit on payment.
 
 Pure: no ORM, no clock. Amounts are Decimal and every line is rounded once, by
-`round_money`. The §10 functions (`discount_shares` to `payment_clawbacks`) are not yet
-wired to the engine, which still pays one program through `commission_lines`.
+`round_money`. The engine pays orders with `program_lines` (`commission_lines` is §5.2's
+one-program rule, which `program_lines` equals for one program without product rates);
+overrides, renewals and the payment credits are not yet wired to it.
 """
 
 from collections.abc import Iterable, Mapping, Sequence

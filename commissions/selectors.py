@@ -1,7 +1,7 @@
 """Reads for the commissions engine: load what a decision needs into frozen values."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 
@@ -13,8 +13,11 @@ from django.db.models.functions import Lower
 from partners.models import (
     Click,
     Coupon,
+    Enrollment,
     Partner,
     PartnerStatus,
+    ProductRate,
+    ProductRateLevel,
     Program,
     ProgramRate,
     ReferralDefaults,
@@ -33,6 +36,8 @@ from referral_program.db import (
 
 from .attribution import FIRST, ContactLead, CouponState, PartnerState, Policy, Touch
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
+from .calculation import ProductRate as ProductRates
+from .calculation import Program as PayingProgram
 from .models import Contact, Event, Referral
 
 # How many clicks from one IP address attribution looks at (the latest ones).
@@ -130,13 +135,14 @@ def history_picks(
             rows = execute(sql, [email, when, PartnerStatus.ACTIVE, when])
             if rows:
                 found[n] = converted_rows(entry_fields + row_fields, rows)
-    result = {}
+    picked = {}
     for n, rows in found.items():
         pk, partner_id, set_at, expires_at = rows[0][: len(HISTORY_ENTRY)]
         chain = _chains(row[len(HISTORY_ENTRY) :] for row in rows)[partner_id]
         touch = Touch(ref=str(pk), partner_id=partner_id, at=set_at, expires_at=expires_at)
-        result[n] = (touch, chain)
-    return result
+        picked[n] = (touch, chain)
+    chains = _chains_programs({touch.partner_id: chain for touch, chain in picked.values()})
+    return {n: (touch, chains[touch.partner_id]) for n, (touch, _) in picked.items()}
 
 
 def ip_clicks(
@@ -279,8 +285,12 @@ class Chain:
     has_parent: bool
     program_id: int | None  # the partner's own program; None: the default one pays
     terms: Terms | None = None  # the program that pays; None when there is no program at all
+    # Every program of the partner (SPEC §10), by priority then id: its enrolled programs,
+    # else the default one; with their product rates. One (`terms`') in the common case.
+    programs: tuple[PayingProgram, ...] = ()
     partners: tuple[ChainPartner, ...] = ()  # the members' codes and switches, level 1 first
     emails: frozenset[str] = frozenset()  # the partner's own: partner email and login email
+    more_programs: bool = False  # `programs` is still to be read whole (`_chains_programs`)
 
     @property
     def partner(self) -> ChainPartner:
@@ -307,6 +317,10 @@ CHAIN_PROGRAM = (
     "unused_sale_percent",
 )
 CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
+# Of the paying program, after its hold days: its priority and `pays_default`; then how many
+# programs the partner is enrolled in and whether its program has product rates (either of
+# which sends the chain to `_chains_programs` for the rest, SPEC §10).
+CHAIN_PROGRAM_MORE = ("priority", "pays_default")
 ENGINE_DEFAULTS = (
     "partner_selection",
     "tracking_method",
@@ -332,6 +346,10 @@ def _chain_sql() -> tuple[str, str, tuple]:
             # The hold days that apply (SPEC §11): the program's, else the defaults'.
             f"COALESCE(pr.{quote('hold_days')}, (SELECT hd.{quote('hold_days')} FROM "
             f"{table(ReferralDefaults)} hd WHERE hd.id = {ReferralDefaults.SINGLETON_PK}))",
+            columns(Program, CHAIN_PROGRAM_MORE, "pr."),
+            f"(SELECT COUNT(*) FROM {table(Enrollment)} ec WHERE ec.partner_id = p1.id)",
+            f"(CASE WHEN EXISTS (SELECT 1 FROM {table(ProductRate)} px "
+            "WHERE px.program_id = pr.id) THEN 1 ELSE 0 END)",
             columns(ProgramRate, CHAIN_RATE, "r."),
         ]
     )
@@ -349,6 +367,8 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(Partner, CHAIN_PARTNER) * 2
         + fields(Program, CHAIN_PROGRAM)
         + fields(Program, ("hold_days",))
+        + fields(Program, CHAIN_PROGRAM_MORE)
+        + fields(Program, ("priority", "priority"))  # two integers
         + fields(ProgramRate, CHAIN_RATE)
     )
     return select, joins, row_fields
@@ -374,6 +394,7 @@ def _chain(rows: list[list]) -> Chain:
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
     [hold_days] = take(1)
+    priority, pays_default, enrolled, has_products = take(len(CHAIN_PROGRAM_MORE) + 2)
     rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
@@ -392,13 +413,20 @@ def _chain(rows: list[list]) -> Chain:
                 notify_sale=notify_sale,
             )
         )
+    terms = _terms(program, rates, hold_days)
     return Chain(
         members=tuple(
             ChainMember(p.id, level, p.active) for level, p in enumerate(partners, start=1)
         ),
         has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
         program_id=own[CHAIN_PARTNER_OWN.index("program")],
-        terms=_terms(program, rates, hold_days),
+        terms=terms,
+        programs=(
+            ()
+            if terms is None
+            else (PayingProgram(terms=terms, priority=priority, pays_default=pays_default),)
+        ),
+        more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
         partners=tuple(partners),
         emails=frozenset(
             email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email
@@ -434,6 +462,123 @@ def _placeholders(ids: list) -> str:
     return ", ".join(["%s"] * len(ids)) or "NULL"
 
 
+PRODUCT_UNUSED = ("unused_lead_amount", "unused_lead_percent")
+PRODUCT_UNUSED += ("unused_sale_amount", "unused_sale_percent")
+
+
+@lru_cache(maxsize=16)
+def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
+    """`_chains_programs`' statement for this many partners, and its row's fields: one row
+    per (partner, program, rate level) and per (partner, program, sku, level)."""
+    ids = _placeholders([None] * partners)
+    program, rate = table(Program), table(ProgramRate)
+    enrolled, product, level = table(Enrollment), table(ProductRate), table(ProductRateLevel)
+    head = ", ".join(
+        [
+            "ep.partner_id",
+            columns(Program, CHAIN_PROGRAM, "pr."),
+            f"COALESCE(pr.{quote('hold_days')}, (SELECT hd.{quote('hold_days')} FROM "
+            f"{table(ReferralDefaults)} hd WHERE hd.id = {ReferralDefaults.SINGLETON_PK}))",
+            columns(Program, CHAIN_PROGRAM_MORE, "pr."),
+        ]
+    )
+    nothing = ", ".join(["NULL"] * len(PRODUCT_UNUSED))
+    sql = f"""
+        WITH ep AS (
+            SELECT e.partner_id AS partner_id, e.program_id AS program_id
+              FROM {enrolled} e WHERE e.partner_id IN ({ids})
+            UNION ALL
+            SELECT p.id, COALESCE(
+                   p.program_id,
+                   (SELECT dp.id FROM {program} dp ORDER BY dp.priority, dp.id LIMIT 1))
+              FROM {table(Partner)} p
+             WHERE p.id IN ({ids})
+               AND NOT EXISTS (SELECT 1 FROM {enrolled} e2 WHERE e2.partner_id = p.id)
+        )
+        SELECT {head}, NULL, {columns(ProgramRate, CHAIN_RATE, "r.")}, {nothing}
+          FROM ep JOIN {program} pr ON pr.id = ep.program_id
+          LEFT JOIN {rate} r ON r.program_id = pr.id
+        UNION ALL
+        SELECT {head}, x.sku, {columns(ProductRateLevel, CHAIN_RATE, "xl.")},
+               {columns(ProductRate, PRODUCT_UNUSED, "x.")}
+          FROM ep JOIN {program} pr ON pr.id = ep.program_id
+          JOIN {product} x ON x.program_id = pr.id
+          LEFT JOIN {level} xl ON xl.product_rate_id = x.id
+    """
+    row_fields = (
+        fields(Enrollment, ("partner",))
+        + fields(Program, CHAIN_PROGRAM)
+        + fields(Program, ("hold_days",))
+        + fields(Program, CHAIN_PROGRAM_MORE)
+        + fields(ProductRate, ("sku",))
+        + fields(ProgramRate, CHAIN_RATE)
+        + fields(ProductRate, PRODUCT_UNUSED)
+    )
+    return sql, row_fields
+
+
+def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
+    """The chains with every program of their partner (SPEC §10) read, in one more query,
+    for those that need it: a partner enrolled in several programs, or whose program has
+    product rates. The others keep the one program their chain's row read."""
+    wanted = sorted(pk for pk, chain in chains.items() if chain.more_programs)
+    if not wanted:
+        return chains
+    sql, row_fields = _programs_sql(len(wanted))
+    rows = converted_rows(row_fields, execute(sql, [*wanted, *wanted]))
+    # partner -> program id -> (program columns, hold days, priority, pays default, rates,
+    # {sku: (unused, rates)})
+    found: dict[int, dict[int, list]] = {}
+    width = len(CHAIN_PROGRAM)
+    for row in rows:
+        partner_id, program = row[0], row[1 : 1 + width]
+        hold_days, priority, pays_default, sku = row[1 + width : 5 + width]
+        level, *rate = row[5 + width : 5 + width + len(CHAIN_RATE)]
+        unused = row[5 + width + len(CHAIN_RATE) :]
+        entry = found.setdefault(partner_id, {}).setdefault(
+            program[0], [program, hold_days, priority, pays_default, {}, {}]
+        )
+        if sku is None:
+            entry[4][level] = rate
+        else:
+            entry[5].setdefault(sku, (unused, {}))[1][level] = rate
+    result = dict(chains)
+    for partner_id in wanted:
+        programs = []
+        for program, hold_days, priority, pays_default, rates, products in found.get(
+            partner_id, {}
+        ).values():
+            programs.append(
+                PayingProgram(
+                    terms=_terms(program, rates, hold_days),
+                    priority=priority,
+                    pays_default=pays_default,
+                    product_rates={
+                        sku: _product_rates(sku, unused, levels)
+                        for sku, (unused, levels) in products.items()
+                    },
+                )
+            )
+        programs.sort(key=lambda p: (p.priority, p.id))
+        result[partner_id] = replace(
+            chains[partner_id], programs=tuple(programs), more_programs=False
+        )
+    return result
+
+
+def _product_rates(sku: str, unused: Sequence, levels: dict) -> ProductRates:
+    """A product rate; `levels`: level -> (lead amount, lead %, sale amount, sale %)."""
+    levels = {level: r for level, r in levels.items() if level is not None}
+    return ProductRates(
+        sku=sku,
+        rates={
+            LEAD: {n: Rate(r[0], r[1]) for n, r in levels.items()},
+            SALE: {n: Rate(r[2], r[3]) for n, r in levels.items()},
+        },
+        unused={LEAD: Rate(unused[0], unused[1]), SALE: Rate(unused[2], unused[3])},
+    )
+
+
 def partner_chains(ids: Iterable[int]) -> dict[int, Chain]:
     """The chains of these partners, with their programs' terms, in one query; partners
     that do not exist are left out. For one event or a batch of them."""
@@ -442,7 +587,7 @@ def partner_chains(ids: Iterable[int]) -> dict[int, Chain]:
         return {}
     select, joins, row_fields = _chain_sql()
     sql = f"SELECT {select} FROM {table(Partner)} p1 {joins} WHERE p1.id IN ({_placeholders(ids)})"
-    return _chains(converted_rows(row_fields, execute(sql, ids)))
+    return _chains_programs(_chains(converted_rows(row_fields, execute(sql, ids))))
 
 
 @lru_cache(maxsize=16)
@@ -476,4 +621,4 @@ def engine_with_chains(partner_ids: Iterable[int]) -> tuple[EngineSettings, dict
         self_referral_guard=self_referral,
     )
     chain_rows = [row[len(ENGINE_DEFAULTS) :] for row in rows]
-    return engine, _chains(row for row in chain_rows if row[0] is not None)
+    return engine, _chains_programs(_chains(row for row in chain_rows if row[0] is not None))

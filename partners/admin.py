@@ -48,6 +48,7 @@ from .services.api_keys import api_keys_revoke
 from .services.clicks import click_flags_review
 from .services.coupons import coupon_delete, coupon_save, coupons_import
 from .services.defaults import defaults_ensure, defaults_update, programs_apply_defaults
+from .services.enrollment import partners_enroll, partners_unenroll
 from .services.links import tracking_link_save
 from .services.partners import (
     PARTNER_FIELDS,
@@ -279,6 +280,17 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 
 class PartnerAdminForm(forms.ModelForm):
+    # Not named `programs`: the admin's checks refuse a many-to-many field with its own
+    # table in `fields` (admin.E013), even when the form declares it.
+    enrolled_programs = forms.ModelMultipleChoiceField(
+        Program.objects.all(),
+        required=False,
+        initial=[],
+        label="Programs",
+        help_text="The programs the partner is enrolled in: each order item is paid by the "
+        "first (by priority) that covers it. Changing these sets 'Program' to the first.",
+    )
+
     class Meta:
         model = Partner
         fields = PARTNER_FIELDS
@@ -287,6 +299,20 @@ class PartnerAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
             self.fields["code"].required = False  # made from the name by partner_create
+        else:
+            self.fields["enrolled_programs"].initial = list(
+                self.instance.enrollments.values_list("program_id", flat=True)
+            )
+
+    def programs_changed(self) -> list[Program] | None:
+        """The programs chosen, when they were changed (else None: `program` decides)."""
+        if "enrolled_programs" not in self.changed_data:
+            return None
+        return list(self.cleaned_data["enrolled_programs"])
+
+
+class EnrollProgramForm(forms.Form):
+    program = forms.ModelChoiceField(Program.objects.all())
 
 
 class AssignProgramForm(forms.Form):
@@ -419,12 +445,14 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
     search_fields = ("code", "name", "email")
     list_select_related = ("parent", "program")
     autocomplete_fields = ("parent", "program")
-    fields = (*PARTNER_FIELDS, "user", "created_at")
+    fields = (*PARTNER_FIELDS, "enrolled_programs", "user", "created_at")
     readonly_fields = ("user", "created_at")
     actions = [
         "approve_signups",
         "reject_signups",
         "assign_program",
+        "enroll_in_program",
+        "remove_from_program",
         "set_parent",
         "set_status",
         "set_notifications",
@@ -440,10 +468,11 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = _form_data(form, PARTNER_FIELDS)
+        programs = form.programs_changed()
         if change:
-            partner_update(partner=obj, data=data)
+            partner_update(partner=obj, data=data, programs=programs)
         else:
-            _adopt(obj, partner_create(data=data))
+            _adopt(obj, partner_create(data=data, programs=programs))
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         # An import creates and changes partners.
@@ -547,6 +576,24 @@ class PartnerAdmin(NoDeleteMixin, ImportExportModelAdmin):
             apply=lambda data, partners: partners_assign_program(
                 partners=partners, program=data["program"]
             ),
+        )
+
+    @admin.action(description="Enroll in program", permissions=["change"])
+    def enroll_in_program(self, request, queryset):
+        return self._enrollment_action(request, queryset, "Enroll in program", partners_enroll)
+
+    @admin.action(description="Remove from program", permissions=["change"])
+    def remove_from_program(self, request, queryset):
+        return self._enrollment_action(request, queryset, "Remove from program", partners_unenroll)
+
+    def _enrollment_action(self, request, queryset, title: str, change: Callable[..., int]):
+        """Add the selected partners to one program, or remove them from it (SPEC §10)."""
+        return self._bulk_action(
+            request,
+            queryset,
+            form_class=EnrollProgramForm,
+            title=title,
+            apply=lambda data, partners: change(partners=partners, program=data["program"]),
         )
 
     @admin.action(description="Set the parent of selected partners", permissions=["change"])

@@ -201,7 +201,7 @@ class PartnerViewSet(
     permission_model = Partner
 
     def get_queryset(self) -> QuerySet[Partner]:
-        return partners_list()
+        return partners_list().prefetch_related("programs")
 
     def get_object(self) -> Partner:
         partner = generics.get_object_or_404(self.get_queryset().by_code(self.kwargs["code"]))
@@ -220,14 +220,18 @@ class PartnerViewSet(
         return context
 
     def perform_create(self, serializer: PartnerSerializer) -> None:
+        data = dict(serializer.validated_data)
+        programs = data.pop("programs", None)
         with service_errors():
-            serializer.instance = partner_create(data=serializer.validated_data)
+            partner = partner_create(data=data, programs=programs)
+        serializer.instance = self.get_queryset().get(pk=partner.pk)
 
     def perform_update(self, serializer: PartnerSerializer) -> None:
+        data = dict(serializer.validated_data)
+        programs = data.pop("programs", None)
         with service_errors():
-            serializer.instance = partner_update(
-                partner=serializer.instance, data=serializer.validated_data
-            )
+            partner = partner_update(partner=serializer.instance, data=data, programs=programs)
+        serializer.instance = self.get_queryset().get(pk=partner.pk)
 
 
 # --- Programs ------------------------------------------------------------------------------
@@ -253,15 +257,19 @@ class ProgramViewSet(
     def perform_create(self, serializer: ProgramSerializer) -> None:
         data = dict(serializer.validated_data)
         rates = data.pop("rates", ())
+        product_rates = data.pop("product_rates", ())
         with service_errors():
-            program = program_create(data=data, rates=rates)
+            program = program_create(data=data, rates=rates, product_rates=product_rates)
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
     def perform_update(self, serializer: ProgramSerializer) -> None:
         data = dict(serializer.validated_data)
         rates = data.pop("rates", None)
+        product_rates = data.pop("product_rates", None)
         with service_errors():
-            program = program_update(program=serializer.instance, data=data, rates=rates)
+            program = program_update(
+                program=serializer.instance, data=data, rates=rates, product_rates=product_rates
+            )
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
 

@@ -223,6 +223,16 @@ class PartnerForm(forms.ModelForm):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
+    programs = forms.ModelMultipleChoiceField(
+        Program.objects.all(),
+        required=False,
+        initial=[],
+        label="Programs",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The programs the partner is enrolled in: each order item is paid by the "
+        "first (by priority) that covers it. Changing these sets 'Program' to the first.",
+    )
+
     class Meta:
         model = Partner
         fields = PARTNER_FIELDS
@@ -236,6 +246,18 @@ class PartnerForm(forms.ModelForm):
         self.fields["program"].empty_label = "The default program (lowest priority)"
         if self.instance.parent_id is not None:
             self.initial["parent"] = self.instance.parent.code
+        if self.instance.pk is not None:
+            self.initial["programs"] = list(
+                self.instance.enrollments.values_list("program_id", flat=True)
+            )
+
+    def partner_data(self) -> dict[str, Any]:
+        """The partner's fields, for `partner_create` / `partner_update`."""
+        return {name: self.cleaned_data[name] for name in PARTNER_FIELDS}
+
+    def programs_changed(self) -> list[Program] | None:
+        """The programs chosen, when they were changed (else None: `program` decides)."""
+        return list(self.cleaned_data["programs"]) if "programs" in self.changed_data else None
 
 
 class ProgramForm(forms.ModelForm):

@@ -9,7 +9,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinLengthValidator,
+    MinValueValidator,
+)
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -319,6 +324,12 @@ class Program(ProgramStructure):
         help_text="Days a commission of this program is pending before it is payable. "
         "Empty: the defaults' hold days.",
     )
+    pays_default = models.BooleanField(
+        "Pays default rates",
+        default=True,
+        help_text="Off: the program pays only the items that have a product rate; "
+        "an item it does not cover goes to the partner's next program.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -353,6 +364,55 @@ class ProgramRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.program} level {self.level}"
+
+
+class ProductRate(models.Model):
+    """A program's rates for one sku (SPEC §10): per level (ProductRateLevel), and the
+    pay-if-unused rate. An item with that sku is paid at them instead of the program's."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="product_rates")
+    sku = models.CharField(max_length=100, validators=[MinLengthValidator(1)])
+    unused_lead_amount = money_field()
+    unused_lead_percent = percent_field()
+    unused_sale_amount = money_field()
+    unused_sale_percent = percent_field()
+
+    class Meta:
+        ordering = ["program_id", "sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "sku"], name="product_rate_sku_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program} sku {self.sku}"
+
+
+class ProductRateLevel(models.Model):
+    """What a product rate pays at one level of the partner tree (as ProgramRate)."""
+
+    product_rate = models.ForeignKey(ProductRate, on_delete=models.CASCADE, related_name="rates")
+    level = models.PositiveSmallIntegerField(
+        choices=[(n, str(n)) for n in LEVELS],
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+    )
+    lead_amount = money_field()
+    lead_percent = percent_field()
+    sale_amount = money_field()
+    sale_percent = percent_field()
+
+    class Meta:
+        ordering = ["product_rate_id", "level"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product_rate", "level"], name="product_rate_level_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=1, level__lte=3), name="product_rate_level_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_rate} level {self.level}"
 
 
 # Statuses whose login is refused (a sign-up not yet approved, or turned down).
@@ -427,6 +487,12 @@ class Partner(models.Model):
         related_name="partners",
         help_text="Empty: the program with the lowest priority.",
     )
+    # The programs the partner is enrolled in (SPEC §10). `program` above is kept in sync by
+    # the services (partners.services.enrollment): the enrolled program with the lowest
+    # priority, null when none.
+    programs = models.ManyToManyField(
+        Program, through="Enrollment", related_name="enrolled", blank=True
+    )
     status = models.CharField(
         max_length=16, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
     )
@@ -486,6 +552,23 @@ class Partner(models.Model):
                 errors["parent"] = message
         if errors:
             raise ValidationError(errors)
+
+
+class Enrollment(models.Model):
+    """A partner enrolled in a program (SPEC §10): its items are paid by the first of its
+    programs, by priority then id, that covers them."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="enrollments")
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="enrollments")
+
+    class Meta:
+        ordering = ["partner_id", "program_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "program"], name="enrollment_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner} in {self.program}"
 
 
 class Coupon(models.Model):

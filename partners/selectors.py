@@ -11,12 +11,14 @@ from referral_program.db import execute
 
 from .links import partner_url
 from .models import (
+    LEVELS,
     NO_LOGIN_STATUSES,
     ClickFlag,
     Coupon,
     DefaultsChange,
     Partner,
     PartnerStatus,
+    ProductRate,
     Program,
     ReferralDefaults,
     TrackingLink,
@@ -241,13 +243,14 @@ def programs_count() -> int:
 
 
 def programs_list() -> QuerySet[Program]:
-    """The programs, each with its `partner_count`, in priority order (the staff list)."""
-    return Program.objects.annotate(partner_count=Count("partners")).order_by("priority", "id")
+    """The programs, each with its `partner_count` (partners enrolled in it), in priority
+    order (the staff list)."""
+    return Program.objects.annotate(partner_count=Count("enrollments")).order_by("priority", "id")
 
 
 def programs_with_rates() -> QuerySet[Program]:
-    """The programs with their rates loaded (the API)."""
-    return Program.objects.prefetch_related("rates")
+    """The programs with their rates and product rates loaded (the API)."""
+    return Program.objects.prefetch_related("rates", "product_rates__rates")
 
 
 def defaults_changes_list() -> QuerySet[DefaultsChange]:
@@ -279,3 +282,28 @@ def coupons_list() -> QuerySet[Coupon]:
 def tracking_links_list() -> QuerySet[TrackingLink]:
     """The tracking links, the default first, then by code."""
     return TrackingLink.objects.order_by("-is_default", "code")
+
+
+# The columns of a program's product rates as CSV (SPEC §10): the sku, each level's four
+# rates, the four pay-if-unused rates.
+PRODUCT_RATE_NAMES = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
+PRODUCT_RATE_COLUMNS = (
+    "sku",
+    *(f"level_{level}_{name}" for level in LEVELS for name in PRODUCT_RATE_NAMES),
+    *(f"unused_{name}" for name in PRODUCT_RATE_NAMES),
+)
+
+
+def program_product_rate_rows(program: Program) -> list[list[str]]:
+    """A program's product rates as CSV rows in the order of PRODUCT_RATE_COLUMNS, by sku:
+    two queries."""
+    rows = []
+    for rate in ProductRate.objects.filter(program=program).prefetch_related("rates"):
+        levels = {level.level: level for level in rate.rates.all()}
+        row = [rate.sku]
+        for level in LEVELS:
+            found = levels.get(level)
+            row += [str(getattr(found, name)) if found else "0" for name in PRODUCT_RATE_NAMES]
+        row += [str(getattr(rate, f"unused_{name}")) for name in PRODUCT_RATE_NAMES]
+        rows.append(row)
+    return rows

@@ -16,6 +16,8 @@ from .models import (
     STRUCTURAL_FIELDS,
     Coupon,
     Partner,
+    ProductRate,
+    ProductRateLevel,
     Program,
     ProgramRate,
     ReferralDefaults,
@@ -111,6 +113,15 @@ class PartnerSerializer(serializers.ModelSerializer):
     link = serializers.SerializerMethodField(
         help_text="The partner's default link, with the current code prefix and link URL."
     )
+    programs = serializers.PrimaryKeyRelatedField(
+        many=True,
+        required=False,
+        queryset=Program.objects.all(),
+        help_text="The ids of the programs the partner is enrolled in, by priority (lower "
+        "first, then id): each order item is paid by the first that covers it. Empty: the "
+        "default program. Writing it enrolls the partner in exactly these; `program` then "
+        "reads as the first of them.",
+    )
 
     class Meta:
         model = Partner
@@ -125,7 +136,33 @@ class PartnerSerializer(serializers.ModelSerializer):
             "notify_lead",
             "notify_sale",
             "link",
+            "programs",
         )
+        extra_kwargs = {
+            "program": {
+                "help_text": "The enrolled program with the lowest priority (null: none, the "
+                "default program pays). Writing another enrolls the partner in exactly that "
+                "one."
+            }
+        }
+
+    def validate_programs(self, programs: list[Program]) -> list[Program]:
+        ids = [program.pk for program in programs]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("Give each program once.")
+        return programs
+
+    def validate(self, attrs):
+        if "programs" in attrs and "program" in attrs:
+            first = min(attrs["programs"], key=lambda p: (p.priority, p.pk), default=None)
+            if attrs["program"] != first:
+                raise serializers.ValidationError(
+                    {
+                        "program": "Give `programs` or `program`, or a `program` that is the "
+                        "first of `programs` by priority."
+                    }
+                )
+        return attrs
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_link(self, partner: Partner) -> str:
@@ -148,6 +185,49 @@ class ProgramRateSerializer(serializers.ModelSerializer):
         return attrs
 
 
+def _levels_once(rates: list[dict]) -> list[dict]:
+    levels = [rate["level"] for rate in rates]
+    twice = sorted({level for level in levels if levels.count(level) > 1})
+    if twice:
+        raise serializers.ValidationError(
+            f"Give each level once (level {', '.join(map(str, twice))} is repeated)."
+        )
+    return rates
+
+
+class ProductRateLevelSerializer(ProgramRateSerializer):
+    class Meta:
+        model = ProductRateLevel
+        fields = ProgramRateSerializer.Meta.fields
+
+
+class ProductRateSerializer(serializers.ModelSerializer):
+    """A program's rates for one sku, the shape of the program's own."""
+
+    sku = serializers.CharField(
+        max_length=100, help_text="The sku of the order items paid at these rates."
+    )
+    rates = ProductRateLevelSerializer(
+        many=True,
+        required=False,
+        help_text="The rate per level 1..3; levels left out pay 0.",
+    )
+
+    class Meta:
+        model = ProductRate
+        fields = (
+            "sku",
+            "rates",
+            "unused_lead_amount",
+            "unused_lead_percent",
+            "unused_sale_amount",
+            "unused_sale_percent",
+        )
+
+    def validate_rates(self, rates: list[dict]) -> list[dict]:
+        return _levels_once(rates)
+
+
 class ProgramSerializer(serializers.ModelSerializer):
     """A program. Its structural fields are read-only: they follow the defaults."""
 
@@ -155,6 +235,12 @@ class ProgramSerializer(serializers.ModelSerializer):
         many=True,
         required=False,
         help_text="The rate per level 1..3. Levels left out keep their rates (0 on create).",
+    )
+    product_rates = ProductRateSerializer(
+        many=True,
+        required=False,
+        help_text="Rates per sku: an item with that sku is paid at them instead "
+        "of the program's rates. Writing it replaces all of the program's product rates.",
     )
 
     class Meta:
@@ -171,17 +257,22 @@ class ProgramSerializer(serializers.ModelSerializer):
             "unused_sale_percent",
             "hold_days",
             *STRUCTURAL_FIELDS,
+            "pays_default",
+            "product_rates",
         )
         read_only_fields = STRUCTURAL_FIELDS
 
     def validate_rates(self, rates: list[dict]) -> list[dict]:
-        levels = [rate["level"] for rate in rates]
-        twice = sorted({level for level in levels if levels.count(level) > 1})
+        return _levels_once(rates)
+
+    def validate_product_rates(self, product_rates: list[dict]) -> list[dict]:
+        skus = [rate["sku"] for rate in product_rates]
+        twice = sorted({sku for sku in skus if skus.count(sku) > 1})
         if twice:
             raise serializers.ValidationError(
-                f"Give each level once (level {', '.join(map(str, twice))} is repeated)."
+                f"Give each sku once ({', '.join(twice)} is repeated)."
             )
-        return rates
+        return product_rates
 
 
 class CouponSerializer(serializers.ModelSerializer):

@@ -60,6 +60,16 @@ urlpatterns = [
     path("staff/programs/new/", views.ProgramCreateView.as_view(), name="program_create"),
     path("staff/programs/<int:pk>/", views.ProgramDetailView.as_view(), name="program_detail"),
     path("staff/programs/<int:pk>/edit/", views.ProgramUpdateView.as_view(), name="program_update"),
+    path(
+        "staff/programs/<int:pk>/product-rates.csv",
+        views.ProgramProductRatesExportView.as_view(),
+        name="program_product_rates_export",
+    ),
+    path(
+        "staff/programs/<int:pk>/product-rates/import/",
+        views.ProgramProductRatesImportView.as_view(),
+        name="program_product_rates_import",
+    ),
     path("staff/tracking-links/", views.TrackingLinkListView.as_view(), name="tracking_links"),
     path(
         "staff/tracking-links/new/",

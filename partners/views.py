@@ -5,6 +5,8 @@ Every page needs a staff login (anonymous visitors go to the login page, other u
 """
 
 import copy
+import csv
+import io
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,8 @@ from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 from django.views import View
 from django.views.generic import ListView, TemplateView
+
+from referral_program.csv_cells import csv_text, csv_text_read
 
 from . import privacy
 from .forms import (
@@ -49,6 +53,7 @@ from .models import (
     TrackingMethod,
 )
 from .selectors import (
+    PRODUCT_RATE_COLUMNS,
     ClickFlagList,
     SignupList,
     click_flags_counts,
@@ -61,6 +66,7 @@ from .selectors import (
     partner_by_code,
     partner_links,
     partners_list,
+    program_product_rate_rows,
     programs_count,
     programs_list,
     signups_counts,
@@ -73,7 +79,12 @@ from .services.defaults import DefaultsUpdateResult, defaults_update
 from .services.links import tracking_link_save
 from .services.partners import partner_create, partner_update
 from .services.privacy import partner_erase, partner_export, partner_is_erased
-from .services.programs import RATE_FIELDS, program_create, program_update
+from .services.programs import (
+    RATE_FIELDS,
+    program_create,
+    program_product_rates_import,
+    program_update,
+)
 from .services.signup import SignupDecision, partners_approve, partners_reject
 
 CHANGE_DEFAULTS_PERMISSION = "partners.change_referraldefaults"
@@ -340,6 +351,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             children=partner.children.order_by("code"),
             links=partner_links(partner),
             program=partner.program or default_program(),
+            programs=partner.programs.all(),  # by priority, then id
             open_click_flags=click_flags_open_count(partner=partner),
             figures=partner_figures(partner_alone(partner)).get(),
             currency=settings.DEFAULT_CURRENCY,
@@ -382,7 +394,7 @@ class PartnerCreateView(StaffFormView):
         return PartnerForm(data)
 
     def save(self, form: PartnerForm) -> HttpResponse:
-        partner = partner_create(data=form.cleaned_data)
+        partner = partner_create(data=form.partner_data(), programs=form.programs_changed())
         messages.success(self.request, f"Partner {partner.code} created.")
         return redirect("staff:partner_detail", code=partner.code)
 
@@ -400,7 +412,9 @@ class PartnerUpdateView(StaffFormView):
         return PartnerForm(data, instance=copy.copy(self.object))
 
     def save(self, form: PartnerForm) -> HttpResponse:
-        partner = partner_update(partner=self.object, data=form.cleaned_data)
+        partner = partner_update(
+            partner=self.object, data=form.partner_data(), programs=form.programs_changed()
+        )
         messages.success(self.request, f"Partner {partner.code} saved.")
         return redirect("staff:partner_detail", code=partner.code)
 
@@ -605,9 +619,53 @@ class ProgramDetailView(StaffRequiredMixin, TemplateView):
                 name: rate_text(name, getattr(program, f"unused_{name}")) for name in RATE_FIELDS
             },
             is_default=default is not None and default.pk == program.pk,
-            partner_count=program.partners.count(),
+            partner_count=program.enrollments.count(),
+            product_rate_columns=PRODUCT_RATE_COLUMNS,
+            product_rate_rows=program_product_rate_rows(program),
             **kwargs,
         )
+
+
+class ProgramProductRatesExportView(StaffRequiredMixin, View):
+    """A program's product rates as CSV (SPEC §10), one line per sku."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        program = get_object_or_404(Program, pk=pk)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="program-{pk}-product-rates.csv"'
+        writer = csv.writer(response)
+        writer.writerow(PRODUCT_RATE_COLUMNS)
+        for row in program_product_rate_rows(program):
+            writer.writerow([csv_text(row[0]), *row[1:]])
+        return response
+
+
+class ProgramProductRatesImportView(StaffRequiredMixin, View):
+    """Replace a program's product rates with a CSV file (the export's columns); all or
+    nothing."""
+
+    permission_required = "partners.change_program"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        program = get_object_or_404(Program, pk=pk)
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise ValidationError({"file": "Choose a CSV file."})
+            text = upload.read().decode("utf-8-sig")
+            rows = [
+                {k: csv_text_read(v or "") for k, v in row.items() if k is not None}
+                for row in csv.DictReader(io.StringIO(text))
+            ]
+            count = program_product_rates_import(program=program, rows=rows)
+        except UnicodeDecodeError:
+            messages.error(request, "The file is not UTF-8 text.")
+        except ValidationError as error:
+            for problem in error.messages:
+                messages.error(request, problem)
+        else:
+            messages.success(request, f"{count} product rate(s) imported.")
+        return redirect("staff:program_detail", pk=program.pk)
 
 
 class ProgramCreateView(StaffFormView):

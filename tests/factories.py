@@ -10,6 +10,7 @@ from partners.models import (
     LEVELS,
     Click,
     ClickFlag,
+    Enrollment,
     Partner,
     PartnerSignup,
     PartnerStatus,
@@ -60,10 +61,17 @@ class ProgramFactory(factory.django.DjangoModelFactory):
 class PartnerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Partner
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"partner{n:03d}")
     name = factory.Sequence(lambda n: f"Partner {n}")
     email = factory.LazyAttribute(lambda p: f"{p.code}@partners.example")
+
+    @factory.post_generation
+    def enrolled(partner, create, extracted, **kwargs):
+        """A partner made with a `program` is enrolled in it, as the services do (SPEC §10)."""
+        if create and partner.program_id is not None:
+            Enrollment.objects.get_or_create(partner=partner, program_id=partner.program_id)
 
 
 class PartnerSignupFactory(factory.django.DjangoModelFactory):

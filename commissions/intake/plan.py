@@ -31,7 +31,7 @@ from ..attribution import (
     contact_lead,
     is_self_referral,
 )
-from ..calculation import LEAD, SALE, Item, commission_lines, order_base
+from ..calculation import LEAD, SALE, Item, ProgramLine, order_base, program_lines
 from ..models import CommissionEntry, ReferralSource
 from ..money import ZERO
 from ..selectors import Chain, EngineSettings
@@ -122,6 +122,8 @@ def order_plan(
     lines = order_commission_rows(
         order_id=order_pk,
         base=base,
+        items=order_items(data),
+        discount=data.get("discount") or ZERO,
         currency=currency,
         at=at,
         credit=credit,
@@ -278,7 +280,7 @@ def order_values(
 ) -> tuple[tuple, Decimal, str]:
     """An order's row (in the order of ORDER_FIELDS), its base and its currency."""
     currency = data.get("currency") or settings.DEFAULT_CURRENCY
-    items = [Item(quantity=i["quantity"], unit_price=i["unit_price"]) for i in data["items"]]
+    items = order_items(data)
     discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
     base = order_base(items, discount)
     stored_items = [
@@ -292,10 +294,20 @@ def order_values(
     return order, base, currency
 
 
+def order_items(data: Mapping[str, Any]) -> list[Item]:
+    """An order's items as the rules take them (quantity, unit price, sku)."""
+    return [
+        Item(quantity=i["quantity"], unit_price=i["unit_price"], sku=i.get("sku") or "")
+        for i in data["items"]
+    ]
+
+
 def order_commission_rows(
     *,
     order_id: int,
     base: Decimal,
+    items: Sequence[Item],
+    discount: Decimal,
     currency: str,
     at: datetime,
     credit: Credit,
@@ -313,6 +325,8 @@ def order_commission_rows(
             rows += _commission_rows(
                 order_id=order_id,
                 base=base,
+                items=items,
+                discount=discount,
                 currency=currency,
                 at=at,
                 kind=kind,
@@ -328,6 +342,8 @@ def _commission_rows(
     *,
     order_id: int,
     base: Decimal,
+    items: Sequence[Item],
+    discount: Decimal,
     currency: str,
     at: datetime,
     kind: str,
@@ -336,51 +352,80 @@ def _commission_rows(
     chain: Chain,
     policy: Policy,
 ) -> list[CommissionRow]:
-    """The lines one kind pays up the credited partner's chain, each with its trace."""
-    terms = chain.terms
-    if terms is None:
+    """The lines one kind pays up the credited partner's chain, each with its trace: one
+    per (partner, level, program) (SPEC §10, `calculation.program_lines`).
+
+    With one program and no product rates (SPEC §5.2 exactly) the trace is as it always
+    was: the rate of the level and the order's base. Otherwise it also says, per item, which
+    rate paid it (`items`) and which items no program covers (`uncovered`), and the base is
+    that of the items the line's program pays."""
+    if not chain.programs:
         return []
-    lines = commission_lines(
-        terms=terms,
+    paid = program_lines(
+        programs=chain.programs,
+        items=items,
+        discount=discount,
         kind=kind,
         chain=chain.members,
         has_parent=chain.has_parent,
-        base=base,
         currency=currency,
     )
+    simple = len(chain.programs) == 1 and not chain.programs[0].product_rates
+    uncovered = [{"item": i, "sku": items[i].sku} for i in paid.uncovered]
     # The same for every line (values that are never changed, so the lines share them).
-    program = {"id": terms.program_id, "name": terms.name, "levels": terms.levels}
+    programs = {
+        p.id: {"id": p.id, "name": p.terms.name, "levels": p.terms.levels} for p in chain.programs
+    }
+    terms = {p.id: p.terms for p in chain.programs}
     applied = {
         "partner_selection": policy.partner_selection,
         "tracking_method": policy.tracking_method,
         "use_ip_address": policy.use_ip_address,
     }
-    payable_at = at + timedelta(days=terms.hold_days)
-    return [
-        CommissionRow(
-            partner=line.partner_id,
-            order=order_id,
-            level=line.level,
-            kind=kind,
-            entry=CommissionEntry.COMMISSION,
-            base=line.base,
-            amount=line.amount,
-            currency=currency,
-            program=terms.program_id,
-            occurred_at=at,
-            payable_at=payable_at,
-            trace={
-                "attribution": trace,
-                "credited_partner_id": partner_id,
-                "program": program,
-                "rates": line.rates(),
-                "hold_days": terms.hold_days,
-                "base": str(line.base),
-                "policy": applied,
-            },
+    rows = []
+    for line in paid.lines:
+        hold_days = terms[line.program_id].hold_days
+        row_base = base if simple else line.base
+        row_trace = {
+            "attribution": trace,
+            "credited_partner_id": partner_id,
+            "program": programs[line.program_id],
+        }
+        if simple:
+            row_trace["rates"] = _level_rates(line)
+        else:
+            row_trace["items"] = [item.trace() for item in line.items]
+            if uncovered:
+                row_trace["uncovered"] = uncovered
+        row_trace.update(hold_days=hold_days, base=str(row_base), policy=applied)
+        rows.append(
+            CommissionRow(
+                partner=line.partner_id,
+                order=order_id,
+                level=line.level,
+                kind=kind,
+                entry=CommissionEntry.COMMISSION,
+                base=row_base,
+                amount=line.amount,
+                currency=currency,
+                program=line.program_id,
+                occurred_at=at,
+                payable_at=at + timedelta(days=hold_days),
+                trace=row_trace,
+            )
         )
-        for line in lines
-    ]
+    return rows
+
+
+def _level_rates(line: ProgramLine) -> dict:
+    """The one rate a line of a single program without product rates was paid at (every
+    item has it): "level N" or "unused", with its amount and percent (SPEC §5.2's trace)."""
+    first = line.items[0]
+    return {
+        "rate": "unused" if first.rate == "unused" else f"level {line.level}",
+        "amount": str(first.amount),
+        "percent": str(first.percent),
+    }
 
 
 def order_result(

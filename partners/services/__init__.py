@@ -4,6 +4,7 @@
 - `defaults`: the Referral Partner Defaults (`defaults_update`, `defaults_ensure`,
   `programs_apply_defaults`).
 - `programs`: programs and their rate rows.
+- `enrollment`: the programs a partner is enrolled in, `Partner.program` kept in sync.
 - `partners`: partners (codes, create, update, bulk setters, login, profile).
 - `signup`: the public sign-up, its confirmation, approval, rejection and emails.
 - `links`: tracking links.

@@ -2,7 +2,7 @@
 notifications, parent), the Partner Center login (`partner_set_user`,
 `partner_login_set_password`) and the partner's own profile update."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils.text import slugify
 
 from ..models import Partner, PartnerStatus, Program
+from .enrollment import partner_set_programs, partners_set_program
 
 PARTNER_FIELDS = (
     "code",
@@ -47,7 +48,11 @@ def partner_code_from_name(name: str, *, also_taken: Callable[[str], bool] | Non
 
 
 @transaction.atomic
-def partner_create(*, data: Mapping[str, Any]) -> Partner:
+def partner_create(
+    *, data: Mapping[str, Any], programs: Iterable[Program | int] | None = None
+) -> Partner:
+    """A new partner; `programs` (SPEC §10) enrolls it in exactly those, else `program`
+    (when given) in exactly that one."""
     unknown = set(data) - set(PARTNER_FIELDS)
     if unknown:
         raise ValidationError({name: "Not a partner field." for name in unknown})
@@ -57,23 +62,42 @@ def partner_create(*, data: Mapping[str, Any]) -> Partner:
     partner = Partner(**values)
     partner.full_clean()
     partner.save()
+    if programs is not None or values.get("program"):
+        partner_set_programs(
+            partner=partner, programs=programs if programs is not None else [values["program"]]
+        )
     return partner
 
 
 @transaction.atomic
-def partner_update(*, partner: Partner, data: Mapping[str, Any]) -> Partner:
+def partner_update(
+    *,
+    partner: Partner,
+    data: Mapping[str, Any],
+    programs: Iterable[Program | int] | None = None,
+) -> Partner:
+    """Change a partner. `programs` (SPEC §10) enrolls it in exactly those; else a `program`
+    that differs from the one it has enrolls it in exactly that one (null: in none). The
+    same `program` given back leaves its other programs alone (an integration that sends
+    the whole resource back unchanged)."""
     unknown = set(data) - set(PARTNER_FIELDS)
     if unknown:
         raise ValidationError({name: "Not a partner field." for name in unknown})
+    before = partner.program_id
     for name, value in data.items():
         setattr(partner, name, value)
     partner.full_clean()
     partner.save()
+    if programs is not None:
+        partner_set_programs(partner=partner, programs=programs)
+    elif "program" in data and partner.program_id != before:
+        program = data["program"]
+        partner_set_programs(partner=partner, programs=[program] if program else [])
     return partner
 
 
 def partners_assign_program(*, partners: QuerySet[Partner], program: Program | None) -> int:
-    return partners.update(program=program)
+    return partners_set_program(partners=partners, program=program)
 
 
 def partners_set_status(*, partners: QuerySet[Partner], status: str) -> int:

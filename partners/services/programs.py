@@ -6,7 +6,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..models import LEVELS, Program, ProgramRate, ReferralDefaults
+from ..models import LEVELS, ProductRate, ProductRateLevel, Program, ProgramRate, ReferralDefaults
+from ..selectors import PRODUCT_RATE_COLUMNS, PRODUCT_RATE_NAMES
+from .enrollment import program_partners_sync
 
 PROGRAM_FIELDS = (
     "name",
@@ -17,6 +19,7 @@ PROGRAM_FIELDS = (
     "unused_sale_amount",
     "unused_sale_percent",
     "hold_days",
+    "pays_default",
 )
 RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 
@@ -40,8 +43,48 @@ def _rate_rows(program: Program, rates: Iterable[Mapping[str, Any]]) -> list[Pro
     return rows
 
 
+PRODUCT_UNUSED_FIELDS = tuple(f for f in PROGRAM_FIELDS if f.startswith("unused_"))
+
+
 @transaction.atomic
-def program_create(*, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] = ()) -> Program:
+def program_set_product_rates(
+    *, program: Program, product_rates: Iterable[Mapping[str, Any]]
+) -> None:
+    """Replace the program's product rates (SPEC §10): `[{sku, rates: [{level, ...}],
+    unused_...}]`, each sku once; levels left out pay 0."""
+    rows, levels = [], []
+    for given in product_rates:
+        row = ProductRate(
+            program=program,
+            sku=given.get("sku") or "",
+            **{f: given[f] for f in PRODUCT_UNUSED_FIELDS if f in given},
+        )
+        row.full_clean(exclude=["program"], validate_unique=False)
+        rows.append(row)
+        levels.append(_rate_rows(program, given.get("rates") or ()))
+    skus = [row.sku for row in rows]
+    if len(set(skus)) != len(skus):
+        raise ValidationError({"product_rates": "Give each sku once."})
+    ProductRate.objects.filter(program=program).delete()
+    ProductRate.objects.bulk_create(rows)
+    ProductRateLevel.objects.bulk_create(
+        ProductRateLevel(
+            product_rate=row,
+            level=rate.level,
+            **{f: getattr(rate, f) for f in RATE_FIELDS},
+        )
+        for row, rates in zip(rows, levels, strict=True)
+        for rate in rates
+    )
+
+
+@transaction.atomic
+def program_create(
+    *,
+    data: Mapping[str, Any],
+    rates: Iterable[Mapping[str, Any]] = (),
+    product_rates: Iterable[Mapping[str, Any]] = (),
+) -> Program:
     """A new program with the defaults' structure and a rate row for each of levels 1..3."""
     defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
     program = Program(**{f: data[f] for f in PROGRAM_FIELDS if f in data}, **defaults.structure())
@@ -51,19 +94,29 @@ def program_create(*, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]
         row.full_clean(exclude=["program"])
     program.save()
     ProgramRate.objects.bulk_create(rows)
+    if product_rates:
+        program_set_product_rates(program=program, product_rates=product_rates)
     return program
 
 
 @transaction.atomic
 def program_update(
-    *, program: Program, data: Mapping[str, Any], rates: Iterable[Mapping[str, Any]] | None = None
+    *,
+    program: Program,
+    data: Mapping[str, Any],
+    rates: Iterable[Mapping[str, Any]] | None = None,
+    product_rates: Iterable[Mapping[str, Any]] | None = None,
 ) -> Program:
-    """Change a program's name, notes, priority and rates. Its structure follows the defaults."""
+    """Change a program's name, notes, priority, rates and (given: all of) its product
+    rates. Its structure follows the defaults."""
+    priority = program.priority
     for name in PROGRAM_FIELDS:
         if name in data:
             setattr(program, name, data[name])
     program.full_clean()
     program.save()
+    if program.priority != priority:
+        program_partners_sync(program=program)
     if rates is not None:
         existing = {rate.level: rate for rate in program.rates.all()}
         for rate in rates:
@@ -77,4 +130,64 @@ def program_update(
                     setattr(row, name, rate[name])
             row.full_clean()
         ProgramRate.objects.bulk_update(existing.values(), RATE_FIELDS)
+    if product_rates is not None:
+        program_set_product_rates(program=program, product_rates=product_rates)
     return program
+
+
+def program_product_rates_import(*, program: Program, rows: Iterable[Mapping[str, str]]) -> int:
+    """Replace the program's product rates with a CSV's rows (the columns of
+    `partners.selectors.PRODUCT_RATE_COLUMNS`; only `sku` is required, an empty rate is 0).
+    All or nothing: a row in error refuses the whole file, naming its line. Answers how
+    many product rates the program has now."""
+    product_rates, errors, seen = [], [], {}
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        unknown = sorted(set(row) - set(PRODUCT_RATE_COLUMNS) - {None})
+        if unknown:
+            raise ValidationError(
+                {"file": [f"Unknown column(s): {', '.join(unknown)}. Columns: "
+                          f"{', '.join(PRODUCT_RATE_COLUMNS)}."]}
+            )  # fmt: skip
+        sku = (row.get("sku") or "").strip()
+        if sku in seen:
+            errors.append(f"Line {number}: sku {sku!r} is also on line {seen[sku]}.")
+            continue
+        seen[sku] = number
+        given = {
+            "sku": sku,
+            "rates": [
+                {"level": level, **{
+                    name: (row.get(f"level_{level}_{name}") or "0").strip()
+                    for name in PRODUCT_RATE_NAMES
+                }}
+                for level in LEVELS
+            ],
+            **{f"unused_{name}": (row.get(f"unused_{name}") or "0").strip()
+               for name in PRODUCT_RATE_NAMES},
+        }  # fmt: skip
+        try:
+            _product_rate_checked(program, given)
+        except ValidationError as error:
+            messages = "; ".join(
+                f"{field}: {m}" for field, ms in error.message_dict.items() for m in ms
+            )
+            errors.append(f"Line {number}: {messages}")
+            continue
+        product_rates.append(given)
+    if errors:
+        raise ValidationError({"file": errors})
+    program_set_product_rates(program=program, product_rates=product_rates)
+    return len(product_rates)
+
+
+def _product_rate_checked(program: Program, given: Mapping[str, Any]) -> None:
+    """Raise the model's ValidationError for one product rate and its levels."""
+    ProductRate(
+        program=program,
+        sku=given["sku"],
+        **{f: given[f] for f in PRODUCT_UNUSED_FIELDS},
+    ).full_clean(exclude=["program"], validate_unique=False)
+    for rate in given["rates"]:
+        ProductRateLevel(level=rate["level"], **{f: rate[f] for f in RATE_FIELDS}).full_clean(
+            exclude=["product_rate"]
+        )

@@ -231,6 +231,7 @@ def test_partner_create(staff_client, objects):
         "notify_lead": False,
         "notify_sale": True,
         "user": None,
+        "programs": [program],  # writing `program` enrolls in it (SPEC §10)
     }
 
 
@@ -312,6 +313,7 @@ def test_partner_edit(staff_client, objects):
         "cookie_days": None,
         "notify_lead": True,
         "notify_sale": False,
+        "programs": [],
     }
     assert staff_client.get("/staff/partners/jane1/edit/").context["form"]["parent"].value() == (
         "boss1"

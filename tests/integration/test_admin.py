@@ -703,3 +703,25 @@ def test_setting_a_password_for_two_partners_is_refused(admin_client):
     assert response.status_code == 200
     assert "exactly one partner" in response.content.decode()
     assert not Partner.objects.filter(user__isnull=False).exists()
+
+
+def test_enroll_in_and_remove_from_a_program_in_bulk(staff_client, three_partners):
+    """SPEC §10: enrollment adds one program (the others stay); `program` follows as the
+    enrolled program with the lowest priority."""
+    anna, bert, carl = three_partners
+    gold, silver = make_program("Gold"), make_program("Silver")
+    gold.priority, silver.priority = 1, 2
+    gold.save(), silver.save()
+    partners_assign_program(partners=Partner.objects.filter(pk=anna.pk), program=silver)
+
+    response = run_action(staff_client, "enroll_in_program", [anna, bert], {"program": gold.pk})
+
+    assert messages_of(response) == ["2 partners updated."]
+    assert values("program") == {"anna": gold.pk, "bert": gold.pk, "carl": None}
+    assert set(anna.programs.values_list("name", flat=True)) == {"Gold", "Silver"}
+
+    response = run_action(staff_client, "remove_from_program", [anna, carl], {"program": gold.pk})
+
+    assert messages_of(response) == ["1 partner updated."]
+    assert values("program") == {"anna": silver.pk, "bert": gold.pk, "carl": None}
+    assert list(anna.programs.values_list("name", flat=True)) == ["Silver"]

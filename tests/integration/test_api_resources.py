@@ -272,6 +272,7 @@ def partner_json(**values) -> dict:
         "notify_lead": True,
         "notify_sale": True,
         "link": f"{SITE_URL}/go/{code}/",
+        "programs": [values["program"]] if values.get("program") else [],
         **values,
     }
 
@@ -333,6 +334,7 @@ def test_create_a_partner_with_every_field(api):
         "notify_lead": False,
         "notify_sale": False,
         "link": f"{SITE_URL}/go/Bob_2024/",
+        "programs": [program.pk],
     }
     bob = Partner.objects.get(code="Bob_2024")
     assert (bob.parent, bob.program, bob.status, bob.cookie_days) == (
@@ -656,6 +658,8 @@ def test_create_a_program_with_rates_answers_exact_decimal_strings(api):
         "payout_amount": False,
         "payout_percent": True,
         "pay_if_unused": True,
+        "pays_default": True,
+        "product_rates": [],
     }
     assert list(program.rates.values_list("level", "sale_amount", "sale_percent")) == [
         (1, Decimal("12.50"), Decimal("20.1250")),
