@@ -57,6 +57,7 @@ from .selectors import (
     click_flags_open_count,
     default_program,
     defaults_get,
+    partner_access,
     partner_links,
     partners_list,
     signups_counts,
@@ -320,8 +321,10 @@ class PartnerListView(StaffRequiredMixin, ListView):
         )
 
 
-def _partner_by_code(code: str) -> Partner:
-    return get_object_or_404(Partner.objects.select_related("parent", "program").by_code(code))
+def partner_by_code(code: str) -> Partner:
+    """The partner of a staff page's URL (any case), with what the pages show; else 404."""
+    partners = Partner.objects.select_related("parent", "program", "user")
+    return get_object_or_404(partners.by_code(code))
 
 
 class PartnerDetailView(StaffRequiredMixin, TemplateView):
@@ -329,7 +332,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
     section = "partners"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        partner = _partner_by_code(self.kwargs["code"])
+        partner = partner_by_code(self.kwargs["code"])
         return super().get_context_data(
             partner=partner,
             children=partner.children.order_by("code"),
@@ -341,6 +344,8 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             coupons=partner.coupons.order_by("code"),
             coupon_form=kwargs.pop("coupon_form", None) or CouponForm(),
             can_add_coupon=self.request.user.has_perm("partners.add_coupon"),
+            access=partner_access(partner),
+            invite_days=settings.PARTNER_INVITE_DAYS,
             **kwargs,
         )
 
@@ -351,7 +356,7 @@ class PartnerCouponAddView(StaffRequiredMixin, View):
     permission_required = "partners.add_coupon"
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = partner_by_code(code)
         form = CouponForm(request.POST)
         if form.is_valid():
             coupon = Coupon(partner=partner, **form.cleaned_data)
@@ -388,7 +393,7 @@ class PartnerUpdateView(StaffFormView):
     permission_required = "partners.change_partner"
 
     def get_object(self) -> Partner:
-        return _partner_by_code(self.kwargs["code"])
+        return partner_by_code(self.kwargs["code"])
 
     def get_form(self, data: Any = None) -> PartnerForm:
         # The form works on a copy, so a refused save leaves the page's partner as it was.
@@ -497,7 +502,7 @@ class ClickFlagListView(StaffRequiredMixin, ListView):
     def partner(self) -> Partner | None:
         if not hasattr(self, "_partner"):
             code = self.request.GET.get("partner", "").strip()
-            self._partner = _partner_by_code(code) if code else None
+            self._partner = partner_by_code(code) if code else None
         return self._partner
 
     def page_url(self, **params: str) -> str:
@@ -715,11 +720,11 @@ class PartnerExportView(StaffRequiredMixin, View):
     section = "partners"
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = partner_by_code(code)
         return render(request, self.template_name, {"section": self.section, "partner": partner})
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = partner_by_code(code)
         data = partner_export(partner=partner, acting_user=request.user, at=timezone.now())
         return privacy.export_response(data, filename_code=partner.code)
 
@@ -732,11 +737,11 @@ class PartnerEraseView(StaffRequiredMixin, View):
     permission_required = privacy.ERASE_PERMISSION
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = partner_by_code(code)
         return self.render_page(partner, privacy.EraseConfirmForm(partner=partner))
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = partner_by_code(code)
         form = privacy.EraseConfirmForm(request.POST, partner=partner)
         if not form.is_valid():
             return self.render_page(partner, form)

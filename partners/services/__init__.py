@@ -6,6 +6,8 @@
 - `programs`: programs and their rate rows.
 - `partners`: partners (codes, create, update, bulk setters, login, profile).
 - `signup`: the public sign-up, its confirmation, approval, rejection and emails.
+- `access`: Partner Center access: the invitation (an email with a link to set a
+  password) and revoking it.
 - `links`: tracking links.
 - `coupons`: coupons and their CSV import.
 - `api_keys`: API keys.
