@@ -29,7 +29,9 @@ def partner_invite(*, partner: Partner, at: datetime) -> SignupEmail:
     a partner whose sign-up is pending or was rejected (they may not log in), and when the
     login is a staff login.
     """
-    partner = Partner.objects.select_for_update().select_related("user").get(pk=partner.pk)
+    partner = (
+        Partner.objects.select_for_update(of=("self",)).select_related("user").get(pk=partner.pk)
+    )
     if partner.status in NO_LOGIN_STATUSES:
         raise ValidationError(
             f"{partner.code} is {partner.get_status_display().lower()}: only an approved "
@@ -47,7 +49,9 @@ def partner_access_revoke(*, partner: Partner) -> AbstractBaseUser:
     request (the session's hash of the password no longer matches) and no invitation or
     password reset link sent before works. Invitations not sent yet are dropped. The
     partner themselves is unchanged (they still earn). Refused when there is no login."""
-    partner = Partner.objects.select_for_update().select_related("user").get(pk=partner.pk)
+    partner = (
+        Partner.objects.select_for_update(of=("self",)).select_related("user").get(pk=partner.pk)
+    )
     user = partner.user
     if user is None:
         raise ValidationError(f"{partner.code} has no Partner Center login.")
