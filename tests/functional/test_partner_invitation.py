@@ -244,7 +244,7 @@ def test_the_staff_page_shows_the_login_and_the_last_invitation(
     staff_client, kim, invite, time_machine
 ):
     assert "Login None yet" in access_card(staff_client, kim)
-    assert "Last login Never Last invitation None" in access_card(staff_client, kim)
+    assert "Last login Never Last invitation —none" in access_card(staff_client, kim)
 
     time_machine.move_to(T0, tick=False)
     link = invite(kim)
