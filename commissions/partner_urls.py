@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from partners.invitation_views import InvitationView
+
 from . import partner_center as views
 from .link_report_views import PartnerLinkReportCsvView, PartnerLinkReportView
 from .payout_details_views import PayoutDetailsView
@@ -24,6 +26,7 @@ urlpatterns = [
         views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
+    path("invitation/<uidb64>/<token>/", InvitationView.as_view(), name="invitation"),
     path("links/", views.LinksView.as_view(), name="links"),
     path("resources/", ResourcesView.as_view(), name="resources"),
     path("reports/", PartnerLinkReportView.as_view(), name="link_report"),

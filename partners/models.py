@@ -701,10 +701,12 @@ class SignupEmailKind(models.TextChoices):
     KNOWN = "known", "Sign-up with a known email"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Not approved"
+    INVITE = "invite", "Invitation to the Partner Center"
 
 
 class SignupEmail(models.Model):
-    """One email about a sign-up, queued in the transaction and sent by a task after it."""
+    """One email about a sign-up or a Partner Center invitation, queued in the transaction
+    and sent by a task after it."""
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="signup_emails")
     kind = models.CharField(max_length=16, choices=SignupEmailKind.choices)

@@ -21,6 +21,8 @@ from .models import (
     ProductRate,
     Program,
     ReferralDefaults,
+    SignupEmail,
+    SignupEmailKind,
     TrackingLink,
 )
 from .signup import ReferrerState, referring_partner_id
@@ -259,9 +261,9 @@ def defaults_changes_list() -> QuerySet[DefaultsChange]:
 
 
 def partner_by_code(code: str) -> QuerySet[Partner]:
-    """The partner with this code (none or one), with its parent and program loaded: the
-    staff partner pages wrap it in get_object_or_404."""
-    return Partner.objects.select_related("parent", "program").by_code(code)
+    """The partner with this code (none or one), with its parent, program and login loaded:
+    the staff partner pages wrap it in get_object_or_404."""
+    return Partner.objects.select_related("parent", "program", "user").by_code(code)
 
 
 def partner_ids_by_code(code: str) -> QuerySet[Partner]:
@@ -307,3 +309,57 @@ def program_product_rate_rows(program: Program) -> list[list[str]]:
         row += [str(getattr(rate, f"unused_{name}")) for name in PRODUCT_RATE_NAMES]
         rows.append(row)
     return rows
+
+
+# --- Partner Center access (SPEC §12) ------------------------------------------------------
+
+
+class AccessState:
+    NONE = "none"  # no login
+    INVITED = "invited"  # a login without password yet: an invitation is out
+    ACTIVE = "active"  # a login with a password
+    REVOKED = "revoked"  # staff revoked access (the login is inactive)
+    STAFF = "staff"  # a staff login is linked to the partner (set in the admin)
+
+
+@dataclass(frozen=True)
+class PartnerAccess:
+    """What the staff partner page says about the partner's Partner Center login."""
+
+    state: str
+    username: str
+    last_login: datetime | None
+    invited_at: datetime | None  # the last invitation, when staff sent it
+    invite_sent_at: datetime | None  # and when its email went (None: not yet)
+    can_invite: bool  # not a staff login, and the partner may log in (not a pending sign-up)
+
+    @property
+    def can_revoke(self) -> bool:
+        return self.state in (AccessState.INVITED, AccessState.ACTIVE)
+
+
+def partner_access(partner: Partner) -> PartnerAccess:
+    """The partner's login and their last invitation (one query, the login's besides)."""
+    user = partner.user
+    if user is None:
+        state = AccessState.NONE
+    elif user.is_staff or user.is_superuser:
+        state = AccessState.STAFF
+    elif not user.is_active:
+        state = AccessState.REVOKED
+    else:
+        state = AccessState.ACTIVE if user.has_usable_password() else AccessState.INVITED
+    invitation = (
+        SignupEmail.objects.filter(partner=partner, kind=SignupEmailKind.INVITE)
+        .order_by("-created_at", "-pk")
+        .values_list("created_at", "sent_at")
+        .first()
+    )
+    return PartnerAccess(
+        state=state,
+        username=user.get_username() if user else "",
+        last_login=user.last_login if user else None,
+        invited_at=invitation[0] if invitation else None,
+        invite_sent_at=invitation[1] if invitation else None,
+        can_invite=state != AccessState.STAFF and partner.status not in NO_LOGIN_STATUSES,
+    )

@@ -4,7 +4,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import api_key_views, views
+from . import access_views, api_key_views, views
 
 app_name = "staff"
 
@@ -40,6 +40,16 @@ urlpatterns = [
         "staff/partners/<str:code>/coupons/",
         views.PartnerCouponAddView.as_view(),
         name="partner_coupon_add",
+    ),
+    path(
+        "staff/partners/<str:code>/invite/",
+        access_views.PartnerInviteView.as_view(),
+        name="partner_invite",
+    ),
+    path(
+        "staff/partners/<str:code>/revoke-access/",
+        access_views.PartnerAccessRevokeView.as_view(),
+        name="partner_access_revoke",
     ),
     path(
         "staff/partners/<str:code>/edit/",

@@ -62,6 +62,7 @@ from .selectors import (
     default_program,
     defaults_changes_list,
     defaults_get,
+    partner_access,
     partner_alone,
     partner_by_code,
     partner_links,
@@ -336,7 +337,8 @@ class PartnerListView(StaffRequiredMixin, ListView):
         )
 
 
-def _partner_by_code(code: str) -> Partner:
+def staff_partner_or_404(code: str) -> Partner:
+    """The partner of a staff page's URL (any case), with what the pages show; else 404."""
     return get_object_or_404(partner_by_code(code))
 
 
@@ -345,7 +347,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
     section = "partners"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        partner = _partner_by_code(self.kwargs["code"])
+        partner = staff_partner_or_404(self.kwargs["code"])
         return super().get_context_data(
             partner=partner,
             children=partner.children.order_by("code"),
@@ -358,6 +360,8 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             coupons=partner.coupons.order_by("code"),
             coupon_form=kwargs.pop("coupon_form", None) or CouponForm(),
             can_add_coupon=self.request.user.has_perm("partners.add_coupon"),
+            access=partner_access(partner),
+            invite_days=settings.PARTNER_INVITE_DAYS,
             **kwargs,
         )
 
@@ -368,7 +372,7 @@ class PartnerCouponAddView(StaffRequiredMixin, View):
     permission_required = "partners.add_coupon"
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = staff_partner_or_404(code)
         form = CouponForm(request.POST)
         if form.is_valid():
             coupon = Coupon(partner=partner, **form.cleaned_data)
@@ -405,7 +409,7 @@ class PartnerUpdateView(StaffFormView):
     permission_required = "partners.change_partner"
 
     def get_object(self) -> Partner:
-        return _partner_by_code(self.kwargs["code"])
+        return staff_partner_or_404(self.kwargs["code"])
 
     def get_form(self, data: Any = None) -> PartnerForm:
         # The form works on a copy, so a refused save leaves the page's partner as it was.
@@ -516,7 +520,7 @@ class ClickFlagListView(StaffRequiredMixin, ListView):
     def partner(self) -> Partner | None:
         if not hasattr(self, "_partner"):
             code = self.request.GET.get("partner", "").strip()
-            self._partner = _partner_by_code(code) if code else None
+            self._partner = staff_partner_or_404(code) if code else None
         return self._partner
 
     def page_url(self, **params: str) -> str:
@@ -778,11 +782,11 @@ class PartnerExportView(StaffRequiredMixin, View):
     section = "partners"
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = staff_partner_or_404(code)
         return render(request, self.template_name, {"section": self.section, "partner": partner})
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = staff_partner_or_404(code)
         data = partner_export(partner=partner, acting_user=request.user, at=timezone.now())
         return privacy.export_response(data, filename_code=partner.code)
 
@@ -795,11 +799,11 @@ class PartnerEraseView(StaffRequiredMixin, View):
     permission_required = privacy.ERASE_PERMISSION
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = staff_partner_or_404(code)
         return self.render_page(partner, privacy.EraseConfirmForm(partner=partner))
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
-        partner = _partner_by_code(code)
+        partner = staff_partner_or_404(code)
         form = privacy.EraseConfirmForm(request.POST, partner=partner)
         if not form.is_valid():
             return self.render_page(partner, form)

@@ -2,12 +2,13 @@
 finding 9).
 
 `EMAIL_URL=consolemail://` (the default) writes every email to the process's output, which
-gunicorn and Celery keep in their logs. Password-reset and sign-up confirmation links are
-working credentials: in those logs anyone who reads them could take over a partner's
-login. So this console mailer writes each email with the secret part of such links hidden
-(`[hidden]`), unless `DEBUG` is on (a developer's own machine, where the
-link is what they are after); and `manage.py check --deploy` warns when `DEBUG` is off and
-the mailer is still the console one (`referral_program.W001`): partners would get no email.
+gunicorn and Celery keep in their logs. Password-reset, Partner Center invitation and
+sign-up confirmation links are working credentials: in those logs anyone who reads them
+could take over a partner's login. So this console mailer writes each email with the
+secret part of such links hidden (`[hidden]`), unless `DEBUG` is on (a developer's own
+machine, where the link is what they are after); and `manage.py check --deploy` warns
+when `DEBUG` is off and the mailer is still the console one (`referral_program.W001`):
+partners would get no email.
 """
 
 import re
@@ -23,7 +24,7 @@ CONSOLE_MAILERS = {
     "referral_program.mail.ConsoleEmailBackend",
 }
 # The routes whose links log someone in or confirm an email: their arguments are secrets.
-CREDENTIAL_ROUTES = {"partner:password_reset_confirm", "signup:confirm"}
+CREDENTIAL_ROUTES = {"partner:password_reset_confirm", "partner:invitation", "signup:confirm"}
 HIDDEN = "[hidden]"
 URL = re.compile(r"https?://[^\s\"'<>]+")
 

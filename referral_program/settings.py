@@ -63,6 +63,8 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 # days the link of the email confirmation works.
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=5)
 SIGNUP_CONFIRM_DAYS = env.int("SIGNUP_CONFIRM_DAYS", default=7)
+# How many days the link of a Partner Center invitation works (SPEC §12; partners.invitations).
+PARTNER_INVITE_DAYS = env.int("PARTNER_INVITE_DAYS", default=3)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -7,6 +7,8 @@
 - `enrollment`: the programs a partner is enrolled in, `Partner.program` kept in sync.
 - `partners`: partners (codes, create, update, bulk setters, login, profile).
 - `signup`: the public sign-up, its confirmation, approval, rejection and emails.
+- `access`: Partner Center access: the invitation (an email with a link to set a
+  password) and revoking it.
 - `links`: tracking links.
 - `coupons`: coupons and their CSV import.
 - `api_keys`: API keys.

@@ -170,23 +170,31 @@ def partner_profile_update(*, partner: Partner, data: Mapping[str, Any]) -> Part
     return partner
 
 
+def _login_of(partner: Partner) -> AbstractBaseUser | None:
+    """The partner's login, else the unlinked login whose username is the partner code;
+    refused (ValidationError on "user") when that is a staff login: a partner login never
+    gets staff rights by accident, nor a staff login a partner's password."""
+    user = partner.user
+    if user is None:
+        user = get_user_model().objects.filter(username=partner.code).first()
+    if user is not None and (user.is_staff or user.is_superuser):
+        raise ValidationError(
+            {"user": f"The staff login {user.get_username()} cannot become a partner's login."}
+        )
+    return user
+
+
 @transaction.atomic
 def partner_login_set_password(*, partner: Partner, password: str) -> AbstractBaseUser:
     """Set the password of the partner's Partner Center login, making the login first if
-    there is none: its username is the partner code, its email the partner's.
+    there is none: its username is the partner code, its email the partner's. A login
+    whose access was revoked (`partner_access_revoke`) is active again.
 
     Refused (ValidationError on "password") when the password fails the site's password
-    validators, and (on "user") when a staff login already has the partner code as its
-    username: a partner login never gets staff rights by accident.
+    validators, and (on "user") when the login is a staff login (`_login_of`).
     """
     user_model = get_user_model()
-    user = partner.user
-    if user is None:
-        user = user_model.objects.filter(username=partner.code).first()
-        if user is not None and (user.is_staff or user.is_superuser):
-            raise ValidationError(
-                {"user": f"The staff login {partner.code} cannot become a partner's login."}
-            )
+    user = _login_of(partner)
     try:
         validate_password(password, user or user_model(username=partner.code, email=partner.email))
     except ValidationError as error:
@@ -197,7 +205,24 @@ def partner_login_set_password(*, partner: Partner, password: str) -> AbstractBa
         )
     else:
         user.set_password(password)
-        user.save(update_fields=["password"])
+        user.is_active = True
+        user.save(update_fields=["password", "is_active"])
+    if partner.user_id != user.pk:
+        partner_set_user(partner=partner, user=user)
+    return user
+
+
+@transaction.atomic
+def partner_login_ensure(*, partner: Partner) -> AbstractBaseUser:
+    """The partner's Partner Center login, active: made without a usable password when
+    there is none (username the partner code, email the partner's), as an invitation needs
+    (`partners.services.access`). Refused as `partner_login_set_password` is."""
+    user = _login_of(partner)
+    if user is None:
+        user = get_user_model().objects.create_user(username=partner.code, email=partner.email)
+    elif not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
     if partner.user_id != user.pk:
         partner_set_user(partner=partner, user=user)
     return user

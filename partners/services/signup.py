@@ -1,6 +1,7 @@
 """Partner sign-up (SPEC §9): `partner_signup`, the email confirmation, staff approval
 and rejection, and the sign-up emails (logged, then sent by the
-"partners.tasks.send_signup_email" task after the commit)."""
+"partners.tasks.send_signup_email" task after the commit), of which the Partner Center
+invitation is one kind (`partners.services.access`)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from referral_program.background import task_queue_on_commit
 
+from ..invitations import invitation_path
 from ..models import (
     NO_LOGIN_STATUSES,
     Partner,
@@ -153,7 +155,7 @@ def partner_signup(
             and not known.signup.email_confirmed
         )
         kind = SignupEmailKind.CONFIRM if unconfirmed else SignupEmailKind.KNOWN
-        _signup_emails_queue(partner_ids=[known.pk], kind=kind, at=at, repeat=SIGNUP_EMAIL_REPEAT)
+        signup_emails_queue(partner_ids=[known.pk], kind=kind, at=at, repeat=SIGNUP_EMAIL_REPEAT)
         return SignupResult(outcome=SignupOutcome.KNOWN, partner=None)
 
     referrer_id = signup_referrer_id(
@@ -171,7 +173,7 @@ def partner_signup(
     signup.partner = partner
     signup.referred_by_id = referrer_id
     signup.save()
-    _signup_emails_queue(partner_ids=[partner.pk], kind=SignupEmailKind.CONFIRM, at=at)
+    signup_emails_queue(partner_ids=[partner.pk], kind=SignupEmailKind.CONFIRM, at=at)
     return SignupResult(outcome=SignupOutcome.CREATED, partner=partner)
 
 
@@ -247,7 +249,7 @@ def partners_approve(*, partners: QuerySet[Partner], actor: str, at: datetime) -
         PartnerSignup.objects.filter(partner_id__in=chosen).update(
             decided_at=at, decided_by=actor, decision_note=""
         )
-        _signup_emails_queue(partner_ids=chosen, kind=SignupEmailKind.APPROVED, at=at)
+        signup_emails_queue(partner_ids=chosen, kind=SignupEmailKind.APPROVED, at=at)
     return SignupDecision(
         decided=len(chosen),
         unconfirmed=len(open_) - len(chosen),
@@ -273,11 +275,11 @@ def partners_reject(
             decided_at=at, decided_by=actor, decision_note=note
         )
         emailed = [pk for pk in chosen if pk not in unconfirmed]
-        _signup_emails_queue(partner_ids=emailed, kind=SignupEmailKind.REJECTED, at=at, note=note)
+        signup_emails_queue(partner_ids=emailed, kind=SignupEmailKind.REJECTED, at=at, note=note)
     return SignupDecision(decided=len(chosen), not_pending=len(rows) - len(chosen))
 
 
-def _signup_emails_queue(
+def signup_emails_queue(
     *,
     partner_ids: list[int],
     kind: str,
@@ -286,7 +288,8 @@ def _signup_emails_queue(
     repeat: timedelta | None = None,
 ) -> list[SignupEmail]:
     """Log one email per partner and send them by a task after the commit. With `repeat`,
-    a partner who got this kind of email within that time gets none."""
+    a partner who got this kind of email within that time gets none. The Partner Center
+    invitation (`partners.services.access`) goes this way too."""
     if repeat is not None:
         recent = set(
             SignupEmail.objects.filter(
@@ -309,12 +312,14 @@ def signup_email_send(*, email_id: int) -> bool:
     with transaction.atomic():
         email = (
             SignupEmail.objects.select_for_update(of=("self",))
-            .select_related("partner", "partner__signup")
+            .select_related("partner", "partner__signup", "partner__user")
             .filter(pk=email_id, sent_at__isnull=True)
             .first()
         )
         if email is None:
             return False
+        if email.kind == SignupEmailKind.INVITE and not _invitable(email.partner):
+            return False  # access revoked or login unlinked meanwhile: the link would not work
         context = _signup_email_context(email)
         subject = render_to_string(f"emails/signup_{email.kind}_subject.txt", context).strip()
         body = render_to_string(f"emails/signup_{email.kind}_body.txt", context)
@@ -341,4 +346,12 @@ def _signup_email_context(email: SignupEmail) -> dict[str, Any]:
         context["confirm_url"] = site + reverse("signup:confirm", args=[token])
     if email.kind == SignupEmailKind.APPROVED:
         context["link"] = partner_link(partner)
+    if email.kind == SignupEmailKind.INVITE:
+        context["invitation_url"] = site + invitation_path(partner.user)
+        context["invite_days"] = settings.PARTNER_INVITE_DAYS
     return context
+
+
+def _invitable(partner: Partner) -> bool:
+    user = partner.user
+    return user is not None and user.is_active and not (user.is_staff or user.is_superuser)

@@ -37,6 +37,7 @@ PUBLIC = [
     (r"^media/banners/", "banner images: partners put them on their own sites (SPEC §12)"),
     (r"^partner/signup/", "the partner sign-up page, off unless staff turn it on (SPEC §9)"),
     (r"^partner/(login|logout|password-reset)/", "the Partner Center's login and password reset"),
+    (r"^partner/invitation/", "the link of a Partner Center invitation: the token is the key"),
     (r"^accounts/(login|logout)/$", "the staff login"),
     (r"^admin/(login|logout)/$", "the admin's login, and logging out"),
     (r"^api/(schema|docs)/$", "the API's description: no data, and the code is open"),
