@@ -11,6 +11,7 @@ from commissions.calculation import (
     SALE,
     ChainMember,
     Item,
+    Override,
     Program,
     Rate,
     Terms,
@@ -121,6 +122,37 @@ def test_one_program_pays_what_commission_lines_pays(
     assert result.unpaid == {}
 
 
+@given(
+    data=st.data(),
+    program=terms(),
+    order_items=items,
+    kind=st.sampled_from([LEAD, SALE]),
+    chain=chains,
+    has_parent=st.booleans(),
+    currency=CURRENCIES,
+)
+def test_the_default_rates_shortcut_gives_the_general_rule_s_lines(
+    data, program, order_items, kind, chain, has_parent, currency
+):
+    """One program paying every item at its default rates takes a shortcut (§5.2's
+    `commission_lines`); an override of a partner outside the chain changes nothing but
+    sends the same order through the general rule: every figure and item trace agrees."""
+    discount = data.draw(discounts(order_items))
+    common = dict(
+        programs=[Program(terms=program, priority=1, version_id=7)],
+        items=order_items,
+        discount=discount,
+        kind=kind,
+        chain=chain,
+        has_parent=has_parent,
+        currency=currency,
+    )
+    outsider = Override(partner_id=-1, program_id=program.program_id, sku=None, level=1)
+    shortcut = program_lines(**common)
+    general = program_lines(**common, overrides=[outsider])
+    assert shortcut == general
+
+
 @st.composite
 def payment_plans(draw):
     """An order total, its lines, and payments that add up to (all or part of) the total."""
@@ -171,3 +203,27 @@ def test_clawbacks_never_exceed_what_was_credited_and_a_full_refund_nets_to_zero
         so_far = [t - s for t, s in zip(so_far, shares, strict=True)]
         assert all(t <= c for t, c in zip(so_far, credited, strict=True))
     assert taken == credited
+
+
+def test_the_shortcut_names_the_unused_rate_as_the_general_rule_does():
+    """The rare case the property above may not draw: level 1 paid at the unused rate."""
+    program = Terms(
+        program_id=1, name="P", levels=2, payout_on_lead=True, payout_on_sale=True,
+        payout_amount=True, payout_percent=True, pay_if_unused=True,
+        rates={SALE: {1: Rate(Decimal("1.00"), Decimal("10")), 2: Rate()}},
+        unused={SALE: Rate(Decimal("2.00"), Decimal("15"))},
+    )  # fmt: skip
+    common = dict(
+        programs=[Program(terms=program, priority=1)],
+        items=[Item(2, Decimal("10.00"), "A"), Item(1, Decimal("5.00"))],
+        discount=Decimal("5.00"),
+        kind=SALE,
+        chain=[ChainMember(10, 1, True)],
+        has_parent=False,
+        currency="USD",
+    )
+    outsider = Override(partner_id=-1, program_id=1, sku=None, level=1)
+    [line] = program_lines(**common).lines
+    # Base 25.00 - 5.00 = 20.00; the unused rate: 2.00 + 20.00 x 15 % = 5.00.
+    assert (line.amount, {item.rate for item in line.items}) == (Decimal("5.00"), {"unused"})
+    assert program_lines(**common).lines == program_lines(**common, overrides=[outsider]).lines
