@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from commissions.explain import explain_attribution
 from commissions.models import Commission, Contact, Event, Order, Referral
 from partners.models import RenewalRate
 from partners.services.defaults import defaults_update
@@ -169,6 +170,10 @@ def test_a_subscriptions_cycles_1_to_4_with_a_limit_of_2_renewals(api, shop):
     assert last.sale_partner == shop["ann"]
     program = shop["monthly"].pk
     assert last.sale_trace["source"] == "subscription"
+    assert explain_attribution(trace=last.sale_trace, at=last.occurred_at) == (
+        "Credited because the order renews a subscription whose first order, sub-1-c1, "
+        "credited them."
+    )
     assert last.sale_trace["unpaid"] == {
         str(program): f"cycle 4 is renewal 3; program {program} pays 2 renewals"
     }
@@ -364,3 +369,85 @@ def test_bad_renewal_terms_are_refused_and_change_nothing(api, shop, body, field
     assert response.status_code == 400
     assert field in response.json()
     assert api.get(url).json() == before
+
+
+# --- The staff program page and the admin ----------------------------------------------------
+
+
+def program_form(staff_client, program) -> dict:
+    form = staff_client.get(reverse("staff:program_update", args=[program.pk])).context["form"]
+    return {
+        name: ("" if value is None else value)
+        for name, value in ((name, form[name].value()) for name in form.fields)
+        if value is not False
+    }
+
+
+def renewal_rows(program) -> list[tuple]:
+    return list(program.renewal_rates.values_list("level", "sale_amount", "sale_percent"))
+
+
+def test_the_staff_program_page_shows_and_edits_the_renewal_terms(staff_client, shop):
+    program = shop["monthly"]
+    detail = reverse("staff:program_detail", args=[program.pk])
+
+    page = staff_client.get(detail).content.decode()
+    assert "The first 2 renewals earn commission" in page
+    data = program_form(staff_client, program)
+    assert (data["renewal_cycles"], data["own_renewal_rates"]) == (2, True)
+    assert data["renewal_1_sale_percent"] == "10"
+
+    data.update(renewal_cycles="", renewal_2_sale_percent="7.5", renewal_3_sale_amount="1")
+    response = staff_client.post(reverse("staff:program_update", args=[program.pk]), data)
+
+    assert response.status_code == 302
+    program.refresh_from_db()
+    assert program.renewal_cycles is None
+    assert renewal_rows(program) == [
+        (1, D("0"), D("10")),
+        (2, D("0"), D("7.5")),
+        (3, D("1"), D("0")),
+    ]
+    assert (
+        "Every renewal earns commission, at these rates"
+        in staff_client.get(detail).content.decode()
+    )
+
+    data.pop("own_renewal_rates")
+    data["renewal_cycles"] = "0"
+    staff_client.post(reverse("staff:program_update", args=[program.pk]), data)
+    program.refresh_from_db()
+    assert (program.renewal_cycles, renewal_rows(program)) == (0, [])
+    assert "No renewal earns commission." in staff_client.get(detail).content.decode()
+
+
+def test_a_bad_renewal_limit_on_the_staff_page_changes_nothing(staff_client, shop):
+    program = shop["monthly"]
+    data = {**program_form(staff_client, program), "renewal_cycles": "-1"}
+
+    response = staff_client.post(reverse("staff:program_update", args=[program.pk]), data)
+
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["renewal_cycles"]
+    program.refresh_from_db()
+    assert program.renewal_cycles == 2
+    assert len(renewal_rows(program)) == 3
+
+
+def test_the_admin_edits_the_renewal_terms(staff_client, shop):
+    from tests.integration.test_admin import admin_url, form_data
+
+    program = shop["monthly"]
+    url = admin_url("program", "change", program.pk)
+    data = form_data(staff_client.get(url))
+    assert data["renewal_rates-TOTAL_FORMS"] == 3
+    data.update({"renewal_cycles": "5", "renewal_rates-0-sale_percent": "12"})
+    data["renewal_rates-2-DELETE"] = "on"
+
+    response = staff_client.post(url, data)
+
+    assert response.status_code == 302
+    program.refresh_from_db()
+    assert program.renewal_cycles == 5
+    # levels left out (3, deleted) pay 0
+    assert renewal_rows(program) == [(1, D("0"), D("12")), (2, D("0"), D("5")), (3, D("0"), D("0"))]
