@@ -603,7 +603,7 @@ SUBSCRIPTION = Record(
     required=False,
     allow_null=True,
     help_text=(
-        "The subscription this order pays (SPEC §10): a renewal (cycle 2 and on) is credited"
+        "The subscription this order pays: a renewal (cycle 2 and on) is credited"
         " to the partners of the subscription's first order, and earns what the program pays"
         " renewals."
     ),

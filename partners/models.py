@@ -348,10 +348,10 @@ class Program(ProgramStructure):
         return self.name
 
 
-class ProgramRate(models.Model):
-    """What a program pays at one level of the partner tree."""
+class LevelRate(models.Model):
+    """What is paid at one level of the partner tree: lead and sale, amount and percent
+    (a program's rates, its renewal rates, a product rate's)."""
 
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rates")
     level = models.PositiveSmallIntegerField(
         choices=[(n, str(n)) for n in LEVELS],
         validators=[MinValueValidator(1), MaxValueValidator(3)],
@@ -360,6 +360,15 @@ class ProgramRate(models.Model):
     lead_percent = percent_field()
     sale_amount = money_field()
     sale_percent = percent_field()
+
+    class Meta:
+        abstract = True
+
+
+class ProgramRate(LevelRate):
+    """What a program pays at one level of the partner tree."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rates")
 
     class Meta:
         ordering = ["program_id", "level"]
@@ -374,19 +383,11 @@ class ProgramRate(models.Model):
         return f"{self.program} level {self.level}"
 
 
-class RenewalRate(models.Model):
+class RenewalRate(LevelRate):
     """What a program pays at one level for a subscription's renewals (SPEC §10), instead
     of its rates. A program without them pays renewals its rates."""
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="renewal_rates")
-    level = models.PositiveSmallIntegerField(
-        choices=[(n, str(n)) for n in LEVELS],
-        validators=[MinValueValidator(1), MaxValueValidator(3)],
-    )
-    lead_amount = money_field()
-    lead_percent = percent_field()
-    sale_amount = money_field()
-    sale_percent = percent_field()
 
     class Meta:
         ordering = ["program_id", "level"]
@@ -422,18 +423,10 @@ class ProductRate(models.Model):
         return f"{self.program} sku {self.sku}"
 
 
-class ProductRateLevel(models.Model):
+class ProductRateLevel(LevelRate):
     """What a product rate pays at one level of the partner tree (as ProgramRate)."""
 
     product_rate = models.ForeignKey(ProductRate, on_delete=models.CASCADE, related_name="rates")
-    level = models.PositiveSmallIntegerField(
-        choices=[(n, str(n)) for n in LEVELS],
-        validators=[MinValueValidator(1), MaxValueValidator(3)],
-    )
-    lead_amount = money_field()
-    lead_percent = percent_field()
-    sale_amount = money_field()
-    sale_percent = percent_field()
 
     class Meta:
         ordering = ["product_rate_id", "level"]
