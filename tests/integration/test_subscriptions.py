@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from commissions.explain import explain_attribution
@@ -451,3 +453,20 @@ def test_the_admin_edits_the_renewal_terms(staff_client, shop):
     assert program.renewal_cycles == 5
     # levels left out (3, deleted) pay 0
     assert renewal_rows(program) == [(1, D("0"), D("12")), (2, D("0"), D("5")), (3, D("0"), D("0"))]
+
+
+def test_a_renewal_costs_two_queries_more_than_the_same_order_without_one(
+    api, shop, django_assert_max_num_queries
+):
+    """The first order's read (`selectors.first_orders`), and the chains of its partners,
+    which the event neither named nor clicked; whatever the number of cycles."""
+    first, second, third, _ = cycles(shop)
+    api.post(ORDERS, first, format="json")  # makes the contact
+    with CaptureQueriesContext(connection) as queries:
+        plain = {**third, "event_id": "plain", "subscription": None}
+        assert api.post(ORDERS, plain, format="json").status_code == 201
+    counted = len(queries)  # read now: the log moves on
+    api.post(ORDERS, second, format="json")
+
+    with django_assert_max_num_queries(counted + 2):
+        assert api.post(ORDERS, third, format="json").status_code == 201
