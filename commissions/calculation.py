@@ -5,7 +5,7 @@ product, override, unused and renewal rates, credit on payment.
 Pure: no ORM, no clock. Amounts are Decimal and every line is rounded once, by
 `round_money`. The engine pays orders with `program_lines` (`commission_lines` is §5.2's
 one-program rule, which `program_lines` equals for one program without product rates);
-overrides, renewals and the payment credits are not yet wired to it.
+renewals are (the order's cycle); overrides and the payment credits are not yet wired to it.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
