@@ -1,8 +1,9 @@
 """Which partner a lead or sale is credited to (SPEC §4). Pure: no ORM, no clock.
 
 The selectors load everything a decision needs into the frozen dataclasses below; `attribute`
-runs the sources in order (explicit, coupon, cookie, referral history, IP address) and stops
-at the first that yields a partner. The result carries its trace, kept on every commission.
+runs the sources in order (subscription, explicit, coupon, cookie, referral history, IP
+address) and stops at the first that yields a partner. The result carries its trace, kept on
+every commission.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +21,8 @@ EXPLICIT, SOURCE_COOKIE, SOURCE_HISTORY, SOURCE_IP = "explicit", "cookie", "hist
 # The source named in a trace when the contact's lead partner was fixed by an earlier event.
 SOURCE_CONTACT = "contact"
 SOURCE_COUPON = "coupon"
+# A subscription's renewal, credited to the partners of its first order (SPEC §10).
+SOURCE_SUBSCRIPTION = "subscription"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,38 @@ def by_coupon(code: str | None, coupon: CouponState | None, at: datetime) -> Att
     )
 
 
+@dataclass(frozen=True)
+class FirstOrder:
+    """A subscription's first order (cycle 1) as attribution needs it (SPEC §10)."""
+
+    order_id: str  # its event id
+    at: datetime
+    lead_partner_id: int | None
+    sale_partner_id: int | None
+
+
+class Renewal(NamedTuple):
+    """The lead and sale attributions of a renewal: its first order's partners."""
+
+    lead: Attribution
+    sale: Attribution
+
+
+def by_subscription(first: FirstOrder | None, cycle: int) -> Renewal | None:
+    """A renewal (cycle 2 and on) whose subscription's first order was received is credited
+    to that order's lead and sale partners (source `subscription`, the first order as ref),
+    whatever the renewal names or carries, nobody where the first order credited nobody.
+    None for a first payment, or a renewal whose first order never came: attributed as a
+    new order."""
+    if cycle < 2 or first is None:
+        return None
+    lead, sale = (
+        Attribution(partner_id=pk, source=SOURCE_SUBSCRIPTION, ref=first.order_id, ref_at=first.at)
+        for pk in (first.lead_partner_id, first.sale_partner_id)
+    )
+    return Renewal(lead, sale)
+
+
 def click_counts(touch: Touch, partner: PartnerState | None, at: datetime) -> bool:
     """A click counts while its partner is active and within the partner's cookie days (the
     rule of `partners.choices`, which the sign-up's referring partner follows too)."""
@@ -139,9 +174,14 @@ def attribute(
     history: Iterable[Touch] = (),
     ip_clicks: Iterable[Touch] = (),
     coupon: Attribution | None = None,
+    renewal: Renewal | None = None,
 ) -> Attribution:
     """The credited partner and how it was found, or NOBODY. `coupon`: what `by_coupon`
-    made of the event's coupon; one it ignored is named in the trace of what decided."""
+    made of the event's coupon; one it ignored is named in the trace of what decided.
+    `renewal`: what `by_subscription` made of the event's subscription, which decides
+    first (the sale partner of its first order)."""
+    if renewal is not None:
+        return renewal.sale
     if explicit_partner_id is not None:
         return Attribution(partner_id=explicit_partner_id, source=EXPLICIT)
     if coupon is not None and coupon.partner_id is not None:

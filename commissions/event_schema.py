@@ -47,7 +47,15 @@ def field_schema(field: v.Field, registry=None) -> dict[str, Any]:
     """The JSON Schema of one field, without its required-ness (the record's)."""
     schema: dict[str, Any]
     if isinstance(field, v.Record):
-        return _component(field, registry)
+        ref = _component(field, registry)
+        if not field.allow_null and not field.help_text:
+            return ref
+        schema = {"allOf": [ref]}  # a reference takes no siblings in OpenAPI 3.0
+        if field.allow_null:
+            schema["nullable"] = True
+        if field.help_text:
+            schema["description"] = field.help_text
+        return schema
     if isinstance(field, v.ListOf):
         schema = {
             "type": "array",

@@ -29,6 +29,10 @@ def _why(attribution: dict, at: datetime, event: str) -> str:
         return f"the buyer is in your referral history ({rule} referral{ago})"
     if source == "ip":
         return f"your link was clicked from the buyer's IP address ({rule} such click{ago})"
+    if source == "subscription":
+        return (
+            f"the buyer's subscription began with order {attribution.get('ref')}, credited to you"
+        )
     if source == "contact":
         first = attribution.get("first_source")
         how = _why({**attribution, "source": first}, at, event) if first else ""
@@ -76,6 +80,11 @@ def _staff_why(attribution: dict, at: datetime, event: str) -> str:
         return f"the contact is in their referral history ({rule} referral{ago})"
     if source == "ip":
         return f"their link was clicked from the contact's IP address ({rule} such click{ago})"
+    if source == "subscription":
+        return (
+            f"{event} renews a subscription whose first order, {attribution.get('ref')}, "
+            "credited them"
+        )
     if source == "contact":
         # Fixed by an earlier event: say how, as of that event.
         first, fixed_at = attribution.get("first_source"), attribution.get("fixed_at")

@@ -61,6 +61,7 @@ from .attribution import (
     Attribution,
     ContactLead,
     CouponState,
+    FirstOrder,
     PartnerState,
     Touch,
     expiry,
@@ -101,6 +102,7 @@ from .selectors import (
     coupons_by_code,
     engine_with_chains,
     events_recorded,
+    first_orders,
     history_picks,
     ip_clicks,
     partner_chains,
@@ -412,8 +414,12 @@ def batch_prepare(batch: list[Line], *, dry_run: bool, writing: "_Work | None" =
     intake = [line for line in parsed if line.outcome is None and line.kind != EventKind.REFUND]
     work = _Work(lines=batch, intake=intake, accepted=accepted)
     if intake and db().vendor == "postgresql":
-        carried = writing.batch.contacts if writing and writing.batch else None
-        work.batch = _Batch(intake, carried=carried)
+        carried = writing.batch if writing and writing.batch else None
+        work.batch = _Batch(
+            intake,
+            carried=carried and carried.contacts,
+            first_orders=carried and carried.first_orders,
+        )
         work.batch.prepare()
     return work
 
@@ -636,6 +642,10 @@ class _BatchReader:
     def coupon(self, code: str) -> CouponState | None:
         return self.batch.coupons.get(code.lower())
 
+    def first_order(self, subscription_id: str) -> FirstOrder | None:
+        # Stored, of the batch written meanwhile, or of an earlier event of this batch.
+        return self.batch.first_orders.get(subscription_id)
+
     def chains(self, partner_ids: Iterable[int | None], chains: dict[int, Chain]) -> None:
         # The batch read the chains of every partner its events may credit (`_attribute`).
         missing = {pk for pk in partner_ids if pk is not None and pk not in chains}
@@ -646,11 +656,18 @@ class _BatchReader:
 class _Batch:
     """The web forms and orders of one batch: read what their rules need, work them out in
     file order (`prepare`), then write every row in one transaction (`write`). `carried`:
-    the contacts of the batch being written meanwhile, as it leaves them."""
+    the contacts of the batch being written meanwhile, as it leaves them; `first_orders`:
+    its subscriptions' first orders (SPEC §10)."""
 
-    def __init__(self, lines: list[Line], carried: Mapping[str, _Contact] | None = None):
+    def __init__(
+        self,
+        lines: list[Line],
+        carried: Mapping[str, _Contact] | None = None,
+        first_orders: Mapping[str, FirstOrder] | None = None,
+    ):
         self.now = timezone.now()
         self.carried = carried or {}
+        self.carried_first_orders = first_orders or {}
         tokens: dict[str, list[Touch]] = {}
         self.events = []
         for line in lines:
@@ -692,6 +709,14 @@ class _Batch:
         self.engine, self.chains = engine_with_chains(named)
         policy = self.engine.policy
         self.coupons = coupons_by_code(e.data.get("coupon") for e in self.events if e.is_order)
+        # The subscriptions' first orders: stored, else the batch written meanwhile's; the
+        # batch's own are added as its events are worked out (`_first_order_planned`).
+        subscriptions = {s["id"] for e in self.events if (s := e.data.get("subscription"))}
+        self.first_orders = {
+            **{k: v for k, v in self.carried_first_orders.items() if k in subscriptions},
+            **first_orders(subscriptions),
+        }
+        self.first_planned: dict[str, int] = {}  # subscription id -> its first order's event
         self.contacts = _contacts_read(sorted({e.email for e in self.events}), self.carried)
         may_history, may_ip, known = [], [], []
         states = {pk: chain.partner.state() for pk, chain in self.chains.items()}
@@ -739,25 +764,17 @@ class _Batch:
         later event may pick an entry an earlier one added); then the chains of partners
         an event may credit that were not read yet (a partner found by IP address, a
         contact's lead partner), in one query."""
-        policy = self.engine.policy
         credited = {c.lead.partner_id for c in self.contacts.values()}
         for n, event in enumerate(self.events):
             contact = self.contacts[event.email]
             person = event.data["contact"]
             contact.first_name = person.get("first_name") or contact.first_name
             contact.last_name = person.get("last_name") or contact.last_name
-            event.tracked = track(
-                reader=_BatchReader(self, n, contact),
-                policy=policy,
-                chains=self.chains,
-                email=event.email,
-                at=event.at,
-                clicks=event.clicks,
-                ip=event.data.get("ip"),
-                credits=event.credits,
-                coupon_code=event.data.get("coupon"),
-            )
+            event.tracked = self._track(n, event, contact)
             credited.add(event.tracked.attribution.partner_id)
+            if event.tracked.renewal is not None:
+                credited.add(event.tracked.renewal.lead.partner_id)
+            self._first_order_tracked(n, event)
             for entry in history_entries(event.tracked):
                 if entry.source != ReferralSource.COUPON:  # a coupon is no click: each time
                     if entry.touch.ref in contact.clicks:
@@ -768,6 +785,42 @@ class _Batch:
         missing = {pk for pk in credited if pk is not None and pk not in self.chains}
         if missing:
             self.chains.update(partner_chains(missing))
+
+    def _track(self, n: int, event: "_Event", contact: _Contact) -> Tracked:
+        return track(
+            reader=_BatchReader(self, n, contact),
+            policy=self.engine.policy,
+            chains=self.chains,
+            email=event.email,
+            at=event.at,
+            clicks=event.clicks,
+            ip=event.data.get("ip"),
+            credits=event.credits,
+            coupon_code=event.data.get("coupon"),
+            subscription=event.data.get("subscription"),
+        )
+
+    def _first_order_tracked(self, n: int, event: "_Event") -> None:
+        """A subscription's first order in this batch, before any stored: later renewals
+        find it, its partners still unknown until it is planned (`_first_order_planned`)."""
+        subscription = event.data.get("subscription") or {}
+        if subscription.get("cycle") == 1 and subscription["id"] not in self.first_orders:
+            self.first_orders[subscription["id"]] = FirstOrder(
+                order_id=event.data["event_id"], at=event.at, lead_partner_id=None,
+                sale_partner_id=None,
+            )  # fmt: skip
+            self.first_planned[subscription["id"]] = n
+
+    def _first_order_planned(self, n: int, event: "_Event") -> None:
+        """Once a first order of this batch is planned, its partners are known: a renewal
+        of it later in the batch is tracked again over them (`_rows`)."""
+        subscription = event.data.get("subscription") or {}
+        if self.first_planned.get(subscription.get("id")) == n:
+            row = dict(zip(ORDER_FIELDS, event.plan.order, strict=True))
+            self.first_orders[subscription["id"]] = FirstOrder(
+                order_id=row["order_id"], at=row["occurred_at"],
+                lead_partner_id=row["lead_partner"], sale_partner_id=row["sale_partner"],
+            )  # fmt: skip
 
     # Plans and rows ---------------------------------------------------------------------------
 
@@ -783,6 +836,11 @@ class _Batch:
         rows: dict[str, list] = {"order": [], "lead": [], "commission": []}
         for n, event in enumerate(self.events):
             data, contact = event.data, self.contacts[event.email]
+            renewal = event.tracked.renewal
+            if renewal is not None and data["subscription"]["id"] in self.first_planned:
+                # Of a first order planned above: its partners known now. Tracked again,
+                # the same but for them (the renewal's history comes from its cookie alone).
+                event.tracked = self._track(n, event, contact)
             common = {
                 "reader": _BatchReader(self, n, contact), "data": data, "at": event.at,
                 "chains": chains, "tracked": event.tracked, "explicit_lead": event.explicit_lead,
@@ -805,6 +863,7 @@ class _Batch:
             if plan.lead_fix is not None:
                 contact.lead = plan.lead_fix
             event.plan = plan
+            self._first_order_planned(n, event)
             # Imported events email nobody and log no notification (SPEC §5.6).
             event.line.emails_skipped = emails_wanted(
                 credited=plan.credited, engine=engine, switches=partners

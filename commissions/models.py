@@ -159,10 +159,19 @@ class Order(models.Model):
     lead_trace = models.JSONField(default=dict)
     sale_trace = models.JSONField(default=dict)
     occurred_at = models.DateTimeField()
+    # The subscription it pays (SPEC §10): the shop's id, and the cycle (1: the first).
+    subscription_id = models.CharField(max_length=100, blank=True, default="")
+    subscription_cycle = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
+            # A renewal reads its subscription's first order (`selectors.first_orders`).
+            models.Index(
+                fields=["subscription_id", "id"],
+                condition=models.Q(subscription_cycle=1),
+                name="order_subscription_first_idx",
+            ),
             models.Index(fields=["sale_partner", "occurred_at"], name="order_sale_partner_at_idx"),
             # Covering (PostgreSQL): the staff dashboard sums a period's referred orders
             # from the index alone (commissions.dashboard).

@@ -21,6 +21,7 @@ from partners.models import (
     Program,
     ProgramRate,
     ReferralDefaults,
+    RenewalRate,
 )
 from referral_program.db import (
     columns,
@@ -34,11 +35,19 @@ from referral_program.db import (
     table,
 )
 
-from .attribution import FIRST, ContactLead, CouponState, PartnerState, Policy, Touch
+from .attribution import (
+    FIRST,
+    ContactLead,
+    CouponState,
+    FirstOrder,
+    PartnerState,
+    Policy,
+    Touch,
+)
 from .calculation import LEAD, SALE, ChainMember, Rate, Terms
 from .calculation import ProductRate as ProductRates
 from .calculation import Program as PayingProgram
-from .models import Contact, Event, Referral
+from .models import Contact, Event, Order, Referral
 
 # How many clicks from one IP address attribution looks at (the latest ones).
 IP_CLICKS_LIMIT = 100
@@ -79,6 +88,24 @@ def coupons_by_code(codes: Iterable[str | None]) -> dict[str, CouponState]:
         )
         for code, partner_id, active, status, cookie_days in rows
     }
+
+
+def first_orders(subscription_ids: Iterable[str]) -> dict[str, FirstOrder]:
+    """The first order (cycle 1, the first recorded) of each of these subscriptions that
+    has one, by subscription id: one query (none without an id). For one renewal or a
+    batch of events (SPEC §10)."""
+    wanted = sorted(set(subscription_ids))
+    if not wanted:
+        return {}
+    rows = (
+        Order.objects.filter(subscription_cycle=1, subscription_id__in=wanted)
+        .order_by("subscription_id", "id")
+        .values_list("subscription_id", "order_id", "occurred_at", "lead_partner", "sale_partner")
+    )
+    found: dict[str, FirstOrder] = {}
+    for subscription_id, *first in rows:
+        found.setdefault(subscription_id, FirstOrder(*first))
+    return found
 
 
 HISTORY_ENTRY = ("id", "partner", "set_at", "expires_at")
@@ -317,10 +344,11 @@ CHAIN_PROGRAM = (
     "unused_sale_percent",
 )
 CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
-# Of the paying program, after its hold days: its priority and `pays_default`; then how many
+# Of the paying program, after its hold days: its priority, `pays_default` and renewal
+# limit (SPEC §10); then how many
 # programs the partner is enrolled in and whether its program has product rates (either of
 # which sends the chain to `_chains_programs` for the rest, SPEC §10).
-CHAIN_PROGRAM_MORE = ("priority", "pays_default")
+CHAIN_PROGRAM_MORE = ("priority", "pays_default", "renewal_cycles")
 ENGINE_DEFAULTS = (
     "partner_selection",
     "tracking_method",
@@ -350,6 +378,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
             f"(SELECT COUNT(*) FROM {table(Enrollment)} ec WHERE ec.partner_id = p1.id)",
             f"(CASE WHEN EXISTS (SELECT 1 FROM {table(ProductRate)} px "
             "WHERE px.program_id = pr.id) THEN 1 ELSE 0 END)",
+            columns(RenewalRate, CHAIN_RATE, "rr."),  # the renewal rate of r's level
             columns(ProgramRate, CHAIN_RATE, "r."),
         ]
     )
@@ -360,6 +389,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
                 p1.program_id,
                 (SELECT dp.id FROM {program} dp ORDER BY dp.priority, dp.id LIMIT 1))
           LEFT JOIN {rate} r ON r.program_id = pr.id
+          LEFT JOIN {table(RenewalRate)} rr ON rr.program_id = pr.id AND rr.level = r.level
     """
     row_fields = (
         fields(Partner, CHAIN_PARTNER_OWN)
@@ -369,6 +399,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(Program, ("hold_days",))
         + fields(Program, CHAIN_PROGRAM_MORE)
         + fields(Program, ("priority", "priority"))  # two integers
+        + fields(RenewalRate, CHAIN_RATE)
         + fields(ProgramRate, CHAIN_RATE)
     )
     return select, joins, row_fields
@@ -394,8 +425,12 @@ def _chain(rows: list[list]) -> Chain:
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
     [hold_days] = take(1)
-    priority, pays_default, enrolled, has_products = take(len(CHAIN_PROGRAM_MORE) + 2)
-    rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
+    priority, pays_default, renewal_cycles, enrolled, has_products = take(
+        len(CHAIN_PROGRAM_MORE) + 2
+    )
+    width = len(CHAIN_RATE)
+    rates = {row[-width]: row[-width + 1 :] for row in rows}
+    renewal = {row[-2 * width]: row[-2 * width + 1 : -width] for row in rows}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
         own[: len(CHAIN_PARTNER)],
@@ -424,7 +459,15 @@ def _chain(rows: list[list]) -> Chain:
         programs=(
             ()
             if terms is None
-            else (PayingProgram(terms=terms, priority=priority, pays_default=pays_default),)
+            else (
+                PayingProgram(
+                    terms=terms,
+                    priority=priority,
+                    pays_default=pays_default,
+                    renewal_cycles=renewal_cycles,
+                    renewal_rates=_renewal_rates(renewal),
+                ),
+            )
         ),
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
         partners=tuple(partners),
@@ -449,13 +492,26 @@ def _terms(program: list, rates: dict, hold_days: int | None = 0) -> Terms | Non
         payout_amount=amount,
         payout_percent=percent,
         pay_if_unused=if_unused,
-        rates={
-            LEAD: {n: Rate(r[0], r[1]) for n, r in rates.items()},
-            SALE: {n: Rate(r[2], r[3]) for n, r in rates.items()},
-        },
+        rates=_by_kind(rates),
         unused={LEAD: Rate(unused[0], unused[1]), SALE: Rate(unused[2], unused[3])},
         hold_days=hold_days or 0,
     )
+
+
+def _by_kind(levels: dict) -> dict[str, dict[int, Rate]]:
+    """Rates per kind per level; `levels`: level -> (lead amount, lead %, sale amount,
+    sale %)."""
+    return {
+        LEAD: {n: Rate(r[0], r[1]) for n, r in levels.items()},
+        SALE: {n: Rate(r[2], r[3]) for n, r in levels.items()},
+    }
+
+
+def _renewal_rates(levels: dict) -> dict[str, dict[int, Rate]] | None:
+    """A program's renewal rates (SPEC §10) from its rows by level; None: it has none (its
+    renewals earn its rates)."""
+    levels = {level: rate for level, rate in levels.items() if level is not None}
+    return _by_kind(levels) if levels else None
 
 
 def _placeholders(ids: list) -> str:
@@ -483,6 +539,7 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
         ]
     )
     nothing = ", ".join(["NULL"] * len(PRODUCT_UNUSED))
+    nothing_more = ", ".join(["NULL"] * len(CHAIN_RATE))  # a product rate's renewal rate
     sql = f"""
         WITH ep AS (
             SELECT e.partner_id AS partner_id, e.program_id AS program_id
@@ -495,12 +552,14 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
              WHERE p.id IN ({ids})
                AND NOT EXISTS (SELECT 1 FROM {enrolled} e2 WHERE e2.partner_id = p.id)
         )
-        SELECT {head}, NULL, {columns(ProgramRate, CHAIN_RATE, "r.")}, {nothing}
+        SELECT {head}, NULL, {columns(ProgramRate, CHAIN_RATE, "r.")}, {nothing},
+               {columns(RenewalRate, CHAIN_RATE, "rr.")}
           FROM ep JOIN {program} pr ON pr.id = ep.program_id
           LEFT JOIN {rate} r ON r.program_id = pr.id
+          LEFT JOIN {table(RenewalRate)} rr ON rr.program_id = pr.id AND rr.level = r.level
         UNION ALL
         SELECT {head}, x.sku, {columns(ProductRateLevel, CHAIN_RATE, "xl.")},
-               {columns(ProductRate, PRODUCT_UNUSED, "x.")}
+               {columns(ProductRate, PRODUCT_UNUSED, "x.")}, {nothing_more}
           FROM ep JOIN {program} pr ON pr.id = ep.program_id
           JOIN {product} x ON x.program_id = pr.id
           LEFT JOIN {level} xl ON xl.product_rate_id = x.id
@@ -513,6 +572,7 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
         + fields(ProductRate, ("sku",))
         + fields(ProgramRate, CHAIN_RATE)
         + fields(ProductRate, PRODUCT_UNUSED)
+        + fields(RenewalRate, CHAIN_RATE)
     )
     return sql, row_fields
 
@@ -527,27 +587,31 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
     sql, row_fields = _programs_sql(len(wanted))
     rows = converted_rows(row_fields, execute(sql, [*wanted, *wanted]))
     # partner -> program id -> (program columns, hold days, priority, pays default, rates,
-    # {sku: (unused, rates)})
+    # {sku: (unused, rates)}, renewal cycles, renewal rates)
     found: dict[int, dict[int, list]] = {}
     width = len(CHAIN_PROGRAM)
+    more = 2 + len(CHAIN_PROGRAM_MORE)  # hold days, the program's more, sku
     for row in rows:
         partner_id, program = row[0], row[1 : 1 + width]
-        hold_days, priority, pays_default, sku = row[1 + width : 5 + width]
-        level, *rate = row[5 + width : 5 + width + len(CHAIN_RATE)]
-        unused = row[5 + width + len(CHAIN_RATE) :]
+        hold_days, priority, pays_default, renewal_cycles, sku = row[1 + width : 1 + width + more]
+        start = 1 + width + more
+        level, *rate = row[start : start + len(CHAIN_RATE)]
+        unused = row[start + len(CHAIN_RATE) : start + len(CHAIN_RATE) + len(PRODUCT_UNUSED)]
+        renewal_level, *renewal = row[-len(CHAIN_RATE) :]
         entry = found.setdefault(partner_id, {}).setdefault(
-            program[0], [program, hold_days, priority, pays_default, {}, {}]
+            program[0], [program, hold_days, priority, pays_default, {}, {}, renewal_cycles, {}]
         )
         if sku is None:
             entry[4][level] = rate
+            entry[7][renewal_level] = renewal
         else:
             entry[5].setdefault(sku, (unused, {}))[1][level] = rate
     result = dict(chains)
     for partner_id in wanted:
         programs = []
-        for program, hold_days, priority, pays_default, rates, products in found.get(
-            partner_id, {}
-        ).values():
+        for (
+            program, hold_days, priority, pays_default, rates, products, renewal_cycles, renewal,
+        ) in found.get(partner_id, {}).values():  # fmt: skip
             programs.append(
                 PayingProgram(
                     terms=_terms(program, rates, hold_days),
@@ -557,6 +621,8 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
                         sku: _product_rates(sku, unused, levels)
                         for sku, (unused, levels) in products.items()
                     },
+                    renewal_cycles=renewal_cycles,
+                    renewal_rates=_renewal_rates(renewal),
                 )
             )
         programs.sort(key=lambda p: (p.priority, p.id))
@@ -571,10 +637,7 @@ def _product_rates(sku: str, unused: Sequence, levels: dict) -> ProductRates:
     levels = {level: r for level, r in levels.items() if level is not None}
     return ProductRates(
         sku=sku,
-        rates={
-            LEAD: {n: Rate(r[0], r[1]) for n, r in levels.items()},
-            SALE: {n: Rate(r[2], r[3]) for n, r in levels.items()},
-        },
+        rates=_by_kind(levels),
         unused={LEAD: Rate(unused[0], unused[1]), SALE: Rate(unused[2], unused[3])},
     )
 

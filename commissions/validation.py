@@ -592,6 +592,22 @@ ITEM = Record(
     },
     name="Item",
 )
+SUBSCRIPTION = Record(
+    {
+        "id": Text(max_length=100, help_text="The subscription's id in the shop."),
+        "cycle": Integer(
+            min_value=1, max_value=1_000_000, help_text="1: the first payment; 2, 3, ...: renewals."
+        ),
+    },
+    name="Subscription",
+    required=False,
+    allow_null=True,
+    help_text=(
+        "The subscription this order pays: a renewal (cycle 2 and on) is credited"
+        " to the partners of the subscription's first order, and earns what the program pays"
+        " renewals."
+    ),
+)
 ORDER = Record(
     {
         **TRACKED_FIELDS,
@@ -610,6 +626,7 @@ ORDER = Record(
             allow_null=True,
             help_text=COUPON_CODE,
         ),
+        "subscription": SUBSCRIPTION,
     },
     name="OrderEvent",
     checks={"currency": program_currency},

@@ -275,6 +275,14 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
             lead_words=explain_attribution(trace=order.lead_trace, at=order.occurred_at),
             sale_trace=trace_json(order.sale_trace),
             lead_trace=trace_json(order.lead_trace),
+            # A renewal past its programs' limit (SPEC §10): why they paid nothing.
+            unpaid=sorted(
+                {
+                    why
+                    for trace in (order.sale_trace, order.lead_trace)
+                    for why in (trace.get("unpaid") or {}).values()
+                }
+            ),
             commissions=commissions,
             clawbacks=clawbacks,
             can_review=self.request.user.has_perm(REVIEW_PERMISSION),

@@ -41,6 +41,7 @@ from .models import (
     Program,
     ProgramRate,
     ReferralDefaults,
+    RenewalRate,
     TrackingLink,
 )
 from .resources import PartnerResource
@@ -61,7 +62,13 @@ from .services.partners import (
     partners_set_status,
 )
 from .services.privacy import partner_erase, partner_erased_code, partner_export
-from .services.programs import PROGRAM_FIELDS, RATE_FIELDS, program_create, program_update
+from .services.programs import (
+    NOT_GIVEN,
+    PROGRAM_FIELDS,
+    RATE_FIELDS,
+    program_create,
+    program_update,
+)
 from .services.signup import partners_approve, partners_reject
 from .views import signup_decision_message
 
@@ -202,12 +209,32 @@ class ProgramRateInline(admin.TabularInline):
         return False
 
 
+class RenewalRateInline(admin.TabularInline):
+    """What a subscription's renewals earn per level (SPEC §10); none: the program's rates.
+    Saved with the program by `program_update` (levels left out pay 0)."""
+
+    model = RenewalRate
+    fields = ("level", *RATE_FIELDS)
+    extra = 0
+    max_num = 3
+    verbose_name = "renewal rate"
+    verbose_name_plural = "Renewal rates (empty: renewals earn the rates above)"
+
+
 @admin.register(Program)
 class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "priority", *STRUCTURAL_FIELDS)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "notes", "priority", "hold_days")}),
+        (None, {"fields": ("name", "notes", "priority", "hold_days", "pays_default")}),
+        (
+            "Subscription renewals",
+            {
+                "fields": ("renewal_cycles",),
+                "description": "A renewal (cycle 2 and on) is credited to the partners of "
+                "the subscription's first order; its rates are the renewal rates below.",
+            },
+        ),
         (
             "Pay if unused",
             {
@@ -227,7 +254,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
         ),
     )
     readonly_fields = STRUCTURAL_FIELDS
-    inlines = [ProgramRateInline]
+    inlines = [ProgramRateInline, RenewalRateInline]
     actions = ["apply_defaults"]
 
     def get_inlines(self, request, obj):
@@ -246,13 +273,26 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
             rate_form
             for formset in formsets
             for rate_form in formset.forms
-            if rate_form.has_changed()
+            if rate_form.has_changed() and formset.model is ProgramRate
         ]
         rates = [
             {"level": rate_form.instance.level, **_form_data(rate_form, RATE_FIELDS)}
             for rate_form in changed
         ]
-        program_update(program=form.instance, data=self._program_data(form), rates=rates or None)
+        renewal_rates = NOT_GIVEN
+        for formset in formsets:
+            if formset.model is RenewalRate and formset.has_changed():
+                renewal_rates = [
+                    _form_data(rate_form, ("level", *RATE_FIELDS))
+                    for rate_form in formset.forms
+                    if rate_form.cleaned_data and not rate_form.cleaned_data.get("DELETE")
+                ] or None
+        program_update(
+            program=form.instance,
+            data=self._program_data(form),
+            rates=rates or None,
+            renewal_rates=renewal_rates,
+        )
         for formset in formsets:
             # What formset.save() would have noted, for the admin's change message.
             formset.new_objects, formset.deleted_objects = [], []

@@ -50,7 +50,7 @@ from .services.coupons import coupon_delete, coupon_save
 from .services.defaults import defaults_update
 from .services.links import tracking_link_save
 from .services.partners import partner_create, partner_update
-from .services.programs import program_create, program_update
+from .services.programs import NOT_GIVEN, program_create, program_update
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):
@@ -258,18 +258,23 @@ class ProgramViewSet(
         data = dict(serializer.validated_data)
         rates = data.pop("rates", ())
         product_rates = data.pop("product_rates", ())
+        renewal_rates = data.pop("renewal_rates", None)
         with service_errors():
-            program = program_create(data=data, rates=rates, product_rates=product_rates)
+            program = program_create(
+                data=data, rates=rates, product_rates=product_rates, renewal_rates=renewal_rates
+            )
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
     def perform_update(self, serializer: ProgramSerializer) -> None:
         data = dict(serializer.validated_data)
         rates = data.pop("rates", None)
         product_rates = data.pop("product_rates", None)
+        renewal_rates = data.pop("renewal_rates", NOT_GIVEN)
         with service_errors():
             program = program_update(
-                program=serializer.instance, data=data, rates=rates, product_rates=product_rates
-            )
+                program=serializer.instance, data=data, rates=rates, product_rates=product_rates,
+                renewal_rates=renewal_rates,
+            )  # fmt: skip
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
 

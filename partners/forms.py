@@ -20,6 +20,7 @@ from .models import (
     Program,
     ProgramRate,
     ReferralDefaults,
+    RenewalRate,
     SignupParent,
     TrackingLink,
 )
@@ -261,11 +262,19 @@ class PartnerForm(forms.ModelForm):
 
 
 class ProgramForm(forms.ModelForm):
-    """A program's name, notes, priority, pay-if-unused rates and per-level rates.
+    """A program's name, notes, priority, pay-if-unused rates and per-level rates, and what
+    a subscription's renewals earn (SPEC §10).
 
     The rates of level N are the fields `rate_N_lead_amount`, `rate_N_lead_percent`,
-    `rate_N_sale_amount`, `rate_N_sale_percent`. An empty rate means 0.
+    `rate_N_sale_amount`, `rate_N_sale_percent`; its renewal rates `renewal_N_...`, used
+    when `own_renewal_rates` is ticked. An empty rate means 0.
     """
+
+    own_renewal_rates = forms.BooleanField(
+        label="Renewals earn their own rates",
+        required=False,
+        help_text="Off: a subscription's renewals earn the rates per level above.",
+    )
 
     class Meta:
         model = Program
@@ -273,38 +282,58 @@ class ProgramForm(forms.ModelForm):
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(
-        self, *args: Any, rates: list[ProgramRate] | tuple[()] = (), **kwargs: Any
+        self,
+        *args: Any,
+        rates: list[ProgramRate] | tuple[()] = (),
+        renewal_rates: list[RenewalRate] | tuple[()] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["own_renewal_rates"].initial = bool(renewal_rates)
         for name in UNUSED_RATE_FIELDS:
             model_field = Program._meta.get_field(name)
             self.fields[name] = rate_form_field(model_field, capfirst(model_field.verbose_name))
             self.initial[name] = rate_text(name, self.initial.get(name))
-        by_level = {rate.level: rate for rate in rates}
-        for level in LEVELS:
-            for name in RATE_FIELDS:
-                model_field = ProgramRate._meta.get_field(name)
-                field = rate_form_field(model_field, f"Level {level} {model_field.verbose_name}")
-                rate = by_level.get(level)
-                field.initial = rate_text(name, getattr(rate, name) if rate else ZERO)
-                self.fields[self.rate_field_name(level, name)] = field
+        for prefix, given, label in (("rate", rates, ""), ("renewal", renewal_rates, "renewal ")):
+            by_level = {rate.level: rate for rate in given}
+            for level in LEVELS:
+                for name in RATE_FIELDS:
+                    model_field = ProgramRate._meta.get_field(name)
+                    field = rate_form_field(
+                        model_field, f"Level {level} {label}{model_field.verbose_name}"
+                    )
+                    rate = by_level.get(level)
+                    field.initial = rate_text(name, getattr(rate, name) if rate else ZERO)
+                    self.fields[self.rate_field_name(level, name, prefix)] = field
 
     @staticmethod
-    def rate_field_name(level: int, name: str) -> str:
-        return f"rate_{level}_{name}"
+    def rate_field_name(level: int, name: str, prefix: str = "rate") -> str:
+        return f"{prefix}_{level}_{name}"
+
+    def _rows(self, prefix: str) -> list[tuple[int, list[forms.BoundField]]]:
+        return [
+            (level, [self[self.rate_field_name(level, name, prefix)] for name in RATE_FIELDS])
+            for level in LEVELS
+        ]
 
     @property
     def rate_rows(self) -> list[tuple[int, list[forms.BoundField]]]:
-        return [
-            (level, [self[self.rate_field_name(level, name)] for name in RATE_FIELDS])
-            for level in LEVELS
-        ]
+        return self._rows("rate")
+
+    @property
+    def renewal_rate_rows(self) -> list[tuple[int, list[forms.BoundField]]]:
+        return self._rows("renewal")
 
     def clean(self) -> dict[str, Any]:
         cleaned_data = super().clean()
         rate_names = [
             *UNUSED_RATE_FIELDS,
-            *(self.rate_field_name(level, name) for level in LEVELS for name in RATE_FIELDS),
+            *(
+                self.rate_field_name(level, name, prefix)
+                for prefix in ("rate", "renewal")
+                for level in LEVELS
+                for name in RATE_FIELDS
+            ),
         ]
         for name in rate_names:
             if name in cleaned_data and cleaned_data[name] is None:
@@ -314,17 +343,21 @@ class ProgramForm(forms.ModelForm):
     def program_data(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in PROGRAM_FIELDS}
 
-    def rates_data(self) -> list[dict[str, Any]]:
+    def rates_data(self, prefix: str = "rate") -> list[dict[str, Any]]:
         return [
             {
                 "level": level,
                 **{
-                    name: self.cleaned_data[self.rate_field_name(level, name)]
+                    name: self.cleaned_data[self.rate_field_name(level, name, prefix)]
                     for name in RATE_FIELDS
                 },
             }
             for level in LEVELS
         ]
+
+    def renewal_rates_data(self) -> list[dict[str, Any]] | None:
+        """The renewal rates (SPEC §10), or None: renewals earn the program's rates."""
+        return self.rates_data("renewal") if self.cleaned_data["own_renewal_rates"] else None
 
 
 class TrackingLinkForm(forms.ModelForm):

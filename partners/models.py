@@ -330,6 +330,14 @@ class Program(ProgramStructure):
         help_text="Off: the program pays only the items that have a product rate; "
         "an item it does not cover goes to the partner's next program.",
     )
+    renewal_cycles = models.PositiveIntegerField(
+        "Renewals that earn commission",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(1_000_000)],
+        help_text="How many renewals of a subscription (its payments after the first) earn "
+        "commission. Empty: every renewal; 0: none.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -340,10 +348,10 @@ class Program(ProgramStructure):
         return self.name
 
 
-class ProgramRate(models.Model):
-    """What a program pays at one level of the partner tree."""
+class LevelRate(models.Model):
+    """What is paid at one level of the partner tree: lead and sale, amount and percent
+    (a program's rates, its renewal rates, a product rate's)."""
 
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rates")
     level = models.PositiveSmallIntegerField(
         choices=[(n, str(n)) for n in LEVELS],
         validators=[MinValueValidator(1), MaxValueValidator(3)],
@@ -352,6 +360,15 @@ class ProgramRate(models.Model):
     lead_percent = percent_field()
     sale_amount = money_field()
     sale_percent = percent_field()
+
+    class Meta:
+        abstract = True
+
+
+class ProgramRate(LevelRate):
+    """What a program pays at one level of the partner tree."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rates")
 
     class Meta:
         ordering = ["program_id", "level"]
@@ -364,6 +381,25 @@ class ProgramRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.program} level {self.level}"
+
+
+class RenewalRate(LevelRate):
+    """What a program pays at one level for a subscription's renewals (SPEC §10), instead
+    of its rates. A program without them pays renewals its rates."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="renewal_rates")
+
+    class Meta:
+        ordering = ["program_id", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "level"], name="renewal_rate_level_unique"),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=1, level__lte=3), name="renewal_rate_level_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program} renewal level {self.level}"
 
 
 class ProductRate(models.Model):
@@ -387,18 +423,10 @@ class ProductRate(models.Model):
         return f"{self.program} sku {self.sku}"
 
 
-class ProductRateLevel(models.Model):
+class ProductRateLevel(LevelRate):
     """What a product rate pays at one level of the partner tree (as ProgramRate)."""
 
     product_rate = models.ForeignKey(ProductRate, on_delete=models.CASCADE, related_name="rates")
-    level = models.PositiveSmallIntegerField(
-        choices=[(n, str(n)) for n in LEVELS],
-        validators=[MinValueValidator(1), MaxValueValidator(3)],
-    )
-    lead_amount = money_field()
-    lead_percent = percent_field()
-    sale_amount = money_field()
-    sale_percent = percent_field()
 
     class Meta:
         ordering = ["product_rate_id", "level"]

@@ -252,7 +252,7 @@ def programs_list() -> QuerySet[Program]:
 
 def programs_with_rates() -> QuerySet[Program]:
     """The programs with their rates and product rates loaded (the API)."""
-    return Program.objects.prefetch_related("rates", "product_rates__rates")
+    return Program.objects.prefetch_related("rates", "product_rates__rates", "renewal_rates")
 
 
 def defaults_changes_list() -> QuerySet[DefaultsChange]:

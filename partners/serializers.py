@@ -21,6 +21,7 @@ from .models import (
     Program,
     ProgramRate,
     ReferralDefaults,
+    RenewalRate,
     TrackingLink,
 )
 from .selectors import partner_link
@@ -228,6 +229,12 @@ class ProductRateSerializer(serializers.ModelSerializer):
         return _levels_once(rates)
 
 
+class RenewalRateSerializer(ProgramRateSerializer):
+    class Meta:
+        model = RenewalRate
+        fields = ProgramRateSerializer.Meta.fields
+
+
 class ProgramSerializer(serializers.ModelSerializer):
     """A program. Its structural fields are read-only: they follow the defaults."""
 
@@ -241,6 +248,14 @@ class ProgramSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Rates per sku: an item with that sku is paid at them instead "
         "of the program's rates. Writing it replaces all of the program's product rates.",
+    )
+    renewal_rates = RenewalRateSerializer(
+        many=True,
+        required=False,
+        allow_null=True,
+        help_text="What a subscription's renewals (cycle 2 and on) earn per level 1..3 "
+        "(levels left out pay 0), instead of the program's rates; null (or []): the "
+        "program's rates. Writing it replaces them.",
     )
 
     class Meta:
@@ -259,11 +274,22 @@ class ProgramSerializer(serializers.ModelSerializer):
             *STRUCTURAL_FIELDS,
             "pays_default",
             "product_rates",
+            "renewal_cycles",
+            "renewal_rates",
         )
         read_only_fields = STRUCTURAL_FIELDS
+        extra_kwargs = {"renewal_cycles": {"min_value": 0}}
 
     def validate_rates(self, rates: list[dict]) -> list[dict]:
         return _levels_once(rates)
+
+    def validate_renewal_rates(self, renewal_rates: list[dict] | None) -> list[dict] | None:
+        return _levels_once(renewal_rates) if renewal_rates else None
+
+    def to_representation(self, program: Program) -> dict:
+        data = super().to_representation(program)
+        data["renewal_rates"] = data["renewal_rates"] or None  # none: the program's rates
+        return data
 
     def validate_product_rates(self, product_rates: list[dict]) -> list[dict]:
         skus = [rate["sku"] for rate in product_rates]

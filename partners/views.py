@@ -598,14 +598,14 @@ class ProgramListView(StaffRequiredMixin, ListView):
         )
 
 
-def _program_rate_rows(program: Program) -> list[dict[str, Any]]:
+def _program_rate_rows(program: Program, rates: str = "rates") -> list[dict[str, Any]]:
     return [
         {
             "level": rate.level,
             "paid": rate.level <= program.levels,
             **{name: rate_text(name, getattr(rate, name)) for name in RATE_FIELDS},
         }
-        for rate in program.rates.order_by("level")
+        for rate in getattr(program, rates).order_by("level")
     ]
 
 
@@ -619,6 +619,7 @@ class ProgramDetailView(StaffRequiredMixin, TemplateView):
         return super().get_context_data(
             program=program,
             rate_rows=_program_rate_rows(program),
+            renewal_rate_rows=_program_rate_rows(program, "renewal_rates"),
             unused={
                 name: rate_text(name, getattr(program, f"unused_{name}")) for name in RATE_FIELDS
             },
@@ -684,7 +685,11 @@ class ProgramCreateView(StaffFormView):
         return super().get_context_data(structure=defaults_get(), **kwargs)
 
     def save(self, form: ProgramForm) -> HttpResponse:
-        program = program_create(data=form.program_data(), rates=form.rates_data())
+        program = program_create(
+            data=form.program_data(),
+            rates=form.rates_data(),
+            renewal_rates=form.renewal_rates_data(),
+        )
         messages.success(self.request, f"Program {program.name} created.")
         return redirect("staff:program_detail", pk=program.pk)
 
@@ -698,15 +703,20 @@ class ProgramUpdateView(StaffFormView):
         return get_object_or_404(Program, pk=self.kwargs["pk"])
 
     def get_form(self, data: Any = None) -> ProgramForm:
-        rates = list(self.object.rates.all())
-        return ProgramForm(data, instance=copy.copy(self.object), rates=rates)
+        rates, renewal_rates = list(self.object.rates.all()), list(self.object.renewal_rates.all())
+        return ProgramForm(
+            data, instance=copy.copy(self.object), rates=rates, renewal_rates=renewal_rates
+        )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(structure=self.object, **kwargs)
 
     def save(self, form: ProgramForm) -> HttpResponse:
         program = program_update(
-            program=self.object, data=form.program_data(), rates=form.rates_data()
+            program=self.object,
+            data=form.program_data(),
+            rates=form.rates_data(),
+            renewal_rates=form.renewal_rates_data(),
         )
         messages.success(self.request, f"Program {program.name} saved.")
         return redirect("staff:program_detail", pk=program.pk)

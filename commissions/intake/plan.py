@@ -101,6 +101,7 @@ def order_plan(
     the event `contact`): its lead and sale partners (SPEC §4) and its commission lines
     up their chains (§5.2). `order_pk`: the order's id, or the placeholder of a writer
     that learns it as it writes."""
+    explicit_lead, explicit_sale = order_named(tracked, explicit_lead, explicit_sale)
     fix, lead_id, lead_trace = contact_lead(contact, explicit_lead or tracked.attribution, at)
     credit = order_credit(
         explicit_lead=explicit_lead,
@@ -119,7 +120,7 @@ def order_plan(
         credit=credit,
         at=at,
     )
-    lines = order_commission_rows(
+    lines, unpaid = order_commission_rows(
         order_id=order_pk,
         base=base,
         items=order_items(data),
@@ -129,7 +130,10 @@ def order_plan(
         credit=credit,
         chains=chains,
         policy=engine.policy,
+        cycle=subscription_cycle(data),
     )
+    if unpaid:
+        order = order_unpaid(order, unpaid)
     return EventPlan(
         lead_fix=fix,
         entries=history_entries(tracked),
@@ -178,6 +182,21 @@ def _web_form_answer(*, rows: Sequence, ids: Sequence[int], codes: Mapping, **re
     return web_form_result(codes=codes, **result)
 
 
+def order_named(
+    tracked: Tracked, explicit_lead: Attribution | None, explicit_sale: Attribution | None
+) -> tuple[Attribution | None, Attribution | None]:
+    """The lead and sale partners an order names: a renewal's are those of its
+    subscription's first order, whatever the event names (SPEC §10, `Tracked.renewal`)."""
+    if tracked.renewal is not None:
+        return tracked.renewal.lead, tracked.renewal.sale
+    return explicit_lead, explicit_sale
+
+
+def subscription_cycle(data: Mapping[str, Any]) -> int:
+    """The order's cycle of its subscription; 1 (a first payment) without one."""
+    return (data.get("subscription") or {}).get("cycle", 1)
+
+
 def chain_partners(chains: Mapping[int, Chain]) -> dict:
     """Every partner of the chains, by id: code and email switches."""
     return {p.id: p for chain in chains.values() for p in chain.partners}
@@ -216,7 +235,7 @@ COMMISSION_FIELDS = CommissionRow._fields
 
 ORDER_FIELDS = ("event", "order_id", "contact", "currency", "items", "discount", "shipping")
 ORDER_FIELDS += ("tax", "base", "total", "refunded", "ip", "lead_partner", "sale_partner")
-ORDER_FIELDS += ("lead_trace", "sale_trace", "occurred_at")
+ORDER_FIELDS += ("lead_trace", "sale_trace", "occurred_at", "subscription_id", "subscription_cycle")
 
 
 class Credit(NamedTuple):
@@ -283,15 +302,27 @@ def order_values(
     items = order_items(data)
     discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
     base = order_base(items, discount)
+    subscription = data.get("subscription") or {}
     stored_items = [
         {**i, "quantity": i["quantity"], "unit_price": str(i["unit_price"])} for i in data["items"]
     ]
     order = (
         event_pk, event_id, contact_pk, currency, stored_items, discount, shipping, tax, base,
         base + shipping + tax, ZERO, data.get("ip"), credit.lead_id, credit.sale_id,
-        credit.lead_trace, credit.sale_trace, at,
+        credit.lead_trace, credit.sale_trace, at, subscription.get("id", ""),
+        subscription.get("cycle"),
     )  # fmt: skip
     return order, base, currency
+
+
+def order_unpaid(order: tuple, unpaid: Mapping[str, Mapping[int, str]]) -> tuple:
+    """The order's row with, on the trace of each kind, why programs paid it nothing: a
+    renewal past their limit (SPEC §10), `"unpaid": {program id: why}`."""
+    row = dict(zip(ORDER_FIELDS, order, strict=True))
+    for kind, reasons in unpaid.items():
+        trace = f"{kind}_trace"
+        row[trace] = {**row[trace], "unpaid": {str(pk): why for pk, why in reasons.items()}}
+    return tuple(row.values())
 
 
 def order_items(data: Mapping[str, Any]) -> list[Item]:
@@ -313,16 +344,19 @@ def order_commission_rows(
     credit: Credit,
     chains: Mapping[int, Chain],
     policy: Policy,
-) -> list[CommissionRow]:
+    cycle: int = 1,
+) -> tuple[list[CommissionRow], dict[str, dict[int, str]]]:
     """Every commission line of an order: lead then sale, up each credited partner's chain;
-    nothing for a kind nobody is credited for, or that a guard stopped."""
-    rows = []
+    nothing for a kind nobody is credited for, or that a guard stopped. With them, by kind,
+    the programs that paid nothing because the order (`cycle` of its subscription) is a
+    renewal past their limit, and why (SPEC §10)."""
+    rows, unpaid = [], {}
     for kind, partner_id, trace in (
         (LEAD, credit.lead_id, credit.lead_trace),
         (SALE, credit.sale_id, credit.sale_trace),
     ):
         if partner_id is not None and not (trace or {}).get("guard"):
-            rows += _commission_rows(
+            lines, unpaid[kind] = _commission_rows(
                 order_id=order_id,
                 base=base,
                 items=items,
@@ -334,8 +368,10 @@ def order_commission_rows(
                 trace=trace,
                 chain=chains[partner_id],
                 policy=policy,
+                cycle=cycle,
             )
-    return rows
+            rows += lines
+    return rows, {kind: reasons for kind, reasons in unpaid.items() if reasons}
 
 
 def _commission_rows(
@@ -351,16 +387,18 @@ def _commission_rows(
     trace: dict,
     chain: Chain,
     policy: Policy,
-) -> list[CommissionRow]:
+    cycle: int = 1,
+) -> tuple[list[CommissionRow], Mapping[int, str]]:
     """The lines one kind pays up the credited partner's chain, each with its trace: one
-    per (partner, level, program) (SPEC §10, `calculation.program_lines`).
+    per (partner, level, program) (SPEC §10, `calculation.program_lines`); and the programs
+    a renewal (`cycle` 2 and on) past their limit left unpaid, with why.
 
     With one program and no product rates (SPEC §5.2 exactly) the trace is as it always
     was: the rate of the level and the order's base. Otherwise it also says, per item, which
     rate paid it (`items`) and which items no program covers (`uncovered`), and the base is
     that of the items the line's program pays."""
     if not chain.programs:
-        return []
+        return [], {}
     paid = program_lines(
         programs=chain.programs,
         items=items,
@@ -369,6 +407,7 @@ def _commission_rows(
         chain=chain.members,
         has_parent=chain.has_parent,
         currency=currency,
+        cycle=cycle,
     )
     simple = len(chain.programs) == 1 and not chain.programs[0].product_rates
     uncovered = [{"item": i, "sku": items[i].sku} for i in paid.uncovered]
@@ -414,15 +453,16 @@ def _commission_rows(
                 trace=row_trace,
             )
         )
-    return rows
+    return rows, paid.unpaid
 
 
 def _level_rates(line: ProgramLine) -> dict:
     """The one rate a line of a single program without product rates was paid at (every
     item has it): "level N" or "unused", with its amount and percent (SPEC §5.2's trace)."""
     first = line.items[0]
+    names = {"unused": "unused", "renewal": f"renewal level {line.level}"}
     return {
-        "rate": "unused" if first.rate == "unused" else f"level {line.level}",
+        "rate": names.get(first.rate, f"level {line.level}"),
         "amount": str(first.amount),
         "percent": str(first.percent),
     }

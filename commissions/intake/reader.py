@@ -7,12 +7,13 @@ from typing import Protocol
 from partners.models import Partner
 from partners.tokens import decode_token
 
-from ..attribution import EXPLICIT, Attribution, CouponState, PartnerState, Touch
+from ..attribution import EXPLICIT, Attribution, CouponState, FirstOrder, PartnerState, Touch
 from ..selectors import (
     Chain,
     EngineSettings,
     coupons_by_code,
     engine_with_chains,
+    first_orders,
     history_picks,
     ip_clicks,
     partner_chains,
@@ -32,9 +33,14 @@ def explicit(partner: Partner | None) -> Attribution | None:
 
 
 class Reader(Protocol):
-    """Where `track` reads the sources after the explicit partner: the coupon the event
-    names, then (each only when the sources before it found nothing, as `attribute` would
-    not look at it) the history and the IP address's clicks."""
+    """Where `track` reads the sources other than the explicit partner: a renewal's first
+    order, the coupon the event names, then (each only when the sources before it found
+    nothing, as `attribute` would not look at it) the history and the IP address's clicks."""
+
+    def first_order(self, subscription_id: str) -> FirstOrder | None:
+        """The first order (cycle 1) of the subscription, as recorded before this event;
+        None: never received (SPEC §10)."""
+        ...
 
     def coupon(self, code: str) -> CouponState | None:
         """The stored coupon of `code` (any case) with its partner's state; None: unknown."""
@@ -64,6 +70,9 @@ class DatabaseReader:
         self, partner_ids: Iterable[int | None]
     ) -> tuple[EngineSettings, dict[int, Chain]]:
         return engine_with_chains(partner_ids)
+
+    def first_order(self, subscription_id: str) -> FirstOrder | None:
+        return first_orders([subscription_id]).get(subscription_id)
 
     def coupon(self, code: str) -> CouponState | None:
         return coupons_by_code([code]).get(code.lower())

@@ -1,5 +1,5 @@
-"""Attribution of one event by coupon, cookie, history and IP address, over what a `Reader`
-reads."""
+"""Attribution of one event by subscription, coupon, cookie, history and IP address, over
+what a `Reader` reads."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,9 +11,11 @@ from ..attribution import (
     Attribution,
     PartnerState,
     Policy,
+    Renewal,
     Touch,
     attribute,
     by_coupon,
+    by_subscription,
     valid_clicks,
 )
 from ..selectors import Chain
@@ -27,6 +29,8 @@ class Tracked:
     cookie: list[Touch] = field(default_factory=list)  # the cookie clicks that count
     ip: list[Touch] = field(default_factory=list)  # the click of the same IP that decided
     coupon: list[Touch] = field(default_factory=list)  # the coupon that decided (SPEC §11)
+    # A renewal of a subscription whose first order was received: its partners (SPEC §10).
+    renewal: Renewal | None = None
 
 
 def needs_history(policy: Policy, *, counted: bool, by_ip: bool, credits: bool) -> bool:
@@ -53,18 +57,24 @@ def track(
     ip: str | None,
     credits: bool = True,
     coupon_code: str | None = None,
+    subscription: dict | None = None,
 ) -> Tracked:
     """Attribution by coupon, cookie, history and IP (not explicit) of an event of the
     contact `email` (normalised); `chains` holds the clicked partners and gets the
     history's. A source is read only when those before it found nothing, as `attribute`
     would not look at it; the history before the event writes the contact. The coupon is
-    always read when the event names one: an ignored coupon is traced."""
+    always read when the event names one: an ignored coupon is traced. A renewal
+    (`subscription` {id, cycle}, cycle 2 and on) reads its first order: when it was
+    received, its partners decide and nothing after the cookie is read."""
     partners = {
         t.partner_id: chains[t.partner_id].partner.state() for t in clicks if t.partner_id in chains
     }
     counted = valid_clicks(clicks, partners, at)
+    renewal = None
+    if subscription and subscription["cycle"] >= 2:
+        renewal = by_subscription(reader.first_order(subscription["id"]), subscription["cycle"])
     couponed, coupon_touches = None, []
-    if coupon_code:
+    if coupon_code and renewal is None:
         coupon = reader.coupon(coupon_code)
         couponed = by_coupon(coupon_code, coupon, at)
         if couponed.partner_id is not None:
@@ -72,7 +82,7 @@ def track(
             coupon_touches = [Touch(ref=coupon.code, partner_id=coupon.partner_id, at=at)]
     history, ip_found = [], []
     by_ip = looks_by_ip(policy, ip)
-    decided = bool(counted or coupon_touches)
+    decided = bool(counted or coupon_touches or renewal)
     if needs_history(policy, counted=decided, by_ip=by_ip, credits=credits):
         history, found = reader.history(
             email=email, at=at, rule=policy.partner_selection, chains=chains
@@ -89,8 +99,14 @@ def track(
         history=history,
         ip_clicks=ip_found,
         coupon=couponed,
+        renewal=renewal,
     )
     chosen = [t for t in ip_found if t.ref == result.ref] if result.source == SOURCE_IP else []
     return Tracked(
-        attribution=result, partners=partners, cookie=counted, ip=chosen, coupon=coupon_touches
+        attribution=result,
+        partners=partners,
+        cookie=counted,
+        ip=chosen,
+        coupon=coupon_touches,
+        renewal=renewal,
     )

@@ -165,6 +165,7 @@ def event_context(
         ip=data.get("ip"),
         credits=credits,
         coupon_code=data.get("coupon"),
+        subscription=data.get("subscription"),
     )
     return engine, chains, tracked
 

@@ -10,6 +10,7 @@ from typing import Any
 from referral_program.db import Returned
 
 from ..intake import DatabaseReader, EventPlan, explicit, order_plan
+from ..intake.plan import order_named
 from ..models import Event, EventKind
 from ..selectors import Chain, EngineSettings
 from .contacts import event_contact, normalise_email
@@ -28,7 +29,9 @@ def order_record(
         reader, email = DatabaseReader(), normalise_email(data["contact"]["email"])
         _, planned = event_contact(
             person=data["contact"],
-            attribution=explicit_lead or tracked.attribution,
+            # A renewal's lead partner is its first order's (`order_named`), as the plan says.
+            attribution=order_named(tracked, explicit_lead, explicit_sale)[0]
+            or tracked.attribution,
             at=at,
             plan=lambda contact_pk, contact: order_plan(
                 reader=reader, data=data, at=at, engine=engine, chains=chains, tracked=tracked,

@@ -6,7 +6,15 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..models import LEVELS, ProductRate, ProductRateLevel, Program, ProgramRate, ReferralDefaults
+from ..models import (
+    LEVELS,
+    ProductRate,
+    ProductRateLevel,
+    Program,
+    ProgramRate,
+    ReferralDefaults,
+    RenewalRate,
+)
 from ..selectors import PRODUCT_RATE_COLUMNS, PRODUCT_RATE_NAMES
 from .enrollment import program_partners_sync
 
@@ -20,27 +28,46 @@ PROGRAM_FIELDS = (
     "unused_sale_percent",
     "hold_days",
     "pays_default",
+    "renewal_cycles",
 )
 RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 
 
-def _rate_rows(program: Program, rates: Iterable[Mapping[str, Any]]) -> list[ProgramRate]:
+def _rate_rows(
+    program: Program,
+    rates: Iterable[Mapping[str, Any]],
+    model: type[ProgramRate | RenewalRate] = ProgramRate,
+    name: str = "rates",
+) -> list[Any]:
+    """A row of `model` for each of levels 1..3: the rates given, 0 where left out."""
     by_level = {}
     for rate in rates:
         level = rate.get("level")
         if level not in LEVELS:
-            raise ValidationError({"rates": f"Level must be 1, 2 or 3 (got {level!r})."})
+            raise ValidationError({name: f"Level must be 1, 2 or 3 (got {level!r})."})
         if level in by_level:
-            raise ValidationError({"rates": f"Level {level} is given twice."})
+            raise ValidationError({name: f"Level {level} is given twice."})
         by_level[level] = rate
     rows = []
     for level in LEVELS:
         given = by_level.get(level, {})
-        row = ProgramRate(
-            program=program, level=level, **{f: given[f] for f in RATE_FIELDS if f in given}
-        )
-        rows.append(row)
+        values = {f: given[f] for f in RATE_FIELDS if f in given}
+        rows.append(model(program=program, level=level, **values))
     return rows
+
+
+@transaction.atomic
+def program_set_renewal_rates(
+    *, program: Program, renewal_rates: Iterable[Mapping[str, Any]] | None
+) -> None:
+    """Replace what the program pays a subscription's renewals (SPEC §10): rates per level
+    1..3 (levels left out pay 0), or None (or none given): its own rates."""
+    rows = _rate_rows(program, renewal_rates or (), RenewalRate, "renewal_rates")
+    for row in rows:
+        row.full_clean(exclude=["program"], validate_unique=False)
+    RenewalRate.objects.filter(program=program).delete()
+    if renewal_rates:
+        RenewalRate.objects.bulk_create(rows)
 
 
 PRODUCT_UNUSED_FIELDS = tuple(f for f in PROGRAM_FIELDS if f.startswith("unused_"))
@@ -84,6 +111,7 @@ def program_create(
     data: Mapping[str, Any],
     rates: Iterable[Mapping[str, Any]] = (),
     product_rates: Iterable[Mapping[str, Any]] = (),
+    renewal_rates: Iterable[Mapping[str, Any]] | None = None,
 ) -> Program:
     """A new program with the defaults' structure and a rate row for each of levels 1..3."""
     defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
@@ -96,7 +124,12 @@ def program_create(
     ProgramRate.objects.bulk_create(rows)
     if product_rates:
         program_set_product_rates(program=program, product_rates=product_rates)
+    if renewal_rates:
+        program_set_renewal_rates(program=program, renewal_rates=renewal_rates)
     return program
+
+
+NOT_GIVEN: Any = object()  # renewal rates left out of an update (None: removed)
 
 
 @transaction.atomic
@@ -106,9 +139,11 @@ def program_update(
     data: Mapping[str, Any],
     rates: Iterable[Mapping[str, Any]] | None = None,
     product_rates: Iterable[Mapping[str, Any]] | None = None,
+    renewal_rates: Iterable[Mapping[str, Any]] | None = NOT_GIVEN,
 ) -> Program:
-    """Change a program's name, notes, priority, rates and (given: all of) its product
-    rates. Its structure follows the defaults."""
+    """Change a program's name, notes, priority, renewal limit, rates and (given: all of)
+    its product rates and renewal rates (None: none, renewals earn its rates). Its structure
+    follows the defaults."""
     priority = program.priority
     for name in PROGRAM_FIELDS:
         if name in data:
@@ -132,6 +167,8 @@ def program_update(
         ProgramRate.objects.bulk_update(existing.values(), RATE_FIELDS)
     if product_rates is not None:
         program_set_product_rates(program=program, product_rates=product_rates)
+    if renewal_rates is not NOT_GIVEN:
+        program_set_renewal_rates(program=program, renewal_rates=renewal_rates)
     return program
 
 

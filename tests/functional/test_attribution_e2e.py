@@ -138,3 +138,24 @@ def test_an_inactive_partners_click_does_not_count(client, api, shop):
     shop["alice"].status = "inactive"
     shop["alice"].save()
     assert order(api, 1, tracking_token=token)["sale_partner"] is None
+
+
+def test_a_renewal_whose_token_names_another_partner_is_credited_to_the_first_orders(client, api):
+    """SPEC §10: the subscription's first order came through alice's link; its renewal
+    carries a later click of bobby's and names him: alice is credited all the same."""
+    contact = {"email": "ada@example.com"}
+    first = order(
+        api, 1, contact=contact, tracking_token=click(client, "alice"),
+        subscription={"id": "sub-9", "cycle": 1},
+    )  # fmt: skip
+    token = click(client, "bobby")
+
+    renewal = order(
+        api, 2, contact=contact, tracking_token=token, sale_partner="bobby",
+        subscription={"id": "sub-9", "cycle": 2},
+    )  # fmt: skip
+
+    assert first["attribution"] == {"source": "cookie", "rule": "last"}
+    assert renewal["sale_partner"] == "alice"
+    assert renewal["attribution"] == {"source": "subscription", "rule": None}
+    assert [(c["partner"], c["amount"]) for c in renewal["commissions"]] == [("alice", "10.00")]

@@ -660,6 +660,8 @@ def test_create_a_program_with_rates_answers_exact_decimal_strings(api):
         "pay_if_unused": True,
         "pays_default": True,
         "product_rates": [],
+        "renewal_cycles": None,
+        "renewal_rates": None,
     }
     assert list(program.rates.values_list("level", "sale_amount", "sale_percent")) == [
         (1, Decimal("12.50"), Decimal("20.1250")),

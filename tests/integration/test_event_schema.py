@@ -35,6 +35,7 @@ RECORDS = {
     "RefundEventRequest": v.REFUND,
     "ContactRequest": v.CONTACT,
     "ItemRequest": v.ITEM,
+    "SubscriptionRequest": v.SUBSCRIPTION,
 }
 PARTNERS = {"jane": NamedPartner(1, "Jane", "active")}
 ITEM = {"sku": "A", "quantity": 1, "unit_price": "1.00"}
@@ -48,6 +49,7 @@ VALID = {
     "RefundEventRequest": {"event_id": "r-1", "order_id": "o-1"},
     "ContactRequest": {"email": "ada@example.com"},
     "ItemRequest": ITEM,
+    "SubscriptionRequest": {"id": "sub-1", "cycle": 2},
 }
 MISSING = object()
 

@@ -8,10 +8,12 @@ import pytest
 from commissions.attribution import (
     NOBODY,
     Attribution,
+    FirstOrder,
     PartnerState,
     Policy,
     Touch,
     attribute,
+    by_subscription,
     valid_clicks,
 )
 from partners.tokens import TokenClick, decode_token, encode_token
@@ -167,3 +169,34 @@ def test_the_trace_names_source_rule_and_click():
         "ref": uuid.UUID(int=1).hex,
         "ref_at": (NOW - 5 * DAY).isoformat(),
     }
+
+
+# --- Subscriptions (SPEC §10) ------------------------------------------------------------
+
+
+def test_a_renewal_is_credited_to_its_first_orders_partners_ahead_of_every_source():
+    first = FirstOrder(order_id="sub-1-c1", at=NOW - 30 * DAY, lead_partner_id=A, sale_partner_id=B)
+    renewal = by_subscription(first, 2)
+
+    result = attribute(
+        policy=Policy(),
+        at=NOW,
+        partners=PARTNERS,
+        explicit_partner_id=H1,
+        cookie_clicks=[Touch(ref="c", partner_id=H2, at=NOW - DAY)],
+        renewal=renewal,
+    )
+
+    assert result == Attribution(
+        partner_id=B, source="subscription", ref="sub-1-c1", ref_at=first.at
+    )
+    assert renewal.lead == Attribution(
+        partner_id=A, source="subscription", ref="sub-1-c1", ref_at=first.at
+    )
+
+
+@pytest.mark.parametrize(("cycle", "known"), [(1, True), (2, False)], ids=["first", "unknown"])
+def test_a_first_payment_or_a_renewal_without_its_first_order_is_a_new_order(cycle, known):
+    first = FirstOrder("sub-1-c1", NOW, A, B) if known else None
+
+    assert by_subscription(first, cycle) is None

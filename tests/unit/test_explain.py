@@ -34,6 +34,13 @@ AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
             "named you as its partner.",
         ),
         (
+            {"attribution": {"source": "subscription", "rule": None, "ref": "sub-1-c1"}},
+            "sale",
+            1,
+            "Sale, level 1: credited because the buyer's subscription began with order "
+            "sub-1-c1, credited to you.",
+        ),
+        (
             {
                 "attribution": {
                     "source": "history",
@@ -87,6 +94,7 @@ AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     ids=[
         "cookie-last",
         "explicit-unused",
+        "subscription",
         "history-level-2",
         "contact-lead",
         "ip-level-3",
