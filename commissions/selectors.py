@@ -20,6 +20,7 @@ from partners.models import (
     ProductRateLevel,
     Program,
     ProgramRate,
+    ProgramVersion,
     ReferralDefaults,
 )
 from referral_program.db import (
@@ -350,6 +351,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
             f"(SELECT COUNT(*) FROM {table(Enrollment)} ec WHERE ec.partner_id = p1.id)",
             f"(CASE WHEN EXISTS (SELECT 1 FROM {table(ProductRate)} px "
             "WHERE px.program_id = pr.id) THEN 1 ELSE 0 END)",
+            _version_sql(),
             columns(ProgramRate, CHAIN_RATE, "r."),
         ]
     )
@@ -369,9 +371,19 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(Program, ("hold_days",))
         + fields(Program, CHAIN_PROGRAM_MORE)
         + fields(Program, ("priority", "priority"))  # two integers
+        + fields(ProgramVersion, ("id",))
         + fields(ProgramRate, CHAIN_RATE)
     )
     return select, joins, row_fields
+
+
+def _version_sql() -> str:
+    """The id of the program's (`pr`) current version (SPEC §10): its latest."""
+    version, number = table(ProgramVersion), quote("number")
+    return (
+        f"(SELECT pv.id FROM {version} pv WHERE pv.program_id = pr.id "
+        f"ORDER BY pv.{number} DESC LIMIT 1)"
+    )
 
 
 def _chains(rows: Iterable[list]) -> dict[int, Chain]:
@@ -395,6 +407,7 @@ def _chain(rows: list[list]) -> Chain:
     program = take(len(CHAIN_PROGRAM))
     [hold_days] = take(1)
     priority, pays_default, enrolled, has_products = take(len(CHAIN_PROGRAM_MORE) + 2)
+    [version_id] = take(1)
     rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
@@ -424,7 +437,11 @@ def _chain(rows: list[list]) -> Chain:
         programs=(
             ()
             if terms is None
-            else (PayingProgram(terms=terms, priority=priority, pays_default=pays_default),)
+            else (
+                PayingProgram(
+                    terms=terms, priority=priority, pays_default=pays_default, version_id=version_id
+                ),
+            )
         ),
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
         partners=tuple(partners),
@@ -483,6 +500,7 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
         ]
     )
     nothing = ", ".join(["NULL"] * len(PRODUCT_UNUSED))
+    version = _version_sql()  # last in each row
     sql = f"""
         WITH ep AS (
             SELECT e.partner_id AS partner_id, e.program_id AS program_id
@@ -495,12 +513,12 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
              WHERE p.id IN ({ids})
                AND NOT EXISTS (SELECT 1 FROM {enrolled} e2 WHERE e2.partner_id = p.id)
         )
-        SELECT {head}, NULL, {columns(ProgramRate, CHAIN_RATE, "r.")}, {nothing}
+        SELECT {head}, NULL, {columns(ProgramRate, CHAIN_RATE, "r.")}, {nothing}, {version}
           FROM ep JOIN {program} pr ON pr.id = ep.program_id
           LEFT JOIN {rate} r ON r.program_id = pr.id
         UNION ALL
         SELECT {head}, x.sku, {columns(ProductRateLevel, CHAIN_RATE, "xl.")},
-               {columns(ProductRate, PRODUCT_UNUSED, "x.")}
+               {columns(ProductRate, PRODUCT_UNUSED, "x.")}, {version}
           FROM ep JOIN {program} pr ON pr.id = ep.program_id
           JOIN {product} x ON x.program_id = pr.id
           LEFT JOIN {level} xl ON xl.product_rate_id = x.id
@@ -513,6 +531,7 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
         + fields(ProductRate, ("sku",))
         + fields(ProgramRate, CHAIN_RATE)
         + fields(ProductRate, PRODUCT_UNUSED)
+        + fields(ProgramVersion, ("id",))
     )
     return sql, row_fields
 
@@ -527,16 +546,16 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
     sql, row_fields = _programs_sql(len(wanted))
     rows = converted_rows(row_fields, execute(sql, [*wanted, *wanted]))
     # partner -> program id -> (program columns, hold days, priority, pays default, rates,
-    # {sku: (unused, rates)})
+    # {sku: (unused, rates)}, version id)
     found: dict[int, dict[int, list]] = {}
     width = len(CHAIN_PROGRAM)
     for row in rows:
         partner_id, program = row[0], row[1 : 1 + width]
         hold_days, priority, pays_default, sku = row[1 + width : 5 + width]
         level, *rate = row[5 + width : 5 + width + len(CHAIN_RATE)]
-        unused = row[5 + width + len(CHAIN_RATE) :]
+        unused, version_id = row[5 + width + len(CHAIN_RATE) : -1], row[-1]
         entry = found.setdefault(partner_id, {}).setdefault(
-            program[0], [program, hold_days, priority, pays_default, {}, {}]
+            program[0], [program, hold_days, priority, pays_default, {}, {}, version_id]
         )
         if sku is None:
             entry[4][level] = rate
@@ -545,7 +564,7 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
     result = dict(chains)
     for partner_id in wanted:
         programs = []
-        for program, hold_days, priority, pays_default, rates, products in found.get(
+        for program, hold_days, priority, pays_default, rates, products, version_id in found.get(
             partner_id, {}
         ).values():
             programs.append(
@@ -553,6 +572,7 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
                     terms=_terms(program, rates, hold_days),
                     priority=priority,
                     pays_default=pays_default,
+                    version_id=version_id,
                     product_rates={
                         sku: _product_rates(sku, unused, levels)
                         for sku, (unused, levels) in products.items()

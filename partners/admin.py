@@ -237,7 +237,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return  # saved in save_related, with its rates, in one service call
-        _adopt(obj, program_create(data=self._program_data(form)))
+        _adopt(obj, program_create(data=self._program_data(form), acting_user=request.user))
 
     def save_related(self, request, form, formsets, change):
         if not change:
@@ -252,7 +252,12 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
             {"level": rate_form.instance.level, **_form_data(rate_form, RATE_FIELDS)}
             for rate_form in changed
         ]
-        program_update(program=form.instance, data=self._program_data(form), rates=rates or None)
+        program_update(
+            program=form.instance,
+            data=self._program_data(form),
+            rates=rates or None,
+            acting_user=request.user,
+        )
         for formset in formsets:
             # What formset.save() would have noted, for the admin's change message.
             formset.new_objects, formset.deleted_objects = [], []
@@ -272,7 +277,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Apply the current Referral Partner Defaults", permissions=["change"])
     def apply_defaults(self, request: HttpRequest, queryset: QuerySet[Program]) -> None:
-        count = programs_apply_defaults(programs=queryset)
+        count = programs_apply_defaults(programs=queryset, acting_user=request.user)
         self.message_user(request, _updated(count, "program", "programs"), messages.SUCCESS)
 
 
