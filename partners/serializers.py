@@ -284,8 +284,8 @@ def _decimal(model_field: str) -> serializers.DecimalField:
 
 
 class ProgramTermsSerializer(serializers.Serializer):
-    """A program's pay terms as one version kept them (SPEC §10): the program resource's
-    rates, flags and product rates. A pay term added to programs later is given too."""
+    """A program's pay terms as one version kept them: the program resource's rates, flags
+    and product rates. A pay term added to programs later is given too."""
 
     levels = serializers.IntegerField(read_only=True)
     payout_on_lead = serializers.BooleanField(read_only=True)
