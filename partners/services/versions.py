@@ -79,14 +79,21 @@ def programs_version_structure(
     user, actor = acting(acting_user, actor)
     version, program = table(ProgramVersion), table(Program)
     number, terms = quote("number"), quote("terms")
-    values = "%s, %s, %s"
     if db().vendor == "postgresql":
-        merged, differs = f"v.{terms} || %s::jsonb", f"NOT (v.{terms} @> %s::jsonb)"
+        # Each program's latest version by one backward step of the (program, number)
+        # index: a join over every version would read the whole history each save.
         user_type = ProgramVersion._meta.get_field("user").rel_db_type(db())
         values = f"%s::timestamptz, %s::{user_type}, %s::text"  # a prepared statement's types
+        merged, differs = f"v.{terms} || %s::jsonb", f"NOT (v.{terms} @> %s::jsonb)"
+        latest = f"""CROSS JOIN LATERAL (
+               SELECT l.{number}, l.{terms} FROM {version} l WHERE l.program_id = p.id
+                ORDER BY l.{number} DESC LIMIT 1) v"""
     else:
+        values = "%s, %s, %s"
         merged = f"json_patch(v.{terms}, %s)"
         differs = f"json_patch(v.{terms}, %s) <> json(v.{terms})"
+        latest = f"""JOIN {version} v ON v.program_id = p.id AND v.{number} = (
+               SELECT MAX(l.{number}) FROM {version} l WHERE l.program_id = p.id)"""
     only, only_params = "", ()
     if programs is not None:
         subquery, only_params = programs.values("pk").query.sql_with_params()
@@ -95,8 +102,7 @@ def programs_version_structure(
         INSERT INTO {version} ({columns(ProgramVersion, VERSION_WRITTEN)})
         SELECT p.id, v.{number} + 1, {merged}, {values}
           FROM {program} p
-          JOIN {version} v ON v.program_id = p.id AND v.{number} = (
-               SELECT MAX(l.{number}) FROM {version} l WHERE l.program_id = p.id)
+          {latest}
          WHERE {differs} {only}
     """
     flags = json.dumps(dict(structure))
