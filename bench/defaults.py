@@ -6,8 +6,9 @@
 Makes --programs program records (COPY-fast bulk_create) with their version 1, then times,
 interleaved round by round in one process: the save service `defaults_update` (lock, audit
 row, one UPDATE of every program, one INSERT of their next versions) against a raw SQL
-`UPDATE` of the same structural columns of the same rows (the least the database can do). Each round flips the structure so both really write.
-Reports the median of each and the ratio service / raw (the issue's target: <= 1.5).
+`UPDATE` of the same structural columns of the same rows (the least the database can do).
+Each round flips the structure so both really write. Reports the median of each and the
+ratio service / raw (the issue's target: <= 1.5).
 """
 
 import argparse
