@@ -166,6 +166,7 @@ def commissions_reject(
             amount=-(line.amount + taken.get(line.pk, ZERO)),
             currency=line.currency,
             program_id=line.program_id,
+            program_version_id=line.program_version_id,
             occurred_at=at,
             payable_at=min(line.payable_at, at),
             reason=reason,

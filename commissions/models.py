@@ -260,6 +260,17 @@ class Commission(models.Model):
     program = models.ForeignKey(
         "partners.Program", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The program's terms the line was worked out with (SPEC §10 "Versions"); a clawback or
+    # rejection names its line's. No index: nothing looks commissions up by version, and
+    # programs (whose deletion would null it) are never deleted.
+    program_version = models.ForeignKey(
+        "partners.ProgramVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     trace = models.JSONField(default=dict)
     occurred_at = models.DateTimeField()
     payable_at = models.DateTimeField(

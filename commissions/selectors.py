@@ -20,6 +20,7 @@ from partners.models import (
     ProductRateLevel,
     Program,
     ProgramRate,
+    ProgramVersion,
     ReferralDefaults,
     RenewalRate,
 )
@@ -378,6 +379,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
             f"(SELECT COUNT(*) FROM {table(Enrollment)} ec WHERE ec.partner_id = p1.id)",
             f"(CASE WHEN EXISTS (SELECT 1 FROM {table(ProductRate)} px "
             "WHERE px.program_id = pr.id) THEN 1 ELSE 0 END)",
+            _version_sql(),
             columns(RenewalRate, CHAIN_RATE, "rr."),  # the renewal rate of r's level
             columns(ProgramRate, CHAIN_RATE, "r."),
         ]
@@ -399,10 +401,20 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(Program, ("hold_days",))
         + fields(Program, CHAIN_PROGRAM_MORE)
         + fields(Program, ("priority", "priority"))  # two integers
+        + fields(ProgramVersion, ("id",))
         + fields(RenewalRate, CHAIN_RATE)
         + fields(ProgramRate, CHAIN_RATE)
     )
     return select, joins, row_fields
+
+
+def _version_sql() -> str:
+    """The id of the program's (`pr`) current version (SPEC §10): its latest."""
+    version, number = table(ProgramVersion), quote("number")
+    return (
+        f"(SELECT pv.id FROM {version} pv WHERE pv.program_id = pr.id "
+        f"ORDER BY pv.{number} DESC LIMIT 1)"
+    )
 
 
 def _chains(rows: Iterable[list]) -> dict[int, Chain]:
@@ -428,6 +440,7 @@ def _chain(rows: list[list]) -> Chain:
     priority, pays_default, renewal_cycles, enrolled, has_products = take(
         len(CHAIN_PROGRAM_MORE) + 2
     )
+    [version_id] = take(1)
     width = len(CHAIN_RATE)
     rates = {row[-width]: row[-width + 1 :] for row in rows}
     renewal = {row[-2 * width]: row[-2 * width + 1 : -width] for row in rows}
@@ -466,6 +479,7 @@ def _chain(rows: list[list]) -> Chain:
                     pays_default=pays_default,
                     renewal_cycles=renewal_cycles,
                     renewal_rates=_renewal_rates(renewal),
+                    version_id=version_id,
                 ),
             )
         ),
@@ -536,6 +550,7 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
             f"COALESCE(pr.{quote('hold_days')}, (SELECT hd.{quote('hold_days')} FROM "
             f"{table(ReferralDefaults)} hd WHERE hd.id = {ReferralDefaults.SINGLETON_PK}))",
             columns(Program, CHAIN_PROGRAM_MORE, "pr."),
+            _version_sql(),
         ]
     )
     nothing = ", ".join(["NULL"] * len(PRODUCT_UNUSED))
@@ -569,6 +584,7 @@ def _programs_sql(partners: int) -> tuple[str, tuple[Field, ...]]:
         + fields(Program, CHAIN_PROGRAM)
         + fields(Program, ("hold_days",))
         + fields(Program, CHAIN_PROGRAM_MORE)
+        + fields(ProgramVersion, ("id",))
         + fields(ProductRate, ("sku",))
         + fields(ProgramRate, CHAIN_RATE)
         + fields(ProductRate, PRODUCT_UNUSED)
@@ -587,19 +603,22 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
     sql, row_fields = _programs_sql(len(wanted))
     rows = converted_rows(row_fields, execute(sql, [*wanted, *wanted]))
     # partner -> program id -> (program columns, hold days, priority, pays default, rates,
-    # {sku: (unused, rates)}, renewal cycles, renewal rates)
+    # {sku: (unused, rates)}, renewal cycles, renewal rates, version id)
     found: dict[int, dict[int, list]] = {}
     width = len(CHAIN_PROGRAM)
-    more = 2 + len(CHAIN_PROGRAM_MORE)  # hold days, the program's more, sku
+    more = 3 + len(CHAIN_PROGRAM_MORE)  # hold days, the program's more, version, sku
     for row in rows:
         partner_id, program = row[0], row[1 : 1 + width]
-        hold_days, priority, pays_default, renewal_cycles, sku = row[1 + width : 1 + width + more]
+        hold_days, priority, pays_default, renewal_cycles, version_id, sku = row[
+            1 + width : 1 + width + more
+        ]
         start = 1 + width + more
         level, *rate = row[start : start + len(CHAIN_RATE)]
         unused = row[start + len(CHAIN_RATE) : start + len(CHAIN_RATE) + len(PRODUCT_UNUSED)]
         renewal_level, *renewal = row[-len(CHAIN_RATE) :]
         entry = found.setdefault(partner_id, {}).setdefault(
-            program[0], [program, hold_days, priority, pays_default, {}, {}, renewal_cycles, {}]
+            program[0],
+            [program, hold_days, priority, pays_default, {}, {}, renewal_cycles, {}, version_id],
         )
         if sku is None:
             entry[4][level] = rate
@@ -611,6 +630,7 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
         programs = []
         for (
             program, hold_days, priority, pays_default, rates, products, renewal_cycles, renewal,
+            version_id,
         ) in found.get(partner_id, {}).values():  # fmt: skip
             programs.append(
                 PayingProgram(
@@ -623,6 +643,7 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
                     },
                     renewal_cycles=renewal_cycles,
                     renewal_rates=_renewal_rates(renewal),
+                    version_id=version_id,
                 )
             )
         programs.sort(key=lambda p: (p.priority, p.id))

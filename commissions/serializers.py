@@ -184,6 +184,13 @@ class CommissionSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="The commission line a clawback or rejection entry takes back.",
     )
+    program_version = serializers.IntegerField(
+        source="program_version_id",
+        allow_null=True,
+        read_only=True,
+        help_text="The id of the program version whose terms the line was worked out with "
+        "(`/api/v1/programs/{id}/versions/`); a clawback or rejection names its line's.",
+    )
 
     def get_status(self, obj: Commission) -> str:
         status = getattr(obj, "status", None)
@@ -208,6 +215,7 @@ class CommissionSerializer(serializers.ModelSerializer):
             "rejected_at",
             "reason",
             "rejection_of",
+            "program_version",
         )
 
 

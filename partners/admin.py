@@ -264,7 +264,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return  # saved in save_related, with its rates, in one service call
-        _adopt(obj, program_create(data=self._program_data(form)))
+        _adopt(obj, program_create(data=self._program_data(form), acting_user=request.user))
 
     def save_related(self, request, form, formsets, change):
         if not change:
@@ -292,6 +292,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
             data=self._program_data(form),
             rates=rates or None,
             renewal_rates=renewal_rates,
+            acting_user=request.user,
         )
         for formset in formsets:
             # What formset.save() would have noted, for the admin's change message.
@@ -312,7 +313,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Apply the current Referral Partner Defaults", permissions=["change"])
     def apply_defaults(self, request: HttpRequest, queryset: QuerySet[Program]) -> None:
-        count = programs_apply_defaults(programs=queryset)
+        count = programs_apply_defaults(programs=queryset, acting_user=request.user)
         self.message_user(request, _updated(count, "program", "programs"), messages.SUCCESS)
 
 

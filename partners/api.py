@@ -19,6 +19,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -36,6 +37,8 @@ from .selectors import (
     defaults_get,
     partner_ids_by_code,
     partners_list,
+    program_versions,
+    programs_list,
     programs_with_rates,
 )
 from .serializers import (
@@ -44,6 +47,7 @@ from .serializers import (
     DefaultsSerializer,
     PartnerSerializer,
     ProgramSerializer,
+    ProgramVersionSerializer,
     TrackingLinkSerializer,
 )
 from .services.coupons import coupon_delete, coupon_save
@@ -83,6 +87,15 @@ def service_errors() -> Iterator[None]:
         if NON_FIELD_ERRORS in detail:
             detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
         raise serializers.ValidationError(detail) from error
+
+
+def request_actor(request) -> dict:
+    """Who writes, as the services take it: the logged-in staff user, or the API key's name
+    (`acting_user`, `actor`), for the histories (defaults changes, program versions)."""
+    key = request.auth if isinstance(request.auth, ApiKey) else None
+    if key is not None:
+        return {"acting_user": None, "actor": f"api key {key.name}"}
+    return {"acting_user": request.user, "actor": "system"}
 
 
 class ModelWritePermission:
@@ -133,13 +146,8 @@ class DefaultsView(generics.GenericAPIView):
     def _save(self, request, *, partial: bool) -> Response:
         serializer = self.get_serializer(self.get_object(), data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        key = request.auth if isinstance(request.auth, ApiKey) else None
         with service_errors():
-            result = defaults_update(
-                data=serializer.validated_data,
-                acting_user=None if key else request.user,
-                actor=f"api key {key.name}" if key else "system",
-            )
+            result = defaults_update(data=serializer.validated_data, **request_actor(request))
         saved = DefaultsSavedSerializer(
             defaults_get(),
             context={**self.get_serializer_context(), "programs_updated": result.programs_updated},
@@ -261,7 +269,11 @@ class ProgramViewSet(
         renewal_rates = data.pop("renewal_rates", None)
         with service_errors():
             program = program_create(
-                data=data, rates=rates, product_rates=product_rates, renewal_rates=renewal_rates
+                data=data,
+                rates=rates,
+                product_rates=product_rates,
+                renewal_rates=renewal_rates,
+                **request_actor(self.request),
             )
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
@@ -273,9 +285,20 @@ class ProgramViewSet(
         with service_errors():
             program = program_update(
                 program=serializer.instance, data=data, rates=rates, product_rates=product_rates,
-                renewal_rates=renewal_rates,
+                renewal_rates=renewal_rates, **request_actor(self.request),
             )  # fmt: skip
         serializer.instance = self.get_queryset().get(pk=program.pk)
+
+    @extend_schema(responses=ProgramVersionSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=ProgramVersionSerializer)
+    def versions(self, request, pk=None) -> Response:
+        """The program's versions, the latest first: every change of its pay
+        terms (rates, product rates, flags) and every defaults save that changed its flags
+        made one, with the terms from then on, when, and who made it. A commission's
+        `program_version` names one of them."""
+        program = generics.get_object_or_404(programs_list(), pk=pk)
+        page = self.paginate_queryset(program_versions(program.pk))
+        return self.get_paginated_response(ProgramVersionSerializer(page, many=True).data)
 
 
 # --- Tracking links ----------------------------------------------------------------------

@@ -443,6 +443,42 @@ class ProductRateLevel(LevelRate):
         return f"{self.product_rate} level {self.level}"
 
 
+class ProgramVersion(models.Model):
+    """One state of a program's pay terms (SPEC §10 "Versions"): every change of its rates,
+    product rates or flags, and every defaults save that changes its flags, makes the next
+    one. A commission names the version it was worked out with, so the past is explained by
+    the terms that applied then (editing a program never recalculates recorded orders).
+
+    `terms` is a JSON snapshot in the shape of the program resource (see
+    `partners.terms`), so a pay term added later joins it as one more key."""
+
+    # No index of its own: the unique (program, number) one starts with it.
+    program = models.ForeignKey(
+        Program, on_delete=models.CASCADE, related_name="versions", db_index=False
+    )
+    number = models.PositiveIntegerField(help_text="1 for the program's first terms, then 2, 3…")
+    terms = models.JSONField(help_text="The program's pay terms as they were from then on.")
+    created_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(
+        max_length=150,
+        help_text="Who made it: the staff user, 'api key NAME', or the command that did.",
+    )
+
+    class Meta:
+        ordering = ["program_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "number"], name="program_version_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program} version {self.number}"
+
+
 # Statuses whose login is refused (a sign-up not yet approved, or turned down).
 NO_LOGIN_STATUSES = (PartnerStatus.PENDING, PartnerStatus.REJECTED)
 

@@ -20,12 +20,14 @@ from .models import (
     PartnerStatus,
     ProductRate,
     Program,
+    ProgramVersion,
     ReferralDefaults,
     SignupEmail,
     SignupEmailKind,
     TrackingLink,
 )
 from .signup import ReferrerState, referring_partner_id
+from .terms import program_terms, terms_changes
 from .tokens import TokenClick
 
 PREFIX_MAX = 16
@@ -253,6 +255,48 @@ def programs_list() -> QuerySet[Program]:
 def programs_with_rates() -> QuerySet[Program]:
     """The programs with their rates and product rates loaded (the API)."""
     return Program.objects.prefetch_related("rates", "product_rates__rates", "renewal_rates")
+
+
+def program_terms_read(program_id: int) -> dict:
+    """The program's pay terms as stored, in the shape of `partners.terms` (five queries)."""
+    program = programs_with_rates().get(pk=program_id)
+    return program_terms(
+        program=program,
+        rates=program.rates.all(),
+        product_rates=[(product, product.rates.all()) for product in program.product_rates.all()],
+        renewal_rates=program.renewal_rates.all(),
+    )
+
+
+def program_versions(program_id: int) -> QuerySet[ProgramVersion]:
+    """A program's versions (SPEC §10), the latest first: the API's list."""
+    return ProgramVersion.objects.filter(program_id=program_id).order_by("-number")
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """A line of a program's history: a version, and what changed from the one before."""
+
+    version: ProgramVersion
+    changes: list[str]
+
+
+HISTORY_SHOWN = 50
+
+
+def program_history(program_id: int, *, shown: int = HISTORY_SHOWN) -> list[VersionRow]:
+    """The latest `shown` versions of a program, each with what changed in words from the
+    version before (`partners.terms.terms_changes`): one query."""
+    versions = list(program_versions(program_id)[: shown + 1])
+    return [
+        VersionRow(
+            version=version,
+            changes=terms_changes(
+                versions[n + 1].terms if n + 1 < len(versions) else None, version.terms
+            ),
+        )
+        for n, version in enumerate(versions[:shown])
+    ]
 
 
 def defaults_changes_list() -> QuerySet[DefaultsChange]:

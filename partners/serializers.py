@@ -20,6 +20,7 @@ from .models import (
     ProductRateLevel,
     Program,
     ProgramRate,
+    ProgramVersion,
     ReferralDefaults,
     RenewalRate,
     TrackingLink,
@@ -299,6 +300,52 @@ class ProgramSerializer(serializers.ModelSerializer):
                 f"Give each sku once ({', '.join(twice)} is repeated)."
             )
         return product_rates
+
+
+def _decimal(model_field: str) -> serializers.DecimalField:
+    field = Program._meta.get_field(model_field)
+    return serializers.DecimalField(
+        max_digits=field.max_digits, decimal_places=field.decimal_places, read_only=True
+    )
+
+
+class ProgramTermsSerializer(serializers.Serializer):
+    """A program's pay terms as one version kept them: the program resource's rates, flags
+    and product rates. A pay term added to programs later is given too."""
+
+    levels = serializers.IntegerField(read_only=True)
+    payout_on_lead = serializers.BooleanField(read_only=True)
+    payout_on_sale = serializers.BooleanField(read_only=True)
+    payout_amount = serializers.BooleanField(read_only=True)
+    payout_percent = serializers.BooleanField(read_only=True)
+    pay_if_unused = serializers.BooleanField(read_only=True)
+    pays_default = serializers.BooleanField(read_only=True)
+    rates = ProgramRateSerializer(many=True, read_only=True)
+    unused_lead_amount = _decimal("unused_lead_amount")
+    unused_lead_percent = _decimal("unused_lead_percent")
+    unused_sale_amount = _decimal("unused_sale_amount")
+    unused_sale_percent = _decimal("unused_sale_percent")
+    product_rates = ProductRateSerializer(many=True, read_only=True)
+
+    def to_representation(self, instance: dict) -> dict:
+        data = super().to_representation(instance)
+        return {**data, **{key: value for key, value in instance.items() if key not in data}}
+
+
+class ProgramVersionSerializer(serializers.ModelSerializer):
+    """One version of a program: its pay terms from then on, when, and who made it."""
+
+    author = serializers.CharField(
+        source="actor",
+        read_only=True,
+        help_text="The staff user, 'api key NAME' for a change through the API, or the "
+        "command or migration that made it.",
+    )
+    terms = ProgramTermsSerializer(read_only=True)
+
+    class Meta:
+        model = ProgramVersion
+        fields = ("id", "number", "created_at", "author", "terms")
 
 
 class CouponSerializer(serializers.ModelSerializer):

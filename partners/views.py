@@ -53,6 +53,7 @@ from .models import (
     TrackingMethod,
 )
 from .selectors import (
+    HISTORY_SHOWN,
     PRODUCT_RATE_COLUMNS,
     ClickFlagList,
     SignupList,
@@ -67,6 +68,7 @@ from .selectors import (
     partner_by_code,
     partner_links,
     partners_list,
+    program_history,
     program_product_rate_rows,
     programs_count,
     programs_list,
@@ -627,6 +629,8 @@ class ProgramDetailView(StaffRequiredMixin, TemplateView):
             partner_count=program.enrollments.count(),
             product_rate_columns=PRODUCT_RATE_COLUMNS,
             product_rate_rows=program_product_rate_rows(program),
+            history=program_history(program.pk),
+            history_shown=HISTORY_SHOWN,
             **kwargs,
         )
 
@@ -662,7 +666,9 @@ class ProgramProductRatesImportView(StaffRequiredMixin, View):
                 {k: csv_text_read(v or "") for k, v in row.items() if k is not None}
                 for row in csv.DictReader(io.StringIO(text))
             ]
-            count = program_product_rates_import(program=program, rows=rows)
+            count = program_product_rates_import(
+                program=program, rows=rows, acting_user=request.user
+            )
         except UnicodeDecodeError:
             messages.error(request, "The file is not UTF-8 text.")
         except ValidationError as error:
@@ -689,6 +695,7 @@ class ProgramCreateView(StaffFormView):
             data=form.program_data(),
             rates=form.rates_data(),
             renewal_rates=form.renewal_rates_data(),
+            acting_user=self.request.user,
         )
         messages.success(self.request, f"Program {program.name} created.")
         return redirect("staff:program_detail", pk=program.pk)
@@ -717,6 +724,7 @@ class ProgramUpdateView(StaffFormView):
             data=form.program_data(),
             rates=form.rates_data(),
             renewal_rates=form.renewal_rates_data(),
+            acting_user=self.request.user,
         )
         messages.success(self.request, f"Program {program.name} saved.")
         return redirect("staff:program_detail", pk=program.pk)

@@ -192,6 +192,14 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Send only the fields to change. Commissions already recorded keep the rates they "
         "were made with.",
     ),
+    "v1_programs_versions_list": (
+        "List a program's versions",
+        "Every change of the program's pay terms (rates, product rates, payout settings, "
+        "also by a save of the defaults) made a new version: its terms from then on, when, "
+        "and who made it (a staff user, or `api key NAME`). The latest first. Each "
+        "commission's `program_version` names the version it was worked out with: editing "
+        "a program never changes commissions already recorded.",
+    ),
     "v1_referrals_list": (
         "List referral history entries",
         "Which partners are known to have referred each contact, and how (cookie, IP "

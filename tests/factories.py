@@ -18,6 +18,7 @@ from partners.models import (
     ProgramRate,
     TrackingLink,
 )
+from partners.services.versions import program_version_record
 from partners.tokens import new_click_id
 
 
@@ -56,6 +57,7 @@ class ProgramFactory(factory.django.DjangoModelFactory):
         ProgramRate.objects.bulk_create(
             ProgramRate(program=program, level=level, **given.get(level, {})) for level in LEVELS
         )
+        program_version_record(program=program, actor="factory")  # version 1, as the services
 
 
 class PartnerFactory(factory.django.DjangoModelFactory):

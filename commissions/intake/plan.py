@@ -225,6 +225,7 @@ class CommissionRow(NamedTuple):
     amount: Decimal
     currency: str
     program: int
+    program_version: int | None  # the program's terms it was worked out with (SPEC §10)
     trace: dict
     occurred_at: datetime
     payable_at: datetime  # pending until then (SPEC §11): the program's hold days after `at`
@@ -448,6 +449,7 @@ def _commission_rows(
                 amount=line.amount,
                 currency=currency,
                 program=line.program_id,
+                program_version=line.program_version_id,
                 occurred_at=at,
                 payable_at=at + timedelta(days=hold_days),
                 trace=row_trace,

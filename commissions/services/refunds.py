@@ -69,6 +69,7 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
                 amount=share,
                 currency=line.currency,
                 program_id=line.program_id,
+                program_version_id=line.program_version_id,
                 occurred_at=at,
                 payable_at=line.payable_at,  # pending or payable with the line it takes back
                 trace={

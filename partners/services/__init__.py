@@ -4,6 +4,8 @@
 - `defaults`: the Referral Partner Defaults (`defaults_update`, `defaults_ensure`,
   `programs_apply_defaults`).
 - `programs`: programs and their rate rows.
+- `versions`: program versions (SPEC §10), made after every change of a program's pay
+  terms and, in bulk, after a defaults save.
 - `enrollment`: the programs a partner is enrolled in, `Partner.program` kept in sync.
 - `partners`: partners (codes, create, update, bulk setters, login, profile).
 - `signup`: the public sign-up, its confirmation, approval, rejection and emails.

@@ -1,5 +1,6 @@
 """Referral Partner Defaults: the singleton's one edit path (`defaults_update`, with its
-audit row), `defaults_ensure`, and copying the defaults' structure onto programs."""
+audit row), `defaults_ensure`, and copying the defaults' structure onto programs (with
+the programs' next versions, SPEC §10)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import DEFAULTS_FIELDS, DefaultsChange, Partner, Program, ReferralDefaults
+from .versions import acting, programs_version_structure
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,6 @@ class DefaultsUpdateResult:
     @property
     def changed(self) -> bool:
         return bool(self.changes)
-
-
-def _actor(user: AbstractBaseUser | None, fallback: str) -> str:
-    if user is not None and user.is_authenticated:
-        return user.get_username()
-    return fallback
 
 
 def _audit_value(value: Any) -> Any:
@@ -71,11 +67,15 @@ def defaults_update(
         defaults.earlier_prefixes = [*defaults.earlier_prefixes, old_prefix]
         extra.append("earlier_prefixes")
     defaults.save(update_fields=[*changes, *extra, "updated_at"])
-    programs_updated = Program.objects.update(**defaults.structure())
+    structure = defaults.structure()
+    programs_updated = Program.objects.update(**structure)
+    if changes.keys() & structure.keys():
+        programs_version_structure(structure=structure, acting_user=acting_user, actor=actor)
+    user, actor = acting(acting_user, actor)
     DefaultsChange.objects.create(
         at=timezone.now(),
-        user=acting_user if acting_user is not None and acting_user.is_authenticated else None,
-        actor=_actor(acting_user, actor),
+        user=user,
+        actor=actor,
         changes=changes,
         programs_updated=programs_updated,
     )
@@ -88,7 +88,18 @@ def defaults_ensure() -> ReferralDefaults:
     return defaults
 
 
-def programs_apply_defaults(*, programs: QuerySet[Program]) -> int:
-    """Give the chosen programs the current structural fields; rates are kept."""
-    defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
-    return programs.update(**defaults.structure())
+@transaction.atomic
+def programs_apply_defaults(
+    *,
+    programs: QuerySet[Program],
+    acting_user: AbstractBaseUser | None = None,
+    actor: str = "system",
+) -> int:
+    """Give the chosen programs the current structural fields; rates are kept. Those whose
+    flags change get their next version."""
+    structure = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK).structure()
+    updated = programs.update(**structure)
+    programs_version_structure(
+        structure=structure, programs=programs, acting_user=acting_user, actor=actor
+    )
+    return updated

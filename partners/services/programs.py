@@ -1,8 +1,11 @@
-"""Programs: `program_create`, `program_update` and their rate rows (levels 1..3)."""
+"""Programs: `program_create`, `program_update` and their rate rows (levels 1..3). Each
+change of a program's pay terms makes its next version (`versions.program_version_record`,
+SPEC §10): a service takes who acts (`acting_user`, or `actor` for an API key or command)."""
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -17,6 +20,7 @@ from ..models import (
 )
 from ..selectors import PRODUCT_RATE_COLUMNS, PRODUCT_RATE_NAMES
 from .enrollment import program_partners_sync
+from .versions import program_version_record
 
 PROGRAM_FIELDS = (
     "name",
@@ -57,7 +61,7 @@ def _rate_rows(
 
 
 @transaction.atomic
-def program_set_renewal_rates(
+def _renewal_rates_replace(
     *, program: Program, renewal_rates: Iterable[Mapping[str, Any]] | None
 ) -> None:
     """Replace what the program pays a subscription's renewals (SPEC §10): rates per level
@@ -75,10 +79,19 @@ PRODUCT_UNUSED_FIELDS = tuple(f for f in PROGRAM_FIELDS if f.startswith("unused_
 
 @transaction.atomic
 def program_set_product_rates(
-    *, program: Program, product_rates: Iterable[Mapping[str, Any]]
+    *,
+    program: Program,
+    product_rates: Iterable[Mapping[str, Any]],
+    acting_user: AbstractBaseUser | None = None,
+    actor: str = "system",
 ) -> None:
     """Replace the program's product rates (SPEC §10): `[{sku, rates: [{level, ...}],
     unused_...}]`, each sku once; levels left out pay 0."""
+    _product_rates_replace(program=program, product_rates=product_rates)
+    program_version_record(program=program, acting_user=acting_user, actor=actor)
+
+
+def _product_rates_replace(*, program: Program, product_rates: Iterable[Mapping[str, Any]]) -> None:
     rows, levels = [], []
     for given in product_rates:
         row = ProductRate(
@@ -112,8 +125,11 @@ def program_create(
     rates: Iterable[Mapping[str, Any]] = (),
     product_rates: Iterable[Mapping[str, Any]] = (),
     renewal_rates: Iterable[Mapping[str, Any]] | None = None,
+    acting_user: AbstractBaseUser | None = None,
+    actor: str = "system",
 ) -> Program:
-    """A new program with the defaults' structure and a rate row for each of levels 1..3."""
+    """A new program with the defaults' structure and a rate row for each of levels 1..3,
+    and its version 1."""
     defaults = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK)
     program = Program(**{f: data[f] for f in PROGRAM_FIELDS if f in data}, **defaults.structure())
     program.full_clean()
@@ -123,9 +139,10 @@ def program_create(
     program.save()
     ProgramRate.objects.bulk_create(rows)
     if product_rates:
-        program_set_product_rates(program=program, product_rates=product_rates)
+        _product_rates_replace(program=program, product_rates=product_rates)
     if renewal_rates:
-        program_set_renewal_rates(program=program, renewal_rates=renewal_rates)
+        _renewal_rates_replace(program=program, renewal_rates=renewal_rates)
+    program_version_record(program=program, acting_user=acting_user, actor=actor)
     return program
 
 
@@ -140,10 +157,13 @@ def program_update(
     rates: Iterable[Mapping[str, Any]] | None = None,
     product_rates: Iterable[Mapping[str, Any]] | None = None,
     renewal_rates: Iterable[Mapping[str, Any]] | None = NOT_GIVEN,
+    acting_user: AbstractBaseUser | None = None,
+    actor: str = "system",
 ) -> Program:
     """Change a program's name, notes, priority, renewal limit, rates and (given: all of)
     its product rates and renewal rates (None: none, renewals earn its rates). Its structure
-    follows the defaults."""
+    follows the defaults. A change of its pay terms makes its next version; a save that
+    changes none of them makes none."""
     priority = program.priority
     for name in PROGRAM_FIELDS:
         if name in data:
@@ -166,13 +186,20 @@ def program_update(
             row.full_clean()
         ProgramRate.objects.bulk_update(existing.values(), RATE_FIELDS)
     if product_rates is not None:
-        program_set_product_rates(program=program, product_rates=product_rates)
+        _product_rates_replace(program=program, product_rates=product_rates)
     if renewal_rates is not NOT_GIVEN:
-        program_set_renewal_rates(program=program, renewal_rates=renewal_rates)
+        _renewal_rates_replace(program=program, renewal_rates=renewal_rates)
+    program_version_record(program=program, acting_user=acting_user, actor=actor)
     return program
 
 
-def program_product_rates_import(*, program: Program, rows: Iterable[Mapping[str, str]]) -> int:
+def program_product_rates_import(
+    *,
+    program: Program,
+    rows: Iterable[Mapping[str, str]],
+    acting_user: AbstractBaseUser | None = None,
+    actor: str = "system",
+) -> int:
     """Replace the program's product rates with a CSV's rows (the columns of
     `partners.selectors.PRODUCT_RATE_COLUMNS`; only `sku` is required, an empty rate is 0).
     All or nothing: a row in error refuses the whole file, naming its line. Answers how
@@ -213,7 +240,9 @@ def program_product_rates_import(*, program: Program, rows: Iterable[Mapping[str
         product_rates.append(given)
     if errors:
         raise ValidationError({"file": errors})
-    program_set_product_rates(program=program, product_rates=product_rates)
+    program_set_product_rates(
+        program=program, product_rates=product_rates, acting_user=acting_user, actor=actor
+    )
     return len(product_rates)
 
 

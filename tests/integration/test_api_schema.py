@@ -28,6 +28,7 @@ PARTNERS_OPERATIONS = {
     "/api/v1/partners/{code}/": {"get", "put", "patch"},
     "/api/v1/programs/": {"get", "post"},
     "/api/v1/programs/{id}/": {"get", "put", "patch"},
+    "/api/v1/programs/{id}/versions/": {"get"},
     "/api/v1/tracking-links/": {"get", "post"},
     "/api/v1/tracking-links/{code}/": {"get", "put", "patch"},
 }

@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from partners.models import DefaultsChange, Program, ProgramRate, ReferralDefaults
+from partners.models import DefaultsChange, Program, ProgramRate, ProgramVersion, ReferralDefaults
 from partners.selectors import defaults_get
 from partners.services.defaults import defaults_update
 from partners.services.programs import program_create
@@ -115,15 +116,23 @@ def test_switching_percent_off_and_on_restores_the_rates():
 
 @pytest.mark.parametrize("programs", [1, 1000], ids=["1-program", "1000-programs"])
 def test_query_count_does_not_grow_with_programs(programs, django_assert_num_queries):
-    Program.objects.bulk_create(Program(name=f"P{n}", priority=n) for n in range(programs))
+    made = Program.objects.bulk_create(Program(name=f"P{n}", priority=n) for n in range(programs))
+    ProgramVersion.objects.bulk_create(
+        ProgramVersion(
+            program=program, number=1, terms={"levels": 2}, created_at=timezone.now(), actor="t"
+        )
+        for program in made
+    )
     user = StaffFactory()
 
-    # savepoint, lock, update defaults, one UPDATE of all programs, audit row, release
-    with django_assert_num_queries(6):
+    # savepoint, lock, update defaults, one UPDATE of all programs, one INSERT of their
+    # versions, audit row, release
+    with django_assert_num_queries(7):
         result = defaults_update(data=NEW_STRUCTURE, acting_user=user)
 
     assert result.programs_updated == programs
     assert Program.objects.exclude(**NEW_STRUCTURE).count() == 0
+    assert ProgramVersion.objects.filter(number=2, actor=user.username).count() == programs
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,9 @@ class Command(BaseCommand):
                     }
                     for level, lead_amount, lead_percent, sale_amount, sale_percent in spec["rates"]
                 ]
-                program = program_create(data={"name": name, **spec["data"]}, rates=rates)
+                program = program_create(
+                    data={"name": name, **spec["data"]}, rates=rates, actor="seed_demo"
+                )
                 self.count("programs")
             programs[name] = program
         return programs
