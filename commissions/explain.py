@@ -90,7 +90,7 @@ def _staff_why(attribution: dict, at: datetime, event: str) -> str:
     return "no partner could be found"
 
 
-def _number(text: str) -> str:
+def plain_number(text: str) -> str:
     """'10.0000' -> '10', '12.5000' -> '12.5': how people write percentages."""
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -102,10 +102,10 @@ def staff_rate_words(trace: dict) -> str:
         return ""
     amount, percent = rates.get("amount", "0"), rates.get("percent", "0")
     parts = []
-    if amount and _number(amount) != "0":
+    if amount and plain_number(amount) != "0":
         parts.append(amount)
-    if percent and _number(percent) != "0":
-        parts.append(f"{_number(percent)} % of {trace.get('base', '?')}")
+    if percent and plain_number(percent) != "0":
+        parts.append(f"{plain_number(percent)} % of {trace.get('base', '?')}")
     rate = rates.get("rate", "")
     where = ", its pay-if-unused rate" if rate == "unused" else f" at {rate}" if rate else ""
     name = (trace.get("program") or {}).get("name")
