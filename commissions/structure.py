@@ -25,7 +25,7 @@ from .calculation import (
     item_programs,
     program_lines,
 )
-from .explain import plain_number
+from .explain import RATE_SOURCES, plain_number
 from .money import ZERO
 
 EXAMPLE_PRICE = Decimal("100.00")
@@ -39,13 +39,6 @@ WHOSE = {
     (LEAD, 1): "each order of a customer you brought in (the lead)",
     (LEAD, 2): "the orders of customers your recruits brought in",
     (LEAD, 3): "the orders of customers their recruits brought in",
-}
-SOURCES = {
-    "default": "the program's rate",
-    "product": "the product's rate",
-    "override": "your own rate",
-    "renewal": "the renewal rate",
-    "unused": "the rate when nobody is above you",
 }
 
 
@@ -69,7 +62,7 @@ class Figure:
 
     @property
     def source(self) -> str:
-        return SOURCES.get(self.rate, self.rate)
+        return RATE_SOURCES.get(self.rate, "no rate")
 
     @property
     def words(self) -> str:
