@@ -99,13 +99,14 @@ class ProgramStructure:
         cycles = self.program.renewal_cycles
         if cycles == 0:
             return "Renewals of a subscription earn nothing."
-        how_many = (
-            "Every renewal"
-            if cycles is None
-            else f"The first {cycles} renewal" + ("s" if cycles != 1 else "")
-        )
+        if cycles is None:
+            how_many = "Every renewal of a subscription earns"
+        elif cycles == 1:
+            how_many = "The first renewal of a subscription earns"
+        else:
+            how_many = f"The first {cycles} renewals of a subscription earn"
         rates = "at the renewal rates below" if self.renewals else "at the same rates"
-        return f"{how_many} of a subscription earn{'s' if cycles == 1 else ''} commission, {rates}."
+        return f"{how_many} commission, {rates}."
 
 
 def figure(

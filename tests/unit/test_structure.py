@@ -4,6 +4,7 @@ against `program_lines` on a matching order of another price and quantity."""
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -180,3 +181,33 @@ def test_the_sentences_say_each_rate_in_words():
         (1, "default", Decimal("10.00")),  # 10 % of 100.00
         (2, "override", Decimal("6.50")),  # 6.5 % of 100.00
     ]
+
+
+@pytest.mark.parametrize(
+    ("cycles", "renewal_rates", "words", "shown"),
+    [
+        (None, None, "Every renewal of a subscription earns commission, at the same rates.", 0),
+        (0, {SALE: {1: Rate(percent=Decimal("3"))}}, "Renewals of a subscription earn nothing.", 0),
+        (
+            2,
+            {SALE: {1: Rate(percent=Decimal("3"))}},
+            "The first 2 renewals of a subscription earn commission, at the renewal rates below.",
+            1,
+        ),
+    ],
+    ids=["every-renewal-same-rates", "no-renewals", "two-renewals-own-rates"],
+)
+def test_the_renewal_terms_in_words(cycles, renewal_rates, words, shown):
+    terms = Terms(
+        program_id=1, name="Subs", levels=1, payout_on_lead=False, payout_on_sale=True,
+        payout_amount=False, payout_percent=True, pay_if_unused=False,
+        rates={SALE: {1: Rate(percent=Decimal("10"))}},
+    )  # fmt: skip
+    program = Program(terms=terms, priority=0, renewal_cycles=cycles, renewal_rates=renewal_rates)
+
+    [structure] = commission_structure(partner_id=PARTNER, programs=[program], currency="USD")
+
+    assert structure.renewal_words == words
+    assert [(f.rate, f.example) for f in structure.renewals] == [
+        ("renewal", Decimal("3.00"))  # 3 % of 100.00 on cycle 2
+    ] * shown
