@@ -1,6 +1,7 @@
 """A commission's attribution trace in plain words, for staff and partners. Pure."""
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.utils.timesince import timesince
 
@@ -99,27 +100,121 @@ def _staff_why(attribution: dict, at: datetime, event: str) -> str:
     return "no partner could be found"
 
 
-def _number(text: str) -> str:
+def plain_number(text: str) -> str:
     """'10.0000' -> '10', '12.5000' -> '12.5': how people write percentages."""
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def staff_rate_words(trace: dict) -> str:
-    """E.g. "Program Gold pays 5.00 + 10 % of 1000.00 at level 1." ("" if not recorded)."""
+def rate_words(trace: dict) -> str:
+    """E.g. "Program Gold pays 5.00 + 10 % of 1000.00 at level 1." ("" if not recorded, or
+    recorded per item: `item_words`). For staff and partners alike."""
     rates = trace.get("rates") or {}
     if not rates:
         return ""
     amount, percent = rates.get("amount", "0"), rates.get("percent", "0")
     parts = []
-    if amount and _number(amount) != "0":
+    if amount and plain_number(amount) != "0":
         parts.append(amount)
-    if percent and _number(percent) != "0":
-        parts.append(f"{_number(percent)} % of {trace.get('base', '?')}")
+    if percent and plain_number(percent) != "0":
+        parts.append(f"{plain_number(percent)} % of {trace.get('base', '?')}")
     rate = rates.get("rate", "")
     where = ", its pay-if-unused rate" if rate == "unused" else f" at {rate}" if rate else ""
     name = (trace.get("program") or {}).get("name")
     program = f"Program {name}" if name else "The program"
     return f"{program} pays {' + '.join(parts) or 'nothing'}{where}."
+
+
+# What each rate of a line's items is, in words (`calculation.ItemPay.rate`).
+RATE_SOURCES = {
+    "default": "the program's rate",
+    "product": "the product's rate",
+    "override": "your own rate",
+    "renewal": "the renewal rate",
+    "unused": "the rate when nobody is above you",
+}
+
+
+def _pays(amount: str, percent: str, base: str, per_unit: bool) -> str:
+    parts = []
+    if plain_number(amount) != "0":
+        parts.append(f"{amount} per unit" if per_unit else amount)
+    if plain_number(percent) != "0":
+        parts.append(f"{plain_number(percent)} % of {base}")
+    return " + ".join(parts) or "nothing"
+
+
+def item_words(trace: dict) -> list[str]:
+    """One sentence per item of a line paid item by item (SPEC §10), e.g. "Item 2 (BOOK,
+    quantity 3): the product's rate, 1.50 per unit + 5 % of 54.00.", and one for the items
+    no program pays."""
+    words = []
+    for item in trace.get("items") or ():
+        sku = f"{item.get('sku')}, " if item.get("sku") else ""
+        pays = _pays(
+            item.get("amount", "0"),
+            item.get("percent", "0"),
+            item.get("base", "?"),
+            bool(item.get("per_unit")),
+        )
+        source = RATE_SOURCES.get(item.get("rate", ""), item.get("rate", "the rate"))
+        words.append(
+            f"Item {item.get('item', 0) + 1} ({sku}quantity {item.get('quantity', '?')}): "
+            f"{source}, {pays}."
+        )
+    uncovered = [
+        u.get("sku") or f"item {u.get('item', 0) + 1}" for u in trace.get("uncovered") or ()
+    ]
+    if uncovered:
+        words.append(f"Not paid by any program of yours: {', '.join(uncovered)}.")
+    return words
+
+
+def clawback_words(trace: dict) -> str:
+    """What a clawback line's trace says, for staff and partners: "refund r1 returned 25.00
+    of the order's 100.00, so this line gives back the same share." """
+    refunded, total = trace.get("refunded", "?"), trace.get("order_total", "?")
+    if trace.get("completes_refund"):
+        return (
+            f"refund {trace['refund']} returned {refunded} and completed the refund of the "
+            f"order's {total}, so this line gives back all that was left of it."
+        )
+    return (
+        f"refund {trace['refund']} returned {refunded} of the order's {total}, so this line "
+        "gives back the same share."
+    )
+
+
+def explain_details(*, trace: dict, kind: str, level: int, at: datetime) -> list[str]:
+    """A commission or clawback line in sentences for its partner (the Partner Center's
+    commission page): why they were credited, the rate of the line or of each item, the
+    hold; for a clawback, what the refund took back. No key of the trace is shown."""
+    if "refund" in trace:
+        words = clawback_words(trace)
+        return [words[0].upper() + words[1:]]
+    sentences = [explain(trace=trace, kind=kind, level=level, at=at)]
+    rate = rate_words(trace)
+    sentences += [rate] if rate else item_words(trace)
+    hold = trace.get("hold_days")
+    if hold:
+        sentences.append(f"It is held {hold} day{'s' if hold != 1 else ''} before it can be paid.")
+    return sentences
+
+
+def balance_words(*, balance: Decimal, clawed_after_payout: Decimal, currency: str) -> str:
+    """Why a balance is below zero ("" when it is not): refunds took back commissions that
+    had already been paid."""
+    if balance >= 0:
+        return ""
+    if clawed_after_payout:
+        return (
+            f"Your balance is below zero because refunds took back {clawed_after_payout} "
+            f"{currency} of commissions that had already been paid to you. What you earn next "
+            "makes up for it before anything more is paid out."
+        )
+    return (
+        "Your balance is below zero because more was taken back or paid than was earned. "
+        "What you earn next makes up for it before anything more is paid out."
+    )
 
 
 def explain_attribution(*, trace: dict, at: datetime, event: str = "the order") -> str:
@@ -135,18 +230,9 @@ def explain_staff(*, trace: dict, kind: str, level: int, at: datetime, credited:
     """A commission or clawback line for staff. `credited` is the code of the partner the
     order credited (level 1 of the line's chain); `at` is when the line was made."""
     if "refund" in trace:
-        refunded, total = trace.get("refunded", "?"), trace.get("order_total", "?")
-        if trace.get("completes_refund"):
-            return (
-                f"Clawback: refund {trace['refund']} returned {refunded} and completed the "
-                f"refund of the order's {total}, so this line gives back all that was left of it."
-            )
-        return (
-            f"Clawback: refund {trace['refund']} returned {refunded} of the order's {total}, "
-            "so this line gives back the same share."
-        )
+        return f"Clawback: {clawback_words(trace)}"
     why = _staff_why(trace.get("attribution", {}), at, "the order")
-    rate = staff_rate_words(trace)
+    rate = rate_words(trace)
     rate = f" {rate}" if rate else ""
     if level == 1:
         unused = (trace.get("rates") or {}).get("rate") == "unused"

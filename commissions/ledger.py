@@ -164,3 +164,15 @@ def ledger_payments(
         .filter(_in_range("paid_at", start, end))
         .order_by("paid_at", "id")
     )
+
+
+def clawed_after_payout(partner: Partner, *, currency: str) -> Decimal:
+    """What clawbacks took back (a positive figure) from the partner's commissions that had
+    already been paid: why a balance falls below zero (one aggregate query)."""
+    taken = Commission.objects.filter(
+        partner=partner,
+        currency=currency,
+        entry=CommissionEntry.CLAWBACK,
+        clawback_of__payment__isnull=False,
+    ).aggregate(total=money_sum("amount"))["total"]
+    return -taken if taken else ZERO

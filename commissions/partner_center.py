@@ -40,11 +40,18 @@ from .aggregates import money_sum
 from .charts import Series, bar_chart, fill_dates
 from .creative_selectors import markdown_html, welcome_message
 from .csv_files import csv_response, csv_text
-from .explain import explain
-from .ledger import LedgerSummary, day_start, ledger_commissions, ledger_payments, ledger_totals
+from .explain import balance_words, explain, explain_details
+from .ledger import (
+    LedgerSummary,
+    clawed_after_payout,
+    day_start,
+    ledger_commissions,
+    ledger_payments,
+    ledger_totals,
+)
 from .lifecycle import commission_status
 from .models import Commission, CommissionEntry, Lead, Order, Payment
-from .money import minor_units
+from .money import ZERO, minor_units
 from .partner_forms import (
     DEFAULT_LINK,
     CommissionFilterForm,
@@ -476,6 +483,13 @@ class LedgerView(LedgerMixin, QueryErrorsAre400, TemplateView):
         return {
             **context,
             "summary": summary,
+            "balance_words": balance_words(
+                balance=summary.ending_balance,
+                clawed_after_payout=clawed_after_payout(self.partner, currency=currency)
+                if summary.ending_balance < 0
+                else ZERO,
+                currency=currency,
+            ),
             "figures": {name: _money(getattr(summary, name), currency) for name in FIGURES},
             "currency": currency,
             "currencies": currencies,
@@ -572,20 +586,9 @@ class CommissionListView(PartnerCenterMixin, ListView):
         return context
 
 
-def trace_items(trace: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """A trace as (key path, value) pairs: {"a": {"b": 1}} -> [("a.b", "1")]."""
-    if isinstance(trace, dict):
-        items: list[tuple[str, str]] = []
-        for key, value in trace.items():
-            items += trace_items(value, f"{prefix}.{key}" if prefix else str(key))
-        return items
-    if isinstance(trace, list):
-        return [(prefix, ", ".join(str(value) for value in trace))]
-    return [(prefix, "—" if trace is None else str(trace))]
-
-
 class CommissionDetailView(PartnerCenterMixin, DetailView):
-    """One commission or clawback line with its trace; another partner's line is a 404."""
+    """One commission or clawback line with its trace in sentences (`explain_details`, the
+    words staff read, in the partner's voice); another partner's line is a 404."""
 
     model = Commission
     template_name = "partner/commission_detail.html"
@@ -593,20 +596,31 @@ class CommissionDetailView(PartnerCenterMixin, DetailView):
     context_object_name = "commission"
 
     def get_queryset(self) -> QuerySet[Commission]:
-        return super().get_queryset().select_related("order", "clawback_of", "payment")
+        return (
+            super()
+            .get_queryset()
+            .select_related("order", "clawback_of", "clawback_of__payment", "payment")
+        )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         commission = self.object
-        return super().get_context_data(
-            explanation=explain(
+        if commission.entry == CommissionEntry.REJECTION:
+            sentences = [ledger_row(commission)["explanation"]]
+        else:
+            sentences = explain_details(
                 trace=commission.trace,
                 kind=commission.kind,
                 level=commission.level,
                 at=commission.occurred_at,
-            ),
-            trace_items=trace_items(commission.trace),
-            **kwargs,
-        )
+            )
+        taken_back = commission.clawback_of
+        if taken_back is not None and taken_back.payment is not None:
+            sentences.append(
+                f"The commission it takes back had already been paid to you (payout batch "
+                f"{taken_back.payment.batch_id}, {taken_back.payment.paid_at:%Y-%m-%d}), so "
+                "this comes off your balance, which stays below zero until you earn more."
+            )
+        return super().get_context_data(explanation=sentences[0], sentences=sentences[1:], **kwargs)
 
 
 # --- Profile ----------------------------------------------------------------------------

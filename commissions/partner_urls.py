@@ -6,6 +6,7 @@ from partners.invitation_views import InvitationView
 
 from . import partner_center as views
 from .link_report_views import PartnerLinkReportCsvView, PartnerLinkReportView
+from .partner_program_views import ProgramsView, RecruitsView
 from .payout_details_views import PayoutDetailsView
 from .resource_views import ResourcesView
 
@@ -28,6 +29,8 @@ urlpatterns = [
     ),
     path("invitation/<uidb64>/<token>/", InvitationView.as_view(), name="invitation"),
     path("links/", views.LinksView.as_view(), name="links"),
+    path("programs/", ProgramsView.as_view(), name="programs"),
+    path("recruits/", RecruitsView.as_view(), name="recruits"),
     path("resources/", ResourcesView.as_view(), name="resources"),
     path("reports/", PartnerLinkReportView.as_view(), name="link_report"),
     path("reports.csv", PartnerLinkReportCsvView.as_view(), name="link_report_csv"),

@@ -4,7 +4,7 @@ the intake's reads)."""
 
 from datetime import datetime
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, When
 from django.db.models.functions import TruncDate
 
 from partners.models import Partner
@@ -139,3 +139,46 @@ def pending_schedule(partner: Partner, *, currency: str, at: datetime) -> list[d
         .order_by("day")
     )
     return [{"day": row["day"], "amount": row["total"]} for row in rows if row["total"]]
+
+
+# --- My recruits (SPEC §12) -------------------------------------------------------------------
+
+
+def recruits_with_earnings(partner: Partner) -> list[dict]:
+    """The partners `partner` recruited (their children), each with what `partner` earned
+    through them: at level 2 on the orders that credited the recruit, at level 3 on those
+    that credited the recruit's own recruits (net of clawbacks and rejections, per
+    currency). Two queries, whatever the number of recruits: the recruits, and one sum over
+    the partner's level 2 and 3 lines grouped by the recruit they came through.
+
+    The partner an order credited is its lead partner for a lead line and its sale partner
+    for a sale line; level 3 goes through that partner's parent as it is now."""
+    recruits = list(
+        Partner.objects.filter(parent=partner)
+        .order_by("name", "id")
+        .values("id", "code", "name", "status")
+    )
+    lead = Q(kind="lead")
+    through = Case(
+        When(lead & Q(level=2), then=F("order__lead_partner_id")),
+        When(Q(level=2), then=F("order__sale_partner_id")),
+        When(lead & Q(level=3), then=F("order__lead_partner__parent_id")),
+        When(Q(level=3), then=F("order__sale_partner__parent_id")),
+    )
+    earned: dict[int, dict[tuple[int, str], object]] = {}
+    rows = (
+        Commission.objects.filter(partner=partner, level__in=(2, 3))
+        .order_by()
+        .values("level", "currency", through_id=through)
+        .annotate(total=money_sum("amount"))
+        .values_list("through_id", "level", "currency", "total")
+    )
+    for through_id, level, currency, total in rows:
+        earned.setdefault(through_id, {})[(level, currency)] = total
+    for recruit in recruits:
+        sums = earned.get(recruit["id"], {})
+        for level in (2, 3):
+            recruit[f"level_{level}"] = sorted(
+                (currency, total) for (lvl, currency), total in sums.items() if lvl == level
+            )
+    return recruits

@@ -4,7 +4,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from referral_program.db import execute
@@ -48,6 +50,13 @@ def partner_link(partner: Partner, *, defaults: ReferralDefaults | None = None) 
     """The partner's default URL, with the current prefix and link URL."""
     defaults = defaults or defaults_get()
     return partner_url(code=partner.code, prefix=defaults.code_prefix, link_url=defaults.link_url)
+
+
+def recruit_link(partner: Partner, *, defaults: ReferralDefaults | None = None) -> str:
+    """The partner's link to the sign-up page (SPEC §12 "My recruits"): through the tracker,
+    so the visitor's click names the partner as the referring one (SPEC §9)."""
+    signup = f"{settings.SITE_URL}/partner/signup/"
+    return f"{partner_link(partner, defaults=defaults)}?to={quote(signup, safe='')}"
 
 
 def partner_links(partner: Partner, *, defaults: ReferralDefaults | None = None) -> list[dict]:

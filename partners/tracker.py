@@ -33,6 +33,7 @@ from .tracking import (
     USER_AGENT_MAX,
     client_ip,
     is_bot,
+    redirect_hosts,
     safe_destination,
     with_query_param,
 )
@@ -76,7 +77,10 @@ def go(request: HttpRequest, code: str, link_code: str | None = None) -> HttpRes
     if target.partner_id is None:
         return HttpResponseRedirect(fallback)
     destination = (
-        safe_destination(request.GET.get("to"), allowed_hosts=settings.ALLOWED_REDIRECT_HOSTS)
+        safe_destination(
+            request.GET.get("to"),
+            allowed_hosts=redirect_hosts(settings.ALLOWED_REDIRECT_HOSTS, settings.SITE_URL),
+        )
         or target.destination
         or fallback
     )

@@ -43,6 +43,12 @@ def client_ip(meta: Mapping[str, str], *, trusted_proxies: int) -> str | None:
         return None
 
 
+def redirect_hosts(configured: Collection[str], site_url: str) -> list[str]:
+    """The hosts `?to=` may lead to: the configured ones and the site's own (a partner's
+    recruit link leads through the tracker to the sign-up page, SPEC §12)."""
+    return [*configured, urlsplit(site_url).netloc]
+
+
 def safe_destination(to: str | None, *, allowed_hosts: Collection[str]) -> str | None:
     """`to` when it is an absolute http(s) URL on an allowed host, else None."""
     if not to or not allowed_hosts:

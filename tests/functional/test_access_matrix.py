@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from commissions.creatives import resource_create
 from commissions.models import Commission, Contact, Notification, PayoutBatch
 from partners.services.api_keys import api_key_create
-from tests.factories import ProgramFactory, StaffFactory, TrackingLinkFactory
+from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, TrackingLinkFactory
 from tests.functional.test_partner_center import partner_with_login, sell
 
 pytestmark = pytest.mark.django_db
@@ -231,6 +231,28 @@ def test_resources_show_each_partner_only_their_own_link(data):
         body = client.get("/partner/resources/").content.decode()
         assert f"Try this shop: http://127.0.0.1:8000/go/{partner.code}/" in body
         assert f"/go/{other}/" not in body
+
+
+def test_my_recruits_shows_each_partner_only_their_own(data):
+    """My recruits lists the logged-in partner's recruits and their own recruit link, never
+    another partner's (SPEC §12); the page takes no partner from the address."""
+    bob = partner_with_login("bob")
+    PartnerFactory(code="alices-recruit", name="Alice's recruit", parent=data["alice"])
+    PartnerFactory(code="bobs-recruit", name="Bob's recruit", parent=bob)
+    for partner, mine, theirs in (
+        (data["alice"], "alices-recruit", "bobs-recruit"),
+        (bob, "bobs-recruit", "alices-recruit"),
+    ):
+        client = Client()
+        client.force_login(partner.user)
+        for query in ("", "?partner=alice", "?partner=bob", f"?code={theirs}"):
+            response = client.get(f"/partner/recruits/{query}")
+            body = response.content.decode()
+            assert response.status_code == 200
+            assert [r["code"] for r in response.context["recruits"]] == [mine]
+            assert theirs not in body
+            other = "bob" if partner.code == "alice" else "alice"
+            assert f"/go/{other}/" not in body
 
 
 def test_every_public_route_is_on_the_list_for_a_reason():

@@ -203,12 +203,14 @@ THIRD_PARTY_PAGES = ["/admin/", "/admin/partners/partner/", "/api/docs/"]
 def partner_pages(site: Site) -> list[str]:
     return [
         "/partner/",
+        "/partner/programs/",
         "/partner/links/",
         "/partner/resources/",
         "/partner/reports/",
         "/partner/ledger/",
         "/partner/commissions/",
         f"/partner/commissions/{site.commission_pk}/",
+        "/partner/recruits/",
         "/partner/profile/",
         "/partner/profile/password/",
     ]

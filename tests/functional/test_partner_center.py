@@ -733,7 +733,7 @@ def test_commissions_list_filters_by_kind(history):
     ]
 
 
-def test_commission_detail_explains_and_lists_the_trace(history):
+def test_commission_detail_explains_the_trace_in_sentences(history, program):
     commission = Commission.objects.get(order__order_id="o2")
 
     response = logged_in(history).get(f"/partner/commissions/{commission.pk}/")
@@ -757,11 +757,10 @@ def test_commission_detail_explains_and_lists_the_trace(history):
     assert "<dt>Paid</dt><dd>Not yet</dd>" in (
         logged_in(history).get(f"/partner/commissions/{unpaid.pk}/").content.decode()
     )
-    items = dict(response.context["trace_items"])
-    assert items["attribution.source"] == "explicit"
-    assert items["attribution.rule"] == "—"
-    assert items["rates.amount"] == "10.00"
-    assert '<dt class="mono">attribution.source</dt><dd class="mono break">explicit</dd>' in content
+    # The trace in sentences, never its keys (SPEC §12).
+    assert response.context["sentences"] == [f"Program {program.name} pays 10.00 at level 1."]
+    for key in ("attribution.source", "clawback_of", "completes_refund", "rates.amount"):
+        assert key not in text
 
 
 def test_a_clawback_links_to_the_commission_it_takes_back(history):
@@ -769,8 +768,40 @@ def test_a_clawback_links_to_the_commission_it_takes_back(history):
 
     response = logged_in(history).get(f"/partner/commissions/{clawback.pk}/")
 
-    assert "Taken back because order refund r1 returned 100.00." in page_text(response)
+    text = page_text(response)
+    assert "Refund r1 returned 100.00 and completed the refund of the order's 100.00, so this " \
+        "line gives back all that was left of it." in text  # fmt: skip
+    assert "clawback_of" not in text and "completes_refund" not in text
     assert f'href="/partner/commissions/{clawback.clawback_of_id}/"' in response.content.decode()
+
+
+def test_a_balance_below_zero_says_why(api, jane):
+    """o2 pays jane 10.00, the 10.00 is paid out on Nov 2, then o2 is refunded on Nov 3:
+    the clawback of -10.00 leaves a balance of 10.00 - 10.00 - 10.00 = -10.00."""
+    sell(api, "o2", "2026-10-20T12:00:00Z", "50.00", "jane", email="cy@example.com")
+    payout_batch_create(
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 31),
+        method="earned_in_range",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
+    refund(api, "r2", "o2", "2026-11-03T12:00:00Z")
+    client = logged_in(jane)
+
+    ledger = client.get("/partner/ledger/")
+
+    assert ledger.context["figures"]["ending_balance"] == "-10.00"
+    assert (
+        "Your balance is below zero because refunds took back 10.00 USD of commissions that "
+        "had already been paid to you." in page_text(ledger)
+    )
+    clawback = Commission.objects.get(entry="clawback")
+    detail = page_text(client.get(f"/partner/commissions/{clawback.pk}/"))
+    batch = clawback.clawback_of.payment.batch_id
+    assert (
+        f"The commission it takes back had already been paid to you (payout batch {batch}, "
+        "2026-11-02), so this comes off your balance" in detail
+    )
 
 
 def test_an_empty_commissions_list_says_what_to_do_next(jane):

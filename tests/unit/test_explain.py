@@ -303,3 +303,68 @@ def test_explain_staff(trace, kind, level, credited, words):
 )
 def test_explain_attribution_for_staff(trace, event, words):
     assert explain_attribution(trace=trace, at=AT, event=event) == words
+
+
+# --- The partner's commission page: sentences, never keys (SPEC §12) -----------------------
+
+from decimal import Decimal  # noqa: E402
+
+from commissions.explain import balance_words, explain_details  # noqa: E402
+
+
+def test_a_line_paid_item_by_item_says_each_items_rate():
+    trace = {
+        "attribution": {"source": "explicit", "rule": None},
+        "program": {"id": 2, "name": "Books", "levels": 1},
+        "items": [
+            {"item": 0, "sku": "BOOK", "quantity": 3, "base": "54.00", "rate": "product",
+             "amount": "1.50", "percent": "5.0000", "per_unit": True},
+            {"item": 2, "sku": "", "quantity": 1, "base": "20.00", "rate": "override",
+             "amount": "0", "percent": "12.5000", "per_unit": False},
+        ],
+        "uncovered": [{"item": 1, "sku": "GIFT"}],
+        "hold_days": 30,
+    }  # fmt: skip
+
+    assert explain_details(trace=trace, kind="sale", level=1, at=AT) == [
+        "Sale, level 1: credited because the order named you as its partner.",
+        "Item 1 (BOOK, quantity 3): the product's rate, 1.50 per unit + 5 % of 54.00.",
+        "Item 3 (quantity 1): your own rate, 12.5 % of 20.00.",
+        "Not paid by any program of yours: GIFT.",
+        "It is held 30 days before it can be paid.",
+    ]
+
+
+def test_a_clawback_says_what_the_refund_took_back():
+    trace = {
+        "refund": "r-9",
+        "refunded": "25.00",
+        "order_total": "100.00",
+        "clawback_of": 7,
+        "completes_refund": False,
+    }
+
+    [words] = explain_details(trace=trace, kind="sale", level=1, at=AT)
+
+    assert words == (
+        "Refund r-9 returned 25.00 of the order's 100.00, so this line gives back the same share."
+    )
+    assert "clawback_of" not in words and "False" not in words
+
+
+@pytest.mark.parametrize(
+    ("balance", "clawed", "words"),
+    [
+        (Decimal("5.00"), Decimal("0"), ""),
+        (
+            Decimal("-4.00"),
+            Decimal("4.00"),
+            "Your balance is below zero because refunds took back 4.00 EUR of commissions that "
+            "had already been paid to you. What you earn next makes up for it before anything "
+            "more is paid out.",
+        ),
+    ],
+    ids=["positive", "clawback-after-payout"],
+)
+def test_a_balance_below_zero_says_why(balance, clawed, words):
+    assert balance_words(balance=balance, clawed_after_payout=clawed, currency="EUR") == words
