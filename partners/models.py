@@ -580,13 +580,13 @@ class PartnerOverride(models.Model):
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="overrides")
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="overrides")
-    sku = models.CharField(
+    # NULL is the SPEC's "every item", held once per level by the partial constraint below.
+    sku = models.CharField(  # noqa: DJ001
         max_length=100,
         null=True,
         blank=True,
         validators=[MinLengthValidator(1)],
-        help_text="The sku of the items these rates pay; empty (null): every item of the "
-        "program.",
+        help_text="The sku of the items these rates pay; empty (null): every item of the program.",
     )
     level = models.PositiveSmallIntegerField(
         choices=[(n, str(n)) for n in LEVELS],

@@ -44,7 +44,8 @@ def test_create_list_retrieve_update_delete(api, ann, gold):
     assert every.json()["sale_percent"] == "3.0000"
     listed = api.get(url)
     assert listed.status_code == 200
-    assert [row["id"] for row in listed.json()["results"]] == [made.json()["id"], every.json()["id"]]
+    ids = [row["id"] for row in listed.json()["results"]]
+    assert ids == [made.json()["id"], every.json()["id"]]
     one = f"{url}{made.json()['id']}/"
     assert api.get(one).json() == made.json()
 
