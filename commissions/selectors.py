@@ -15,6 +15,7 @@ from partners.models import (
     Coupon,
     Enrollment,
     Partner,
+    PartnerOverride,
     PartnerStatus,
     ProductRate,
     ProductRateLevel,
@@ -35,7 +36,7 @@ from referral_program.db import (
 )
 
 from .attribution import FIRST, ContactLead, CouponState, PartnerState, Policy, Touch
-from .calculation import LEAD, SALE, ChainMember, Rate, Terms
+from .calculation import LEAD, SALE, ChainMember, Override, Rate, Terms
 from .calculation import ProductRate as ProductRates
 from .calculation import Program as PayingProgram
 from .models import Contact, Event, Referral
@@ -291,6 +292,8 @@ class Chain:
     partners: tuple[ChainPartner, ...] = ()  # the members' codes and switches, level 1 first
     emails: frozenset[str] = frozenset()  # the partner's own: partner email and login email
     more_programs: bool = False  # `programs` is still to be read whole (`_chains_programs`)
+    # The members' overrides (SPEC §10), each at the level it holds in this chain.
+    overrides: tuple[Override, ...] = ()
 
     @property
     def partner(self) -> ChainPartner:
@@ -317,6 +320,10 @@ CHAIN_PROGRAM = (
     "unused_sale_percent",
 )
 CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
+# A member's override at its level (o), on the row of that level's rate: the chain's query
+# reads them without another query or more rows than there are overrides (SPEC §10).
+CHAIN_OVERRIDE = ("partner", "program", "sku", "level")
+CHAIN_OVERRIDE += ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 # Of the paying program, after its hold days: its priority and `pays_default`; then how many
 # programs the partner is enrolled in and whether its program has product rates (either of
 # which sends the chain to `_chains_programs` for the rest, SPEC §10).
@@ -351,6 +358,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
             f"(CASE WHEN EXISTS (SELECT 1 FROM {table(ProductRate)} px "
             "WHERE px.program_id = pr.id) THEN 1 ELSE 0 END)",
             columns(ProgramRate, CHAIN_RATE, "r."),
+            columns(PartnerOverride, CHAIN_OVERRIDE, "o."),
         ]
     )
     joins = f"""
@@ -360,6 +368,8 @@ def _chain_sql() -> tuple[str, str, tuple]:
                 p1.program_id,
                 (SELECT dp.id FROM {program} dp ORDER BY dp.priority, dp.id LIMIT 1))
           LEFT JOIN {rate} r ON r.program_id = pr.id
+          LEFT JOIN {table(PartnerOverride)} o ON o.level = r.level AND o.partner_id =
+                CASE r.level WHEN 1 THEN p1.id WHEN 2 THEN p2.id WHEN 3 THEN p3.id END
     """
     row_fields = (
         fields(Partner, CHAIN_PARTNER_OWN)
@@ -370,6 +380,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(Program, CHAIN_PROGRAM_MORE)
         + fields(Program, ("priority", "priority"))  # two integers
         + fields(ProgramRate, CHAIN_RATE)
+        + fields(PartnerOverride, CHAIN_OVERRIDE)
     )
     return select, joins, row_fields
 
@@ -383,7 +394,8 @@ def _chains(rows: Iterable[list]) -> dict[int, Chain]:
 
 
 def _chain(rows: list[list]) -> Chain:
-    """One partner's chain from its rows (one per rate level of its program)."""
+    """One partner's chain from its rows (one per rate level of its program, or per
+    override of the member at that level)."""
     values = iter(rows[0])
 
     def take(count: int) -> list:
@@ -395,7 +407,13 @@ def _chain(rows: list[list]) -> Chain:
     program = take(len(CHAIN_PROGRAM))
     [hold_days] = take(1)
     priority, pays_default, enrolled, has_products = take(len(CHAIN_PROGRAM_MORE) + 2)
-    rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
+    rate_at = -len(CHAIN_OVERRIDE) - len(CHAIN_RATE)
+    rates = {row[rate_at]: row[rate_at + 1 : -len(CHAIN_OVERRIDE)] for row in rows}
+    overrides = {
+        tuple(row[-len(CHAIN_OVERRIDE) : -4]): row[-4:]
+        for row in rows
+        if row[-len(CHAIN_OVERRIDE)] is not None
+    }
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
         own[: len(CHAIN_PARTNER)],
@@ -427,6 +445,16 @@ def _chain(rows: list[list]) -> Chain:
             else (PayingProgram(terms=terms, priority=priority, pays_default=pays_default),)
         ),
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
+        overrides=tuple(
+            Override(
+                partner_id=partner_id,
+                program_id=program_id,
+                sku=sku,
+                level=level,
+                rates={LEAD: Rate(rate[0], rate[1]), SALE: Rate(rate[2], rate[3])},
+            )
+            for (partner_id, program_id, sku, level), rate in overrides.items()
+        ),
         partners=tuple(partners),
         emails=frozenset(
             email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email
