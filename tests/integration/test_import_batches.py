@@ -465,7 +465,7 @@ def test_overrides_are_paid_alike_by_the_api_and_the_import(
     wipe()
 
     post_all(api, before)
-    out, err, error = run(write(tmp_path, payloads), "--batch-size", str(batch_size))
+    _, err, error = run(write(tmp_path, payloads), "--batch-size", str(batch_size))
 
     assert error is None, err
     imported = snapshot()

@@ -11,18 +11,14 @@ from commissions.models import Commission, Contact, Event, Order, Referral
 from partners.models import PartnerOverride
 from partners.services.enrollment import partner_set_programs
 from tests.factories import ProgramFactory
+from tests.integration import test_program_engine
 from tests.integration.test_import_events import run
-from tests.integration.test_program_engine import (  # noqa: F401 (shop is a fixture)
-    ORDERS,
-    order,
-    queries_of_an_order,
-    rows,
-    shop,
-)
+from tests.integration.test_program_engine import ORDERS, order, queries_of_an_order, rows
 
 pytestmark = pytest.mark.django_db
 
 D = Decimal
+shop = test_program_engine.shop  # the fixture: two programs, a product rate, three levels
 
 
 def override(partner, program, level, sku=None, **rates) -> PartnerOverride:
