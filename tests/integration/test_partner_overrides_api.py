@@ -194,3 +194,35 @@ def test_the_list_reads_in_constant_queries(api, ann, django_assert_max_num_quer
         response = api.get("/api/v1/partners/ann1/rates/")
 
     assert len(response.json()["results"]) == 20
+
+
+# --- The admin ---------------------------------------------------------------------------
+
+
+def test_the_admin_adds_lists_refuses_a_twin_and_deletes(staff_client, ann, gold):
+    add = "/admin/partners/partneroverride/add/"
+    body = {"partner": ann.pk, "program": gold.pk, "level": "2", "sku": "", **RATES}
+
+    assert staff_client.get(add).status_code == 200
+    made = staff_client.post(add, body)
+    assert made.status_code == 302, made.context["adminform"].form.errors
+    [saved] = PartnerOverride.objects.all()
+    assert (saved.sku, saved.level, str(saved.sale_percent)) == (None, 2, "12.5000")
+    twin = staff_client.post(add, body)
+    assert twin.status_code == 200  # the form again, with the error
+    assert PartnerOverride.objects.count() == 1
+    listed = staff_client.get("/admin/partners/partneroverride/")
+    assert listed.status_code == 200
+    assert ann.code in listed.content.decode()
+
+    deleted = staff_client.post(
+        f"/admin/partners/partneroverride/{saved.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302
+    assert stored() == []
+
+
+def test_the_admin_is_refused_to_staff_without_rights(client, ann, gold):
+    client.force_login(UserFactory(is_staff=True))
+
+    assert client.get("/admin/partners/partneroverride/").status_code == 403
