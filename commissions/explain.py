@@ -95,8 +95,59 @@ def _number(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def staff_rate_words(trace: dict) -> str:
-    """E.g. "Program Gold pays 5.00 + 10 % of 1000.00 at level 1." ("" if not recorded)."""
+# What paid an item of a line with a per-item trace (SPEC §10), by the trace's rate name.
+ITEM_RATE_WORDS = {
+    "product": "its product rate",
+    "default": "the program's rate",
+    "override": "the partner's override",
+    "renewal": "the renewal rate",
+    "unused": "the pay-if-unused rate",
+}
+
+
+def _item_label(item: dict) -> str:
+    """ "item 1 (BOOK, quantity 2)": numbered from 1, in the order's order."""
+    named = [item["sku"]] if item.get("sku") else []
+    if item.get("quantity", 1) != 1:
+        named.append(f"quantity {item['quantity']}")
+    return f"item {item['item'] + 1}" + (f" ({', '.join(named)})" if named else "")
+
+
+def _item_words(item: dict) -> str:
+    """ "item 1 (BOOK, quantity 2) at its product rate, 2.00 per unit + 10 % of 57.00" """
+    amount, percent = item.get("amount", "0"), item.get("percent", "0")
+    figures = []
+    if amount and _number(amount) != "0":
+        figures.append(f"{amount} {'per unit' if item.get('per_unit') else 'once per line'}")
+    if percent and _number(percent) != "0":
+        figures.append(f"{_number(percent)} % of {item.get('base', '?')}")
+    rate = ITEM_RATE_WORDS.get(item.get("rate", ""), f"the {item.get('rate')} rate")
+    return f"{_item_label(item)} at {rate}, {' + '.join(figures) or 'nothing'}"
+
+
+def _listed(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def staff_item_words(trace: dict, level: int) -> str:
+    """A line with a per-item trace (SPEC §10), e.g. "Program Books pays at level 1: item 1
+    (BOOK, quantity 2) at its product rate, 2.00 per unit + 10 % of 57.00. No program covers
+    item 2 (MUG)." """
+    name = (trace.get("program") or {}).get("name")
+    program = f"Program {name}" if name else "The program"
+    words = f"{program} pays at level {level}: "
+    words += "; ".join(_item_words(item) for item in trace["items"]) + "."
+    uncovered = trace.get("uncovered") or []
+    if uncovered:
+        words += f" No program covers {_listed([_item_label(i) for i in uncovered])}."
+    return words
+
+
+def staff_rate_words(trace: dict, level: int = 1) -> str:
+    """E.g. "Program Gold pays 5.00 + 10 % of 1000.00 at level 1." ("" if not recorded);
+    a line with a per-item trace is told item by item (`staff_item_words`)."""
+    if trace.get("items"):
+        return staff_item_words(trace, level)
     rates = trace.get("rates") or {}
     if not rates:
         return ""
@@ -137,10 +188,13 @@ def explain_staff(*, trace: dict, kind: str, level: int, at: datetime, credited:
             "so this line gives back the same share."
         )
     why = _staff_why(trace.get("attribution", {}), at, "the order")
-    rate = staff_rate_words(trace)
+    rate = staff_rate_words(trace, level)
     rate = f" {rate}" if rate else ""
     if level == 1:
-        unused = (trace.get("rates") or {}).get("rate") == "unused"
+        items = trace.get("items") or []
+        unused = (trace.get("rates") or {}).get("rate") == "unused" or (
+            bool(items) and all(item.get("rate") == "unused" for item in items)
+        )
         nobody = " (pay-if-unused rate: nobody above them)" if unused else ""
         return f"{kind.capitalize()}, level 1{nobody}: credited because {why}.{rate}"
     relation = STAFF_RELATIONS.get(level, f"level {level} ancestor")

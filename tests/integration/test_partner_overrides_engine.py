@@ -2,6 +2,7 @@
 reads every member's overrides, `program_lines` pays them, the trace names them; the API
 and the import write the same rows; the query count does not grow."""
 
+import html
 import json
 from decimal import Decimal
 
@@ -154,3 +155,20 @@ def test_overrides_add_no_query(api, shop):
         {i["rate"] for i in c.trace["items"]} == {"override"}
         for c in Commission.objects.filter(order__order_id="with")
     )
+
+
+def test_the_staff_order_page_says_which_rate_paid_each_item(api, staff_client, overridden):
+    api.post(ORDERS, order(), format="json")
+
+    page = staff_client.get("/staff/orders/mixed-1/")
+
+    assert page.status_code == 200
+    text = " ".join(html.unescape(page.content.decode()).split())
+    assert (
+        "Program Standard pays at level 2: item 2 (MUG) at the partner's override, 12 % of "
+        "38.00; item 3 (POSTER, quantity 4) at the partner's override, 12 % of 94.99."
+    ) in text
+    assert (
+        "Program Books pays at level 1: item 1 (BOOK, quantity 2) at the partner's override, "
+        "3.00 per unit + 15 % of 57.00."
+    ) in text
