@@ -252,9 +252,11 @@ PARTNER_CODE_PARAMETER = OpenApiParameter(
     }
 )
 class PartnerOverrideViewSet(ModelWritePermission, viewsets.ModelViewSet):
-    """A partner's overrides (SPEC §10): their own rates for a program at one level, for
-    one sku or every item, replacing the program's when they are paid at that level.
-    Unique per (program, sku, level); an unknown partner answers 404."""
+    """A partner's overrides: their own rates for a program at one level, for one sku or
+    every item, replacing the program's when they are paid at that level. Unique per
+    (program, sku, level); an unknown partner answers 404."""
+
+    # SPEC §10 "Partner overrides"; the docstring above is the API's documentation.
 
     queryset = PartnerOverride.objects.none()  # for the schema; get_queryset() is served
     serializer_class = PartnerOverrideSerializer

@@ -277,9 +277,11 @@ class ProgramSerializer(serializers.ModelSerializer):
 
 
 class PartnerOverrideSerializer(serializers.ModelSerializer):
-    """One partner's own rates for a program at one level (SPEC §10): for items of that
-    program (of `sku`, when given) they replace the program's rates when the partner is
-    paid at that level. One with a sku beats one without."""
+    """One partner's own rates for a program at one level: for items of that program (of
+    `sku`, when given) they replace the program's rates when the partner is paid at that
+    level. One with a sku beats one without."""
+
+    # SPEC §10 "Partner overrides"; the docstring above is the API's documentation.
 
     program = serializers.PrimaryKeyRelatedField(
         queryset=Program.objects.all(),

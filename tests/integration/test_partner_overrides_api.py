@@ -226,3 +226,24 @@ def test_the_admin_is_refused_to_staff_without_rights(client, ann, gold):
     client.force_login(UserFactory(is_staff=True))
 
     assert client.get("/admin/partners/partneroverride/").status_code == 403
+
+
+def test_the_schema_describes_the_overrides(staff_client):
+    schema = staff_client.get("/api/schema/", {"format": "json"}).json()
+
+    listed = schema["paths"]["/api/v1/partners/{code}/rates/"]
+    one = schema["paths"]["/api/v1/partners/{code}/rates/{id}/"]
+    assert {m for m in listed if m != "parameters"} == {"get", "post"}
+    assert {m for m in one if m != "parameters"} == {"get", "put", "patch", "delete"}
+    for operation in [*listed.values(), *one.values()]:
+        if isinstance(operation, dict) and "responses" in operation:
+            assert "404" in operation["responses"]
+            assert {"apiKey": []} in operation["security"]
+    created = listed["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    component = schema["components"]["schemas"][created["$ref"].rsplit("/", 1)[-1]]
+    assert component["properties"]["sku"]["nullable"] is True
+    assert component["properties"]["level"]["maximum"] == 3
+    assert set(component["properties"]) == {
+        "id", "program", "sku", "level", "lead_amount", "lead_percent", "sale_amount",
+        "sale_percent",
+    }  # fmt: skip
