@@ -5,6 +5,7 @@
   `programs_apply_defaults`).
 - `programs`: programs and their rate rows.
 - `enrollment`: the programs a partner is enrolled in, `Partner.program` kept in sync.
+- `overrides`: a partner's own rates for a program at one level (partner overrides).
 - `partners`: partners (codes, create, update, bulk setters, login, profile).
 - `signup`: the public sign-up, its confirmation, approval, rejection and emails.
 - `access`: Partner Center access: the invitation (an email with a link to set a
