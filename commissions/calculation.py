@@ -261,6 +261,7 @@ class ProductRate:
 
 
 ORDER, PAYMENT = "order", "payment"
+OVERRIDE = "override"  # the rate name of an item paid at a partner's override
 
 
 @dataclass(frozen=True)
@@ -399,9 +400,9 @@ def _item_rate(
     program's default rate. A rate for one sku is paid per unit, the others once per line."""
     by_sku = overrides.get(item.sku) if item.sku else None
     if by_sku is not None:
-        return "override", by_sku.rates.get(kind, Rate()), True
+        return OVERRIDE, by_sku.rates.get(kind, Rate()), True
     if None in overrides:
-        return "override", overrides[None].rates.get(kind, Rate()), False
+        return OVERRIDE, overrides[None].rates.get(kind, Rate()), False
     product = program.product_rate(item)
     if unused:
         source = product.unused if product else program.terms.unused

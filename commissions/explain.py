@@ -132,6 +132,12 @@ RATE_SOURCES = {
     "renewal": "the renewal rate",
     "unused": "the rate when nobody is above you",
 }
+# The same for staff, who read about the partner.
+STAFF_RATE_SOURCES = {
+    **RATE_SOURCES,
+    "override": "the partner's override",
+    "unused": "the pay-if-unused rate",
+}
 
 
 def _pays(amount: str, percent: str, base: str, per_unit: bool) -> str:
@@ -143,10 +149,11 @@ def _pays(amount: str, percent: str, base: str, per_unit: bool) -> str:
     return " + ".join(parts) or "nothing"
 
 
-def item_words(trace: dict) -> list[str]:
+def item_words(trace: dict, *, staff: bool = False) -> list[str]:
     """One sentence per item of a line paid item by item (SPEC §10), e.g. "Item 2 (BOOK,
     quantity 3): the product's rate, 1.50 per unit + 5 % of 54.00.", and one for the items
-    no program pays."""
+    no program pays; for the partner, or (`staff`) for staff reading about the partner."""
+    sources = STAFF_RATE_SOURCES if staff else RATE_SOURCES
     words = []
     for item in trace.get("items") or ():
         sku = f"{item.get('sku')}, " if item.get("sku") else ""
@@ -156,7 +163,7 @@ def item_words(trace: dict) -> list[str]:
             item.get("base", "?"),
             bool(item.get("per_unit")),
         )
-        source = RATE_SOURCES.get(item.get("rate", ""), item.get("rate", "the rate"))
+        source = sources.get(item.get("rate", ""), item.get("rate", "the rate"))
         words.append(
             f"Item {item.get('item', 0) + 1} ({sku}quantity {item.get('quantity', '?')}): "
             f"{source}, {pays}."
@@ -165,8 +172,22 @@ def item_words(trace: dict) -> list[str]:
         u.get("sku") or f"item {u.get('item', 0) + 1}" for u in trace.get("uncovered") or ()
     ]
     if uncovered:
-        words.append(f"Not paid by any program of yours: {', '.join(uncovered)}.")
+        whose = "any program" if staff else "any program of yours"
+        words.append(f"Not paid by {whose}: {', '.join(uncovered)}.")
     return words
+
+
+def staff_item_words(trace: dict, level: int) -> str:
+    """A line paid item by item, for staff ("" for any other): "Program Books pays at level
+    1, item by item. Item 1 (BOOK, quantity 2): the product's rate, 2.00 per unit + 10 % of
+    57.00. Not paid by any program: LAMP, item 5." """
+    if not trace.get("items"):
+        return ""
+    name = (trace.get("program") or {}).get("name")
+    program = f"Program {name}" if name else "The program"
+    return " ".join(
+        [f"{program} pays at level {level}, item by item.", *item_words(trace, staff=True)]
+    )
 
 
 def clawback_words(trace: dict) -> str:
@@ -232,10 +253,13 @@ def explain_staff(*, trace: dict, kind: str, level: int, at: datetime, credited:
     if "refund" in trace:
         return f"Clawback: {clawback_words(trace)}"
     why = _staff_why(trace.get("attribution", {}), at, "the order")
-    rate = rate_words(trace)
+    rate = rate_words(trace) or staff_item_words(trace, level)
     rate = f" {rate}" if rate else ""
     if level == 1:
-        unused = (trace.get("rates") or {}).get("rate") == "unused"
+        items = trace.get("items") or []
+        unused = (trace.get("rates") or {}).get("rate") == "unused" or (
+            bool(items) and all(item.get("rate") == "unused" for item in items)
+        )
         nobody = " (pay-if-unused rate: nobody above them)" if unused else ""
         return f"{kind.capitalize()}, level 1{nobody}: credited because {why}.{rate}"
     relation = STAFF_RELATIONS.get(level, f"level {level} ancestor")

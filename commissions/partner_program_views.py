@@ -1,25 +1,37 @@
 """The Partner Center's "My programs" (every rate that pays the partner, SPEC §12) and
 "My recruits" (the partners they recruited, with what they earned through each)."""
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.views.generic import TemplateView
 
+from partners.models import Partner
 from partners.selectors import defaults_get, recruit_link
+from partners.selectors import partner_overrides as overrides_of
 
-from .calculation import Override
+from .calculation import LEAD, SALE, Override, Rate
 from .partner_center import PartnerCenterMixin
 from .report_selectors import recruits_with_earnings
 from .selectors import partner_chains
 from .structure import EXAMPLE_PRICE, commission_structure
 
 
-def partner_overrides(partner_id: int) -> Iterable[Override]:
-    """The partner's own rates (SPEC §10 overrides). None are stored yet: when their table
-    lands, its read goes here and the page shows them with no other change."""
-    return ()
+def partner_overrides(partner: Partner) -> list[Override]:
+    """The partner's own rates (SPEC §10 overrides), as the rules take them."""
+    return [
+        Override(
+            partner_id=partner.pk,
+            program_id=row.program_id,
+            sku=row.sku,
+            level=row.level,
+            rates={
+                LEAD: Rate(row.lead_amount, row.lead_percent),
+                SALE: Rate(row.sale_amount, row.sale_percent),
+            },
+        )
+        for row in overrides_of(partner)
+    ]
 
 
 class ProgramsView(PartnerCenterMixin, TemplateView):
@@ -36,7 +48,7 @@ class ProgramsView(PartnerCenterMixin, TemplateView):
         structure = commission_structure(
             partner_id=self.partner.pk,
             programs=chain.programs if chain else (),
-            overrides=partner_overrides(self.partner.pk),
+            overrides=partner_overrides(self.partner),
             currency=currency,
         )
         return super().get_context_data(

@@ -15,6 +15,7 @@ from partners.models import (
     Coupon,
     Enrollment,
     Partner,
+    PartnerOverride,
     PartnerStatus,
     ProductRate,
     ProductRateLevel,
@@ -45,7 +46,7 @@ from .attribution import (
     Policy,
     Touch,
 )
-from .calculation import LEAD, SALE, ChainMember, Rate, Terms
+from .calculation import LEAD, SALE, ChainMember, Override, Rate, Terms
 from .calculation import ProductRate as ProductRates
 from .calculation import Program as PayingProgram
 from .models import Contact, Event, Order, Referral
@@ -319,6 +320,8 @@ class Chain:
     partners: tuple[ChainPartner, ...] = ()  # the members' codes and switches, level 1 first
     emails: frozenset[str] = frozenset()  # the partner's own: partner email and login email
     more_programs: bool = False  # `programs` is still to be read whole (`_chains_programs`)
+    # The members' overrides (SPEC §10), each at the level it holds in this chain.
+    overrides: tuple[Override, ...] = ()
 
     @property
     def partner(self) -> ChainPartner:
@@ -345,6 +348,10 @@ CHAIN_PROGRAM = (
     "unused_sale_percent",
 )
 CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
+# A member's override at its level (o), on the row of that level's rate: the chain's query
+# reads them without another query or more rows than there are overrides (SPEC §10).
+CHAIN_OVERRIDE = ("partner", "program", "sku", "level")
+CHAIN_OVERRIDE += ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 # Of the paying program, after its hold days: its priority, `pays_default` and renewal
 # limit (SPEC §10); then how many
 # programs the partner is enrolled in and whether its program has product rates (either of
@@ -382,6 +389,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
             _version_sql(),
             columns(RenewalRate, CHAIN_RATE, "rr."),  # the renewal rate of r's level
             columns(ProgramRate, CHAIN_RATE, "r."),
+            columns(PartnerOverride, CHAIN_OVERRIDE, "o."),
         ]
     )
     joins = f"""
@@ -392,6 +400,8 @@ def _chain_sql() -> tuple[str, str, tuple]:
                 (SELECT dp.id FROM {program} dp ORDER BY dp.priority, dp.id LIMIT 1))
           LEFT JOIN {rate} r ON r.program_id = pr.id
           LEFT JOIN {table(RenewalRate)} rr ON rr.program_id = pr.id AND rr.level = r.level
+          LEFT JOIN {table(PartnerOverride)} o ON o.level = r.level AND o.partner_id =
+                CASE r.level WHEN 1 THEN p1.id WHEN 2 THEN p2.id WHEN 3 THEN p3.id END
     """
     row_fields = (
         fields(Partner, CHAIN_PARTNER_OWN)
@@ -404,6 +414,7 @@ def _chain_sql() -> tuple[str, str, tuple]:
         + fields(ProgramVersion, ("id",))
         + fields(RenewalRate, CHAIN_RATE)
         + fields(ProgramRate, CHAIN_RATE)
+        + fields(PartnerOverride, CHAIN_OVERRIDE)
     )
     return select, joins, row_fields
 
@@ -426,7 +437,8 @@ def _chains(rows: Iterable[list]) -> dict[int, Chain]:
 
 
 def _chain(rows: list[list]) -> Chain:
-    """One partner's chain from its rows (one per rate level of its program)."""
+    """One partner's chain from its rows (one per rate level of its program, or per
+    override of the member at that level)."""
     values = iter(rows[0])
 
     def take(count: int) -> list:
@@ -441,9 +453,12 @@ def _chain(rows: list[list]) -> Chain:
         len(CHAIN_PROGRAM_MORE) + 2
     )
     [version_id] = take(1)
-    width = len(CHAIN_RATE)
-    rates = {row[-width]: row[-width + 1 :] for row in rows}
-    renewal = {row[-2 * width]: row[-2 * width + 1 : -width] for row in rows}
+    # At the end of each row: the renewal rate, the rate and the override of its level.
+    width, tail = len(CHAIN_RATE), len(CHAIN_OVERRIDE)
+    rate_at = -tail - width
+    rates = {row[rate_at]: row[rate_at + 1 : -tail] for row in rows}
+    renewal = {row[rate_at - width]: row[rate_at - width + 1 : rate_at] for row in rows}
+    overrides = {tuple(row[-tail:-4]): row[-4:] for row in rows if row[-tail] is not None}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
         own[: len(CHAIN_PARTNER)],
@@ -484,6 +499,16 @@ def _chain(rows: list[list]) -> Chain:
             )
         ),
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
+        overrides=tuple(
+            Override(
+                partner_id=partner_id,
+                program_id=program_id,
+                sku=sku,
+                level=level,
+                rates={LEAD: Rate(rate[0], rate[1]), SALE: Rate(rate[2], rate[3])},
+            )
+            for (partner_id, program_id, sku, level), rate in overrides.items()
+        ),
         partners=tuple(partners),
         emails=frozenset(
             email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email

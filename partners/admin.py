@@ -36,6 +36,7 @@ from .models import (
     Coupon,
     DefaultsChange,
     Partner,
+    PartnerOverride,
     PartnerSignup,
     PartnerStatus,
     Program,
@@ -51,6 +52,7 @@ from .services.coupons import coupon_delete, coupon_save, coupons_import
 from .services.defaults import defaults_ensure, defaults_update, programs_apply_defaults
 from .services.enrollment import partners_enroll, partners_unenroll
 from .services.links import tracking_link_save
+from .services.overrides import partner_override_delete, partner_override_save
 from .services.partners import (
     PARTNER_FIELDS,
     partner_create,
@@ -845,6 +847,30 @@ class CouponImportForm(forms.Form):
         "partner's code), and optionally active (true / false). A known code (in any case) "
         "is updated, a new one added. If any line is wrong, nothing is imported."
     )
+
+
+@admin.register(PartnerOverride)
+class PartnerOverrideAdmin(admin.ModelAdmin):
+    """Partners' own rates for a program at one level (SPEC §10), for a sku or every item."""
+
+    list_display = (
+        "partner", "program", "level", "sku", "lead_amount", "lead_percent", "sale_amount",
+        "sale_percent",
+    )  # fmt: skip
+    list_filter = ("program", "level")
+    search_fields = ("partner__code", "partner__name", "sku")
+    list_select_related = ("partner", "program")
+    autocomplete_fields = ("partner", "program")
+
+    def save_model(self, request, obj, form, change):
+        partner_override_save(override=obj)
+
+    def delete_model(self, request, obj):
+        partner_override_delete(override=obj)
+
+    def delete_queryset(self, request, queryset):
+        for override in queryset:
+            partner_override_delete(override=override)
 
 
 @admin.register(Coupon)

@@ -17,9 +17,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -27,6 +28,7 @@ from .models import (
     ApiKey,
     Coupon,
     Partner,
+    PartnerOverride,
     PartnerStatus,
     Program,
     ReferralDefaults,
@@ -35,7 +37,9 @@ from .models import (
 from .selectors import (
     coupons_list,
     defaults_get,
+    partner_by_code,
     partner_ids_by_code,
+    partner_overrides,
     partners_list,
     program_versions,
     programs_list,
@@ -45,6 +49,7 @@ from .serializers import (
     CouponSerializer,
     DefaultsSavedSerializer,
     DefaultsSerializer,
+    PartnerOverrideSerializer,
     PartnerSerializer,
     ProgramSerializer,
     ProgramVersionSerializer,
@@ -53,6 +58,7 @@ from .serializers import (
 from .services.coupons import coupon_delete, coupon_save
 from .services.defaults import defaults_update
 from .services.links import tracking_link_save
+from .services.overrides import partner_override_delete, partner_override_save
 from .services.partners import partner_create, partner_update
 from .services.programs import NOT_GIVEN, program_create, program_update
 
@@ -240,6 +246,67 @@ class PartnerViewSet(
         with service_errors():
             partner = partner_update(partner=serializer.instance, data=data, programs=programs)
         serializer.instance = self.get_queryset().get(pk=partner.pk)
+
+
+PARTNER_CODE_PARAMETER = OpenApiParameter(
+    "code", str, OpenApiParameter.PATH, description="The partner's code (any case)."
+)
+
+
+@extend_schema_view(
+    **{
+        action: extend_schema(parameters=[PARTNER_CODE_PARAMETER])
+        for action in ("list", "create", "retrieve", "update", "partial_update", "destroy")
+    }
+)
+class PartnerOverrideViewSet(ModelWritePermission, viewsets.ModelViewSet):
+    """A partner's overrides: their own rates for a program at one level, for one sku or
+    every item, replacing the program's when they are paid at that level. Unique per
+    (program, sku, level); an unknown partner answers 404."""
+
+    # SPEC §10 "Partner overrides"; the docstring above is the API's documentation.
+
+    queryset = PartnerOverride.objects.none()  # for the schema; get_queryset() is served
+    serializer_class = PartnerOverrideSerializer
+    permission_model = PartnerOverride
+    filter_backends = ()
+
+    @property
+    def write_permission(self) -> str:
+        if self.request.method == "DELETE":
+            return "partners.delete_partneroverride"
+        return super().write_permission
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.partner  # an unknown partner is 404 before the body is read  # noqa: B018
+
+    @cached_property
+    def partner(self) -> Partner:
+        partner = partner_by_code(self.kwargs["code"]).first()
+        if partner is None:
+            raise NotFound({"code": [f"No partner has the code {self.kwargs['code']}."]})
+        return partner
+
+    def get_queryset(self) -> QuerySet[PartnerOverride]:
+        if getattr(self, "swagger_fake_view", False):
+            return PartnerOverride.objects.none()
+        return partner_overrides(self.partner)
+
+    def perform_create(self, serializer: PartnerOverrideSerializer) -> None:
+        override = PartnerOverride(partner=self.partner, **serializer.validated_data)
+        with service_errors():
+            serializer.instance = partner_override_save(override=override)
+
+    def perform_update(self, serializer: PartnerOverrideSerializer) -> None:
+        override = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(override, name, value)
+        with service_errors():
+            serializer.instance = partner_override_save(override=override)
+
+    def perform_destroy(self, instance: PartnerOverride) -> None:
+        partner_override_delete(override=instance)
 
 
 # --- Programs ------------------------------------------------------------------------------

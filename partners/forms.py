@@ -17,6 +17,8 @@ from .models import (
     ClickFlag,
     Coupon,
     Partner,
+    PartnerOverride,
+    ProductRate,
     Program,
     ProgramRate,
     ReferralDefaults,
@@ -24,6 +26,7 @@ from .models import (
     SignupParent,
     TrackingLink,
 )
+from .selectors import PRODUCT_RATE_COLUMNS, PRODUCT_RATE_NAMES
 from .services.partners import PARTNER_FIELDS
 from .services.programs import PROGRAM_FIELDS, RATE_FIELDS
 from .validators import http_url_validator
@@ -530,3 +533,148 @@ class CouponForm(forms.ModelForm):
 
     def validate_unique(self) -> None:
         pass  # the service checks the code without regard to case, naming the field
+
+
+# --- Tables edited row by row (Django formsets) ------------------------------------------
+# A row is removed by ticking its "Remove" box; "Add a row" (static/js/app.js) copies the
+# formset's empty row, and without script every save shows one empty row to fill in.
+
+# Past this many rows a table is edited by CSV (each row is 18 fields; Django takes at most
+# DATA_UPLOAD_MAX_NUMBER_FIELDS, 1,000, in one request).
+TABLE_MAX_ROWS = 50
+
+
+class ProductRateRowForm(forms.Form):
+    """One sku's product rate: the columns of the CSV (`PRODUCT_RATE_COLUMNS`)."""
+
+    sku = forms.CharField(
+        max_length=ProductRate._meta.get_field("sku").max_length,
+        label="Sku",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for column in PRODUCT_RATE_COLUMNS[1:]:
+            name = next(n for n in PRODUCT_RATE_NAMES if column.endswith(n))
+            model_field = ProgramRate._meta.get_field(name)
+            where = "Unused" if column.startswith("unused_") else f"Level {column[6]}"
+            self.fields[column] = rate_form_field(
+                model_field, f"{where} {model_field.verbose_name}"
+            )
+
+    def clean_sku(self) -> str:
+        return self.cleaned_data["sku"].strip()
+
+
+class TableRows:
+    """Of a formset shown as a table: each row's remove box is labelled "Remove"."""
+
+    def add_fields(self, form: forms.BaseForm, index: int | None) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].label = "Remove"
+
+
+class ProductRateTableBase(TableRows, forms.BaseFormSet):
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        seen = set()
+        for form in self.kept_forms():
+            sku = form.cleaned_data["sku"]
+            if sku in seen:
+                form.add_error("sku", f"The sku {sku} is on another row too.")
+            seen.add(sku)
+
+    def kept_forms(self) -> list[forms.Form]:
+        """The rows filled in and not removed."""
+        return [f for f in self.forms if f.cleaned_data and not self._should_delete_form(f)]
+
+
+ProductRateTable = forms.formset_factory(
+    ProductRateRowForm,
+    formset=ProductRateTableBase,
+    extra=1,
+    can_delete=True,
+    max_num=TABLE_MAX_ROWS,
+    validate_max=True,
+)
+
+
+def product_rate_table(program: Program, rows: list[list[str]], data: Any = None):
+    """The product-rate table of `program` (its rows as `program_product_rate_rows` reads
+    them), bound to `data` on POST."""
+    return ProductRateTable(
+        data,
+        initial=[dict(zip(PRODUCT_RATE_COLUMNS, row, strict=True)) for row in rows],
+        prefix="rates",
+    )
+
+
+class PartnerOverrideRowForm(forms.ModelForm):
+    """One of a partner's overrides (SPEC §10): program, sku (empty: every item), level and
+    the four rates (empty: 0)."""
+
+    class Meta:
+        model = PartnerOverride
+        fields = ("program", "sku", "level", *RATE_FIELDS)
+        widgets = {"sku": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in RATE_FIELDS:
+            model_field = PartnerOverride._meta.get_field(name)
+            self.fields[name] = rate_form_field(model_field, capfirst(model_field.verbose_name))
+            if self.instance.pk:
+                self.initial[name] = rate_text(name, getattr(self.instance, name))
+        self.fields["sku"].help_text = ""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        for name in RATE_FIELDS:
+            if name in cleaned_data and cleaned_data[name] is None:
+                cleaned_data[name] = ZERO
+        return cleaned_data
+
+    def validate_unique(self) -> None:
+        """The overrides service checks (partner, program, sku, level), naming the sku."""
+
+
+class PartnerOverrideTableBase(TableRows, forms.BaseModelFormSet):
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        seen = set()
+        for form in self.forms:
+            if not form.cleaned_data or self._should_delete_form(form):
+                continue
+            data = form.cleaned_data
+            key = (data["program"].pk, (data.get("sku") or "").strip(), data["level"])
+            if key in seen:
+                form.add_error("sku", "Another row has this program, sku and level.")
+            seen.add(key)
+
+    def rows_to_save(self) -> tuple[list[PartnerOverride], list[PartnerOverride]]:
+        """(saved: the rows added or changed, as unsaved instances; removed)."""
+        save, delete = [], []
+        for form in self.forms:
+            if form.instance.pk and self._should_delete_form(form):
+                delete.append(form.instance)
+            elif form.has_changed() and not self._should_delete_form(form):
+                save.append(form.instance)
+        return save, delete
+
+    def validate_unique(self) -> None:
+        """As the row's: the service's check, and `clean` for rows of this table."""
+
+
+PartnerOverrideTable = forms.modelformset_factory(
+    PartnerOverride,
+    form=PartnerOverrideRowForm,
+    formset=PartnerOverrideTableBase,
+    extra=1,
+    can_delete=True,
+    max_num=TABLE_MAX_ROWS,
+    validate_max=True,
+)

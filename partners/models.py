@@ -635,6 +635,55 @@ class Enrollment(models.Model):
         return f"{self.partner} in {self.program}"
 
 
+class PartnerOverride(models.Model):
+    """One partner's own rates for a program at one level (SPEC §10 "Partner overrides"):
+    when the partner is paid at that level for items of that program (of that sku, when
+    given; one for a sku beats one without), these replace the program's rates. The
+    program need not be one of the partner's: a parent is paid at level 2 by its recruit's
+    programs."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="overrides")
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="overrides")
+    # NULL is the SPEC's "every item", held once per level by the partial constraint below.
+    sku = models.CharField(  # noqa: DJ001
+        max_length=100,
+        null=True,
+        blank=True,
+        validators=[MinLengthValidator(1)],
+        help_text="The sku of the items these rates pay; empty (null): every item of the program.",
+    )
+    level = models.PositiveSmallIntegerField(
+        choices=[(n, str(n)) for n in LEVELS],
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+        help_text="The level at which the partner is paid (1: their own sale).",
+    )
+    lead_amount = money_field()
+    lead_percent = percent_field()
+    sale_amount = money_field()
+    sale_percent = percent_field()
+
+    class Meta:
+        ordering = ["partner_id", "program_id", "level", "sku", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "program", "sku", "level"], name="partner_override_unique"
+            ),
+            # A NULL sku is distinct from another NULL in a unique index: this one holds
+            # "every item" overrides once per (partner, program, level).
+            models.UniqueConstraint(
+                fields=["partner", "program", "level"],
+                condition=models.Q(sku__isnull=True),
+                name="partner_override_every_item_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=1, level__lte=3), name="partner_override_level"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner} in {self.program} level {self.level} {self.sku or 'every item'}"
+
+
 class Coupon(models.Model):
     """A coupon code a partner owns (SPEC §11): an order that carries it is the partner's,
     ahead of any tracking cookie. Codes are unique without regard to case."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from referral_program.db import execute
 
@@ -19,6 +19,7 @@ from .models import (
     Coupon,
     DefaultsChange,
     Partner,
+    PartnerOverride,
     PartnerStatus,
     ProductRate,
     Program,
@@ -327,6 +328,16 @@ def partner_ids_by_code(code: str) -> QuerySet[Partner]:
 def partner_alone(partner: Partner) -> QuerySet[Partner]:
     """A queryset of this one partner (to annotate its figures)."""
     return Partner.objects.filter(pk=partner.pk)
+
+
+def partner_overrides(partner: Partner) -> QuerySet[PartnerOverride]:
+    """A partner's overrides (SPEC §10), with their programs, by program, level and sku
+    (the one for every item first): the API and the staff partner page."""
+    return (
+        PartnerOverride.objects.filter(partner=partner)
+        .select_related("program")
+        .order_by("program__priority", "program_id", "level", F("sku").asc(nulls_first=True), "id")
+    )
 
 
 def coupons_list() -> QuerySet[Coupon]:

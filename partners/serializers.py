@@ -16,6 +16,7 @@ from .models import (
     STRUCTURAL_FIELDS,
     Coupon,
     Partner,
+    PartnerOverride,
     ProductRate,
     ProductRateLevel,
     Program,
@@ -346,6 +347,48 @@ class ProgramVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProgramVersion
         fields = ("id", "number", "created_at", "author", "terms")
+
+
+class PartnerOverrideSerializer(serializers.ModelSerializer):
+    """One partner's own rates for a program at one level: for items of that program (of
+    `sku`, when given) they replace the program's rates when the partner is paid at that
+    level. One with a sku beats one without."""
+
+    # SPEC §10 "Partner overrides"; the docstring above is the API's documentation.
+
+    program = serializers.PrimaryKeyRelatedField(
+        queryset=Program.objects.all(),
+        help_text="The id of the program whose rates these replace (any program: a parent "
+        "is paid at level 2 by its recruit's programs).",
+    )
+    sku = serializers.CharField(
+        max_length=100,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="The sku of the items these rates pay; null: every item of the program. "
+        "A rate for a sku pays its amount per unit, one for every item once per line.",
+    )
+    level = serializers.IntegerField(
+        min_value=min(LEVELS),
+        max_value=max(LEVELS),
+        help_text="The level at which the partner is paid (1: their own sale).",
+    )
+
+    class Meta:
+        model = PartnerOverride
+        fields = (
+            "id",
+            "program",
+            "sku",
+            "level",
+            "lead_amount",
+            "lead_percent",
+            "sale_amount",
+            "sale_percent",
+        )
+        # One override per (partner, program, sku, level): the service's check, naming sku.
+        validators = []
 
 
 class CouponSerializer(serializers.ModelSerializer):

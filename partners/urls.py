@@ -42,6 +42,11 @@ urlpatterns = [
         name="partner_coupon_add",
     ),
     path(
+        "staff/partners/<str:code>/rates/",
+        views.PartnerOverridesView.as_view(),
+        name="partner_overrides",
+    ),
+    path(
         "staff/partners/<str:code>/invite/",
         access_views.PartnerInviteView.as_view(),
         name="partner_invite",
@@ -70,6 +75,11 @@ urlpatterns = [
     path("staff/programs/new/", views.ProgramCreateView.as_view(), name="program_create"),
     path("staff/programs/<int:pk>/", views.ProgramDetailView.as_view(), name="program_detail"),
     path("staff/programs/<int:pk>/edit/", views.ProgramUpdateView.as_view(), name="program_update"),
+    path(
+        "staff/programs/<int:pk>/product-rates/",
+        views.ProgramProductRatesView.as_view(),
+        name="program_product_rates",
+    ),
     path(
         "staff/programs/<int:pk>/product-rates.csv",
         views.ProgramProductRatesExportView.as_view(),

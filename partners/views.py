@@ -30,14 +30,17 @@ from referral_program.csv_cells import csv_text, csv_text_read
 
 from . import privacy
 from .forms import (
+    TABLE_MAX_ROWS,
     ClickFlagReviewForm,
     CouponForm,
     PartnerForm,
+    PartnerOverrideTable,
     ProgramForm,
     ReferralDefaultsForm,
     SignupDecisionForm,
     TrackingLinkForm,
     add_service_errors,
+    product_rate_table,
     rate_text,
 )
 from .links import partner_url
@@ -67,6 +70,7 @@ from .selectors import (
     partner_alone,
     partner_by_code,
     partner_links,
+    partner_overrides,
     partners_list,
     program_history,
     program_product_rate_rows,
@@ -80,12 +84,15 @@ from .services.clicks import click_flags_review
 from .services.coupons import coupon_save
 from .services.defaults import DefaultsUpdateResult, defaults_update
 from .services.links import tracking_link_save
+from .services.overrides import partner_overrides_save
 from .services.partners import partner_create, partner_update
 from .services.privacy import partner_erase, partner_export, partner_is_erased
 from .services.programs import (
     RATE_FIELDS,
+    product_rate_given,
     program_create,
     program_product_rates_import,
+    program_set_product_rates,
     program_update,
 )
 from .services.signup import SignupDecision, partners_approve, partners_reject
@@ -360,6 +367,7 @@ class PartnerDetailView(StaffRequiredMixin, TemplateView):
             figures=partner_figures(partner_alone(partner)).get(),
             currency=settings.DEFAULT_CURRENCY,
             coupons=partner.coupons.order_by("code"),
+            overrides=partner_overrides(partner),
             coupon_form=kwargs.pop("coupon_form", None) or CouponForm(),
             can_add_coupon=self.request.user.has_perm("partners.add_coupon"),
             access=partner_access(partner),
@@ -389,6 +397,42 @@ class PartnerCouponAddView(StaffRequiredMixin, View):
         return render(
             request, view.template_name, view.get_context_data(coupon_form=form), status=400
         )
+
+
+class PartnerOverridesView(StaffRequiredMixin, View):
+    """The partner's overrides (SPEC §10) as a table: a row per override, "Add a row",
+    a "Remove" box per row; saved all or nothing by the overrides service."""
+
+    template_name = "staff/partners/overrides.html"
+    section = "partners"
+    permission_required = "partners.change_partneroverride"
+
+    def table(self, partner: Partner, data: Any = None) -> PartnerOverrideTable:
+        return PartnerOverrideTable(data, queryset=partner_overrides(partner), prefix="overrides")
+
+    def page(self, partner: Partner, table: PartnerOverrideTable, status: int = 200):
+        context = {"section": self.section, "partner": partner, "formset": table}
+        return render(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = staff_partner_or_404(code)
+        return self.page(partner, self.table(partner))
+
+    def post(self, request: HttpRequest, code: str) -> HttpResponse:
+        partner = staff_partner_or_404(code)
+        table = self.table(partner, request.POST)
+        if table.is_valid():
+            save, delete = table.rows_to_save()
+            for override in save:
+                override.partner = partner
+            try:
+                partner_overrides_save(save=save, delete=delete)
+            except ValidationError as error:
+                table.non_form_errors().extend(error.messages)
+            else:
+                messages.success(request, f"Overrides of {partner.code} saved.")
+                return redirect(f"{reverse('staff:partner_detail', args=[partner.code])}#overrides")
+        return self.page(partner, table, status=400)
 
 
 class PartnerCreateView(StaffFormView):
@@ -677,6 +721,50 @@ class ProgramProductRatesImportView(StaffRequiredMixin, View):
         else:
             messages.success(request, f"{count} product rate(s) imported.")
         return redirect("staff:program_detail", pk=program.pk)
+
+
+class ProgramProductRatesView(StaffRequiredMixin, View):
+    """A program's product rates as a table (SPEC §10): a row per sku, "Add a row", a
+    "Remove" box per row; saving replaces them all. Past TABLE_MAX_ROWS skus: the CSV."""
+
+    template_name = "staff/programs/product_rates.html"
+    section = "programs"
+    permission_required = "partners.change_program"
+
+    def page(self, program: Program, table: Any, rows: list, status: int = 200):
+        context = {
+            "section": self.section,
+            "program": program,
+            "formset": table,
+            "too_many": len(rows) > TABLE_MAX_ROWS,
+            "table_max_rows": TABLE_MAX_ROWS,
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        program = get_object_or_404(Program, pk=pk)
+        rows = program_product_rate_rows(program)
+        return self.page(program, product_rate_table(program, rows), rows)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        program = get_object_or_404(Program, pk=pk)
+        rows = program_product_rate_rows(program)
+        if len(rows) > TABLE_MAX_ROWS:  # a table of part of them would drop the rest
+            return self.page(program, None, rows, status=400)
+        table = product_rate_table(program, rows, request.POST)
+        if table.is_valid():
+            try:
+                program_set_product_rates(
+                    program=program,
+                    product_rates=[product_rate_given(f.cleaned_data) for f in table.kept_forms()],
+                    acting_user=request.user,
+                )
+            except ValidationError as error:
+                table.non_form_errors().extend(error.messages)
+            else:
+                messages.success(request, f"Product rates of {program.name} saved.")
+                return redirect(f"{reverse('staff:program_detail', args=[pk])}#product-rates")
+        return self.page(program, table, rows, status=400)
 
 
 class ProgramCreateView(StaffFormView):

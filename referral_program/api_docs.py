@@ -141,6 +141,28 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "currency, with every entry, for whole UTC days from `start` to `end` (all time "
         "when left out).",
     ),
+    "v1_partners_rates_list": (
+        "List a partner's overrides",
+        "The partner's own rates, by program, level and sku: each replaces the "
+        "program's rates when the partner is paid at that level for items of that program "
+        "(of `sku`, or every item when it is null).",
+    ),
+    "v1_partners_rates_create": (
+        "Add an override",
+        "`program` id, `level` 1 to 3, `sku` (null: every item) and the four rates (0 when "
+        "left out). One per program, sku and level; one for a sku beats one for every item. "
+        "A rate for a sku pays its amount per unit; one for every item once per line.",
+    ),
+    "v1_partners_rates_retrieve": ("Get an override", "One of the partner's overrides by id."),
+    "v1_partners_rates_update": ("Replace an override", "Send every field."),
+    "v1_partners_rates_partial_update": (
+        "Change an override",
+        "Send only the fields to change. Commissions already recorded keep their rates.",
+    ),
+    "v1_partners_rates_destroy": (
+        "Delete an override",
+        "Commissions already recorded keep the rates they were paid at.",
+    ),
     "v1_payouts_list": ("List payout batches", "Every batch with its payments, newest first."),
     "v1_payouts_create": (
         "Pay partners",

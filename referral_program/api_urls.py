@@ -16,7 +16,20 @@ router.register("commissions", commissions_api.CommissionViewSet, basename="comm
 router.register("payouts", commissions_api.PayoutBatchViewSet, basename="payout")
 router.register("notifications", commissions_api.NotificationViewSet, basename="notification")
 
+overrides = partners_api.PartnerOverrideViewSet
 urlpatterns = [
+    path(
+        "partners/<str:code>/rates/",
+        overrides.as_view({"get": "list", "post": "create"}),
+        name="api-partner-rates",
+    ),
+    path(
+        "partners/<str:code>/rates/<int:pk>/",
+        overrides.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="api-partner-rate",
+    ),
     path("defaults/", partners_api.DefaultsView.as_view(), name="api-defaults"),
     path("partners/<str:code>/ledger/", commissions_api.LedgerView.as_view(), name="api-ledger"),
     path("events/web-forms/", commissions_api.WebFormEventView.as_view(), name="api-web-forms"),

@@ -31,7 +31,7 @@ from ..attribution import (
     contact_lead,
     is_self_referral,
 )
-from ..calculation import LEAD, SALE, Item, ProgramLine, order_base, program_lines
+from ..calculation import LEAD, OVERRIDE, SALE, Item, ProgramLine, order_base, program_lines
 from ..models import CommissionEntry, ReferralSource
 from ..money import ZERO
 from ..selectors import Chain, EngineSettings
@@ -394,14 +394,16 @@ def _commission_rows(
     per (partner, level, program) (SPEC §10, `calculation.program_lines`); and the programs
     a renewal (`cycle` 2 and on) past their limit left unpaid, with why.
 
-    With one program and no product rates (SPEC §5.2 exactly) the trace is as it always
-    was: the rate of the level and the order's base. Otherwise it also says, per item, which
+    With one program and no product rates (SPEC §5.2 exactly), on a line no override paid,
+    the trace is as it always was: the rate of the level and the order's base. Otherwise it
+    also says, per item, which
     rate paid it (`items`) and which items no program covers (`uncovered`), and the base is
     that of the items the line's program pays."""
     if not chain.programs:
         return [], {}
     paid = program_lines(
         programs=chain.programs,
+        overrides=chain.overrides,
         items=items,
         discount=discount,
         kind=kind,
@@ -410,7 +412,7 @@ def _commission_rows(
         currency=currency,
         cycle=cycle,
     )
-    simple = len(chain.programs) == 1 and not chain.programs[0].product_rates
+    one_program = len(chain.programs) == 1 and not chain.programs[0].product_rates
     uncovered = [{"item": i, "sku": items[i].sku} for i in paid.uncovered]
     # The same for every line (values that are never changed, so the lines share them).
     programs = {
@@ -425,6 +427,8 @@ def _commission_rows(
     rows = []
     for line in paid.lines:
         hold_days = terms[line.program_id].hold_days
+        # A line paid with an override says so per item, as any line beyond §5.2 does.
+        simple = one_program and all(item.rate != OVERRIDE for item in line.items)
         row_base = base if simple else line.base
         row_trace = {
             "attribution": trace,

@@ -7,6 +7,7 @@
 - `versions`: program versions (SPEC §10), made after every change of a program's pay
   terms and, in bulk, after a defaults save.
 - `enrollment`: the programs a partner is enrolled in, `Partner.program` kept in sync.
+- `overrides`: a partner's own rates for a program at one level (partner overrides).
 - `partners`: partners (codes, create, update, bulk setters, login, profile).
 - `signup`: the public sign-up, its confirmation, approval, rejection and emails.
 - `access`: Partner Center access: the invitation (an email with a link to set a

@@ -193,6 +193,27 @@ def program_update(
     return program
 
 
+def product_rate_given(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """A product rate as `program_set_product_rates` takes it, from the columns of
+    `PRODUCT_RATE_COLUMNS` (a CSV line's text, or the staff table's row): an empty or
+    missing rate is 0."""
+
+    def rate(column: str) -> Any:
+        value = columns.get(column)
+        if isinstance(value, str):
+            value = value.strip()
+        return "0" if value in (None, "") else value
+
+    return {
+        "sku": columns.get("sku") or "",
+        "rates": [
+            {"level": level, **{name: rate(f"level_{level}_{name}") for name in PRODUCT_RATE_NAMES}}
+            for level in LEVELS
+        ],
+        **{f"unused_{name}": rate(f"unused_{name}") for name in PRODUCT_RATE_NAMES},
+    }
+
+
 def program_product_rates_import(
     *,
     program: Program,
@@ -217,18 +238,7 @@ def program_product_rates_import(
             errors.append(f"Line {number}: sku {sku!r} is also on line {seen[sku]}.")
             continue
         seen[sku] = number
-        given = {
-            "sku": sku,
-            "rates": [
-                {"level": level, **{
-                    name: (row.get(f"level_{level}_{name}") or "0").strip()
-                    for name in PRODUCT_RATE_NAMES
-                }}
-                for level in LEVELS
-            ],
-            **{f"unused_{name}": (row.get(f"unused_{name}") or "0").strip()
-               for name in PRODUCT_RATE_NAMES},
-        }  # fmt: skip
+        given = product_rate_given({**row, "sku": sku})
         try:
             _product_rate_checked(program, given)
         except ValidationError as error:

@@ -225,3 +225,38 @@
     resizing = window.setTimeout(markScrollable, 100);
   });
 })();
+
+// Tables edited row by row (a Django formset, templates/staff/includes/formset_table.html):
+// "Add a row" copies the formset's empty row, numbered as the next form, and counts it.
+(function () {
+  "use strict";
+
+  function addRow(prefix) {
+    var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
+    var most = document.getElementById("id_" + prefix + "-MAX_NUM_FORMS");
+    var template = document.getElementById(prefix + "-empty-row");
+    var rows = document.getElementById(prefix + "-rows");
+    var index = parseInt(total.value, 10);
+    if (most && index >= parseInt(most.value, 10)) {
+      return;
+    }
+    rows.insertAdjacentHTML("beforeend", template.innerHTML.replace(/__prefix__/g, String(index)));
+    total.value = String(index + 1);
+    var first = rows.lastElementChild.querySelector("input:not([type=hidden]), select");
+    if (first) {
+      first.focus();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-formset-add]").forEach(function (button) {
+      button.hidden = false;
+    });
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-formset-add]");
+    if (button) {
+      addRow(button.getAttribute("data-formset-add"));
+    }
+  });
+})();

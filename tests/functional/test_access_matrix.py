@@ -301,6 +301,11 @@ WRITE_PERMISSION = {
     ("api/v1/^coupons/(?P<pk>[^/.]+)/$", "PUT"): "partners.change_coupon",
     ("api/v1/^coupons/(?P<pk>[^/.]+)/$", "PATCH"): "partners.change_coupon",
     ("api/v1/^coupons/(?P<pk>[^/.]+)/$", "DELETE"): "partners.delete_coupon",
+    # Partner overrides (issue 16).
+    ("api/v1/partners/<str:code>/rates/", "POST"): "partners.add_partneroverride",
+    ("api/v1/partners/<str:code>/rates/<int:pk>/", "PUT"): "partners.change_partneroverride",
+    ("api/v1/partners/<str:code>/rates/<int:pk>/", "PATCH"): "partners.change_partneroverride",
+    ("api/v1/partners/<str:code>/rates/<int:pk>/", "DELETE"): "partners.delete_partneroverride",
 }
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 

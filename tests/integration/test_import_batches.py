@@ -28,7 +28,7 @@ from commissions.models import (
     Refund,
     WebhookDelivery,
 )
-from partners.models import Coupon
+from partners.models import Coupon, PartnerOverride
 from partners.services.defaults import defaults_update
 from partners.tokens import TokenClick, encode_token
 from tests.factories import ClickFactory, PartnerFactory, ProgramFactory
@@ -433,6 +433,56 @@ def test_the_batched_import_writes_what_the_api_writes(api, world, tmp_path, pol
     assert ("hal@example.com", "blogger", "coupon") in {r[:3] for r in through_api["referrals"]}
 
 
+def with_overrides(world, program) -> None:
+    """Overrides (SPEC §10) at each level of the tree: salesrep's for the sku A-1 at level 1
+    (paid per unit), mother's for every item at level 2, grandma's lead at level 3,
+    lonewolf's at level 1 (beating its pay-if-unused rate); and blogger's at level 2, where
+    it is never paid (it recruited nobody)."""
+    p = world["partners"]
+    for partner, level, sku, rates in [
+        ("salesrep", 1, "A-1", {"sale_amount": "1", "sale_percent": "15", "lead_percent": "3"}),
+        ("mother", 2, None, {"sale_percent": "7", "lead_amount": "0.75"}),
+        ("grandma", 3, None, {"lead_percent": "0.5"}),
+        ("lonewolf", 1, None, {"sale_percent": "30"}),
+        ("blogger", 2, None, {"sale_percent": "99"}),
+    ]:
+        PartnerOverride.objects.create(
+            partner=p[partner], program=program, level=level, sku=sku,
+            **{name: D(value) for name, value in rates.items()},
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("batch_size", [1000, 3], ids=["one-batch", "batches-of-3"])
+def test_overrides_are_paid_alike_by_the_api_and_the_import(
+    api, world, program, tmp_path, batch_size
+):
+    with_overrides(world, program)
+    defaults_update(data=POLICIES["history-last-ip"], acting_user=None)
+    before, payloads = prelude(world), events(world)
+    post_all(api, before)
+    post_all(api, payloads)
+    through_api = snapshot()
+    wipe()
+
+    post_all(api, before)
+    _, err, error = run(write(tmp_path, payloads), "--batch-size", str(batch_size))
+
+    assert error is None, err
+    imported = snapshot()
+    through_api.pop("notifications"), imported.pop("notifications")
+    for table_name in through_api:
+        assert imported[table_name] == through_api[table_name], table_name
+    paid = {
+        (line[0], key[2]): line[5]["items"][0]
+        for key, line in through_api["commissions"].items()
+        if "items" in line[5]
+    }
+    assert {who for who, _ in paid} == {"salesrep", "mother", "grandma", "lonewolf"}
+    assert {item["rate"] for item in paid.values()} == {"override"}
+    # o-2 (2 x 120.50 A-1, explicit salesrep): 1.00 x 2 + 241.00 x 15 % = 38.15
+    assert through_api["commissions"][("o-2", "sale", 1, "commission", None)][2] == D("38.15")
+
+
 def test_a_later_event_of_a_contact_sees_the_lead_an_earlier_one_fixed(api, world, tmp_path):
     c, at = world["clicks"], world["at"]
     payloads = [
@@ -632,12 +682,16 @@ QUERIES_PER_BATCH = 17
 
 
 @pytest.mark.postgresql(BATCH_WRITER)
+@pytest.mark.parametrize("overrides", [False, True], ids=["no-overrides", "with-overrides"])
 @pytest.mark.parametrize("size", [60, 600], ids=["60-orders", "600-orders"])
 def test_the_queries_of_a_batch_do_not_grow_with_its_size(
-    world, size, django_assert_max_num_queries
+    world, program, size, overrides, django_assert_max_num_queries
 ):
     """A fixed number of statements per batch, however many events, with every source of
-    attribution on and contacts that have a history already."""
+    attribution on and contacts that have a history already; with overrides too (the
+    chains' one query reads them)."""
+    if overrides:
+        with_overrides(world, program)
     defaults_update(
         data={"tracking_method": "history_and_cookies", "use_ip_address": True}, acting_user=None
     )

@@ -368,3 +368,83 @@ def test_a_clawback_says_what_the_refund_took_back():
 )
 def test_a_balance_below_zero_says_why(balance, clawed, words):
     assert balance_words(balance=balance, clawed_after_payout=clawed, currency="EUR") == words
+
+
+# --- Lines with a per-item trace (SPEC §10, issue 16 item 8) -------------------------------
+
+BOOKS_ITEMS = {
+    "attribution": {"source": "explicit", "rule": None},
+    "program": {"id": 10, "name": "Books", "levels": 3},
+    "base": "57.00",
+    "items": [
+        {"item": 0, "sku": "BOOK", "quantity": 2, "base": "57.00", "rate": "product",
+         "amount": "2.00", "percent": "10.0000", "per_unit": True},
+    ],
+    "uncovered": [{"item": 3, "sku": "LAMP"}, {"item": 4, "sku": ""}],
+}  # fmt: skip
+STANDARD_ITEMS = {
+    "attribution": {"source": "explicit", "rule": None},
+    "program": {"id": 20, "name": "Standard", "levels": 3},
+    "base": "132.99",
+    "items": [
+        {"item": 1, "sku": "MUG", "quantity": 1, "base": "38.00", "rate": "default",
+         "amount": "5.00", "percent": "20.0000", "per_unit": False},
+        {"item": 2, "sku": "POSTER", "quantity": 4, "base": "94.99", "rate": "override",
+         "amount": "0.00", "percent": "12.5000", "per_unit": False},
+        {"item": 5, "sku": "", "quantity": 3, "base": "30.00", "rate": "renewal",
+         "amount": "0.00", "percent": "0.0000", "per_unit": False},
+    ],
+}  # fmt: skip
+UNUSED_ITEMS = {
+    "attribution": {"source": "explicit", "rule": None},
+    "program": {"id": 30, "name": "Solo", "levels": 2},
+    "base": "30.00",
+    "items": [
+        {"item": 0, "sku": "BOOK", "quantity": 2, "base": "20.00", "rate": "unused",
+         "amount": "1.00", "percent": "30.0000", "per_unit": True},
+        {"item": 1, "sku": "PEN", "quantity": 1, "base": "10.00", "rate": "unused",
+         "amount": "4.00", "percent": "25.0000", "per_unit": False},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("trace", "level", "words"),
+    [
+        (
+            BOOKS_ITEMS,
+            1,
+            "Sale, level 1: credited because the order named them explicitly. Program Books "
+            "pays at level 1, item by item. Item 1 (BOOK, quantity 2): the product's rate, "
+            "2.00 per unit + 10 % of 57.00. Not paid by any program: LAMP, item 5.",
+        ),
+        (
+            STANDARD_ITEMS,
+            2,
+            "Sale, level 2: paid as the parent of the credited partner jane, who was credited "
+            "because the order named them explicitly. Program Standard pays at level 2, item by "
+            "item. Item 2 (MUG, quantity 1): the program's rate, 5.00 + 20 % of 38.00. Item 3 "
+            "(POSTER, quantity 4): the partner's override, 12.5 % of 94.99. Item 6 (quantity "
+            "3): the renewal rate, nothing.",
+        ),
+        (
+            UNUSED_ITEMS,
+            1,
+            "Sale, level 1 (pay-if-unused rate: nobody above them): credited because the order "
+            "named them explicitly. Program Solo pays at level 1, item by item. Item 1 (BOOK, "
+            "quantity 2): the pay-if-unused rate, 1.00 per unit + 30 % of 20.00. Item 2 (PEN, "
+            "quantity 1): the pay-if-unused rate, 4.00 + 25 % of 10.00.",
+        ),
+    ],
+    ids=["product-and-uncovered", "default-override-renewal", "unused"],
+)
+def test_explain_staff_per_item(trace, level, words):
+    assert explain_staff(trace=trace, kind="sale", level=level, at=AT, credited="jane") == words
+
+
+def test_one_uncovered_item_is_named_alone():
+    trace = {**BOOKS_ITEMS, "uncovered": [{"item": 1, "sku": "MUG"}]}
+
+    words = explain_staff(trace=trace, kind="sale", level=1, at=AT)
+
+    assert words.endswith(" Not paid by any program: MUG.")
