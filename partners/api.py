@@ -358,7 +358,7 @@ class ProgramViewSet(
 
     @extend_schema(responses=ProgramVersionSerializer(many=True))
     @action(detail=True, methods=["get"], serializer_class=ProgramVersionSerializer)
-    def versions(self, request, pk=None) -> Response:
+    def versions(self, request, pk=None, format=None) -> Response:
         """The program's versions, the latest first: every change of its pay
         terms (rates, product rates, flags) and every defaults save that changed its flags
         made one, with the terms from then on, when, and who made it. A commission's
