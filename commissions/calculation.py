@@ -10,7 +10,7 @@ values made per order (items, lines) are named tuples: a frozen dataclass costs 
 times as much to make, per line of every order.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -364,7 +364,13 @@ class ProgramLine(NamedTuple):
     program_version_id: int | None
     base: Decimal  # the bases of the items the program pays
     amount: Decimal
-    items: tuple[ItemPay, ...]
+    items: Sequence[ItemPay]  # a tuple, or `OneRatePays` (equal to the tuple)
+
+    def rates_paid(self) -> frozenset[str]:
+        """The names of the rates its items were paid at ("default", "override", ...)."""
+        if isinstance(self.items, OneRatePays):
+            return frozenset((self.items.rate,))
+        return frozenset(item.rate for item in self.items)
 
     def trace(self) -> dict:
         return {
@@ -372,6 +378,45 @@ class ProgramLine(NamedTuple):
             "program_version": self.program_version_id,
             "items": [item.trace() for item in self.items],
         }
+
+
+class OneRatePays(Sequence):
+    """The `ItemPay`s of a line whose items were all paid at one rate, made when read: most
+    lines' traces never read them (§5.2's trace names the rate once), and making them for
+    every line cost a third of `program_lines`. Equal to the tuple of the same `ItemPay`s."""
+
+    __slots__ = ("_paid", "_rate")
+
+    def __init__(self, paid: Sequence[tuple], rate: str, amount: Decimal, percent: Decimal):
+        self._paid = paid  # (index, sku, quantity, base) of each item
+        self._rate = (rate, amount, percent, False)
+
+    @property
+    def rate(self) -> str:
+        """The rate every item was paid at."""
+        return self._rate[0]
+
+    def __len__(self) -> int:
+        return len(self._paid)
+
+    def __iter__(self) -> Iterator[ItemPay]:
+        return (ItemPay(*item, *self._rate) for item in self._paid)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(ItemPay(*item, *self._rate) for item in self._paid[index])
+        return ItemPay(*self._paid[index], *self._rate)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 @dataclass(frozen=True)
@@ -496,7 +541,7 @@ def _default_lines(
 
 def _default_line(program: Program, kind: str, line: Line, paid: Sequence[tuple]) -> ProgramLine:
     rate = "unused" if line.rate_name == "unused" else "default"
-    items = tuple(ItemPay(*item, rate, line.rate_amount, line.rate_percent, False) for item in paid)
+    items = OneRatePays(paid, rate, line.rate_amount, line.rate_percent)
     return ProgramLine(
         line.partner_id, line.level, kind, program.id, program.version_id, line.base,
         line.amount, items,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -112,18 +112,20 @@ def order_plan(
     )
     reader.chains([credit.lead_id, credit.sale_id], chains)
     credit = order_guarded(credit, engine=engine, chains=chains, buyer_email=email)
+    items = order_items(data)
     order, base, currency = order_values(
         event_pk=event_pk,
         event_id=data["event_id"],
         contact_pk=contact_pk,
         data=data,
+        items=items,
         credit=credit,
         at=at,
     )
     lines, unpaid = order_commission_rows(
         order_id=order_pk,
         base=base,
-        items=order_items(data),
+        items=items,
         discount=data.get("discount") or ZERO,
         currency=currency,
         at=at,
@@ -295,12 +297,13 @@ def order_values(
     event_id: str,
     contact_pk: int,
     data: Mapping[str, Any],
+    items: Sequence[Item],
     credit: Credit,
     at: datetime,
 ) -> tuple[tuple, Decimal, str]:
-    """An order's row (in the order of ORDER_FIELDS), its base and its currency."""
+    """An order's row (in the order of ORDER_FIELDS), its base and its currency; `items`:
+    its items as the rules take them (`order_items`)."""
     currency = data.get("currency") or settings.DEFAULT_CURRENCY
-    items = order_items(data)
     discount, shipping, tax = (data.get(k) or ZERO for k in ("discount", "shipping", "tax"))
     base = order_base(items, discount)
     subscription = data.get("subscription") or {}
@@ -428,7 +431,7 @@ def _commission_rows(
     for line in paid.lines:
         hold_days = terms[line.program_id].hold_days
         # A line paid with an override says so per item, as any line beyond §5.2 does.
-        simple = one_program and all(item.rate != OVERRIDE for item in line.items)
+        simple = one_program and OVERRIDE not in line.rates_paid()
         row_base = base if simple else line.base
         row_trace = {
             "attribution": trace,
@@ -466,11 +469,18 @@ def _level_rates(line: ProgramLine) -> dict:
     """The one rate a line of a single program without product rates was paid at (every
     item has it): "level N" or "unused", with its amount and percent (SPEC §5.2's trace)."""
     first = line.items[0]
-    names = {"unused": "unused", "renewal": f"renewal level {line.level}"}
+    return _rates_trace(first.rate, line.level, first.amount, first.percent)
+
+
+@lru_cache(maxsize=1024)
+def _rates_trace(rate: str, level: int, amount: Decimal, percent: Decimal) -> dict:
+    """The `rates` of a trace, made once per rate and shared by the lines paid at it (a
+    line's trace is never changed once made)."""
+    names = {"unused": "unused", "renewal": f"renewal level {level}"}
     return {
-        "rate": names.get(first.rate, f"level {line.level}"),
-        "amount": str(first.amount),
-        "percent": str(first.percent),
+        "rate": names.get(rate, f"level {level}"),
+        "amount": str(amount),
+        "percent": str(percent),
     }
 
 

@@ -165,10 +165,11 @@ def test_the_staff_order_page_says_which_rate_paid_each_item(api, staff_client, 
     assert page.status_code == 200
     text = " ".join(html.unescape(page.content.decode()).split())
     assert (
-        "Program Standard pays at level 2: item 2 (MUG) at the partner's override, 12 % of "
-        "38.00; item 3 (POSTER, quantity 4) at the partner's override, 12 % of 94.99."
+        "Program Standard pays at level 2, item by item. Item 2 (MUG, quantity 1): the "
+        "partner's override, 12 % of 38.00. Item 3 (POSTER, quantity 4): the partner's "
+        "override, 12 % of 94.99."
     ) in text
     assert (
-        "Program Books pays at level 1: item 1 (BOOK, quantity 2) at the partner's override, "
-        "3.00 per unit + 15 % of 57.00."
+        "Program Books pays at level 1, item by item. Item 1 (BOOK, quantity 2): the "
+        "partner's override, 3.00 per unit + 15 % of 57.00."
     ) in text
