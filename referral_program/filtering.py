@@ -5,12 +5,19 @@ schema says each filter takes one value, so a parameter given twice answers 400 
 as `limit` and `offset` do (referral_program.pagination). An empty value is no filter, as
 in django-filter; the schema lists "" among a choice's values
 (referral_program.schema_hooks.error_answers).
+
+A yes/no filter (`?active=`) takes the spellings its django-filter widget reads (true and
+false at least); the widget read anything else as no filter (`?active=AAA` listed every
+row), so anything else answers 400 naming it (issue 15's `--checks all` run). Empty is
+still no filter.
 """
 
+from django_filters import BooleanFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
 ONCE = "Give it once."
+YES_NO = "Give true or false."
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -24,4 +31,14 @@ class FilterBackend(DjangoFilterBackend):
             }
             if repeated:
                 raise ValidationError(repeated)
+            not_yes_no = {
+                name: [YES_NO]
+                for name, declared in filterset.base_filters.items()
+                if isinstance(declared, BooleanFilter)
+                and request.query_params.get(name, "") != ""
+                and declared.field.widget.value_from_datadict(request.query_params, {}, name)
+                is None
+            }
+            if not_yes_no:
+                raise ValidationError(not_yes_no)
         return filterset

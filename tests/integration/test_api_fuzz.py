@@ -384,3 +384,63 @@ def test_decimal_patterns_take_what_drf_takes(api, component, field, accepted, r
 
     assert [v for v in accepted if not validator.is_valid(v)] == []
     assert [v for v in refused if validator.is_valid(v)] == []
+
+
+def test_a_product_rate_without_its_sku_is_refused_in_a_patch(api):
+    """A PATCH makes nested fields optional too: a product rate without `sku` answered 500."""
+    from partners.models import ProductRate
+
+    program = ProgramFactory()
+
+    response = api.patch(
+        f"/api/v1/programs/{program.pk}/",
+        {"product_rates": [{"rates": [], "unused_sale_percent": "100"}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"product_rates": {"0": {"sku": ["Name the sku."]}}}
+    assert not ProductRate.objects.exists()
+
+
+@pytest.mark.parametrize("programs", [{}, {"1": True}], ids=["empty-object", "object"])
+def test_a_partners_programs_given_as_an_object_are_refused(api, programs):
+    """DRF's many-related field read any iterable, so an object read as its keys."""
+    program = ProgramFactory(pk=1)
+    partner = PartnerFactory(code="jane", program=program)
+
+    response = api.patch("/api/v1/partners/jane/", {"programs": programs}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["programs"]
+    partner.refresh_from_db()
+    assert list(partner.programs.all()) == [program]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "count"),
+    [
+        ("active=AAA", 400, None),
+        ("active=yes", 400, None),
+        ("active=", 200, 2),
+        ("active=true", 200, 1),
+        ("active=false", 200, 1),
+        ("active=True", 200, 1),
+    ],
+    ids=str,
+)
+def test_a_yes_no_filter_takes_true_or_false(api, query, status, count):
+    """`?active=AAA` read as no filter and listed every coupon."""
+    from partners.models import Coupon
+
+    jane = PartnerFactory(code="jane")
+    Coupon.objects.create(code="ON", partner=jane, active=True)
+    Coupon.objects.create(code="OFF", partner=jane, active=False)
+
+    response = api.get(f"/api/v1/coupons/?{query}")
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json() == {"active": ["Give true or false."]}
+    else:
+        assert response.json()["count"] == count
