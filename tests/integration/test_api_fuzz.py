@@ -24,6 +24,7 @@ schemathesis' deterministic coverage cases); docs/reliability.md gives the longe
 """
 
 import os
+import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -463,3 +464,16 @@ def test_a_yes_no_filter_takes_true_or_false(api, query, status, count):
         assert response.json() == {"active": ["Give true or false."]}
     else:
         assert response.json()["count"] == count
+
+
+def test_every_operation_schemathesis_toml_names_exists(api):
+    """An entry for an operation the schema no longer has would silently state nothing."""
+    paths = api.get("/api/schema/?format=json").json()["paths"]
+    operations = {
+        f"{method.upper()} {path}" for path, methods in paths.items() for method in methods
+    }
+    with open(Path(__file__).parents[2] / "schemathesis.toml", "rb") as file:
+        entries = tomllib.load(file)["operations"]
+
+    named = [name for entry in entries for name in entry["include-name"]]
+    assert sorted(set(named) - operations) == []
