@@ -181,6 +181,7 @@ def fuzzed(db) -> Fuzzed:
 )
 def test_the_api_never_fails_answers_as_documented_and_refusals_write_nothing(case, data, fuzzed):
     known = fuzzed.known.get(case.path)
+    checks = CHECKS
     # Half the time, a resource that exists, so updates and reads get past the 404.
     if (
         known
@@ -190,10 +191,12 @@ def test_the_api_never_fails_answers_as_documented_and_refusals_write_nothing(ca
         case.path_parameters = {
             name: data.draw(st.sampled_from(values), label=name) for name, values in known.items()
         }
+        # The invalid part of a negative case may have been the address just replaced.
+        checks = [check for check in CHECKS if check is not negative_data_rejection]
     before = table_snapshot()
 
     response = case.call(headers=fuzzed.headers)
-    case.validate_response(response, checks=CHECKS, headers=fuzzed.headers)
+    case.validate_response(response, checks=checks, headers=fuzzed.headers)
 
     after = table_snapshot()
     content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", [""])
