@@ -50,6 +50,16 @@ class PartnerCodeField(serializers.SlugRelatedField):
         return partner
 
 
+class ProgramIds(serializers.ManyRelatedField):
+    """A list of program ids. DRF's many-related field reads any iterable, so an object
+    (`{}`, `{"1": …}`) read as the list of its keys; the schema says an array (issue 15)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class PartnerCodes(OpenApiSerializerFieldExtension):
     """The schema of a `PartnerCodeField`: one that may be null takes "" as null, as DRF's
     related fields do, so no `minLength` (found by `schemathesis --checks all`)."""
@@ -116,10 +126,9 @@ class PartnerSerializer(serializers.ModelSerializer):
     link = serializers.SerializerMethodField(
         help_text="The partner's default link, with the current code prefix and link URL."
     )
-    programs = serializers.PrimaryKeyRelatedField(
-        many=True,
+    programs = ProgramIds(
+        child_relation=serializers.PrimaryKeyRelatedField(queryset=Program.objects.all()),
         required=False,
-        queryset=Program.objects.all(),
         help_text="The ids of the programs the partner is enrolled in, by priority (lower "
         "first, then id): each order item is paid by the first that covers it. Empty: the "
         "default program. Writing it enrolls the partner in exactly these; `program` then "
@@ -229,6 +238,13 @@ class ProductRateSerializer(serializers.ModelSerializer):
 
     def validate_rates(self, rates: list[dict]) -> list[dict]:
         return _levels_once(rates)
+
+    def validate(self, attrs):
+        # A PATCH makes no field required, down to the product rates it replaces; but a
+        # product rate without its sku means nothing (it answered 500: issue 15's run).
+        if "sku" not in attrs:
+            raise serializers.ValidationError({"sku": "Name the sku."})
+        return attrs
 
 
 class RenewalRateSerializer(ProgramRateSerializer):

@@ -40,6 +40,10 @@ def blank_strings_any_of(result: dict, generator, request, public) -> dict:
 # right), 404 (an operation with a path parameter: no such object), 413 and 415 (an
 # operation with a body: too large, not JSON) and 503 (the database is away: send again).
 # Found by `schemathesis run --checks all` (docs/reliability.md).
+#
+# And 414 on every operation: a request line over gunicorn's `limit_request_line` (4094
+# bytes: a long query string or path) is answered by gunicorn before the app, with its own
+# HTML page; the app never sees it, but a client can get it, so it is declared as it is.
 
 ERRORS = {
     "type": "object",
@@ -60,6 +64,11 @@ ANSWERS = {
     "413": ("The body is larger than the limit (4 MiB).", "Detail"),
     "415": ("The body is not JSON.", "Detail"),
     "503": ("The database is unavailable: send the same request again shortly.", "Detail"),
+}
+TOO_LONG = {
+    "description": "The address is longer than the server reads (4094 bytes for the "
+    "request line): the web server's HTML page, sent before the API sees the request.",
+    "content": {"text/html": {"schema": {"type": "string"}}},
 }
 # The address may hold anything but a NUL character (refused with a 400 everywhere).
 NO_NUL = "^[^\\u0000]*$"
@@ -104,6 +113,7 @@ def error_answers(result: dict, generator, request, public) -> dict:
                         }
                     },
                 }
+            responses.setdefault("414", TOO_LONG)
             for parameter in operation.get("parameters", []):
                 _parameter(parameter, parameter.get("schema", {}))
     return result
