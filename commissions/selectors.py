@@ -320,7 +320,7 @@ CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_perce
 # Of the paying program, after its hold days: its priority and `pays_default`; then how many
 # programs the partner is enrolled in and whether its program has product rates (either of
 # which sends the chain to `_chains_programs` for the rest, SPEC §10).
-CHAIN_PROGRAM_MORE = ("priority", "pays_default")
+CHAIN_PROGRAM_MORE = ("priority", "pays_default", "credit_on")
 ENGINE_DEFAULTS = (
     "partner_selection",
     "tracking_method",
@@ -394,7 +394,7 @@ def _chain(rows: list[list]) -> Chain:
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
     [hold_days] = take(1)
-    priority, pays_default, enrolled, has_products = take(len(CHAIN_PROGRAM_MORE) + 2)
+    priority, pays_default, credit_on, enrolled, has_products = take(len(CHAIN_PROGRAM_MORE) + 2)
     rates = {row[-len(CHAIN_RATE)]: row[-len(CHAIN_RATE) + 1 :] for row in rows}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
@@ -424,7 +424,11 @@ def _chain(rows: list[list]) -> Chain:
         programs=(
             ()
             if terms is None
-            else (PayingProgram(terms=terms, priority=priority, pays_default=pays_default),)
+            else (
+                PayingProgram(
+                    terms=terms, priority=priority, pays_default=pays_default, credit_on=credit_on
+                ),
+            )
         ),
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
         partners=tuple(partners),
@@ -532,20 +536,20 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
     width = len(CHAIN_PROGRAM)
     for row in rows:
         partner_id, program = row[0], row[1 : 1 + width]
-        hold_days, priority, pays_default, sku = row[1 + width : 5 + width]
-        level, *rate = row[5 + width : 5 + width + len(CHAIN_RATE)]
-        unused = row[5 + width + len(CHAIN_RATE) :]
+        hold_days, priority, pays_default, credit_on, sku = row[1 + width : 6 + width]
+        level, *rate = row[6 + width : 6 + width + len(CHAIN_RATE)]
+        unused = row[6 + width + len(CHAIN_RATE) :]
         entry = found.setdefault(partner_id, {}).setdefault(
-            program[0], [program, hold_days, priority, pays_default, {}, {}]
+            program[0], [program, hold_days, priority, pays_default, credit_on, {}, {}]
         )
         if sku is None:
-            entry[4][level] = rate
+            entry[5][level] = rate
         else:
-            entry[5].setdefault(sku, (unused, {}))[1][level] = rate
+            entry[6].setdefault(sku, (unused, {}))[1][level] = rate
     result = dict(chains)
     for partner_id in wanted:
         programs = []
-        for program, hold_days, priority, pays_default, rates, products in found.get(
+        for program, hold_days, priority, pays_default, credit_on, rates, products in found.get(
             partner_id, {}
         ).values():
             programs.append(
@@ -553,6 +557,7 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
                     terms=_terms(program, rates, hold_days),
                     priority=priority,
                     pays_default=pays_default,
+                    credit_on=credit_on,
                     product_rates={
                         sku: _product_rates(sku, unused, levels)
                         for sku, (unused, levels) in products.items()

@@ -126,6 +126,10 @@ class RefundEventSerializer(EventRulesMixin, serializers.Serializer):
     rules = validation.REFUND
 
 
+class PaymentEventSerializer(EventRulesMixin, serializers.Serializer):
+    rules = validation.PAYMENT
+
+
 class WebFormResultSerializer(serializers.Serializer):
     """For the schema: what a web-form event answers."""
 
@@ -171,6 +175,14 @@ class RefundResultSerializer(serializers.Serializer):
     duplicate = serializers.BooleanField()
 
 
+class PaymentResultSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    order_id = serializers.CharField()
+    paid = serializers.CharField(help_text="This payment's amount.")
+    credits = ClawbackBriefSerializer(many=True)
+    duplicate = serializers.BooleanField()
+
+
 class CommissionSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
     order_id = serializers.CharField(source="order.order_id")
@@ -183,6 +195,16 @@ class CommissionSerializer(serializers.ModelSerializer):
         allow_null=True,
         read_only=True,
         help_text="The commission line a clawback or rejection entry takes back.",
+    )
+
+    credited = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        source="credited_so_far",
+        read_only=True,
+        help_text="What of `amount` was credited so far: all of it, except on a line of a "
+        "program that credits on customer payment (SPEC §10), which is credited as the "
+        "customer pays.",
     )
 
     def get_status(self, obj: Commission) -> str:
@@ -200,6 +222,7 @@ class CommissionSerializer(serializers.ModelSerializer):
             "entry",
             "base",
             "amount",
+            "credited",
             "currency",
             "trace",
             "occurred_at",

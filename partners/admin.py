@@ -207,7 +207,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "priority", *STRUCTURAL_FIELDS)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "notes", "priority", "hold_days")}),
+        (None, {"fields": ("name", "notes", "priority", "hold_days", "credit_on")}),
         (
             "Pay if unused",
             {

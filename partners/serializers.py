@@ -258,6 +258,7 @@ class ProgramSerializer(serializers.ModelSerializer):
             "hold_days",
             *STRUCTURAL_FIELDS,
             "pays_default",
+            "credit_on",
             "product_rates",
         )
         read_only_fields = STRUCTURAL_FIELDS

@@ -12,7 +12,7 @@ or an order's plan (`commissions.intake.plan`) is written by `plan_write`: the A
 writer of a batch of one.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, partial
@@ -21,6 +21,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.utils import timezone
 
+from partners.models import Partner
 from referral_program.db import (
     InsertPart,
     columns,
@@ -48,6 +49,27 @@ from .notifications import (
     notification_rows,
     notifications_written,
 )
+
+
+def partner_codes(ids: Iterable[int | None]) -> dict[int, str]:
+    """The codes of these partners, by id, in one query (none when there are no ids)."""
+    ids = {pk for pk in ids if pk is not None}
+    return dict(Partner.objects.filter(pk__in=ids).values_list("id", "code")) if ids else {}
+
+
+def entries_brief(rows: Iterable[Commission]) -> list[dict]:
+    """The entries an event wrote, as its answer lists them (clawbacks, credits)."""
+    rows = list(rows)
+    codes = partner_codes(row.partner_id for row in rows)
+    return [
+        {
+            "partner": codes[row.partner_id],
+            "level": row.level,
+            "kind": row.kind,
+            "amount": str(row.amount),
+        }
+        for row in rows
+    ]
 
 
 class UnknownOrder(Exception):

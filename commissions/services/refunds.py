@@ -1,24 +1,22 @@
-"""Refunds and cancellations: each commission line gives back the refund's share (SPEC §5.4)."""
+"""Refunds and cancellations: each commission line gives back the refund's share (SPEC §5.4).
 
-from collections.abc import Iterable, Mapping
+A line of a program that credits on payment (SPEC §10) gives back the same share of what it
+was credited (credited x refunded / paid so far, `calculation.payment_clawbacks`), and an
+order with such lines cannot be refunded beyond what the customer paid.
+"""
+
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from partners.models import Partner
-
 from ..aggregates import money_sum
-from ..calculation import clawbacks
+from ..calculation import clawbacks, payment_clawbacks
 from ..models import Commission, CommissionEntry, Event, EventKind, Order, Refund
 from ..money import ZERO
 from ..webhooks import webhook_commission_clawed_back
-from .events import Intake, UnknownOrder, event_record
-
-
-def _codes(ids: Iterable[int | None]) -> dict[int, str]:
-    ids = {pk for pk in ids if pk is not None}
-    return dict(Partner.objects.filter(pk__in=ids).values_list("id", "code")) if ids else {}
+from .events import Intake, UnknownOrder, entries_brief, event_record
 
 
 def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
@@ -30,14 +28,17 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         order = Order.objects.select_for_update().filter(order_id=data["order_id"]).first()
         if order is None:
             raise UnknownOrder(data["order_id"])
-        left = order.total - order.refunded
+        lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
+        on_payment = any(line.credited is not None for line in lines)
+        left = (order.paid if on_payment else order.total) - order.refunded
         amount = data.get("amount")
         amount = left if amount is None else amount
         if left <= ZERO:
-            raise ValidationError({"amount": "Nothing is left to refund on this order."})
+            what = "paid and not yet refunded" if on_payment else "left to refund"
+            raise ValidationError({"amount": f"Nothing is {what} on this order."})
         if amount <= ZERO or amount > left:
-            raise ValidationError({"amount": f"Refund between 0.01 and {left} (what is left)."})
-        lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
+            what = "what was paid and not yet refunded" if on_payment else "what is left"
+            raise ValidationError({"amount": f"Refund between 0.01 and {left} ({what})."})
         # A rejection took back all that was left of its line: nothing more to claw back.
         taken = dict(
             order.commissions.filter(
@@ -47,14 +48,34 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
             .annotate(total=money_sum("amount"))
             .values_list("clawback_of", "total")
         )
-        shares = clawbacks(
-            lines=[line.amount for line in lines],
-            taken=[-taken.get(line.pk, ZERO) for line in lines],
-            order_total=order.total,
-            refunded_before=order.refunded,
-            refund=amount,
-            currency=order.currency,
+        at_order = [line for line in lines if line.credited is None]
+        paid_lines = [line for line in lines if line.credited is not None]
+        common = {"refunded_before": order.refunded, "refund": amount, "currency": order.currency}
+        shares = dict(
+            zip(
+                [line.pk for line in at_order],
+                clawbacks(
+                    lines=[line.amount for line in at_order],
+                    taken=[-taken.get(line.pk, ZERO) for line in at_order],
+                    order_total=order.total,
+                    **common,
+                ),
+                strict=True,
+            )
         )
+        if paid_lines:
+            shares.update(
+                zip(
+                    [line.pk for line in paid_lines],
+                    payment_clawbacks(
+                        credited=[line.credited for line in paid_lines],
+                        taken=[-taken.get(line.pk, ZERO) for line in paid_lines],
+                        paid=order.paid,
+                        **common,
+                    ),
+                    strict=True,
+                )
+            )
         refund = Refund.objects.create(event=event, order=order, amount=amount, occurred_at=at)
         rows = [
             Commission(
@@ -77,28 +98,20 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
                     "order_total": str(order.total),
                     "clawback_of": line.pk,
                     "completes_refund": order.refunded + amount == order.total,
+                    **({"credited": str(line.credited)} if line.credited is not None else {}),
                 },
             )
-            for line, share in zip(lines, shares, strict=True)
-            if share != ZERO
+            for line in lines
+            if (share := shares[line.pk]) != ZERO
         ]
         Commission.objects.bulk_create(rows)
         webhook_commission_clawed_back(refund_pk=refund.pk, lines=rows)
         Order.objects.filter(pk=order.pk).update(refunded=order.refunded + amount)
-        codes = _codes(row.partner_id for row in rows)
         return {
             "event_id": event.event_id,
             "order_id": order.order_id,
             "refunded": str(amount),
-            "clawbacks": [
-                {
-                    "partner": codes[row.partner_id],
-                    "level": row.level,
-                    "kind": row.kind,
-                    "amount": str(row.amount),
-                }
-                for row in rows
-            ],
+            "clawbacks": entries_brief(rows),
         }
 
     return event_record(

@@ -20,6 +20,7 @@ PROGRAM_FIELDS = (
     "unused_sale_percent",
     "hold_days",
     "pays_default",
+    "credit_on",
 )
 RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 
