@@ -160,7 +160,7 @@ class RefundEventView(EventView):
 @_order_event_schema(PaymentEventSerializer, PaymentResultSerializer)
 class PaymentEventView(EventView):
     """A customer's payment on an order: the commissions of programs that credit on payment
-    are credited their share (SPEC §10)."""
+    are credited their share."""
 
     kind = EventKind.PAYMENT
     write_permission = "commissions.add_orderpayment"

@@ -203,8 +203,7 @@ class CommissionSerializer(serializers.ModelSerializer):
         source="credited_so_far",
         read_only=True,
         help_text="What of `amount` was credited so far: all of it, except on a line of a "
-        "program that credits on customer payment (SPEC §10), which is credited as the "
-        "customer pays.",
+        "program that credits on customer payment, which is credited as the customer pays.",
     )
 
     def get_status(self, obj: Commission) -> str:

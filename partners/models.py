@@ -343,7 +343,7 @@ class Program(ProgramStructure):
         choices=CreditOn.choices,
         default=CreditOn.ORDER,
         help_text="Order: a commission is credited in full when the order arrives. Customer "
-        "payment: it is worked out then, but credited as the customer pays (SPEC §10).",
+        "payment: it is worked out then, but credited as the customer pays.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

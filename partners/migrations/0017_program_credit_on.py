@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='program',
             name='credit_on',
-            field=models.CharField(choices=[('order', 'Order (in full)'), ('payment', 'Customer payment')], default='order', help_text='Order: a commission is credited in full when the order arrives. Customer payment: it is worked out then, but credited as the customer pays (SPEC §10).', max_length=8, verbose_name='Credit commissions on'),
+            field=models.CharField(choices=[('order', 'Order (in full)'), ('payment', 'Customer payment')], default='order', help_text='Order: a commission is credited in full when the order arrives. Customer payment: it is worked out then, but credited as the customer pays.', max_length=8, verbose_name='Credit commissions on'),
         ),
     ]
