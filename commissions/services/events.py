@@ -15,6 +15,7 @@ writer of a batch of one.
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from functools import cache, partial
 from typing import Any
 
@@ -39,7 +40,7 @@ from referral_program.db import (
 from ..attribution import Attribution
 from ..intake import DatabaseReader, EventPlan, Tracked, cookie_clicks, track
 from ..intake.plan import COMMISSION_FIELDS, LEAD_FIELDS, ORDER_FIELDS, chain_partners
-from ..models import Commission, Event, Lead, Notification, Order
+from ..models import Commission, Event, Lead, Notification, Order, Refund
 from ..selectors import Chain, EngineSettings
 from ..webhooks import webhook_commission_created
 from .contacts import normalise_email
@@ -73,7 +74,7 @@ def entries_brief(rows: Iterable[Commission]) -> list[dict]:
 
 
 class UnknownOrder(Exception):
-    """A refund names an order that was never recorded (answered 404)."""
+    """A refund or a payment names an order that was never recorded (answered 404)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,66 @@ def _event_record_once(
         result = handle(event)
         execute(_event_sql()[1], [*prepared(Event, ("result",), [result]), event.pk])
     return Intake(result=result, duplicate=False)
+
+
+def order_event_record(
+    *,
+    kind: str,
+    data: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    handle: Callable[[Event, Order, datetime], dict],
+) -> Intake:
+    """An event that names an order (a refund, a customer's payment), recorded in one
+    transaction (`event_record`): `handle(event, order, at)` gets the order read under
+    `select_for_update`, so the events of one order wait for each other; an order never
+    recorded raises `UnknownOrder`."""
+    received_at = timezone.now()
+    at = data.get("occurred_at") or received_at
+
+    def locked(event: Event) -> dict:
+        order = Order.objects.select_for_update().filter(order_id=data["order_id"]).first()
+        if order is None:
+            raise UnknownOrder(data["order_id"])
+        return handle(event, order, at)
+
+    return event_record(
+        kind=kind,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=locked,
+    )
+
+
+def line_entry(
+    line: Commission,
+    *,
+    entry: str,
+    amount: Decimal,
+    at: datetime,
+    payable_at: datetime,
+    trace: dict,
+    refund: Refund | None = None,
+) -> Commission:
+    """An entry that takes back or credits a commission line (a clawback, a credit), with
+    the line's partner, level, kind, base, currency and program, pointing at the line."""
+    return Commission(
+        refund=refund,
+        partner_id=line.partner_id,
+        order_id=line.order_id,
+        clawback_of=line,
+        level=line.level,
+        kind=line.kind,
+        entry=entry,
+        base=line.base,
+        amount=amount,
+        currency=line.currency,
+        program_id=line.program_id,
+        occurred_at=at,
+        payable_at=payable_at,
+        trace=trace,
+    )
 
 
 def event_context(

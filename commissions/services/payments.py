@@ -8,16 +8,15 @@ the order is recorded and credits nothing.
 """
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from ..calculation import payment_credits
 from ..models import Commission, CommissionEntry, Event, EventKind, Order, OrderPayment
 from ..money import ZERO
-from .events import Intake, UnknownOrder, entries_brief, event_record
+from .events import Intake, entries_brief, line_entry, order_event_record
 
 
 def lines_credited_on_payment(order: Order) -> list[Commission]:
@@ -32,13 +31,8 @@ def lines_credited_on_payment(order: Order) -> list[Commission]:
 
 def payment_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
     """A customer's payment on an order: each line credited on payment gets its share."""
-    received_at = timezone.now()
-    at = data.get("occurred_at") or received_at
 
-    def handle(event: Event) -> dict:
-        order = Order.objects.select_for_update().filter(order_id=data["order_id"]).first()
-        if order is None:
-            raise UnknownOrder(data["order_id"])
+    def handle(event: Event, order: Order, at: datetime) -> dict:
         left = order.total - order.paid
         amount = data["amount"]
         if left <= ZERO:
@@ -60,33 +54,26 @@ def payment_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> In
             if share == ZERO:
                 continue
             line.credited += share
+            # Held as long as the line's program holds a commission, from the payment; at
+            # once when staff approved the line early.
+            hold = timedelta(days=0 if line.reviewed_by else line.trace.get("hold_days", 0))
+            trace = {
+                "payment": event.event_id,
+                "paid": str(amount),
+                "paid_before": str(order.paid),
+                "order_total": str(order.total),
+                "credit_of": line.pk,
+                "line": str(line.amount),
+                "completes_payment": order.paid + amount == order.total,
+            }
             rows.append(
-                Commission(
-                    partner_id=line.partner_id,
-                    order=order,
-                    clawback_of=line,
-                    level=line.level,
-                    kind=line.kind,
+                line_entry(
+                    line,
                     entry=CommissionEntry.CREDIT,
-                    base=line.base,
                     amount=share,
-                    currency=line.currency,
-                    program_id=line.program_id,
-                    occurred_at=at,
-                    # Held as long as the line's program holds a commission, from the
-                    # payment; at once when staff approved the line early.
-                    payable_at=at
-                    if line.reviewed_by
-                    else at + timedelta(days=line.trace.get("hold_days", 0)),
-                    trace={
-                        "payment": event.event_id,
-                        "paid": str(amount),
-                        "paid_before": str(order.paid),
-                        "order_total": str(order.total),
-                        "credit_of": line.pk,
-                        "line": str(line.amount),
-                        "completes_payment": order.paid + amount == order.total,
-                    },
+                    at=at,
+                    payable_at=at + hold,
+                    trace=trace,
                 )
             )
         Commission.objects.bulk_create(rows)
@@ -99,11 +86,4 @@ def payment_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> In
             "credits": entries_brief(rows),
         }
 
-    return event_record(
-        kind=EventKind.PAYMENT,
-        event_id=data["event_id"],
-        payload=payload,
-        occurred_at=at,
-        received_at=received_at,
-        handle=handle,
-    )
+    return order_event_record(kind=EventKind.PAYMENT, data=data, payload=payload, handle=handle)

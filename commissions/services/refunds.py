@@ -6,28 +6,24 @@ order with such lines cannot be refunded beyond what the customer paid.
 """
 
 from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from ..aggregates import money_sum
 from ..calculation import clawbacks, payment_clawbacks
 from ..models import Commission, CommissionEntry, Event, EventKind, Order, Refund
 from ..money import ZERO
 from ..webhooks import webhook_commission_clawed_back
-from .events import Intake, UnknownOrder, entries_brief, event_record
+from .events import Intake, entries_brief, line_entry, order_event_record
 
 
 def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
     """A refund or cancellation: each commission line gives back the refund's share (§5.4)."""
-    received_at = timezone.now()
-    at = data.get("occurred_at") or received_at
 
-    def handle(event: Event) -> dict:
-        order = Order.objects.select_for_update().filter(order_id=data["order_id"]).first()
-        if order is None:
-            raise UnknownOrder(data["order_id"])
+    def handle(event: Event, order: Order, at: datetime) -> dict:
         lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
         on_payment = any(line.credited is not None for line in lines)
         left = (order.paid if on_payment else order.total) - order.refunded
@@ -50,47 +46,29 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
         )
         at_order = [line for line in lines if line.credited is None]
         paid_lines = [line for line in lines if line.credited is not None]
-        common = {"refunded_before": order.refunded, "refund": amount, "currency": order.currency}
-        shares = dict(
-            zip(
-                [line.pk for line in at_order],
-                clawbacks(
-                    lines=[line.amount for line in at_order],
-                    taken=[-taken.get(line.pk, ZERO) for line in at_order],
-                    order_total=order.total,
-                    **common,
-                ),
-                strict=True,
-            )
-        )
-        if paid_lines:
-            shares.update(
-                zip(
-                    [line.pk for line in paid_lines],
-                    payment_clawbacks(
-                        credited=[line.credited for line in paid_lines],
-                        taken=[-taken.get(line.pk, ZERO) for line in paid_lines],
-                        paid=order.paid,
-                        **common,
-                    ),
-                    strict=True,
+        shares = {}
+        for some, rule in (
+            (at_order, partial(clawbacks, lines=[line.amount for line in at_order],
+                               order_total=order.total)),
+            (paid_lines, partial(payment_clawbacks, credited=[line.credited for line in paid_lines],
+                                 paid=order.paid)),
+        ):  # fmt: skip
+            if some:
+                got = rule(
+                    taken=[-taken.get(line.pk, ZERO) for line in some],
+                    refunded_before=order.refunded,
+                    refund=amount,
+                    currency=order.currency,
                 )
-            )
+                shares.update(zip([line.pk for line in some], got, strict=True))
         refund = Refund.objects.create(event=event, order=order, amount=amount, occurred_at=at)
         rows = [
-            Commission(
-                partner_id=line.partner_id,
-                order=order,
-                refund=refund,
-                clawback_of=line,
-                level=line.level,
-                kind=line.kind,
+            line_entry(
+                line,
                 entry=CommissionEntry.CLAWBACK,
-                base=line.base,
                 amount=share,
-                currency=line.currency,
-                program_id=line.program_id,
-                occurred_at=at,
+                refund=refund,
+                at=at,
                 payable_at=line.payable_at,  # pending or payable with the line it takes back
                 trace={
                     "refund": event.event_id,
@@ -114,11 +92,4 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
             "clawbacks": entries_brief(rows),
         }
 
-    return event_record(
-        kind=EventKind.REFUND,
-        event_id=data["event_id"],
-        payload=payload,
-        occurred_at=at,
-        received_at=received_at,
-        handle=handle,
-    )
+    return order_event_record(kind=EventKind.REFUND, data=data, payload=payload, handle=handle)
