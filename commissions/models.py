@@ -332,17 +332,18 @@ class Commission(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [
-            # Covering (PostgreSQL): ledger sums read the index alone, not the table.
+            # Covering (PostgreSQL): ledger sums read the index alone, not the table
+            # (`credited`: the ledger's filter, `CommissionQuerySet.ledger`).
             models.Index(
                 fields=["partner", "occurred_at"],
-                include=["amount", "entry", "currency"],
+                include=["amount", "entry", "currency", "credited"],
                 name="commission_partner_at_idx",
             ),
             # Covering too: payouts and the ledger report's grand totals sum the unpaid
             # entries from the index alone.
             models.Index(
                 fields=["partner", "occurred_at"],
-                include=["amount", "currency", "payable_at"],
+                include=["amount", "currency", "payable_at", "credited"],
                 condition=models.Q(payment__isnull=True),
                 name="commission_unpaid_idx",
             ),
@@ -350,12 +351,12 @@ class Commission(models.Model):
             # partner (commissions.filters.ledger_grand_totals).
             models.Index(
                 fields=["occurred_at"],
-                include=["partner", "entry", "amount", "currency"],
+                include=["partner", "entry", "amount", "currency", "credited"],
                 name="commission_at_idx",
             ),
             models.Index(
                 fields=["occurred_at"],
-                include=["partner", "amount", "currency"],
+                include=["partner", "amount", "currency", "credited"],
                 condition=models.Q(entry="clawback"),
                 name="commission_clawback_at_idx",
             ),

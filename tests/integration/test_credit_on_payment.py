@@ -13,7 +13,9 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from commissions.ledger import partner_ledger
-from commissions.models import Commission, Event, Order, OrderPayment, Refund
+from commissions.lifecycle import commissions_reject
+from commissions.models import Commission, Event, Order, OrderPayment, PayoutMethod, Refund
+from commissions.payouts import payout_batch_create
 from partners.models import CreditOn
 from partners.services.api_keys import api_key_create
 from partners.services.defaults import defaults_update
@@ -411,3 +413,42 @@ def test_the_importer_records_payment_lines(tmp_path):
     # p1: salesrep 100 x 550/1100 = 50.00; p2 (600.00 of the 550.00 left) is refused.
     assert line("salesrep").credited == D("50.00")
     assert Order.objects.get().paid == D("550.00")
+
+
+@pytest.mark.django_db
+def test_a_payout_pays_only_what_was_credited(api):
+    setup_shop()
+    order(api, day=1)
+    # 550.00 of 1,100.00: salesrep 100 x 550/1100 = 50.00, mother 50 x 550/1100 = 25.00.
+    credits(pay(api, "pay-1", "550.00", day=2))
+
+    batch = payout_batch_create(
+        start=date(2026, 3, 1), end=date(2026, 3, 31), method=PayoutMethod.EARNED_IN_RANGE
+    )
+
+    paid = {p.partner.code: p.amount for p in batch.payments.select_related("partner")}
+    assert paid == {"salesrep": D("50.00"), "mother": D("25.00")}
+    # The lines themselves stay unpaid: only their credits are ledger entries.
+    assert not Commission.objects.filter(entry="commission", payment__isnull=False).exists()
+    # The rest, credited later, is owed again.
+    credits(pay(api, "pay-2", "550.00", day=3))
+    assert partner_ledger(line("salesrep").partner, currency="USD").ending_balance == D("50.00")
+
+
+@pytest.mark.django_db
+def test_a_rejected_line_loses_what_was_credited_and_is_credited_no_more(api):
+    setup_shop()
+    order(api, day=1)
+    # salesrep 100 x 440/1100 = 40.00 credited, then rejected: -40.00.
+    credits(pay(api, "pay-1", "440.00", day=2))
+    [rejection] = commissions_reject(ids=[line("salesrep").pk], reason="Fraud")
+
+    assert rejection.amount == D("-40.00")
+    # The rest of the payments credit mother only (50 - 20.00 = 30.00 completes her line).
+    assert credits(pay(api, "pay-2", "660.00", day=3)) == {"mother": "30.00"}
+    ledger = partner_ledger(line("salesrep").partner, currency="USD")
+    assert (ledger.earned, ledger.rejections, ledger.ending_balance) == (
+        D("40.00"),
+        D("40.00"),
+        D("0.00"),
+    )
