@@ -452,3 +452,21 @@ def test_a_rejected_line_loses_what_was_credited_and_is_credited_no_more(api):
         D("40.00"),
         D("0.00"),
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("levels", [1, 2], ids=["one-line", "two-lines"])
+def test_a_payment_costs_the_same_queries_whatever_its_lines(
+    api, levels, django_assert_max_num_queries
+):
+    setup_shop()
+    if levels == 1:
+        defaults_update(data={"levels": 1}, acting_user=None)
+    order(api)
+
+    # The key; BEGIN; the event; the order (locked); its lines; the payment; the credits;
+    # the lines' credited; the order's paid; the partners' codes; the result; COMMIT.
+    with django_assert_max_num_queries(13):
+        response = pay(api, "pay-1", "300.00", day=2)
+
+    assert len(credits(response)) == levels
