@@ -7,6 +7,7 @@ order with such lines cannot be refunded beyond what the customer paid.
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -20,13 +21,19 @@ from ..webhooks import webhook_commission_clawed_back
 from .events import Intake, entries_brief, line_entry, order_event_record
 
 
+def left_to_refund(order: Order, *, credited_on_payment: bool) -> Decimal:
+    """What may still be refunded on the order: its total, or, when some of its lines are
+    credited on payment, what the customer paid; less what was refunded."""
+    return (order.paid if credited_on_payment else order.total) - order.refunded
+
+
 def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
     """A refund or cancellation: each commission line gives back the refund's share (§5.4)."""
 
     def handle(event: Event, order: Order, at: datetime) -> dict:
         lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
         on_payment = any(line.credited is not None for line in lines)
-        left = (order.paid if on_payment else order.total) - order.refunded
+        left = left_to_refund(order, credited_on_payment=on_payment)
         amount = data.get("amount")
         amount = left if amount is None else amount
         if left <= ZERO:

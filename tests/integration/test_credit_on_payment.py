@@ -470,3 +470,22 @@ def test_a_payment_costs_the_same_queries_whatever_its_lines(
         response = pay(api, "pay-1", "300.00", day=2)
 
     assert len(credits(response)) == levels
+
+
+@pytest.mark.django_db
+def test_the_order_page_shows_what_was_credited(api, staff_client):
+    setup_shop()
+    order(api)
+    # 550.00 of 1,100.00: salesrep 50.00 and mother 25.00 credited, 75.00 earned.
+    credits(pay(api, "pay-1", "550.00", day=2))
+
+    page = staff_client.get("/staff/orders/order-1/").content.decode()
+
+    assert 'id="credits"' in page
+    assert "550.00 of 1,100.00 USD paid" in page
+    assert "50.00 credited" in page
+    assert "2 lines, 75.00 USD" in page
+    # What may be refunded is what was paid: 550.00 - 100.00 = 450.00.
+    clawbacks(refund(api, "refund-1", "100.00", day=3))
+    page = staff_client.get("/staff/orders/order-1/").content.decode()
+    assert "Left to refund: 450.00 USD" in page
