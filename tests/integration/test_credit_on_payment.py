@@ -383,6 +383,29 @@ def test_the_staff_program_page_edits_credit_on(staff_client):
     form = staff_client.get(f"/staff/programs/{program.pk}/edit/")
     assert 'name="credit_on"' in form.content.decode()
 
+    # The form as the page fills it in, with the timing changed.
+    posted = {f.html_name: "" if f.value() is None else f.value() for f in form.context["form"]}
+    posted["credit_on"] = "payment"
+    response = staff_client.post(f"/staff/programs/{program.pk}/edit/", posted)
+
+    assert response.status_code == 302, response.context["form"].errors
+    program.refresh_from_db()
+    assert program.credit_on == CreditOn.PAYMENT
+    page = staff_client.get(f"/staff/programs/{program.pk}/").content.decode()
+    assert "Credits commissions on customer payment" in page
+
+
+@pytest.mark.django_db
+def test_partners_may_not_write_programs_or_payments(client, api):
+    """The program page is staff-only; a payment needs an API key or staff."""
+    program = setup_shop()
+    assert client.get(f"/staff/programs/{program.pk}/edit/").status_code == 302  # to the login
+    response = client.post(
+        PAYMENTS, {"event_id": "p", "order_id": "order-1", "amount": "1.00"}, "application/json"
+    )
+    assert response.status_code in (401, 403)
+    assert not OrderPayment.objects.exists()
+
 
 @pytest.mark.django_db
 def test_the_importer_records_payment_lines(tmp_path):
