@@ -317,9 +317,9 @@ CHAIN_PROGRAM = (
     "unused_sale_percent",
 )
 CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_percent")
-# Of the paying program, after its hold days: its priority and `pays_default`; then how many
-# programs the partner is enrolled in and whether its program has product rates (either of
-# which sends the chain to `_chains_programs` for the rest, SPEC §10).
+# Of the paying program, after its hold days: its priority, `pays_default` and `credit_on`;
+# then how many programs the partner is enrolled in and whether its program has product rates
+# (either of which sends the chain to `_chains_programs` for the rest, SPEC §10).
 CHAIN_PROGRAM_MORE = ("priority", "pays_default", "credit_on")
 ENGINE_DEFAULTS = (
     "partner_selection",

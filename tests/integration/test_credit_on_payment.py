@@ -15,8 +15,9 @@ from rest_framework.test import APIClient
 from commissions.ledger import partner_ledger
 from commissions.lifecycle import commissions_reject
 from commissions.models import Commission, Event, Order, OrderPayment, PayoutMethod, Refund
+from commissions.partner_figures import partners_with_figures
 from commissions.payouts import payout_batch_create
-from partners.models import CreditOn
+from partners.models import CreditOn, Enrollment, Partner, ProductRate, ProductRateLevel
 from partners.services.api_keys import api_key_create
 from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory
@@ -193,9 +194,6 @@ def test_the_ledger_counts_what_was_credited_on_the_payments_date(api):
     )
     assert [(e["entry"], e["amount"]) for e in day_three["entries"]] == [("credit", "50.00")]
     # The staff partner list's balance and the report's totals count the same.
-    from commissions.partner_figures import partners_with_figures
-    from partners.models import Partner
-
     figures = partners_with_figures(Partner.objects.filter(code="salesrep")).get()
     assert (figures.earned_total, figures.balance) == (D("50.00"), D("50.00"))
 
@@ -512,3 +510,44 @@ def test_the_order_page_shows_what_was_credited(api, staff_client):
     clawbacks(refund(api, "refund-1", "100.00", day=3))
     page = staff_client.get("/staff/orders/order-1/").content.decode()
     assert "Left to refund: 450.00 USD" in page
+
+
+@pytest.mark.django_db
+def test_an_order_paid_by_two_programs_credits_only_the_lines_of_the_one_on_payment(api):
+    """salesrep is enrolled in "Kits" (priority 1, credits at the order, pays only sku KIT:
+    20 %) and "Main" (credits on payment, 10 %): the KIT item (500.00) earns 100.00 at the
+    order, the other (500.00) earns 50.00, credited as the customer pays. Total 1,000.00;
+    a payment of 400.00 credits 50 x 400/1000 = 20.00; a refund of 100.00 (of the 400.00
+    paid) takes back 100 x 100/1000 = 10.00 from the Kits line and 20 x 100/400 = 5.00
+    from the Main line."""
+    main = setup_shop()
+    kits = ProgramFactory(
+        priority=0, levels=2, payout_on_sale=True, payout_percent=True, pays_default=False
+    )
+    product = ProductRate.objects.create(program=kits, sku="KIT")
+    ProductRateLevel.objects.create(product_rate=product, level=1, sale_percent=D("20"))
+    Enrollment.objects.create(partner=Partner.objects.get(code="salesrep"), program=kits)
+    body = {
+        "event_id": "order-1",
+        "contact": {"email": "ada@example.com"},
+        "items": [
+            {"sku": "KIT", "quantity": 1, "unit_price": "500.00"},
+            {"sku": "B", "quantity": 1, "unit_price": "500.00"},
+        ],
+        "sale_partner": "salesrep",
+        "occurred_at": DAY.format(1),
+    }
+    assert api.post(ORDERS, body, format="json").status_code == 201
+    lines = {c.program_id: c for c in Commission.objects.filter(partner__code="salesrep", level=1)}
+    assert (lines[kits.pk].amount, lines[kits.pk].credited) == (D("100.00"), None)
+    assert (lines[main.pk].amount, lines[main.pk].credited) == (D("50.00"), D("0.00"))
+
+    assert credits(pay(api, "pay-1", "400.00", day=2)) == {"salesrep": "20.00", "mother": "10.00"}
+    taken = clawbacks(refund(api, "refund-1", "100.00", day=3))
+
+    assert sorted(
+        Commission.objects.filter(entry="clawback", partner__code="salesrep").values_list(
+            "amount", flat=True
+        )
+    ) == [D("-10.00"), D("-5.00")]
+    assert taken["mother"] == "-2.50"
