@@ -57,7 +57,9 @@ from .serializers import (
     NotificationSerializer,
     OrderEventSerializer,
     OrderResultSerializer,
+    PaymentEventSerializer,
     PaymentMarkSerializer,
+    PaymentResultSerializer,
     PayoutBatchSerializer,
     ReferralSerializer,
     RefundEventSerializer,
@@ -69,6 +71,7 @@ from .serializers import (
 from .services.contacts import normalise_email, referral_add_manual
 from .services.events import Intake, UnknownOrder, event_result
 from .services.orders import order_record
+from .services.payments import payment_record
 from .services.refunds import refund_record
 from .services.web_forms import web_form_record
 
@@ -132,14 +135,19 @@ class OrderEventView(EventView):
     record = staticmethod(order_record)
 
 
-@extend_schema(
-    request=RefundEventSerializer,
-    responses={
-        201: RefundResultSerializer,
-        200: RefundResultSerializer,
-        404: OpenApiResponse(description="No order was recorded with this order_id."),
-    },
-)
+def _order_event_schema(request, response):
+    """An event that names an order: 404 when that order was never recorded."""
+    return extend_schema(
+        request=request,
+        responses={
+            201: response,
+            200: response,
+            404: OpenApiResponse(description="No order was recorded with this order_id."),
+        },
+    )
+
+
+@_order_event_schema(RefundEventSerializer, RefundResultSerializer)
 class RefundEventView(EventView):
     """A refund or cancellation of an order: proportional clawbacks of its commissions."""
 
@@ -147,6 +155,17 @@ class RefundEventView(EventView):
     write_permission = "commissions.add_refund"
     serializer_class = RefundEventSerializer
     record = staticmethod(refund_record)
+
+
+@_order_event_schema(PaymentEventSerializer, PaymentResultSerializer)
+class PaymentEventView(EventView):
+    """A customer's payment on an order: the commissions of programs that credit on payment
+    are credited their share."""
+
+    kind = EventKind.PAYMENT
+    write_permission = "commissions.add_orderpayment"
+    serializer_class = PaymentEventSerializer
+    record = staticmethod(payment_record)
 
 
 class CommissionFilter(django_filters.FilterSet):

@@ -34,8 +34,8 @@ from referral_program.db import execute
 from .aggregates import money_sum
 from .ledger import day_after, day_start
 from .models import (
+    EARNED_ENTRIES,
     Commission,
-    CommissionEntry,
     Order,
     Payment,
     PayoutBatch,
@@ -201,7 +201,8 @@ def _per_day(period: Period) -> dict[str, dict[date, DayFigures]]:
         got = days[row["currency"]][row["day"]]
         got.orders, got.revenue = row["n"], row["revenue"]
     entries = (
-        Commission.objects.filter(_days(both, "occurred_at"))
+        Commission.objects.ledger()
+        .filter(_days(both, "occurred_at"))
         .annotate(day=TruncDate("occurred_at"))
         .values("day", "currency", "entry")
         .annotate(total=money_sum("amount"))
@@ -209,10 +210,10 @@ def _per_day(period: Period) -> dict[str, dict[date, DayFigures]]:
     )
     for row in entries:
         got = days[row["currency"]][row["day"]]
-        if row["entry"] == CommissionEntry.COMMISSION:
-            got.earned = row["total"]
+        if row["entry"] in EARNED_ENTRIES:
+            got.earned += row["total"]
         else:
-            got.clawed_back = -row["total"]
+            got.clawed_back -= row["total"]
     payments = (
         Payment.objects.filter(_days(both, "paid_at"))
         .annotate(day=TruncDate("paid_at"))
@@ -234,7 +235,7 @@ def _per_day(period: Period) -> dict[str, dict[date, DayFigures]]:
 OWED_SQL = """
 SELECT currency, SUM(balance), COUNT(*) FROM (
     SELECT {currency} AS currency, ROUND(SUM({amount}), 2) AS balance
-    FROM {table} WHERE {payment} IS NULL GROUP BY {partner}, {currency}
+    FROM {table} WHERE {payment} IS NULL AND {credited} IS NULL GROUP BY {partner}, {currency}
 ) AS balances WHERE balance > 0 GROUP BY currency
 """
 
@@ -254,6 +255,7 @@ def owed_now() -> dict[str, Owed]:
             ("amount", "amount"),
             ("payment", "payment"),
             ("partner", "partner"),
+            ("credited", "credited"),  # the ledger's entries: `CommissionQuerySet.ledger`
         )
     }
     sql = OWED_SQL.format(table=quote(Commission._meta.db_table), **names)
@@ -310,7 +312,8 @@ def top_partners(period: Period, *, limit: int = TOP_PARTNERS) -> list[TopPartne
     """The partners who earned most in the period (commission entries, before clawbacks),
     with the orders and referred revenue they were the sale partner of. Three queries."""
     earned = list(
-        Commission.objects.filter(_days(period, "occurred_at"), entry=CommissionEntry.COMMISSION)
+        Commission.objects.ledger()
+        .filter(_days(period, "occurred_at"), entry__in=EARNED_ENTRIES)
         .values("partner_id", "currency")
         .annotate(total=money_sum("amount"))
         .order_by("-total", "partner_id")[:limit]

@@ -48,6 +48,8 @@ def explain(*, trace: dict, kind: str, level: int, at: datetime) -> str:
     clicked, 3 days before the order." `at` is when the commission was earned."""
     if "refund" in trace:
         return f"Taken back because order refund {trace['refund']} returned {trace['refunded']}."
+    if "payment" in trace:
+        return f"Credited because the customer paid {trace['paid']} of the order."
     if level == 1:
         why = _why(trace.get("attribution", {}), at, "order")
         rate = trace.get("rates", {}).get("rate", "")
@@ -250,6 +252,14 @@ def explain_attribution(*, trace: dict, at: datetime, event: str = "the order") 
 def explain_staff(*, trace: dict, kind: str, level: int, at: datetime, credited: str = "") -> str:
     """A commission or clawback line for staff. `credited` is the code of the partner the
     order credited (level 1 of the line's chain); `at` is when the line was made."""
+    if "payment" in trace:
+        paid, total = trace.get("paid", "?"), trace.get("order_total", "?")
+        last = ", the last: it credits what was left" if trace.get("completes_payment") else ""
+        return (
+            f"Credit: the customer's payment {trace['payment']} of {paid} (order total "
+            f"{total}){last}. The line of {trace.get('line', '?')} is credited as the customer "
+            "pays."
+        )
     if "refund" in trace:
         return f"Clawback: {clawback_words(trace)}"
     why = _staff_why(trace.get("attribution", {}), at, "the order")

@@ -37,6 +37,7 @@ from .forms import DateInput, DateRangeCheckForm
 from .ledger import LEDGER_FIGURES, LIFECYCLE_FIGURES, day_after, day_start
 from .lifecycle import status_filter
 from .models import (
+    EARNED_ENTRIES,
     Commission,
     CommissionEntry,
     CommissionStatus,
@@ -260,8 +261,8 @@ def activity_annotate(partners: QuerySet, *, start: date | None, end: date | Non
         order_count=count_per_row(orders, "sale_partner"),
         sales_total=total_per_row(orders, "sale_partner", "base"),
         earned_total=total_per_row(
-            Commission.objects.filter(
-                in_days("occurred_at", start, end), entry=CommissionEntry.COMMISSION
+            Commission.objects.ledger().filter(
+                in_days("occurred_at", start, end), entry__in=EARNED_ENTRIES
             ),
             "partner",
             "amount",
@@ -362,7 +363,7 @@ def _held(chosen: Q, after: datetime | None, at: datetime) -> QuerySet:
     """The unpaid entries up to the end of the range, split into pending and payable at
     `at` (SPEC §11), as `ledger_totals` sums them."""
     return _branch(
-        Commission.objects.filter(
+        Commission.objects.ledger().filter(
             chosen, Q(occurred_at__lt=after) if after else Q(), payment__isnull=True
         ),
         pending=_total(Q(payable_at__gt=at)),
@@ -377,9 +378,9 @@ def _branches_from_the_start(
     in_range = Q(occurred_at__gte=start_at) if start_at else Q()
     return [
         _branch(
-            Commission.objects.filter(chosen, Q(occurred_at__lt=after) if after else Q()),
+            Commission.objects.ledger().filter(chosen, Q(occurred_at__lt=after) if after else Q()),
             entries_before=_total(Q(occurred_at__lt=start_at)) if start_at else NOTHING,
-            earned=_total(in_range & Q(entry=CommissionEntry.COMMISSION)),
+            earned=_total(in_range & Q(entry__in=EARNED_ENTRIES)),
             clawed=_total(in_range & Q(entry=CommissionEntry.CLAWBACK)),
             rejected=_total(in_range & Q(entry=CommissionEntry.REJECTION)),
         ),
@@ -398,12 +399,13 @@ def _branches_from_the_end(
     the clawbacks up to its end, and the entries after it), and the payments made from the
     start of the range on (without a start: all of them)."""
     up_to_end = Q(occurred_at__lt=after) if after else Q()
-    branches = [_branch(Commission.objects.filter(chosen, payment__isnull=True), unpaid=_total())]
+    entries = Commission.objects.ledger()
+    branches = [_branch(entries.filter(chosen, payment__isnull=True), unpaid=_total())]
     if start_at:
         branches.append(
             _branch(
-                Commission.objects.filter(chosen, occurred_at__gte=start_at),
-                earned=_total(up_to_end & Q(entry=CommissionEntry.COMMISSION)),
+                entries.filter(chosen, occurred_at__gte=start_at),
+                earned=_total(up_to_end & Q(entry__in=EARNED_ENTRIES)),
                 clawed=_total(up_to_end & Q(entry=CommissionEntry.CLAWBACK)),
                 rejected=_total(up_to_end & Q(entry=CommissionEntry.REJECTION)),
                 entries_after=_total(Q(occurred_at__gte=after)) if after else NOTHING,
@@ -411,7 +413,7 @@ def _branches_from_the_end(
         )
     else:
         taken = [CommissionEntry.CLAWBACK, CommissionEntry.REJECTION]
-        clawbacks = Commission.objects.filter(chosen, up_to_end, entry__in=taken)
+        clawbacks = entries.filter(chosen, up_to_end, entry__in=taken)
         branches.append(
             _branch(
                 clawbacks,
@@ -420,7 +422,7 @@ def _branches_from_the_end(
             )
         )
         if after:
-            later = Commission.objects.filter(chosen, occurred_at__gte=after)
+            later = entries.filter(chosen, occurred_at__gte=after)
             branches.append(_branch(later, entries_after=_total()))
     payments = Payment.objects.filter(chosen, Q(paid_at__gte=start_at) if start_at else Q())
     branches.append(

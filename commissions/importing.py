@@ -1,8 +1,9 @@
 """Backfills: events from a JSON Lines file, through the same rules as the API (issue 6).
 
 Every line is one event, the JSON the API takes, with its kind named by `"kind"`
-(`web_form`, `order`, `refund`) or, when left out, read from its shape (`items`: an order;
-`order_id` without `contact`: a refund; otherwise a web form). Imported events email
+(`web_form`, `order`, `refund`, `payment`) or, when left out, read from its shape (`items`:
+an order; `order_id` without `contact`: a refund; otherwise a web form: a payment is always
+named). Imported events email
 nobody and log no notification (SPEC §5.6): the summary counts the emails skipped.
 Re-running a file records nothing twice (event ids).
 
@@ -22,8 +23,9 @@ The file is read in batches of lines (`--batch-size`). Per batch, on PostgreSQL:
    events first (their unique constraint stops any copy that the API recorded meanwhile:
    the batch is then worked out again without it), the contacts in one upsert, the rest
    by COPY.
-3. Refunds go one by one through the API's service (`refund_record`), after the batch's
-   orders: a refund may name an order of the same batch, but not one of a later line.
+3. Refunds and customer payments (the events that name an order, `AFTER_ORDERS`) go one by
+   one through the API's services (`refund_record`, `payment_record`), in file order, after
+   the batch's orders: they may name an order of the same batch, but not one of a later line.
 
 On other databases (SQLite, for trying things out) web forms and orders go one by one
 through the services too, in file order.
@@ -113,6 +115,7 @@ from .services.contacts import REFERRAL_FIELDS, contact_conflict_sql, history_en
 from .services.events import UnknownOrder
 from .services.notifications import emails_wanted
 from .services.orders import order_record
+from .services.payments import payment_record
 from .services.refunds import refund_record
 from .services.web_forms import web_form_record
 from .webhooks import WebhookEventType, active_endpoints, webhook_commission_created
@@ -121,12 +124,17 @@ RULES: dict[str, validation.Record] = {
     EventKind.WEB_FORM: validation.WEB_FORM,
     EventKind.ORDER: validation.ORDER,
     EventKind.REFUND: validation.REFUND,
+    EventKind.PAYMENT: validation.PAYMENT,
 }
 RECORDERS: dict[str, Callable] = {
     EventKind.WEB_FORM: web_form_record,
     EventKind.ORDER: order_record,
     EventKind.REFUND: refund_record,
+    EventKind.PAYMENT: payment_record,
 }
+# The events that name an order: recorded one by one through their service, after the
+# batch's web forms and orders, in file order (they can still fail when recorded).
+AFTER_ORDERS = frozenset({EventKind.REFUND, EventKind.PAYMENT})
 DEFAULT_BATCH_SIZE = 2000
 MAX_BATCH_SIZE = 20_000
 RECORDED, DUPLICATE, VALID, FAILED = "recorded", "duplicate", "valid", "failed"
@@ -401,17 +409,17 @@ def batch_prepare(batch: list[Line], *, dry_run: bool, writing: "_Work | None" =
             line.data = RULES[line.kind].validate(line.payload, partners)
         except validation.Invalid as error:
             line.errors = error.detail
-            if line.kind != EventKind.REFUND:  # a refund's copy may follow: decided below
+            if line.kind not in AFTER_ORDERS:  # a refund's copy may follow: decided below
                 line.outcome = FAILED
             continue
-        if line.kind != EventKind.REFUND:  # refunds can still fail when recorded
+        if line.kind not in AFTER_ORDERS:  # refunds can still fail when recorded
             accepted.add(line.key)
     if dry_run:
         for line in parsed:
             if line.outcome is None:
                 line.outcome = FAILED if line.errors else VALID
         return _Work(lines=batch)
-    intake = [line for line in parsed if line.outcome is None and line.kind != EventKind.REFUND]
+    intake = [line for line in parsed if line.outcome is None and line.kind not in AFTER_ORDERS]
     work = _Work(lines=batch, intake=intake, accepted=accepted)
     if intake and db().vendor == "postgresql":
         carried = writing.batch if writing and writing.batch else None
@@ -442,7 +450,7 @@ class _Work:
             self.batch.prepare()
 
     def commit(self) -> None:
-        """Write the web forms and orders, then record the refunds one by one."""
+        """Write the web forms and orders, then record the refunds and payments one by one."""
         if self.batch is not None:
             try:
                 self.batch.write()
@@ -458,7 +466,7 @@ class _Work:
 
 def _record_one(line: Line) -> None:
     """One event through its service, as the API records it."""
-    options = {} if line.kind == EventKind.REFUND else {"notify": False}
+    options = {} if line.kind in AFTER_ORDERS else {"notify": False}
     try:
         intake = RECORDERS[line.kind](data=line.data, payload=line.payload, **options)
     except (ValidationError, UnknownOrder) as error:
@@ -477,14 +485,15 @@ def _errors(error: Exception) -> dict:
 
 
 def _refunds(batch: list[Line]) -> None:
-    """The batch's refunds, in file order, after its orders; a refund naming an order of a
-    later line fails as the API would have answered it (the order was not there yet)."""
+    """The batch's refunds and payments, in file order, after its orders; one naming an
+    order of a later line fails as the API would have answered it (the order was not there
+    yet)."""
     later_orders = {
         line.payload["event_id"]: line.number
         for line in batch
         if line.kind == EventKind.ORDER and line.outcome == RECORDED
     }
-    refunds = [line for line in batch if line.kind == EventKind.REFUND and line.outcome is None]
+    refunds = [line for line in batch if line.kind in AFTER_ORDERS and line.outcome is None]
     # A bad copy of a refund recorded before is answered before validation (a duplicate).
     stored = _events_recorded([line for line in refunds if line.errors is not None])
     recorded = set()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from partners.models import Partner
 
 from .aggregates import money_sum
-from .models import Commission, CommissionEntry, Payment
+from .models import EARNED_ENTRIES, Commission, CommissionEntry, Payment
 from .money import ZERO
 
 # A ledger's figures (SPEC §5.5), in the order reports show them; then SPEC §11's: the
@@ -85,11 +85,12 @@ def ledger_totals(
     in_range = _in_range("occurred_at", start, end)
     unpaid = Q(payment__isnull=True) & _in_range("occurred_at", None, end)
     commissions = (
-        Commission.objects.filter(partner_id__in=partner_ids)
+        Commission.objects.ledger()
+        .filter(partner_id__in=partner_ids)
         .values("partner_id", "currency")
         .annotate(
             before=_sum("amount", _before("occurred_at", start)),
-            earned=_sum("amount", in_range & Q(entry=CommissionEntry.COMMISSION)),
+            earned=_sum("amount", in_range & Q(entry__in=EARNED_ENTRIES)),
             clawed=_sum("amount", in_range & Q(entry=CommissionEntry.CLAWBACK)),
             rejected=_sum("amount", in_range & Q(entry=CommissionEntry.REJECTION)),
             pending=_sum("amount", unpaid & Q(payable_at__gt=at)),
@@ -147,9 +148,11 @@ def partner_ledger(
 def ledger_commissions(
     partner: Partner, *, start: date | None = None, end: date | None = None
 ) -> QuerySet[Commission]:
-    """The partner's commission and clawback lines in the range, oldest first."""
+    """The partner's ledger entries in the range, oldest first: commission lines, credits
+    of the lines credited on payment, clawbacks and rejections."""
     return (
-        Commission.objects.filter(partner=partner)
+        Commission.objects.ledger()
+        .filter(partner=partner)
         .filter(_in_range("occurred_at", start, end))
         .select_related("order")
         .order_by("occurred_at", "id")

@@ -146,9 +146,17 @@ def commissions_reject(
         .annotate(total=money_sum("amount"))
         .values_list("clawback_of", "total")
     )
+    # What the ledger still counts of each line: the line less its clawbacks; a line credited
+    # on payment (SPEC §10) counts only through its credits, which `taken` holds too.
+    left = {
+        line.pk: (line.amount if line.credited is None else ZERO) + taken.get(line.pk, ZERO)
+        for line in lines
+    }
     errors = []
     for line in lines:
-        error = rejection_error(line, left=line.amount + taken.get(line.pk, ZERO), at=at)
+        # A line credited on payment may be rejected before anything was credited.
+        unsettled = left[line.pk] if line.credited is None else line.amount
+        error = rejection_error(line, left=unsettled, at=at)
         if error:
             errors.append(error if len(lines) == 1 else f"Commission {line.pk}: {error}")
     if errors:
@@ -163,7 +171,7 @@ def commissions_reject(
             kind=line.kind,
             entry=CommissionEntry.REJECTION,
             base=line.base,
-            amount=-(line.amount + taken.get(line.pk, ZERO)),
+            amount=-left[line.pk],
             currency=line.currency,
             program_id=line.program_id,
             program_version_id=line.program_version_id,

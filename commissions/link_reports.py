@@ -160,6 +160,7 @@ def link_report(
             "kind",
             "currency",
             "amount",
+            "credited",
             "taken_back",
             KeyTextTransform("source", "order__sale_trace"),
             KeyTextTransform("ref", "order__sale_trace"),
@@ -171,7 +172,10 @@ def link_report(
     order_rows = [(at.date(), source, ref) for at, source, ref in orders]
     lead_rows = [(trace_click(source, None), ref) for source, ref in leads]
     line_rows = []
-    for kind, currency, amount, taken_back, sale_src, sale_ref, lead_src, first, lead_ref in lines:
+    for kind, currency, line, credited, taken_back, *traces in lines:
+        sale_src, sale_ref, lead_src, first, lead_ref = traces
+        # A line credited on payment counts through its credits, which `taken_back` holds.
+        amount = line if credited is None else ZERO
         if kind == "sale":
             line_rows.append((trace_click(sale_src, None), sale_ref, currency, amount, taken_back))
         else:

@@ -1,5 +1,7 @@
 """Contacts and their referral history (SPEC §4)."""
 
+from decimal import Decimal
+
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -83,6 +85,7 @@ class EventKind(models.TextChoices):
     WEB_FORM = "web_form", "Web form"
     ORDER = "order", "Order"
     REFUND = "refund", "Refund"
+    PAYMENT = "payment", "Customer payment"
 
 
 class Event(models.Model):
@@ -144,6 +147,12 @@ class Order(models.Model):
     base = money_field(help_text="Items less discount, never below 0: what percentages apply to.")
     total = money_field(help_text="Base + shipping + tax: what the customer paid.")
     refunded = money_field(default=0)
+    # A database default: the intake's and the importer's hand-written inserts leave it out.
+    paid = money_field(
+        default=0,
+        db_default=0,
+        help_text="What the customer has paid so far (payment events, SPEC §10).",
+    )
     ip = models.GenericIPAddressField(null=True, blank=True)
     lead_partner = models.ForeignKey(
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lead_orders"
@@ -199,6 +208,22 @@ class Refund(models.Model):
         return f"{self.amount} of {self.order}"
 
 
+class OrderPayment(models.Model):
+    """A customer's payment on an order (SPEC §10 "Credit timing"): it credits the lines of
+    the programs that credit on payment their share, and nothing on the others."""
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="order_payment")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    amount = money_field()
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} paid on {self.order}"
+
+
 class CommissionKind(models.TextChoices):
     LEAD = "lead", "Lead"
     SALE = "sale", "Sale"
@@ -209,6 +234,23 @@ class CommissionEntry(models.TextChoices):
     CLAWBACK = "clawback", "Clawback"
     # Staff rejected the line it points at (SPEC §11): minus what was left of it, with the reason.
     REJECTION = "rejection", "Rejection"
+    # A customer's payment credited the line it points at (a program that credits on
+    # payment, SPEC §10): its share of the line, on the payment's date.
+    CREDIT = "credit", "Credit"
+
+
+# The entries a ledger counts as earned: the lines credited in full at the order, and the
+# credits of the lines credited on payment.
+EARNED_ENTRIES = (CommissionEntry.COMMISSION, CommissionEntry.CREDIT)
+
+
+class CommissionQuerySet(models.QuerySet):
+    def ledger(self) -> "CommissionQuerySet":
+        """The entries that count for money earned and owed (ledgers, balances, reports,
+        payouts): all but the lines of programs that credit on payment, which count through
+        their credit entries, each on its payment's date (SPEC §10). Every sum of money
+        earned or owed reads its rows through this one filter."""
+        return self.filter(credited__isnull=True)
 
 
 class CommissionStatus(models.TextChoices):
@@ -243,6 +285,7 @@ class Commission(models.Model):
         related_name="clawbacks",
         db_index=False,
     )
+    # The line a clawback, rejection or credit entry takes back or credits.
     clawback_of = models.ForeignKey(
         "self",
         null=True,
@@ -256,6 +299,13 @@ class Commission(models.Model):
     entry = models.CharField(max_length=10, choices=CommissionEntry.choices)
     base = money_field()
     amount = money_field(help_text="Positive for a commission, negative for a clawback.")
+    credited = money_field(
+        null=True,
+        blank=True,
+        help_text="A line of a program that credits on payment: what the customer's payments "
+        "have credited of it so far (its credit entries). Empty on every other row: a line "
+        "credited in full at the order, and every other entry.",
+    )
     currency = models.CharField(max_length=3)
     program = models.ForeignKey(
         "partners.Program", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -297,20 +347,23 @@ class Commission(models.Model):
         db_index=False,
     )
 
+    objects = CommissionQuerySet.as_manager()
+
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [
-            # Covering (PostgreSQL): ledger sums read the index alone, not the table.
+            # Covering (PostgreSQL): ledger sums read the index alone, not the table
+            # (`credited`: the ledger's filter, `CommissionQuerySet.ledger`).
             models.Index(
                 fields=["partner", "occurred_at"],
-                include=["amount", "entry", "currency"],
+                include=["amount", "entry", "currency", "credited"],
                 name="commission_partner_at_idx",
             ),
             # Covering too: payouts and the ledger report's grand totals sum the unpaid
             # entries from the index alone.
             models.Index(
                 fields=["partner", "occurred_at"],
-                include=["amount", "currency", "payable_at"],
+                include=["amount", "currency", "payable_at", "credited"],
                 condition=models.Q(payment__isnull=True),
                 name="commission_unpaid_idx",
             ),
@@ -318,12 +371,12 @@ class Commission(models.Model):
             # partner (commissions.filters.ledger_grand_totals).
             models.Index(
                 fields=["occurred_at"],
-                include=["partner", "entry", "amount", "currency"],
+                include=["partner", "entry", "amount", "currency", "credited"],
                 name="commission_at_idx",
             ),
             models.Index(
                 fields=["occurred_at"],
-                include=["partner", "amount", "currency"],
+                include=["partner", "amount", "currency", "credited"],
                 condition=models.Q(entry="clawback"),
                 name="commission_clawback_at_idx",
             ),
@@ -338,7 +391,7 @@ class Commission(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(entry="commission", amount__gt=0)
+                condition=models.Q(entry__in=["commission", "credit"], amount__gt=0)
                 | models.Q(entry__in=["clawback", "rejection"], amount__lte=0),
                 name="commission_sign_follows_entry",
             ),
@@ -346,6 +399,12 @@ class Commission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry} {self.amount} {self.currency} to {self.partner_id}"
+
+    @property
+    def credited_so_far(self) -> Decimal:
+        """What of this entry was credited: a line credited on payment, its credits so far;
+        any other entry, its amount."""
+        return self.amount if self.credited is None else self.credited
 
 
 class NotificationStatus(models.TextChoices):

@@ -50,7 +50,7 @@ from .ledger import (
     ledger_totals,
 )
 from .lifecycle import commission_status
-from .models import Commission, CommissionEntry, Lead, Order, Payment
+from .models import EARNED_ENTRIES, Commission, CommissionEntry, Lead, Order, Payment
 from .money import ZERO, minor_units
 from .partner_forms import (
     DEFAULT_LINK,
@@ -271,7 +271,7 @@ class DashboardView(PartnerCenterMixin, TemplateView):
 
     def earnings_context(self, since: date, first_week: date) -> dict[str, Any]:
         """Commissions earned per currency (recent, all time) and per week in the main one."""
-        earned = self.scoped(Commission).filter(entry=CommissionEntry.COMMISSION).order_by()
+        earned = self.scoped(Commission).ledger().filter(entry__in=EARNED_ENTRIES).order_by()
         sums = list(
             earned.values("currency")
             .annotate(

@@ -15,19 +15,17 @@ from django.db.models import QuerySet
 from partners.models import Click, Partner
 
 from .filters import count_per_row, total_per_row
-from .models import Commission, CommissionEntry, Order
+from .models import EARNED_ENTRIES, Commission, Order
 
 # The annotations, as the partners app sorts and shows them.
 FIGURES = ("click_count", "order_count", "earned_total", "balance")
 
 
 def partners_with_figures(partners: QuerySet[Partner]) -> QuerySet[Partner]:
-    entries = Commission.objects.filter(currency=settings.DEFAULT_CURRENCY)
+    entries = Commission.objects.ledger().filter(currency=settings.DEFAULT_CURRENCY)
     return partners.annotate(
         click_count=count_per_row(Click.objects.all(), "partner"),
         order_count=count_per_row(Order.objects.all(), "sale_partner"),
-        earned_total=total_per_row(
-            entries.filter(entry=CommissionEntry.COMMISSION), "partner", "amount"
-        ),
+        earned_total=total_per_row(entries.filter(entry__in=EARNED_ENTRIES), "partner", "amount"),
         balance=total_per_row(entries.filter(payment__isnull=True), "partner", "amount"),
     )

@@ -51,7 +51,7 @@ ZERO_SQL = Value(ZERO, output_field=DecimalField(max_digits=14, decimal_places=2
 def _unpaid(*, start: date, end: date, method: str, at: datetime):
     """The entries a batch may pay: unpaid, in the range, and payable at `at` (SPEC §11:
     a commission in its hold period waits, with its clawbacks and any rejection)."""
-    entries = Commission.objects.filter(
+    entries = Commission.objects.ledger().filter(
         payable(at), payment__isnull=True, occurred_at__lt=day_after(end)
     )
     if method == PayoutMethod.EARNED_IN_RANGE:

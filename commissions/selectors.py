@@ -352,11 +352,11 @@ CHAIN_RATE = ("level", "lead_amount", "lead_percent", "sale_amount", "sale_perce
 # reads them without another query or more rows than there are overrides (SPEC §10).
 CHAIN_OVERRIDE = ("partner", "program", "sku", "level")
 CHAIN_OVERRIDE += ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
-# Of the paying program, after its hold days: its priority, `pays_default` and renewal
-# limit (SPEC §10); then how many
+# Of the paying program, after its hold days: its priority, `pays_default`, renewal limit
+# and `credit_on` (SPEC §10); then how many
 # programs the partner is enrolled in and whether its program has product rates (either of
 # which sends the chain to `_chains_programs` for the rest, SPEC §10).
-CHAIN_PROGRAM_MORE = ("priority", "pays_default", "renewal_cycles")
+CHAIN_PROGRAM_MORE = ("priority", "pays_default", "renewal_cycles", "credit_on")
 ENGINE_DEFAULTS = (
     "partner_selection",
     "tracking_method",
@@ -449,7 +449,7 @@ def _chain(rows: list[list]) -> Chain:
     above = [take(len(CHAIN_PARTNER)), take(len(CHAIN_PARTNER))]
     program = take(len(CHAIN_PROGRAM))
     [hold_days] = take(1)
-    priority, pays_default, renewal_cycles, enrolled, has_products = take(
+    priority, pays_default, renewal_cycles, credit_on, enrolled, has_products = take(
         len(CHAIN_PROGRAM_MORE) + 2
     )
     [version_id] = take(1)
@@ -495,6 +495,7 @@ def _chain(rows: list[list]) -> Chain:
                     renewal_cycles=renewal_cycles,
                     renewal_rates=_renewal_rates(renewal),
                     version_id=version_id,
+                    credit_on=credit_on,
                 ),
             )
         ),
@@ -628,13 +629,13 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
     sql, row_fields = _programs_sql(len(wanted))
     rows = converted_rows(row_fields, execute(sql, [*wanted, *wanted]))
     # partner -> program id -> (program columns, hold days, priority, pays default, rates,
-    # {sku: (unused, rates)}, renewal cycles, renewal rates, version id)
+    # {sku: (unused, rates)}, renewal cycles, renewal rates, version id, credit on)
     found: dict[int, dict[int, list]] = {}
     width = len(CHAIN_PROGRAM)
     more = 3 + len(CHAIN_PROGRAM_MORE)  # hold days, the program's more, version, sku
     for row in rows:
         partner_id, program = row[0], row[1 : 1 + width]
-        hold_days, priority, pays_default, renewal_cycles, version_id, sku = row[
+        hold_days, priority, pays_default, renewal_cycles, credit_on, version_id, sku = row[
             1 + width : 1 + width + more
         ]
         start = 1 + width + more
@@ -643,8 +644,11 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
         renewal_level, *renewal = row[-len(CHAIN_RATE) :]
         entry = found.setdefault(partner_id, {}).setdefault(
             program[0],
-            [program, hold_days, priority, pays_default, {}, {}, renewal_cycles, {}, version_id],
-        )
+            [
+                program, hold_days, priority, pays_default, {}, {}, renewal_cycles, {},
+                version_id, credit_on,
+            ],
+        )  # fmt: skip
         if sku is None:
             entry[4][level] = rate
             entry[7][renewal_level] = renewal
@@ -655,13 +659,14 @@ def _chains_programs(chains: dict[int, Chain]) -> dict[int, Chain]:
         programs = []
         for (
             program, hold_days, priority, pays_default, rates, products, renewal_cycles, renewal,
-            version_id,
+            version_id, credit_on,
         ) in found.get(partner_id, {}).values():  # fmt: skip
             programs.append(
                 PayingProgram(
                     terms=_terms(program, rates, hold_days),
                     priority=priority,
                     pays_default=pays_default,
+                    credit_on=credit_on,
                     product_rates={
                         sku: _product_rates(sku, unused, levels)
                         for sku, (unused, levels) in products.items()

@@ -126,6 +126,10 @@ class RefundEventSerializer(EventRulesMixin, serializers.Serializer):
     rules = validation.REFUND
 
 
+class PaymentEventSerializer(EventRulesMixin, serializers.Serializer):
+    rules = validation.PAYMENT
+
+
 class WebFormResultSerializer(serializers.Serializer):
     """For the schema: what a web-form event answers."""
 
@@ -171,6 +175,14 @@ class RefundResultSerializer(serializers.Serializer):
     duplicate = serializers.BooleanField()
 
 
+class PaymentResultSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    order_id = serializers.CharField()
+    paid = serializers.CharField(help_text="This payment's amount.")
+    credits = ClawbackBriefSerializer(many=True)
+    duplicate = serializers.BooleanField()
+
+
 class CommissionSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
     order_id = serializers.CharField(source="order.order_id")
@@ -192,6 +204,15 @@ class CommissionSerializer(serializers.ModelSerializer):
         "(`/api/v1/programs/{id}/versions/`); a clawback or rejection names its line's.",
     )
 
+    credited = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        source="credited_so_far",
+        read_only=True,
+        help_text="What of `amount` was credited so far: all of it, except on a line of a "
+        "program that credits on customer payment, which is credited as the customer pays.",
+    )
+
     def get_status(self, obj: Commission) -> str:
         status = getattr(obj, "status", None)
         return status or commission_status(obj, at=timezone.now())
@@ -207,6 +228,7 @@ class CommissionSerializer(serializers.ModelSerializer):
             "entry",
             "base",
             "amount",
+            "credited",
             "currency",
             "trace",
             "occurred_at",

@@ -642,6 +642,14 @@ REFUND = Record(
     },
     name="RefundEvent",
 )
+PAYMENT = Record(
+    {
+        **EVENT_FIELDS,
+        "order_id": Text(max_length=100, help_text="The order's event_id."),
+        "amount": Money(help_text="What the customer paid; at most what is left to pay."),
+    },
+    name="PaymentEvent",
+)
 
 
 def codes_named(record: Record, data: Any) -> set[str]:

@@ -61,6 +61,7 @@ from .ledger import (
 )
 from .lifecycle import commission_status
 from .models import (
+    EARNED_ENTRIES,
     Commission,
     CommissionEntry,
     CommissionKind,
@@ -83,6 +84,7 @@ from .report_selectors import (
     report_payments,
 )
 from .services.contacts import referral_add_manual
+from .services.refunds import left_to_refund
 
 PAGE_SIZE = 50
 # How many rows a CSV export reads (and computes ledger figures for) at a time.
@@ -262,9 +264,15 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
         # The lines come with `order` set to this order (the related manager does that).
         rows = commission_rows(order.commissions.select_related("partner").order_by("id"))
         commissions = [row for row in rows if row["line"].entry == CommissionEntry.COMMISSION]
+        # The credits of the lines credited on payment (SPEC §10), as the customer paid.
+        credits = [row for row in rows if row["line"].entry == CommissionEntry.CREDIT]
         # Clawbacks and rejections: what takes the lines back.
-        clawbacks = [row for row in rows if row["line"].entry != CommissionEntry.COMMISSION]
-        earned = sum((row["line"].amount for row in commissions), ZERO)
+        clawbacks = [row for row in rows if row["line"].entry not in EARNED_ENTRIES]
+        # Earned: the lines credited in full at the order, and the credits of the others.
+        on_payment = any(row["line"].credited is not None for row in commissions)
+        earned = sum(
+            (row["line"].amount for row in commissions if row["line"].credited is None), ZERO
+        ) + sum((row["line"].amount for row in credits), ZERO)
         taken = sum((row["line"].amount for row in clawbacks), ZERO)
         items = _items(order)
         return super().get_context_data(
@@ -284,6 +292,8 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
                 }
             ),
             commissions=commissions,
+            credits=credits,
+            on_payment=on_payment,
             clawbacks=clawbacks,
             can_review=self.request.user.has_perm(REVIEW_PERMISSION),
             earned=earned,
@@ -292,7 +302,7 @@ class OrderDetailView(StaffRequiredMixin, TemplateView):
             refunds=order.refunds.select_related("event")
             .annotate(clawed=money_sum("clawbacks__amount"))
             .order_by("occurred_at", "id"),
-            left_to_refund=order.total - order.refunded,
+            left_to_refund=left_to_refund(order, credited_on_payment=on_payment),
             **kwargs,
         )
 

@@ -228,7 +228,7 @@ class ProgramAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "priority", *STRUCTURAL_FIELDS)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "notes", "priority", "hold_days", "pays_default")}),
+        (None, {"fields": ("name", "notes", "priority", "hold_days", "pays_default", "credit_on")}),
         (
             "Subscription renewals",
             {

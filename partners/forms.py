@@ -16,6 +16,7 @@ from .models import (
     ZERO,
     ClickFlag,
     Coupon,
+    CreditOn,
     Partner,
     PartnerOverride,
     ProductRate,
@@ -293,6 +294,9 @@ class ProgramForm(forms.ModelForm):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["own_renewal_rates"].initial = bool(renewal_rates)
+        # Left out of a post (a script's, an older page's): the program keeps its timing.
+        self.fields["credit_on"].required = False
+        self.fields["credit_on"].choices = CreditOn.choices
         for name in UNUSED_RATE_FIELDS:
             model_field = Program._meta.get_field(name)
             self.fields[name] = rate_form_field(model_field, capfirst(model_field.verbose_name))
@@ -341,6 +345,8 @@ class ProgramForm(forms.ModelForm):
         for name in rate_names:
             if name in cleaned_data and cleaned_data[name] is None:
                 cleaned_data[name] = ZERO
+        if not cleaned_data.get("credit_on"):
+            cleaned_data["credit_on"] = self.instance.credit_on
         return cleaned_data
 
     def program_data(self) -> dict[str, Any]:

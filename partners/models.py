@@ -302,6 +302,13 @@ class DefaultsChange(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} by {self.actor}"
 
 
+class CreditOn(models.TextChoices):
+    """When a program's commission lines are credited (SPEC §10 "Credit timing")."""
+
+    ORDER = "order", "Order (in full)"
+    PAYMENT = "payment", "Customer payment"
+
+
 class Program(ProgramStructure):
     """A commission program: per-level rates (see ProgramRate) and pay-if-unused rates."""
 
@@ -337,6 +344,14 @@ class Program(ProgramStructure):
         validators=[MaxValueValidator(1_000_000)],
         help_text="How many renewals of a subscription (its payments after the first) earn "
         "commission. Empty: every renewal; 0: none.",
+    )
+    credit_on = models.CharField(
+        "Credit commissions on",
+        max_length=8,
+        choices=CreditOn.choices,
+        default=CreditOn.ORDER,
+        help_text="Order: a commission is credited in full when the order arrives. Customer "
+        "payment: it is worked out then, but credited as the customer pays.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

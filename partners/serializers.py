@@ -291,6 +291,7 @@ class ProgramSerializer(serializers.ModelSerializer):
             "hold_days",
             *STRUCTURAL_FIELDS,
             "pays_default",
+            "credit_on",
             "product_rates",
             "renewal_cycles",
             "renewal_rates",

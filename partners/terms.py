@@ -8,7 +8,7 @@ percentage a decimal string as the database keeps it:
      "rates": [{"level": 1, "lead_amount": "0.00", ...}, ...],
      "unused_lead_amount": "0.00", ...,
      "product_rates": [{"sku": "A-1", "rates": [...], "unused_lead_amount": "0.00", ...}],
-     "renewal_cycles": null, "renewal_rates": []}
+     "renewal_cycles": null, "renewal_rates": [], "credit_on": "order"}
 
 A pay term added to programs later joins it as one more key in `program_terms`;
 `terms_changes` words any key it does not know by its name.
@@ -39,6 +39,7 @@ LABELS = {
     "pay_if_unused": "pay if unused",
     "pays_default": "pays default rates",
     "renewal_cycles": "renewals that earn",
+    "credit_on": "credits on",
 }
 # How a value reads where "none" would mislead: no renewal limit is every renewal.
 NONE_WORDS = {"renewal_cycles": "all"}
@@ -57,8 +58,8 @@ def program_terms(
     renewal_rates: Iterable[Any] = (),
 ) -> dict:
     """The snapshot of a program (a Program or any object with its names) with its rate
-    rows, its product rates, each with its level rows, and its renewal terms (the limit and
-    the renewal rate rows); rows in level and sku order."""
+    rows, its product rates, each with its level rows, its renewal terms (the limit and the
+    renewal rate rows) and its credit timing; rows in level and sku order."""
     return {
         **{name: getattr(program, name) for name in FLAG_NAMES},
         "pays_default": program.pays_default,
@@ -76,6 +77,7 @@ def program_terms(
         "renewal_rates": [
             rate_terms(row.level, row) for row in sorted(renewal_rates, key=lambda r: r.level)
         ],
+        "credit_on": program.credit_on,
     }
 
 
@@ -108,7 +110,7 @@ def terms_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list
 # The order the words come in, whatever the order of the keys (a JSON column may reorder
 # them): the program resource's, then any other key by name.
 KEY_ORDER = (*FLAG_NAMES, "pays_default", "rates", *UNUSED_NAMES, "product_rates")
-KEY_ORDER += ("renewal_cycles", "renewal_rates")
+KEY_ORDER += ("renewal_cycles", "renewal_rates", "credit_on")
 
 
 def _key_order(key: str) -> tuple[int, str]:

@@ -46,6 +46,13 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "proportion to the amount refunded; leave `amount` out to refund all that is left "
         "(a cancellation). A refund above what is left is refused.",
     ),
+    "v1_events_payments_create": (
+        "Record a customer's payment on an order",
+        "Name the order by its `event_id`. The commissions of a program that credits on "
+        "customer payment are credited in proportion to the amount paid (the payment that "
+        "completes the order's total credits what is left); on other orders the payment is "
+        "recorded and credits nothing. A payment above what is left to pay is refused.",
+    ),
     "v1_events_web_forms_create": (
         "Record a web form (a lead)",
         "Send a form a visitor filled out (a sign-up, a quote request). It records the "

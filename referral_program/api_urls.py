@@ -35,5 +35,6 @@ urlpatterns = [
     path("events/web-forms/", commissions_api.WebFormEventView.as_view(), name="api-web-forms"),
     path("events/orders/", commissions_api.OrderEventView.as_view(), name="api-orders"),
     path("events/refunds/", commissions_api.RefundEventView.as_view(), name="api-refunds"),
+    path("events/payments/", commissions_api.PaymentEventView.as_view(), name="api-payments"),
     *router.urls,
 ]

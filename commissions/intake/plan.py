@@ -31,7 +31,16 @@ from ..attribution import (
     contact_lead,
     is_self_referral,
 )
-from ..calculation import LEAD, OVERRIDE, SALE, Item, ProgramLine, order_base, program_lines
+from ..calculation import (
+    LEAD,
+    OVERRIDE,
+    PAYMENT,
+    SALE,
+    Item,
+    ProgramLine,
+    order_base,
+    program_lines,
+)
 from ..models import CommissionEntry, ReferralSource
 from ..money import ZERO
 from ..selectors import Chain, EngineSettings
@@ -231,6 +240,8 @@ class CommissionRow(NamedTuple):
     trace: dict
     occurred_at: datetime
     payable_at: datetime  # pending until then (SPEC §11): the program's hold days after `at`
+    # A program that credits on payment (SPEC §10): 0, credited as the customer pays.
+    credited: Decimal | None = None
 
 
 COMMISSION_FIELDS = CommissionRow._fields
@@ -422,6 +433,7 @@ def _commission_rows(
         p.id: {"id": p.id, "name": p.terms.name, "levels": p.terms.levels} for p in chain.programs
     }
     terms = {p.id: p.terms for p in chain.programs}
+    on_payment = {p.id for p in chain.programs if p.credit_on == PAYMENT}
     applied = {
         "partner_selection": policy.partner_selection,
         "tracking_method": policy.tracking_method,
@@ -460,6 +472,7 @@ def _commission_rows(
                 occurred_at=at,
                 payable_at=at + timedelta(days=hold_days),
                 trace=row_trace,
+                credited=ZERO if line.program_id in on_payment else None,
             )
         )
     return rows, paid.unpaid

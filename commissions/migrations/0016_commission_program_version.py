@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('commissions', '0015_order_subscription'),
-        ('partners', '0018_program_versions'),
+        ('partners', '0019_program_versions'),
     ]
 
     operations = [

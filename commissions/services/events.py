@@ -12,15 +12,17 @@ or an order's plan (`commissions.intake.plan`) is written by `plan_write`: the A
 writer of a batch of one.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from functools import cache, partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.utils import timezone
 
+from partners.models import Partner
 from referral_program.db import (
     InsertPart,
     columns,
@@ -38,7 +40,7 @@ from referral_program.db import (
 from ..attribution import Attribution
 from ..intake import DatabaseReader, EventPlan, Tracked, cookie_clicks, track
 from ..intake.plan import COMMISSION_FIELDS, LEAD_FIELDS, ORDER_FIELDS, chain_partners
-from ..models import Commission, Event, Lead, Notification, Order
+from ..models import Commission, Event, Lead, Notification, Order, Refund
 from ..selectors import Chain, EngineSettings
 from ..webhooks import webhook_commission_created
 from .contacts import normalise_email
@@ -50,8 +52,29 @@ from .notifications import (
 )
 
 
+def partner_codes(ids: Iterable[int | None]) -> dict[int, str]:
+    """The codes of these partners, by id, in one query (none when there are no ids)."""
+    ids = {pk for pk in ids if pk is not None}
+    return dict(Partner.objects.filter(pk__in=ids).values_list("id", "code")) if ids else {}
+
+
+def entries_brief(rows: Iterable[Commission]) -> list[dict]:
+    """The entries an event wrote, as its answer lists them (clawbacks, credits)."""
+    rows = list(rows)
+    codes = partner_codes(row.partner_id for row in rows)
+    return [
+        {
+            "partner": codes[row.partner_id],
+            "level": row.level,
+            "kind": row.kind,
+            "amount": str(row.amount),
+        }
+        for row in rows
+    ]
+
+
 class UnknownOrder(Exception):
-    """A refund names an order that was never recorded (answered 404)."""
+    """A refund or a payment names an order that was never recorded (answered 404)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,68 @@ def _event_record_once(
         result = handle(event)
         execute(_event_sql()[1], [*prepared(Event, ("result",), [result]), event.pk])
     return Intake(result=result, duplicate=False)
+
+
+def order_event_record(
+    *,
+    kind: str,
+    data: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    handle: Callable[[Event, Order, datetime], dict],
+) -> Intake:
+    """An event that names an order (a refund, a customer's payment), recorded in one
+    transaction (`event_record`): `handle(event, order, at)` gets the order read under
+    `select_for_update`, so the events of one order wait for each other; an order never
+    recorded raises `UnknownOrder`."""
+    received_at = timezone.now()
+    at = data.get("occurred_at") or received_at
+
+    def locked(event: Event) -> dict:
+        order = Order.objects.select_for_update().filter(order_id=data["order_id"]).first()
+        if order is None:
+            raise UnknownOrder(data["order_id"])
+        return handle(event, order, at)
+
+    return event_record(
+        kind=kind,
+        event_id=data["event_id"],
+        payload=payload,
+        occurred_at=at,
+        received_at=received_at,
+        handle=locked,
+    )
+
+
+def line_entry(
+    line: Commission,
+    *,
+    entry: str,
+    amount: Decimal,
+    at: datetime,
+    payable_at: datetime,
+    trace: dict,
+    refund: Refund | None = None,
+) -> Commission:
+    """An entry that takes back or credits a commission line (a clawback, a credit), with
+    the line's partner, level, kind, base, currency, program and program version, pointing
+    at the line."""
+    return Commission(
+        refund=refund,
+        partner_id=line.partner_id,
+        order_id=line.order_id,
+        clawback_of=line,
+        level=line.level,
+        kind=line.kind,
+        entry=entry,
+        base=line.base,
+        amount=amount,
+        currency=line.currency,
+        program_id=line.program_id,
+        program_version_id=line.program_version_id,
+        occurred_at=at,
+        payable_at=payable_at,
+        trace=trace,
+    )
 
 
 def event_context(

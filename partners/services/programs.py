@@ -33,6 +33,7 @@ PROGRAM_FIELDS = (
     "hold_days",
     "pays_default",
     "renewal_cycles",
+    "credit_on",
 )
 RATE_FIELDS = ("lead_amount", "lead_percent", "sale_amount", "sale_percent")
 

@@ -294,6 +294,7 @@ WRITE_PERMISSION = {
     ("api/v1/events/web-forms/", "POST"): "commissions.add_lead",
     ("api/v1/events/orders/", "POST"): "commissions.add_order",
     ("api/v1/events/refunds/", "POST"): "commissions.add_refund",
+    ("api/v1/events/payments/", "POST"): "commissions.add_orderpayment",
     # The commission lifecycle and coupons (issue 17).
     ("api/v1/^commissions/(?P<pk>[^/.]+)/approve/$", "POST"): "commissions.change_commission",
     ("api/v1/^commissions/(?P<pk>[^/.]+)/reject/$", "POST"): "commissions.change_commission",

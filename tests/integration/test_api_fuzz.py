@@ -369,7 +369,8 @@ def test_every_operation_declares_its_error_answers(api):
         for method, operation in methods.items():
             declared = set(operation["responses"])
             assert {"400", "401", "403", "503"} <= declared, (method, path)
-            assert ("404" in declared) is ("{" in path or path.endswith("/refunds/")), path
+            names_an_order = path.endswith(("/refunds/", "/payments/"))
+            assert ("404" in declared) is ("{" in path or names_an_order), path
             assert ({"413", "415"} <= declared) is ("requestBody" in operation), (method, path)
             # gunicorn's 414 for a request line too long is its HTML page, before the app
             assert list(operation["responses"]["414"]["content"]) == ["text/html"], path

@@ -659,6 +659,7 @@ def test_create_a_program_with_rates_answers_exact_decimal_strings(api):
         "payout_percent": True,
         "pay_if_unused": True,
         "pays_default": True,
+        "credit_on": "order",
         "product_rates": [],
         "renewal_cycles": None,
         "renewal_rates": None,

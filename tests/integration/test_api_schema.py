@@ -80,6 +80,21 @@ def test_the_schema_describes_the_answers(schema):
     assert {"status", "parent", "program", "search", "limit", "offset"} == filters
 
 
+def test_the_schema_declares_the_payment_event_and_credit_timing(schema):
+    payments = schema["paths"]["/api/v1/events/payments/"]["post"]
+    assert {"200", "201", "400", "404"} <= set(payments["responses"])
+    answer = payments["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    components = schema["components"]["schemas"]
+    result = components[answer.rsplit("/", 1)[-1]]
+    assert set(result["properties"]) == {"event_id", "order_id", "paid", "credits", "duplicate"}
+    request = components["PaymentEventRequest"]
+    assert set(request["required"]) == {"event_id", "order_id", "amount"}
+    assert components["Commission"]["properties"]["credited"]["readOnly"] is True
+    credit_on = components["Program"]["properties"]["credit_on"]
+    assert credit_on["allOf"] == [{"$ref": "#/components/schemas/CreditOnEnum"}]
+    assert set(components["CreditOnEnum"]["enum"]) == {"order", "payment"}
+
+
 def test_the_partners_views_generate_a_valid_schema_without_warnings():
     own = [
         pattern

@@ -23,6 +23,7 @@ from commissions import validation as v
 from commissions.serializers import (
     NamedPartner,
     OrderEventSerializer,
+    PaymentEventSerializer,
     RefundEventSerializer,
     WebFormEventSerializer,
 )
@@ -33,6 +34,7 @@ RECORDS = {
     "WebFormEventRequest": v.WEB_FORM,
     "OrderEventRequest": v.ORDER,
     "RefundEventRequest": v.REFUND,
+    "PaymentEventRequest": v.PAYMENT,
     "ContactRequest": v.CONTACT,
     "ItemRequest": v.ITEM,
     "SubscriptionRequest": v.SUBSCRIPTION,
@@ -47,6 +49,7 @@ VALID = {
         "items": [ITEM],
     },
     "RefundEventRequest": {"event_id": "r-1", "order_id": "o-1"},
+    "PaymentEventRequest": {"event_id": "p-1", "order_id": "o-1", "amount": "1.00"},
     "ContactRequest": {"email": "ada@example.com"},
     "ItemRequest": ITEM,
     "SubscriptionRequest": {"id": "sub-1", "cycle": 2},
@@ -201,7 +204,8 @@ def test_the_schema_describes_the_fields_from_their_declaration(components):
 
 
 @pytest.mark.parametrize(
-    "serializer", [WebFormEventSerializer, OrderEventSerializer, RefundEventSerializer]
+    "serializer",
+    [WebFormEventSerializer, OrderEventSerializer, RefundEventSerializer, PaymentEventSerializer],
 )
 def test_the_event_serializers_declare_no_second_copy_of_the_fields(serializer):
     assert serializer().fields == {}

@@ -31,6 +31,7 @@ def test_the_curl_examples_are_accepted_and_a_repeat_is_answered_as_a_duplicate(
     assert [path for path, _ in examples] == [
         "/api/v1/events/orders/",
         "/api/v1/events/refunds/",
+        "/api/v1/events/payments/",  # a customer's payment (issue 16)
         "/api/v1/events/orders/",  # with a coupon (issue 17)
     ]
 
@@ -42,5 +43,6 @@ def test_the_curl_examples_are_accepted_and_a_repeat_is_answered_as_a_duplicate(
         assert again.status_code == 200
         assert again.json() == {**first.json(), "duplicate": True}
     assert examples[1][1]["order_id"] == examples[0][1]["event_id"]
-    coupon_order = api.get("/api/v1/commissions/", {"order": examples[2][1]["event_id"]}).json()
+    assert examples[2][1]["order_id"] == examples[0][1]["event_id"]
+    coupon_order = api.get("/api/v1/commissions/", {"order": examples[3][1]["event_id"]}).json()
     assert [c["partner"] for c in coupon_order["results"]] == ["podcaster"]

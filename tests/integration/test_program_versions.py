@@ -74,6 +74,7 @@ def gold_terms(level_1_percent: str = "10.0000") -> dict:
         "product_rates": [],
         "renewal_cycles": None,
         "renewal_rates": [],
+        "credit_on": "order",
     }
 
 

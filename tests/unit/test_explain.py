@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from commissions.explain import explain
+from commissions.explain import explain, explain_staff
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -107,7 +107,7 @@ def test_explain(trace, kind, level, words):
 
 # --- Staff phrasing ------------------------------------------------------------------------
 
-from commissions.explain import explain_attribution, explain_staff  # noqa: E402
+from commissions.explain import explain_attribution  # noqa: E402
 
 GOLD_10 = {
     "program": {"id": 1, "name": "Gold", "levels": 2},
@@ -448,3 +448,18 @@ def test_one_uncovered_item_is_named_alone():
     words = explain_staff(trace=trace, kind="sale", level=1, at=AT)
 
     assert words.endswith(" Not paid by any program: MUG.")
+
+
+def test_a_credit_says_which_payment_credited_it():
+    trace = {"payment": "pay-2", "paid": "300.00", "order_total": "1100.00", "line": "100.00"}
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+
+    assert explain(trace=trace, kind="sale", level=1, at=at) == (
+        "Credited because the customer paid 300.00 of the order."
+    )
+    assert explain_staff(
+        trace={**trace, "completes_payment": True}, kind="sale", level=1, at=at
+    ) == (
+        "Credit: the customer's payment pay-2 of 300.00 (order total 1100.00), the last: it "
+        "credits what was left. The line of 100.00 is credited as the customer pays."
+    )

@@ -35,6 +35,7 @@ PROGRAM = SimpleNamespace(
     pays_default=True,
     unused_sale_percent=D("25.0000"),
     renewal_cycles=2,
+    credit_on="payment",
     **UNUSED,
 )
 
@@ -86,6 +87,7 @@ def test_the_snapshot_has_the_program_resources_shape_in_level_and_sku_order():
         ],
         "renewal_cycles": 2,
         "renewal_rates": [{"level": 1, **RATE, "sale_percent": "4.0000"}],
+        "credit_on": "payment",
     }
 
 
@@ -141,7 +143,7 @@ def terms(**changes):
         pytest.param(terms(product_rates=[]), ["product MUG removed"], id="product-removed"),
         pytest.param(
             {**terms(), "credit_on": "payment", "shipping": True},
-            ["credit on none → payment", "shipping none → on"],
+            ["credits on none → payment", "shipping none → on"],
             id="a-term-added-later",
         ),
         pytest.param({**terms(), "bonuses": [{"level": 1}]}, ["bonuses changed"], id="a-list"),

@@ -15,7 +15,12 @@ from commissions.importing import (
     events_import,
 )
 
-KIND_NAMES = {"web_form": "web forms", "order": "orders", "refund": "refunds"}
+KIND_NAMES = {
+    "web_form": "web forms",
+    "order": "orders",
+    "refund": "refunds",
+    "payment": "customer payments",
+}
 
 
 def error_lines(errors: object, prefix: str = "") -> list[str]:
@@ -38,7 +43,8 @@ def _count_lines(path: str) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Import web-form, order and refund events from a JSON Lines file (one event per line, "
+        "Import web-form, order, refund and payment events from a JSON Lines file (one event "
+        "per line, "
         "the API's JSON, kind named by \"kind\" or read from the shape) through the API's "
         "rules, in batches. Safe to run again: events already recorded are skipped. Each bad "
         "line is reported with its number; exits non-zero if any line failed."

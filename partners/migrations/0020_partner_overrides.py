@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0018_program_versions'),
+        ('partners', '0019_program_versions'),
     ]
 
     operations = [

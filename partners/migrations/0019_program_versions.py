@@ -37,7 +37,7 @@ def first_versions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0017_program_renewals'),
+        ('partners', '0018_program_credit_on'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
