@@ -430,7 +430,8 @@ def _commission_rows(
     uncovered = [{"item": i, "sku": items[i].sku} for i in paid.uncovered]
     # The same for every line (values that are never changed, so the lines share them).
     programs = {
-        p.id: {"id": p.id, "name": p.terms.name, "levels": p.terms.levels} for p in chain.programs
+        p.id: {"id": p.id, "name": p.terms.name, "levels": p.terms.levels, "version": p.version_id}
+        for p in chain.programs
     }
     terms = {p.id: p.terms for p in chain.programs}
     on_payment = {p.id for p in chain.programs if p.credit_on == PAYMENT}

@@ -135,7 +135,12 @@ def test_a_mixed_order_with_two_programs_a_product_rate_a_discount_and_three_lev
     }
     # The trace names the paying program and, per item, the rate that paid it.
     line = Commission.objects.get(partner=shop["me"], program=shop["books"])
-    assert line.trace["program"] == {"id": shop["books"].pk, "name": "Books", "levels": 3}
+    assert line.trace["program"] == {
+        "id": shop["books"].pk,
+        "name": "Books",
+        "levels": 3,
+        "version": line.program_version_id,  # the version the line was worked out with
+    }
     assert line.trace["base"] == "57.00"
     assert line.trace["items"] == [
         {
