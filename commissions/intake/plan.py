@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -483,18 +483,11 @@ def _level_rates(line: ProgramLine) -> dict:
     """The one rate a line of a single program without product rates was paid at (every
     item has it): "level N" or "unused", with its amount and percent (SPEC §5.2's trace)."""
     first = line.items[0]
-    return _rates_trace(first.rate, line.level, first.amount, first.percent)
-
-
-@lru_cache(maxsize=1024)
-def _rates_trace(rate: str, level: int, amount: Decimal, percent: Decimal) -> dict:
-    """The `rates` of a trace, made once per rate and shared by the lines paid at it (a
-    line's trace is never changed once made)."""
-    names = {"unused": "unused", "renewal": f"renewal level {level}"}
+    names = {"unused": "unused", "renewal": f"renewal level {line.level}"}
     return {
-        "rate": names.get(rate, f"level {level}"),
-        "amount": str(amount),
-        "percent": str(percent),
+        "rate": names.get(first.rate, f"level {line.level}"),
+        "amount": str(first.amount),
+        "percent": str(first.percent),
     }
 
 
