@@ -10,25 +10,25 @@ from partners.models import Partner
 from partners.selectors import defaults_get, recruit_link
 from partners.selectors import partner_overrides as overrides_of
 
-from .calculation import LEAD, SALE, Override, Rate
+from .calculation import Override
 from .partner_center import PartnerCenterMixin
 from .report_selectors import recruits_with_earnings
-from .selectors import partner_chains
+from .selectors import override_of, partner_chains
 from .structure import EXAMPLE_PRICE, commission_structure
 
 
 def partner_overrides(partner: Partner) -> list[Override]:
     """The partner's own rates (SPEC §10 overrides), as the rules take them."""
     return [
-        Override(
-            partner_id=partner.pk,
-            program_id=row.program_id,
-            sku=row.sku,
-            level=row.level,
-            rates={
-                LEAD: Rate(row.lead_amount, row.lead_percent),
-                SALE: Rate(row.sale_amount, row.sale_percent),
-            },
+        override_of(
+            partner.pk,
+            row.program_id,
+            row.sku,
+            row.level,
+            row.lead_amount,
+            row.lead_percent,
+            row.sale_amount,
+            row.sale_percent,
         )
         for row in overrides_of(partner)
     ]

@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import cache, lru_cache
 
 from django.conf import settings
@@ -428,6 +429,26 @@ def _version_sql() -> str:
     )
 
 
+def override_of(
+    partner_id: int,
+    program_id: int,
+    sku: str | None,
+    level: int,
+    lead_amount: Decimal,
+    lead_percent: Decimal,
+    sale_amount: Decimal,
+    sale_percent: Decimal,
+) -> Override:
+    """A partner override's columns (SPEC §10) as the rules take it."""
+    return Override(
+        partner_id=partner_id,
+        program_id=program_id,
+        sku=sku,
+        level=level,
+        rates={LEAD: Rate(lead_amount, lead_percent), SALE: Rate(sale_amount, sale_percent)},
+    )
+
+
 def _chains(rows: Iterable[list]) -> dict[int, Chain]:
     """The chains in the rows of `_chain_sql` (converted), by partner id."""
     grouped: dict[int, list] = {}
@@ -500,16 +521,7 @@ def _chain(rows: list[list]) -> Chain:
             )
         ),
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
-        overrides=tuple(
-            Override(
-                partner_id=partner_id,
-                program_id=program_id,
-                sku=sku,
-                level=level,
-                rates={LEAD: Rate(rate[0], rate[1]), SALE: Rate(rate[2], rate[3])},
-            )
-            for (partner_id, program_id, sku, level), rate in overrides.items()
-        ),
+        overrides=tuple(override_of(*key, *rate) for key, rate in overrides.items()),
         partners=tuple(partners),
         emails=frozenset(
             email for email in (own[CHAIN_PARTNER_OWN.index("email")], login_email) if email
