@@ -133,9 +133,12 @@ def main() -> int:
     )
     if profile:
         print(profile["text"])
+    stages = in_child(stages_part, start=data["start"], end=data["end"]) if args.stages else None
+    if stages:
+        print("\n".join(f"{label}: {seconds:.2f} s" for label, seconds in stages["stages"]))
     report = markdown_report(
         args=args, database=database, seed=seed, setup=setup, data=data, runs=runs,
-        other=other, load=(load_before, load_after), profile=profile,
+        other=other, load=(load_before, load_after), profile=profile, stages=stages,
     )  # fmt: skip
     return report_end(report, problems, heading=HEADING, write_docs=args.write_docs)
 
@@ -148,6 +151,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three parts (3)")
     parser.add_argument("--chunk", type=int, default=2000, help="baseline rows a fetch (2,000)")
     parser.add_argument("--profile", type=int, default=0, help="cProfile: top N functions")
+    parser.add_argument("--stages", action="store_true", help="CPU time of each stage")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     if min(args.orders, args.rounds, args.chunk) < 1:
@@ -345,6 +349,98 @@ def profile_part(*, start: datetime, end: datetime, top: int) -> dict:
     return {"seconds": seconds, "profiled": stats.total_tt, "text": text.getvalue(), **rows}
 
 
+# Where the replay's CPU time goes: (label, module, attribute) of the functions timed, each
+# inclusive of what it calls (so the "of which" rows are inside the one above them).
+STAGES = (
+    ("the proposal's terms and every partner's chain (`proposed_terms`)", "commissions.replay",
+     "proposed_terms"),
+    ("reading the events (the server-side cursor; the payloads' JSON decoded by Django)",
+     "commissions.replay", "_stored_events"),
+    ("validating each payload again by the API's rules (`_lines`)", "commissions.replay",
+     "_lines"),
+    ("batch set-up (`Batch.__init__`: tokens decoded, events)", "commissions.importing",
+     "Batch.__init__"),
+    ("reads (`Batch._read`: contacts, history, referrals)", "commissions.importing",
+     "Batch._read"),
+    ("attribution (`Batch._attribute`)", "commissions.importing", "Batch._attribute"),
+    ("plans (`Batch._plans`)", "commissions.importing", "Batch._plans"),
+    ("of which `order_plan`", "commissions.importing", "order_plan"),
+    ("of which the commission rows with their traces (`order_commission_rows`)",
+     "commissions.intake.plan", "order_commission_rows"),
+    ("of which the lines' amounts (`calculation.program_lines`)", "commissions.intake.plan",
+     "program_lines"),
+    ("the replay's sums (`Replay._order`)", "commissions.replay", "Replay._order"),
+    ("what is recorded (`recorded_sums`)", "commissions.replay", "recorded_sums"),
+    ("the answer (`_answer`, with `settings_changed`)", "commissions.replay", "_answer"),
+)  # fmt: skip
+
+
+def stages_part(*, start: datetime, end: datetime) -> dict:
+    """An unchanged replay with a CPU timer (this thread's) around each function of STAGES
+    and on the cycle collector; no profiler."""
+    _child_setup()
+    import gc
+    from collections import defaultdict
+
+    from commissions.replay import simulation_run
+
+    spent: dict[str, float] = defaultdict(float)
+    for label, module_name, path in STAGES:
+        owner = importlib.import_module(module_name)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        function = getattr(owner, name)
+        timed = _timed_iterator if name == "_stored_events" else _timed
+        setattr(owner, name, timed(function, label, spent))
+    collector = "the cycle collector (`gc`, inside the stages above)"
+    clock = [0.0]
+
+    def collecting(phase: str, info: dict) -> None:
+        if phase == "start":
+            clock[0] = time.thread_time()
+        else:
+            spent[collector] += time.thread_time() - clock[0]
+
+    gc.callbacks.append(collecting)
+    measure = _Measure()
+    simulation_run(start=start, end=end, defaults=None, programs=[], detail=False, progress=None)
+    figures = measure.end()
+    gc.callbacks.remove(collecting)
+    whole = "the whole replay (`simulation_run`)"
+    stages = [(whole, figures["cpu_seconds"])]
+    stages += [(label, spent[label]) for label, _, _ in STAGES]
+    stages.append((collector, spent[collector]))
+    return {**figures, "stages": stages}
+
+
+def _timed(function: Callable, label: str, spent: dict[str, float]) -> Callable:
+    def timed(*args, **kwargs):
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[label] += time.thread_time() - started
+
+    return timed
+
+
+def _timed_iterator(function: Callable, label: str, spent: dict[str, float]) -> Callable:
+    def timed(*args, **kwargs):
+        started = time.thread_time()
+        rows = iter(function(*args, **kwargs))
+        spent[label] += time.thread_time() - started
+        while True:
+            started = time.thread_time()
+            row = next(rows, None)
+            spent[label] += time.thread_time() - started
+            if row is None:
+                return
+            yield row
+
+    return timed
+
+
 def _function_name(key: tuple[str, int, str]) -> str:
     filename, line, function = key
     if filename == "~":
@@ -394,7 +490,9 @@ def _median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
 
-def markdown_report(*, args, database, seed, setup, data, runs, other, load, profile) -> str:
+def markdown_report(
+    *, args, database, seed, setup, data, runs, other, load, profile, stages
+) -> str:
     baseline = _median(runs["baseline"], "seconds")
     replay = _median(runs["replay"], "seconds")
     proposed = _median(runs["other"], "seconds")
@@ -409,6 +507,7 @@ def markdown_report(*, args, database, seed, setup, data, runs, other, load, pro
         f"DATABASE_URL=postgres://postgres@127.0.0.1:5432/{database} .venv/bin/python "
         f"bench/replay.py --orders {args.orders} --seed {seed} --reuse --rounds {args.rounds}"
         + (f" --profile {args.profile}" if args.profile else "")
+        + (" --stages" if args.stages else "")
     )
     stored = (
         f"stored by `manage.py import_events` in {setup['seconds']:.0f} s (not timed)"
@@ -473,6 +572,21 @@ def markdown_report(*, args, database, seed, setup, data, runs, other, load, pro
         f"({other_answer['partners_changed']} partners' totals change; every token carries "
         "one click, so first and last are the same partner).",
     ]
+    if stages:
+        whole = stages["stages"][0][1]
+        lines += [
+            "",
+            "Where the unchanged replay's CPU time goes (one more replay in a fresh process, "
+            f"{stages['seconds']:.1f} s, {stages['cpu_seconds']:.1f} s of CPU; this thread's "
+            "CPU time around each function, no profiler; inclusive, so the rows overlap):",
+            "",
+            "| stage | CPU | share |",
+            "|---|---|---|",
+            *(
+                f"| {label} | {seconds:.2f} s | {seconds / whole:.0%} |"
+                for label, seconds in stages["stages"]
+            ),
+        ]
     if profile:
         lines += [
             "",
