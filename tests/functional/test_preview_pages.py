@@ -1,0 +1,337 @@
+"""*Preview the effect* on the defaults and program pages (SPEC §13, issue 19 item 3), over
+HTTP with the in-process fallback (no broker: the run is replayed as the request commits).
+
+The shop: jane (sale partner of every order) recruited by boss; the program pays 10.00 a
+sale at level 1 and 2.50 at level 2; two orders in November 2026. Saved: 2 levels.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.utils import timezone
+
+from commissions.models import SimulationRun
+from commissions.services.simulations import preview_create, preview_run
+from partners.models import DefaultsChange, Program, ProgramVersion
+from partners.selectors import defaults_get
+from partners.services.defaults import defaults_update
+from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, UserFactory
+from tests.functional.test_defaults_page import form_data
+from tests.functional.test_partner_center import partner_with_login, sell
+from tests.tables import table_snapshot
+
+# Transactional: the run is queued on commit, and without a broker it runs right then, in
+# the request, as in production (SPEC §8), so the page answers with the result.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "/staff/settings/referral-partner-defaults/"
+PREVIEW_URL = "/staff/settings/referral-partner-defaults/preview/"
+RANGE = {"preview_start": "2026-11-01", "preview_end": "2026-11-30"}
+RUN_TABLE = SimulationRun._meta.db_table
+
+
+@pytest.fixture
+def shop(api):
+    """The shop of the module's docstring; its program."""
+    defaults_update(data={"levels": 2}, acting_user=None)
+    program = ProgramFactory(
+        priority=1,
+        rates={1: {"sale_amount": Decimal("10.00")}, 2: {"sale_amount": Decimal("2.50")}},
+    )
+    boss = PartnerFactory(code="boss", name="The Boss")
+    PartnerFactory(code="jane", name="Jane Roe", parent=boss)
+    sell(api, "order-1", "2026-11-10T10:00:00Z", "80.00", "jane")
+    sell(api, "order-2", "2026-11-20T10:00:00Z", "40.00", "jane", email="bo@example.com")
+    return program
+
+
+def outside_the_runs() -> dict:
+    """Every table but the previews' runs (the one table a preview writes)."""
+    return {table: value for table, value in table_snapshot().items() if table != RUN_TABLE}
+
+
+def stored_run(**fields) -> SimulationRun:
+    """A run of a defaults preview of November 2026, made now, as `fields` say."""
+    return SimulationRun.objects.create(
+        **{
+            "kind": "defaults",
+            "created_at": timezone.now(),
+            "start": datetime(2026, 11, 1, tzinfo=UTC),
+            "end": datetime(2026, 12, 1, tzinfo=UTC),
+            **fields,
+        }
+    )
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def program_post(program: Program, **changes: str) -> dict[str, str]:
+    """What the program page posts for `program` as it is, with `changes`."""
+    data = {"name": program.name, "priority": str(program.priority), "hold_days": "0"}
+    data["renewal_cycles"] = ""
+    data["credit_on"] = program.credit_on
+    for rate in program.rates.all():
+        for name in ("lead_amount", "lead_percent", "sale_amount", "sale_percent"):
+            data[f"rate_{rate.level}_{name}"] = str(getattr(rate, name))
+    return {**data, **changes}
+
+
+def test_the_pages_offer_a_preview_with_the_last_30_days(staff_client, shop):
+    today = timezone.now().date()
+    for url in (URL, f"/staff/programs/{shop.pk}/edit/"):
+        body = text(staff_client.get(url))
+        assert "Preview the effect" in body
+        assert f'name="preview_start" value="{today - timedelta(days=29):%Y-%m-%d}"' in body
+        assert f'name="preview_end" value="{today:%Y-%m-%d}"' in body
+    # The program form still saves to its own address after a preview moved the page.
+    assert f'action="/staff/programs/{shop.pk}/edit/"' in body
+
+
+def test_a_defaults_preview_shows_the_table_and_saves_nothing(staff_client, shop):
+    before, defaults_before = outside_the_runs(), defaults_get()
+
+    response = staff_client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
+
+    assert response.status_code == 200
+    run = SimulationRun.objects.get()
+    assert run.status == "done", run.error
+    assert (run.kind, run.start, run.end) == (
+        "defaults",
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    answer = run.answer
+    assert (answer["orders"], answer["orders_changing_partner"]) == (2, 0)
+    assert (answer["total_now"], answer["total_proposed"], answer["change"]) == (
+        "25.00",
+        "20.00",
+        "-5.00",
+    )
+    assert answer["partners"] == [
+        {
+            "partner": "boss",
+            "name": "The Boss",
+            "currency": "USD",
+            "now": "5.00",
+            "proposed": "0.00",
+            "change": "-5.00",
+        },
+        {
+            "partner": "jane",
+            "name": "Jane Roe",
+            "currency": "USD",
+            "now": "20.00",
+            "proposed": "20.00",
+            "change": "0.00",
+        },
+    ]
+    body = text(response)
+    assert "Commissions per partner" in body
+    assert '<td class="num change is-down" data-value="-5.00">\u22125.00</td>' in body
+    # The form shows the values as typed (1 level), still unsaved.
+    assert '<option value="1" selected>' in body
+    assert outside_the_runs() == before
+    assert defaults_get().levels == defaults_before.levels == 2
+    assert not DefaultsChange.objects.filter(changes__has_key="levels", user__isnull=False)
+
+
+def test_a_program_preview_replays_its_unsaved_rates(staff_client, shop):
+    before = outside_the_runs()
+    versions = ProgramVersion.objects.count()
+
+    response = staff_client.post(
+        f"/staff/programs/{shop.pk}/preview/",
+        {**program_post(shop, rate_1_sale_amount="20.00"), **RANGE},
+    )
+
+    assert response.status_code == 200
+    run = SimulationRun.objects.get()
+    assert (run.kind, run.program_id, run.status) == ("program", shop.pk, "done")
+    partners = {row["partner"]: row for row in run.answer["partners"]}
+    assert (partners["jane"]["now"], partners["jane"]["proposed"]) == ("20.00", "40.00")
+    assert (partners["boss"]["now"], partners["boss"]["proposed"]) == ("5.00", "5.00")
+    assert run.answer["change"] == "20.00"
+    assert "Orders that change" in text(response)
+    assert outside_the_runs() == before
+    assert ProgramVersion.objects.count() == versions
+    shop.refresh_from_db()
+    assert shop.rates.get(level=1).sale_amount == Decimal("10.00")
+
+
+@pytest.mark.parametrize(
+    ("posted", "field", "message"),
+    [
+        ({**form_data(levels=7), **RANGE}, "levels", "Select a valid choice"),
+        (
+            {**form_data(), "preview_start": "2026-13-01", "preview_end": "2026-11-30"},
+            "preview_start",
+            "Enter a valid date (YYYY-MM-DD).",
+        ),
+        (
+            {**form_data(), "preview_start": "2026-11-30", "preview_end": "2026-11-01"},
+            "preview_end",
+            "The end must not be before the start.",
+        ),
+        ({**form_data(), "preview_start": "2026-11-01"}, "preview_end", "This field is required."),
+    ],
+    ids=["bad-level", "bad-start", "end-before-start", "no-end"],
+)
+def test_bad_input_names_the_field_and_writes_nothing(staff_client, shop, posted, field, message):
+    before = table_snapshot()
+
+    response = staff_client.post(PREVIEW_URL, posted)
+
+    assert response.status_code == 200
+    assert re.search(
+        rf'id="field-{field}".*?{re.escape(message)}', response.content.decode(), re.S
+    ), f"no error under {field}"
+    assert table_snapshot() == before
+
+
+def test_a_bad_program_rate_is_refused_naming_the_field(staff_client, shop):
+    before = table_snapshot()
+    response = staff_client.post(
+        f"/staff/programs/{shop.pk}/preview/",
+        {**program_post(shop, rate_1_sale_percent="120"), **RANGE},
+    )
+    assert response.status_code == 200
+    assert re.search(r'id="field-rate_1_sale_percent"|rate_1_sale_percent', text(response))
+    assert table_snapshot() == before
+
+
+def test_the_engine_refusing_the_proposal_fails_the_run_naming_the_field(shop, monkeypatch):
+    """A proposal the replay refuses (its ValidationError) ends the run as failed, with the
+    field's label and message for the page; nothing else is written."""
+    from django.core.exceptions import ValidationError
+
+    from commissions.services import simulations
+
+    def refuse(**kwargs):
+        raise ValidationError({"levels": "Three levels need a parent rule."})
+
+    monkeypatch.setattr(simulations, "simulation_run", refuse)
+    before = outside_the_runs()
+    run = preview_create(
+        kind="defaults",
+        program=None,
+        form_data={k: [v] for k, v in form_data(levels=3).items()},
+        start=datetime(2026, 11, 1, tzinfo=UTC).date(),
+        end=datetime(2026, 11, 30, tzinfo=UTC).date(),
+        requested_by=None,
+    )
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.error == {"levels": ["Three levels need a parent rule."]}
+    assert outside_the_runs() == before
+    client = Client()
+    client.force_login(StaffFactory())
+    html = client.get(f"/staff/simulations/{run.pk}/status/").json()["html"]
+    words = "Referral partner # of levels: Three levels need a parent rule."
+    assert words in re.sub(r"\s+", " ", html)
+
+
+def test_a_run_is_started_once(shop):
+    """The task is safe to run twice: the second run finds the run finished."""
+    run = preview_create(
+        kind="program",
+        program=shop,
+        form_data={k: [v] for k, v in program_post(shop).items()},
+        start=datetime(2026, 11, 1, tzinfo=UTC).date(),
+        end=datetime(2026, 11, 30, tzinfo=UTC).date(),
+        requested_by=None,
+    )
+    run.refresh_from_db()
+    assert run.status == "done"
+    assert preview_run(run_id=run.pk) is None
+    assert SimulationRun.objects.get().answer == run.answer
+
+
+def test_the_status_answers_json_and_the_result_once_finished(staff_client, shop):
+    queued = stored_run(done=40, total=100, status="running")
+    response = staff_client.get(f"/staff/simulations/{queued.pk}/status/")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert response.json() == {"status": "running", "done": 40, "total": 100}
+
+    staff_client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
+    done = SimulationRun.objects.get(status="done")
+    answer = staff_client.get(f"/staff/simulations/{done.pk}/status/").json()
+    assert answer["status"] == "done"
+    assert 'id="preview-partners"' in answer["html"]
+    assert staff_client.get(f"/staff/simulations/{done.pk}/").status_code == 200
+
+
+def test_the_table_downloads_as_csv(staff_client, shop):
+    staff_client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
+    run = SimulationRun.objects.get()
+
+    response = staff_client.get(f"/staff/simulations/{run.pk}/csv/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert b"".join(response.streaming_content).decode().splitlines() == [
+        "partner,name,currency,now,proposed,change",
+        "boss,The Boss,USD,5.00,0.00,-5.00",
+        "jane,Jane Roe,USD,20.00,20.00,0.00",
+    ]
+
+
+def test_runs_older_than_a_day_go_when_a_new_one_is_made(staff_client, shop):
+    old = stored_run(created_at=timezone.now() - timedelta(days=1, minutes=1))
+    recent = stored_run(created_at=timezone.now() - timedelta(hours=23))
+    staff_client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
+    runs = set(SimulationRun.objects.values_list("pk", flat=True))
+    assert old.pk not in runs
+    assert recent.pk in runs
+    assert len(runs) == 2
+
+
+def test_saving_ignores_the_preview_range(staff_client, shop):
+    response = staff_client.post(URL, {**form_data(levels=1), **RANGE})
+    assert response.status_code == 302
+    assert defaults_get().levels == 1
+    assert not SimulationRun.objects.exists()
+
+
+def test_previewing_needs_what_saving_needs(client, shop):
+    """Staff who may only look at the defaults or programs get 403; a partner gets 403; an
+    anonymous visitor is sent to the login; nothing is written."""
+    looker = UserFactory(is_staff=True)
+    looker.user_permissions.add(Permission.objects.get(codename="view_program"))
+    partner = partner_with_login("alice")
+    clients = []
+    for user in (looker, partner.user):
+        clients.append(Client())
+        clients[-1].force_login(user)
+    before = table_snapshot()
+    for url in (PREVIEW_URL, f"/staff/programs/{shop.pk}/preview/"):
+        response = client.post(url, {**form_data(levels=1), **RANGE})
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+        for logged_in in clients:
+            assert logged_in.post(url, {**form_data(levels=1), **RANGE}).status_code == 403
+    assert table_snapshot() == before
+
+
+def test_a_run_is_seen_only_by_staff(client, shop):
+    run = stored_run()
+    for suffix in ("", "status/", "csv/"):
+        url = f"/staff/simulations/{run.pk}/{suffix}"
+        assert Client().get(url)["Location"].startswith("/accounts/login/?next=")
+        client.force_login(partner_with_login(f"p{len(suffix)}xx").user)
+        assert client.get(url).status_code == 403
+
+
+def test_the_preview_post_needs_the_csrf_token(shop):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(StaffFactory())
+    before = table_snapshot()
+    response = client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
+    assert response.status_code == 403
+    assert table_snapshot() == before
