@@ -43,6 +43,7 @@ from .payouts import (
     payout_draft_create,
     payout_draft_discard,
 )
+from .replay import simulation_run
 from .report_selectors import (
     batch_has_payment,
     commissions_by_id,
@@ -74,6 +75,11 @@ from .services.orders import order_record
 from .services.payments import payment_record
 from .services.refunds import refund_record
 from .services.web_forms import web_form_record
+from .simulation_serializers import (
+    SimulationAnswerSerializer,
+    SimulationQuerySerializer,
+    SimulationSerializer,
+)
 
 
 class EventView(APIView):
@@ -447,3 +453,30 @@ class PayoutBatchViewSet(
             payment_id,
             lambda pid, ref, by: payment_mark_failed(payment_id=pid, reason=ref, marked_by=by),
         )
+
+
+class SimulationView(APIView):
+    """What-if replay: every stored event of the range (web forms, orders,
+    refunds, payments), replayed in the order they were recorded through the same
+    attribution and calculation under the proposed defaults and programs, compared with
+    what is recorded (`now`). Writes nothing: the proposal is never saved. `start`/`end`:
+    days (the end day included) or ISO 8601 times (the end excluded)."""
+
+    # Staff who may read commissions may see what a change would pay them; it saves nothing.
+    write_permission = "commissions.view_commission"
+
+    @extend_schema(
+        request=SimulationSerializer,
+        parameters=[SimulationQuerySerializer],
+        responses=SimulationAnswerSerializer,
+    )
+    def post(self, request):
+        query = SimulationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        body = SimulationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with service_errors():
+            answer = simulation_run(
+                **body.validated_data, detail=query.validated_data.get("orders") == "changed"
+            )
+        return Response(SimulationAnswerSerializer(answer).data)

@@ -666,3 +666,40 @@ def payment_clawbacks(
         refund=refund,
         currency=currency,
     )
+
+
+def refund_shares(
+    *,
+    lines: Sequence[Decimal],
+    credited: Sequence[Decimal | None],
+    taken: Sequence[Decimal],
+    order_total: Decimal,
+    paid: Decimal,
+    refunded_before: Decimal,
+    refund: Decimal,
+    currency: str,
+) -> list[Decimal]:
+    """What a refund takes back from each commission line of an order (negative), in the
+    lines' order (SPEC §5.4, §10): a line credited at the order (`credited` None) loses the
+    refund's share of the order total (`clawbacks`), a line credited on payment the same
+    share of what it was credited (`payment_clawbacks`). `taken`: what earlier refunds and
+    rejections took back from each line (positive)."""
+    at_order = [n for n, c in enumerate(credited) if c is None]
+    on_payment = [n for n, c in enumerate(credited) if c is not None]
+    shares = [ZERO] * len(lines)
+    common = {"refunded_before": refunded_before, "refund": refund, "currency": currency}
+    if at_order:
+        got = clawbacks(
+            lines=[lines[n] for n in at_order], taken=[taken[n] for n in at_order],
+            order_total=order_total, **common,
+        )  # fmt: skip
+        for n, share in zip(at_order, got, strict=True):
+            shares[n] = share
+    if on_payment:
+        got = payment_clawbacks(
+            credited=[credited[n] for n in on_payment], taken=[taken[n] for n in on_payment],
+            paid=paid, **common,
+        )  # fmt: skip
+        for n, share in zip(on_payment, got, strict=True):
+            shares[n] = share
+    return shares

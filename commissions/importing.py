@@ -100,6 +100,7 @@ from .models import (
 )
 from .selectors import (
     Chain,
+    EngineSettings,
     contact_leads,
     coupons_by_code,
     engine_with_chains,
@@ -171,6 +172,9 @@ class Line:
     errors: dict | None = None
     outcome: str | None = None
     emails_skipped: int = 0  # recorded: the emails the API would have queued for it
+    # A stored event worked out again (`commissions.replay`): the ids it was recorded with.
+    event_pk: int | None = None
+    order_pk: int | None = None
 
     @property
     def key(self) -> tuple[str, Any]:
@@ -423,7 +427,7 @@ def batch_prepare(batch: list[Line], *, dry_run: bool, writing: "_Work | None" =
     work = _Work(lines=batch, intake=intake, accepted=accepted)
     if intake and db().vendor == "postgresql":
         carried = writing.batch if writing and writing.batch else None
-        work.batch = _Batch(
+        work.batch = Batch(
             intake,
             carried=carried and carried.contacts,
             first_orders=carried and carried.first_orders,
@@ -439,14 +443,14 @@ class _Work:
     lines: list[Line]
     intake: list[Line] = field(default_factory=list)
     accepted: set = field(default_factory=set)  # the keys of the events it records
-    batch: "_Batch | None" = None
+    batch: "Batch | None" = None
     again: bool = False  # worked out again when written (a concurrent writer)
 
     def rework(self) -> None:
         """Work the batch out again from what is stored (the batch written before it was
         worked out again: what this one took from it may differ)."""
         if self.batch is not None:
-            self.batch = _Batch(self.intake)
+            self.batch = Batch(self.intake)
             self.batch.prepare()
 
     def commit(self) -> None:
@@ -533,7 +537,7 @@ def _intake_again(lines: list[Line]) -> None:
         pending = [line for line in pending if line.outcome is None]
         if not pending:
             return
-        batch = _Batch(pending)
+        batch = Batch(pending)
         try:
             batch.prepare()
             batch.write()
@@ -560,7 +564,7 @@ class _Entry:
 
 
 @dataclass
-class _Contact:
+class BatchContact:
     """A contact of the batch, as its events leave it."""
 
     email: str
@@ -575,9 +579,9 @@ class _Contact:
     carried: list[_Entry] = field(default_factory=list)
     clicks: set[str] = field(default_factory=set)
 
-    def taken_on(self) -> "_Contact":
+    def taken_on(self) -> "BatchContact":
         """This contact as the next batch starts with it, while this batch is written."""
-        return _Contact(
+        return BatchContact(
             email=self.email,
             pk=self.pk,
             lead=self.lead,
@@ -613,12 +617,43 @@ class _Event:
         return self.line.kind == EventKind.ORDER
 
 
+class StoredWorld:
+    """What a batch reads beyond its own events: what is stored now (the importer's). A
+    replay (`commissions.replay`) reads the world as it stood, with proposed terms."""
+
+    def engine_and_chains(self, named: Iterable[int]) -> tuple[EngineSettings, dict[int, Chain]]:
+        return engine_with_chains(named)
+
+    def chains(self, partner_ids: Iterable[int]) -> dict[int, Chain]:
+        return partner_chains(partner_ids)
+
+    def first_orders(self, subscription_ids: Iterable[str]) -> dict[str, FirstOrder]:
+        return first_orders(subscription_ids)
+
+    def contact_leads(self, emails: list[str]) -> dict[str, tuple[int, ContactLead]]:
+        return contact_leads(emails)
+
+    def history_picks(
+        self, wanted: list[tuple[int, str, datetime]], *, rule: str
+    ) -> dict[int, tuple[Touch, Chain]]:
+        return history_picks(wanted, rule=rule)
+
+    def referrals_known(self, pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        return referrals_known(pairs)
+
+    def ids_reserve(self, counts: Mapping[type, int]) -> dict[type, list[int]]:
+        return ids_reserve(counts)
+
+
+STORED = StoredWorld()
+
+
 class _BatchReader:
     """The importer's `Reader` for event `n` of a batch: what the batch read for it, with
     the history entries its earlier events (and the batch being written meanwhile) added,
     as the API's reader would read them with the earlier events written."""
 
-    def __init__(self, batch: "_Batch", n: int, contact: _Contact):
+    def __init__(self, batch: "Batch", n: int, contact: BatchContact):
         self.batch, self.n, self.contact = batch, n, contact
 
     def history(
@@ -659,22 +694,25 @@ class _BatchReader:
         # The batch read the chains of every partner its events may credit (`_attribute`).
         missing = {pk for pk in partner_ids if pk is not None and pk not in chains}
         if missing:
-            chains.update(partner_chains(missing))
+            chains.update(self.batch.world.chains(missing))
 
 
-class _Batch:
+class Batch:
     """The web forms and orders of one batch: read what their rules need, work them out in
-    file order (`prepare`), then write every row in one transaction (`write`). `carried`:
-    the contacts of the batch being written meanwhile, as it leaves them; `first_orders`:
-    its subscriptions' first orders (SPEC §10)."""
+    file order (`plan`), then make their rows (`prepare`) and write every row in one
+    transaction (`write`). `carried`: the contacts of the batch being written meanwhile, as
+    it leaves them; `first_orders`: its subscriptions' first orders (SPEC §10); `world`:
+    where it reads the rest (`StoredWorld`: as stored now; a replay's: as it stood)."""
 
     def __init__(
         self,
         lines: list[Line],
-        carried: Mapping[str, _Contact] | None = None,
+        carried: Mapping[str, "BatchContact"] | None = None,
         first_orders: Mapping[str, FirstOrder] | None = None,
+        world: StoredWorld = STORED,
     ):
         self.now = timezone.now()
+        self.world = world
         self.carried = carried or {}
         self.carried_first_orders = first_orders or {}
         tokens: dict[str, list[Touch]] = {}
@@ -696,12 +734,19 @@ class _Batch:
                     explicit_lead=named[0],
                     explicit_sale=named[1] if len(named) > 1 else None,
                     credits=sum(1 for e in named if e) < len(named),
+                    pk=line.event_pk,
+                    order_pk=line.order_pk,
                 )
             )
 
-    def prepare(self) -> None:
+    def plan(self) -> None:
+        """Read what the events' rules need and decide each event (`_Event.plan`)."""
         self._read()
         self._attribute()
+        self._plans()
+
+    def prepare(self) -> None:
+        self.plan()
         self._rows()
 
     # Reads ------------------------------------------------------------------------------------
@@ -715,7 +760,7 @@ class _Batch:
         for event in self.events:
             named.update(e.partner_id for e in (event.explicit_lead, event.explicit_sale) if e)
             named.update(t.partner_id for t in event.clicks)
-        self.engine, self.chains = engine_with_chains(named)
+        self.engine, self.chains = self.world.engine_and_chains(named)
         policy = self.engine.policy
         self.coupons = coupons_by_code(e.data.get("coupon") for e in self.events if e.is_order)
         # The subscriptions' first orders: stored, else the batch written meanwhile's; the
@@ -723,10 +768,11 @@ class _Batch:
         subscriptions = {s["id"] for e in self.events if (s := e.data.get("subscription"))}
         self.first_orders = {
             **{k: v for k, v in self.carried_first_orders.items() if k in subscriptions},
-            **first_orders(subscriptions),
+            **self.world.first_orders(subscriptions),
         }
         self.first_planned: dict[str, int] = {}  # subscription id -> its first order's event
-        self.contacts = _contacts_read(sorted({e.email for e in self.events}), self.carried)
+        emails = sorted({e.email for e in self.events})
+        self.contacts = _contacts_read(emails, self.carried, self.world)
         may_history, may_ip, known = [], [], []
         states = {pk: chain.partner.state() for pk, chain in self.chains.items()}
         for n, event in enumerate(self.events):
@@ -740,25 +786,26 @@ class _Batch:
                     may_history.append((n, event.email, event.at))
             if not counted and by_ip:
                 may_ip.append((n, event.data["ip"], event.at))
-        self.history = history_picks(may_history, rule=policy.partner_selection)
+        self.history = self.world.history_picks(may_history, rule=policy.partner_selection)
         self.ip_clicks = ip_clicks(may_ip)
         for n, _, _ in may_ip:
             contact = self.contacts[self.events[n].email]
             if contact.pk is not None:
                 known += [(contact.pk, t.ref) for t in self.ip_clicks[n][0]]
         by_pk = {c.pk: c for c in self.contacts.values() if c.pk is not None}
-        for contact_pk, click in referrals_known(known):
+        for contact_pk, click in self.world.referrals_known(known):
             by_pk[contact_pk].clicks.add(click)
         entries = 0
         if policy.tracking_method == HISTORY_AND_COOKIES:  # where a later event may pick one
             entries = sum(len(e.clicks) for e in self.events) + len(may_ip)
             entries += sum(1 for e in self.events if e.is_order and e.data.get("coupon"))
         new = [c for c in self.contacts.values() if c.pk is None]
-        orders = [e for e in self.events if e.is_order]
-        ids = ids_reserve(
-            {Event: len(self.events), Order: len(orders), Contact: len(new), Referral: entries}
+        events = [e for e in self.events if e.pk is None]  # a replay's have theirs
+        orders = [e for e in self.events if e.is_order and e.order_pk is None]
+        ids = self.world.ids_reserve(
+            {Event: len(events), Order: len(orders), Contact: len(new), Referral: entries}
         )
-        for event, pk in zip(self.events, ids[Event], strict=True):
+        for event, pk in zip(events, ids[Event], strict=True):
             event.pk = pk
         for event, pk in zip(orders, ids[Order], strict=True):
             event.order_pk = pk
@@ -793,9 +840,9 @@ class _Batch:
                 contact.entries.append(_Entry(pk, entry.touch, entry.partner, entry.source))
         missing = {pk for pk in credited if pk is not None and pk not in self.chains}
         if missing:
-            self.chains.update(partner_chains(missing))
+            self.chains.update(self.world.chains(missing))
 
-    def _track(self, n: int, event: "_Event", contact: _Contact) -> Tracked:
+    def _track(self, n: int, event: "_Event", contact: BatchContact) -> Tracked:
         return track(
             reader=_BatchReader(self, n, contact),
             policy=self.engine.policy,
@@ -833,16 +880,14 @@ class _Batch:
 
     # Plans and rows ---------------------------------------------------------------------------
 
-    def _rows(self) -> None:
+    def _plans(self) -> None:
         """Each event's plan in file order (`intake.order_plan`, `web_form_plan`: the API's
-        own decision, each contact's lead partner carried from one event to the next), made
-        into the COPY text (`self.copies`, in the order they are written) and the upsert of
-        the contacts already stored. The plans' history entries are those `_attribute`
-        added (once per click and contact)."""
+        own decision, each contact's lead partner carried from one event to the next), and
+        the rows of the orders, leads and commission lines (`self.rows`). The plans'
+        history entries are those `_attribute` added (once per click and contact)."""
         engine, chains = self.engine, self.chains
-        partners = chain_partners(chains)
-        codes = {pk: p.code for pk, p in partners.items()}
-        rows: dict[str, list] = {"order": [], "lead": [], "commission": []}
+        self.partners = partners = chain_partners(chains)
+        self.rows = rows = {"order": [], "lead": [], "commission": []}
         for n, event in enumerate(self.events):
             data, contact = event.data, self.contacts[event.email]
             renewal = event.tracked.renewal
@@ -877,6 +922,12 @@ class _Batch:
             event.line.emails_skipped = emails_wanted(
                 credited=plan.credited, engine=engine, switches=partners
             )
+
+    def _rows(self) -> None:
+        """The plans made into the COPY text (`self.copies`, in the order they are written)
+        and the upsert of the contacts already stored."""
+        rows = self.rows
+        codes = {pk: p.code for pk, p in self.partners.items()}
         lines = rows["commission"]
         ids = ids_reserve({Commission: len(lines)})[Commission]
         events, self.paid = [], []
@@ -956,16 +1007,18 @@ def _events_recorded(lines: list[Line]) -> set[tuple[str, str]]:
     return events_recorded([line.key for line in lines if isinstance(line.key[1], str)])
 
 
-def _contacts_read(emails: list[str], carried: Mapping[str, _Contact]) -> dict[str, _Contact]:
+def _contacts_read(
+    emails: list[str], carried: Mapping[str, "BatchContact"], world: StoredWorld
+) -> dict[str, "BatchContact"]:
     """The batch's contacts by email: those of the batch being written meanwhile as it
     leaves them, the others as stored (`pk` None: not recorded yet)."""
-    found = {email: _Contact(email=email) for email in emails}
+    found = {email: BatchContact(email=email) for email in emails}
     for email in emails:
         if email in carried:
             found[email] = carried[email].taken_on()
-    stored = contact_leads([email for email in emails if email not in carried])
+    stored = world.contact_leads([email for email in emails if email not in carried])
     for email, (pk, lead) in stored.items():
-        found[email] = _Contact(email=email, pk=pk, lead=lead)
+        found[email] = BatchContact(email=email, pk=pk, lead=lead)
     return found
 
 

@@ -121,26 +121,30 @@ HISTORY_ENTRY = ("id", "partner", "set_at", "expires_at")
 
 
 def history_picks(
-    wanted: Sequence[tuple[int, str, datetime]], *, rule: str
+    wanted: Sequence[tuple[int, str, datetime]], *, rule: str, before: datetime | None = None
 ) -> "dict[int, tuple[Touch, Chain]]":
     """For each (event number, normalised email, time): the one history entry of that
     contact the rule picks among those that count then (partner active, set by then, not
     expired: the earliest or the latest, ties by id), with its partner's chain, read by the
-    same query. Read before the event writes its contact (a new contact has none)."""
+    same query. Read before the event writes its contact (a new contact has none).
+    `before`: only the entries stored before then (the history as it stood, for a replay)."""
     if not wanted:
         return {}
     select, joins, row_fields = _chain_sql()
     order = "ASC" if rule == FIRST else "DESC"
     entry_fields = fields(Referral, HISTORY_ENTRY)
+    stored = "" if before is None else "AND r.created_at < %s"
     pick = f"""
         SELECT r.*
           FROM {table(Referral)} r
           JOIN {table(Partner)} rp ON rp.id = r.partner_id
          WHERE r.contact_id = (SELECT c.id FROM {table(Contact)} c WHERE c.email = {{email}})
-           AND r.set_at <= {{at}} AND rp.status = %s
+           AND r.set_at <= {{at}} AND rp.status = %s {stored}
            AND (r.expires_at IS NULL OR r.expires_at > {{at}})
          ORDER BY r.set_at {order}, r.id {order}
          LIMIT 1"""
+    [stored_before] = prepared(Referral, ("created_at",), [before]) if before else [None]
+    after_status = [stored_before] if before else []
     tail = f"JOIN {table(Partner)} p1 ON p1.id = h.partner_id {joins}"
     found: dict[int, list] = {}
     if db().vendor == "postgresql":
@@ -151,7 +155,7 @@ def history_picks(
              {tail}
         """
         numbers, emails, times = (list(column) for column in zip(*wanted, strict=True))
-        params = [numbers, emails, times, PartnerStatus.ACTIVE]
+        params = [numbers, emails, times, PartnerStatus.ACTIVE, *after_status]
         for n, *row in execute(sql, params, arrays=True):
             found.setdefault(n, []).append(converted(entry_fields + row_fields, row))
     else:
@@ -162,7 +166,7 @@ def history_picks(
         """
         for n, email, at in wanted:
             [when] = prepared(Referral, ("set_at",), [at])
-            rows = execute(sql, [email, when, PartnerStatus.ACTIVE, when])
+            rows = execute(sql, [email, when, PartnerStatus.ACTIVE, *after_status, when])
             if rows:
                 found[n] = converted_rows(entry_fields + row_fields, rows)
     picked = {}
@@ -249,20 +253,27 @@ def contact_leads(emails: Sequence[str]) -> dict[str, tuple[int, ContactLead]]:
     return found
 
 
-def referrals_known(pairs: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Which (contact id, click id) pairs are already in the history, in one query."""
+def referrals_known(
+    pairs: Sequence[tuple[int, str]], *, before: datetime | None = None
+) -> list[tuple[int, str]]:
+    """Which (contact id, click id) pairs are already in the history, in one query.
+    `before`: in the history as it stood then (entries stored before then, for a replay)."""
     if not pairs:
         return []
+    stored = "" if before is None else " AND r.created_at < %s"
+    [stored_before] = prepared(Referral, ("created_at",), [before]) if before else [None]
+    after = [stored_before] if before else []
     if db().vendor == "postgresql":
         sql = (
             f"SELECT r.contact_id, r.click_id FROM unnest(%s::bigint[], %s::uuid[]) AS q(c, k) "
-            f"JOIN {table(Referral)} r ON r.contact_id = q.c AND r.click_id = q.k"
+            f"JOIN {table(Referral)} r ON r.contact_id = q.c AND r.click_id = q.k{stored}"
         )
-        params = [[c for c, _ in pairs], [k for _, k in pairs]]
+        params = [[c for c, _ in pairs], [k for _, k in pairs], *after]
     else:
-        either = " OR ".join(["(contact_id = %s AND click_id = %s)"] * len(pairs))
-        sql = f"SELECT contact_id, click_id FROM {table(Referral)} WHERE {either}"
+        either = " OR ".join(["(r.contact_id = %s AND r.click_id = %s)"] * len(pairs))
+        sql = f"SELECT r.contact_id, r.click_id FROM {table(Referral)} r WHERE ({either}){stored}"
         params = [v for c, k in pairs for v in prepared(Referral, ("contact", "click_id"), [c, k])]
+        params += after
     click_field = fields(Referral, ("click_id",))
     return [
         (contact, converted(click_field, [click])[0].hex) for contact, click in execute(sql, params)

@@ -60,7 +60,7 @@ from .services.defaults import defaults_update
 from .services.links import tracking_link_save
 from .services.overrides import partner_override_delete, partner_override_save
 from .services.partners import partner_create, partner_update
-from .services.programs import NOT_GIVEN, program_create, program_update
+from .services.programs import program_create, program_update, program_update_arguments
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):
@@ -345,15 +345,12 @@ class ProgramViewSet(
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
     def perform_update(self, serializer: ProgramSerializer) -> None:
-        data = dict(serializer.validated_data)
-        rates = data.pop("rates", None)
-        product_rates = data.pop("product_rates", None)
-        renewal_rates = data.pop("renewal_rates", NOT_GIVEN)
         with service_errors():
             program = program_update(
-                program=serializer.instance, data=data, rates=rates, product_rates=product_rates,
-                renewal_rates=renewal_rates, **request_actor(self.request),
-            )  # fmt: skip
+                program=serializer.instance,
+                **program_update_arguments(serializer.validated_data),
+                **request_actor(self.request),
+            )
         serializer.instance = self.get_queryset().get(pk=program.pk)
 
     @extend_schema(responses=ProgramVersionSerializer(many=True))

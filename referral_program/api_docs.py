@@ -116,6 +116,16 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Send only the fields to change. Every program takes the payout settings at once; "
         "the answer says how many were updated.",
     ),
+    "v1_simulations_create": (
+        "Preview what a change would have paid (what-if replay)",
+        "Replays every stored event of the range (web forms, orders, refunds, payments, in "
+        "the order they were recorded, with the clicks and referral history as they stood) "
+        "through the same attribution and calculation under the proposed `defaults` and "
+        "`programs`, and compares with what is recorded (`now`), in total and per partner. "
+        "Nothing is saved and nothing is written. `start` and `end` are days (the end day "
+        "included) or ISO 8601 times (the end excluded); `?orders=changed` adds the orders "
+        "whose partners or commissions change, with both traces.",
+    ),
     "v1_notifications_list": (
         "List partner emails",
         "The log of the emails partners were sent about their leads and sales: queued, "

@@ -36,5 +36,6 @@ urlpatterns = [
     path("events/orders/", commissions_api.OrderEventView.as_view(), name="api-orders"),
     path("events/refunds/", commissions_api.RefundEventView.as_view(), name="api-refunds"),
     path("events/payments/", commissions_api.PaymentEventView.as_view(), name="api-payments"),
+    path("simulations/", commissions_api.SimulationView.as_view(), name="api-simulations"),
     *router.urls,
 ]

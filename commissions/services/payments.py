@@ -9,6 +9,7 @@ the order is recorded and credits nothing.
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -29,16 +30,21 @@ def lines_credited_on_payment(order: Order) -> list[Commission]:
     )
 
 
+def payment_amount(*, given: Decimal, left: Decimal) -> Decimal:
+    """The payment's amount, or ValidationError naming `amount` when nothing is `left` to
+    pay on the order or it is not between 0.01 and what is left."""
+    if left <= ZERO:
+        raise ValidationError({"amount": "Nothing is left to pay on this order."})
+    if given <= ZERO or given > left:
+        raise ValidationError({"amount": f"Payment between 0.01 and {left} (what is left)."})
+    return given
+
+
 def payment_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
     """A customer's payment on an order: each line credited on payment gets its share."""
 
     def handle(event: Event, order: Order, at: datetime) -> dict:
-        left = order.total - order.paid
-        amount = data["amount"]
-        if left <= ZERO:
-            raise ValidationError({"amount": "Nothing is left to pay on this order."})
-        if amount <= ZERO or amount > left:
-            raise ValidationError({"amount": f"Payment between 0.01 and {left} (what is left)."})
+        amount = payment_amount(given=data["amount"], left=order.total - order.paid)
         lines = lines_credited_on_payment(order)
         shares = payment_credits(
             lines=[line.amount for line in lines],

@@ -8,13 +8,12 @@ order with such lines cannot be refunded beyond what the customer paid.
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
 from ..aggregates import money_sum
-from ..calculation import clawbacks, payment_clawbacks
+from ..calculation import refund_shares
 from ..models import Commission, CommissionEntry, Event, EventKind, Order, Refund
 from ..money import ZERO
 from ..webhooks import webhook_commission_clawed_back
@@ -27,21 +26,30 @@ def left_to_refund(order: Order, *, credited_on_payment: bool) -> Decimal:
     return (order.paid if credited_on_payment else order.total) - order.refunded
 
 
+def refund_amount(*, given: Decimal | None, left: Decimal, credited_on_payment: bool) -> Decimal:
+    """The refund's amount (none given: all that is `left` to refund), or ValidationError
+    naming `amount` when nothing is left or it is not between 0.01 and what is left."""
+    amount = left if given is None else given
+    if left <= ZERO:
+        what = "paid and not yet refunded" if credited_on_payment else "left to refund"
+        raise ValidationError({"amount": f"Nothing is {what} on this order."})
+    if amount <= ZERO or amount > left:
+        what = "what was paid and not yet refunded" if credited_on_payment else "what is left"
+        raise ValidationError({"amount": f"Refund between 0.01 and {left} ({what})."})
+    return amount
+
+
 def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Intake:
     """A refund or cancellation: each commission line gives back the refund's share (§5.4)."""
 
     def handle(event: Event, order: Order, at: datetime) -> dict:
         lines = list(order.commissions.filter(entry=CommissionEntry.COMMISSION).order_by("id"))
         on_payment = any(line.credited is not None for line in lines)
-        left = left_to_refund(order, credited_on_payment=on_payment)
-        amount = data.get("amount")
-        amount = left if amount is None else amount
-        if left <= ZERO:
-            what = "paid and not yet refunded" if on_payment else "left to refund"
-            raise ValidationError({"amount": f"Nothing is {what} on this order."})
-        if amount <= ZERO or amount > left:
-            what = "what was paid and not yet refunded" if on_payment else "what is left"
-            raise ValidationError({"amount": f"Refund between 0.01 and {left} ({what})."})
+        amount = refund_amount(
+            given=data.get("amount"),
+            left=left_to_refund(order, credited_on_payment=on_payment),
+            credited_on_payment=on_payment,
+        )
         # A rejection took back all that was left of its line: nothing more to claw back.
         taken = dict(
             order.commissions.filter(
@@ -51,23 +59,17 @@ def refund_record(*, data: Mapping[str, Any], payload: Mapping[str, Any]) -> Int
             .annotate(total=money_sum("amount"))
             .values_list("clawback_of", "total")
         )
-        at_order = [line for line in lines if line.credited is None]
-        paid_lines = [line for line in lines if line.credited is not None]
-        shares = {}
-        for some, rule in (
-            (at_order, partial(clawbacks, lines=[line.amount for line in at_order],
-                               order_total=order.total)),
-            (paid_lines, partial(payment_clawbacks, credited=[line.credited for line in paid_lines],
-                                 paid=order.paid)),
-        ):  # fmt: skip
-            if some:
-                got = rule(
-                    taken=[-taken.get(line.pk, ZERO) for line in some],
-                    refunded_before=order.refunded,
-                    refund=amount,
-                    currency=order.currency,
-                )
-                shares.update(zip([line.pk for line in some], got, strict=True))
+        got = refund_shares(
+            lines=[line.amount for line in lines],
+            credited=[line.credited for line in lines],
+            taken=[-taken.get(line.pk, ZERO) for line in lines],
+            order_total=order.total,
+            paid=order.paid,
+            refunded_before=order.refunded,
+            refund=amount,
+            currency=order.currency,
+        )
+        shares = {line.pk: share for line, share in zip(lines, got, strict=True)}
         refund = Refund.objects.create(event=event, order=order, amount=amount, occurred_at=at)
         rows = [
             line_entry(

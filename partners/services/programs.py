@@ -194,6 +194,18 @@ def program_update(
     return program
 
 
+def program_update_arguments(validated: Mapping[str, Any]) -> dict[str, Any]:
+    """A program update's validated fields (the program resource's) as `program_update`
+    takes them: rates, product rates and renewal rates apart; those left out are kept."""
+    data = dict(validated)
+    return {
+        "data": data,
+        "rates": data.pop("rates", None),
+        "product_rates": data.pop("product_rates", None),
+        "renewal_rates": data.pop("renewal_rates", NOT_GIVEN),
+    }
+
+
 def product_rate_given(columns: Mapping[str, Any]) -> dict[str, Any]:
     """A product rate as `program_set_product_rates` takes it, from the columns of
     `PRODUCT_RATE_COLUMNS` (a CSV line's text, or the staff table's row): an empty or

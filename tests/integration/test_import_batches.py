@@ -602,7 +602,7 @@ def test_an_event_the_api_records_meanwhile_is_a_duplicate(api, world, tmp_path,
 
     payloads = events(world)[:5]
     posted = []
-    original = importing._Batch.write
+    original = importing.Batch.write
 
     def api_first(self):
         if not posted:
@@ -610,7 +610,7 @@ def test_an_event_the_api_records_meanwhile_is_a_duplicate(api, world, tmp_path,
             post_all(api, [payloads[2]])  # o-2, recorded by the API after the batch read
         return original(self)
 
-    monkeypatch.setattr(importing._Batch, "write", api_first)
+    monkeypatch.setattr(importing.Batch, "write", api_first)
     out, _, error = run(write(tmp_path, payloads))
 
     assert error is None
@@ -627,7 +627,7 @@ def test_a_contact_the_api_makes_meanwhile_is_read_again(api, world, tmp_path, m
          "items": [{"sku": "A", "quantity": 1, "unit_price": "100.00"}]},
     ]  # fmt: skip
     posted = []
-    original = importing._Batch.write
+    original = importing.Batch.write
 
     def api_first(self):
         if not posted:
@@ -642,7 +642,7 @@ def test_a_contact_the_api_makes_meanwhile_is_read_again(api, world, tmp_path, m
             post_all(api, [form])
         return original(self)
 
-    monkeypatch.setattr(importing._Batch, "write", api_first)
+    monkeypatch.setattr(importing.Batch, "write", api_first)
     _, _, error = run(write(tmp_path, payloads))
 
     assert error is None
@@ -762,13 +762,13 @@ def test_overlapping_batches_write_what_the_api_writes(api, world, tmp_path, pol
     post_all(api, before)
     interval = sys.getswitchinterval()
     while_writing = []
-    original = importing._Batch.write
+    original = importing.Batch.write
 
     def write_noted(self):
         while_writing.append(sys.getswitchinterval())
         return original(self)
 
-    monkeypatch.setattr(importing._Batch, "write", write_noted)
+    monkeypatch.setattr(importing.Batch, "write", write_noted)
     out, err, error = run(write(tmp_path, payloads), "--batch-size", "2")
 
     assert error is None, err
@@ -814,7 +814,7 @@ def test_a_batch_worked_out_again_makes_the_next_one_worked_out_again(
     ]  # fmt: skip
     by_api = {**payloads[0], "tracking_token": token(c["leaf3"])}
     posted = []
-    original = importing._Batch.write
+    original = importing.Batch.write
 
     def api_first(self):
         if not posted:
@@ -822,7 +822,7 @@ def test_a_batch_worked_out_again_makes_the_next_one_worked_out_again(
             post_all(api, [by_api])  # o-1 by the API, crediting vlogger
         return original(self)
 
-    monkeypatch.setattr(importing._Batch, "write", api_first)
+    monkeypatch.setattr(importing.Batch, "write", api_first)
     again = []
     worked_out_again = importing._intake_again
 
