@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -38,7 +38,7 @@ from partners.views import (
 
 from .csv_files import csv_response, csv_text
 from .explain import explain_attribution
-from .models import SimulationKind, SimulationRun
+from .models import SimulationKind, SimulationRun, SimulationStatus
 from .services.simulations import posted_form, preview_create
 from .settings_selectors import simulation_runs
 
@@ -67,7 +67,16 @@ def preview_start(
         add_service_errors(form, error)
         return range_form, None
     run.refresh_from_db()  # without a broker it ran in-process as the request committed
+    if run.status == SimulationStatus.FAILED and run.error:
+        # Refused by the rules that would save it: the page's field says so too.
+        add_service_errors(form, ValidationError(_by_field(run.error)))
     return range_form, run
+
+
+def _by_field(error: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A run's errors by the page's field names: the replay names a field of its proposal
+    (`defaults.levels`, `programs[0].rates`)."""
+    return {name.rpartition(".")[2]: messages for name, messages in error.items()}
 
 
 def _labels(run: SimulationRun) -> dict[str, str]:
@@ -107,8 +116,8 @@ def result_context(run: SimulationRun) -> dict[str, Any]:
     if run.error:
         labels = _labels(run)
         context["errors"] = [
-            (labels.get(name, "" if name == "__all__" else name), message)
-            for name, messages in run.error.items()
+            (labels.get(name, "" if name == NON_FIELD_ERRORS else name), message)
+            for name, messages in _by_field(run.error).items()
             for message in messages
         ]
     if run.answer:

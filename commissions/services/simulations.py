@@ -146,5 +146,6 @@ def preview_run(*, run_id: Any) -> str | None:
         failed = {NON_FIELD_ERRORS: [FAILED_UNEXPECTEDLY]}
         _finish(run_id, status=SimulationStatus.FAILED, error=failed)
         return SimulationStatus.FAILED
-    _finish(run_id, status=SimulationStatus.DONE, answer=answer)
+    events = answer["events"]
+    _finish(run_id, status=SimulationStatus.DONE, answer=answer, done=events, total=events)
     return SimulationStatus.DONE

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from commissions.models import SimulationRun
 from commissions.services.simulations import preview_create, preview_run
+from partners.forms import program_edit_form
 from partners.models import DefaultsChange, Program, ProgramVersion
 from partners.selectors import defaults_get
 from partners.services.defaults import defaults_update
@@ -72,13 +73,15 @@ def text(response) -> str:
 
 
 def program_post(program: Program, **changes: str) -> dict[str, str]:
-    """What the program page posts for `program` as it is, with `changes`."""
-    data = {"name": program.name, "priority": str(program.priority), "hold_days": "0"}
-    data["renewal_cycles"] = ""
-    data["credit_on"] = program.credit_on
-    for rate in program.rates.all():
-        for name in ("lead_amount", "lead_percent", "sale_amount", "sale_percent"):
-            data[f"rate_{rate.level}_{name}"] = str(getattr(rate, name))
+    """What the program page posts for `program` as it is (its form's values), with
+    `changes`: ticked boxes as "on", others left out."""
+    data = {}
+    for field in program_edit_form(program):
+        value = field.value()
+        if value is True:
+            data[field.html_name] = "on"
+        elif value not in (False, None):
+            data[field.html_name] = str(value)
     return {**data, **changes}
 
 
@@ -201,8 +204,31 @@ def test_a_bad_program_rate_is_refused_naming_the_field(staff_client, shop):
         {**program_post(shop, rate_1_sale_percent="120"), **RANGE},
     )
     assert response.status_code == 200
-    assert re.search(r'id="field-rate_1_sale_percent"|rate_1_sale_percent', text(response))
+    body = text(response)
+    assert re.search(r'<input[^>]*name="rate_1_sale_percent"[^>]*aria-invalid="true"', body)
+    assert "Level 1 sale percent: Ensure this value is less than or equal to 100" in body
     assert table_snapshot() == before
+
+
+def test_a_value_the_save_would_refuse_fails_the_run_naming_the_field(staff_client, shop):
+    """The form takes any partner's code, the save only an active one: the replay's own
+    save refuses it, and the page names the field (on the form and in the preview)."""
+    PartnerFactory(code="gone-away", status="inactive")
+    before = outside_the_runs()
+
+    response = staff_client.post(
+        PREVIEW_URL,
+        {**form_data(signup_parent="fixed", signup_parent_partner="gone-away"), **RANGE},
+    )
+
+    run = SimulationRun.objects.get()
+    assert run.status == "failed"
+    message = "gone-away is not active: only active partners recruit."
+    assert run.error == {"defaults.signup_parent_partner": [message]}
+    body = text(response)
+    assert f"Chosen parent (partner code): {message}</a>" in body  # the error summary
+    assert f"<li>Chosen parent (partner code): {message}</li>" in body  # the preview
+    assert outside_the_runs() == before
 
 
 def test_the_engine_refusing_the_proposal_fails_the_run_naming_the_field(shop, monkeypatch):

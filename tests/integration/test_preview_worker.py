@@ -4,7 +4,7 @@ the run's row, and the page's status address reports them (SPEC §8: nothing in 
 
 from django.test import Client
 
-from commissions.models import SimulationRun
+from commissions.models import Notification, SimulationRun
 from tests.factories import StaffFactory
 from tests.functional.test_defaults_page import form_data
 from tests.functional.test_preview_pages import RANGE, outside_the_runs, shop  # noqa: F401
@@ -19,6 +19,8 @@ def test_a_worker_replays_the_preview_and_the_status_follows(
 ):
     client = Client()
     client.force_login(StaffFactory())
+    # The worker sends the orders' emails first (rows the replay must not touch either).
+    assert wait_for(lambda: not Notification.objects.filter(status="queued").exists())
     before = outside_the_runs()
 
     response = client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
