@@ -23,6 +23,7 @@ from partners.services.defaults import defaults_update
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, UserFactory
 from tests.functional.test_defaults_page import form_data
 from tests.functional.test_partner_center import partner_with_login, sell
+from tests.integration.test_replay import order, token
 from tests.tables import table_snapshot
 
 # Transactional: the run is queued on commit, and without a broker it runs right then, in
@@ -165,6 +166,34 @@ def test_a_program_preview_replays_its_unsaved_rates(staff_client, shop):
     assert ProgramVersion.objects.count() == versions
     shop.refresh_from_db()
     assert shop.rates.get(level=1).sale_amount == Decimal("10.00")
+
+
+def test_an_order_that_changes_hands_shows_both_traces(staff_client, shop, api):
+    """ben's link was clicked last, anna's first: the order is ben's; with "first" it is
+    anna's, and the page says why on each side."""
+    anna, ben = PartnerFactory(code="anna"), PartnerFactory(code="ben")
+    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    clicks = token((anna, at - timedelta(days=3)), (ben, at - timedelta(days=1)))
+    body = {**order(3, at, "cy@example.com", clicks), "event_id": "order-3"}
+    assert api.post("/api/v1/events/orders/", body, format="json").status_code == 201
+
+    response = staff_client.post(PREVIEW_URL, {**form_data(partner_selection="first"), **RANGE})
+
+    answer = SimulationRun.objects.get().answer
+    assert answer["orders_changing_partner"] == 1
+    assert {(p["partner"], p["now"], p["proposed"]) for p in answer["partners"]} >= {
+        ("ben", "10.00", "0.00"),
+        ("anna", "0.00", "10.00"),
+    }
+    page = text(response)
+    assert re.search(
+        r"order-3</a>.*?Paid.*?<span class=\"mono\">ben</span>\. <span class=\"why\">Credited "
+        r"because they were the last partner whose link the contact clicked, 1 day before the "
+        r"order \(tracking cookie\)\.</span>.*?With these values.*?<span class=\"mono\">anna"
+        r"</span>\. <span class=\"why\">Credited because they were the first partner whose "
+        r"link the contact clicked, 3 days before the order \(tracking cookie\)\.</span>",
+        page,
+    )
 
 
 @pytest.mark.parametrize(
