@@ -298,6 +298,10 @@
       headers: { Accept: "application/json" },
     })
       .then(function (response) {
+        if (response.status === 404) {
+          // Deleted (a day old, or a partner's data erased): nothing more will come.
+          return { status: "gone", html: "<p class=\"muted\">This preview is no longer kept: preview again.</p>" };
+        }
         if (!response.ok) {
           throw new Error("status " + response.status);
         }

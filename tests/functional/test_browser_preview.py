@@ -106,3 +106,32 @@ def test_the_page_polls_a_run_until_its_table_comes(
     expect(page.locator("#preview-partners")).to_be_visible()
     expect(page.locator("#preview progress")).to_have_count(0)
     assert problems == []
+
+
+def test_a_program_preview_fits_a_phone(
+    live_server,
+    page,
+    screenshot,
+    shop,  # noqa: F811 (the fixture)
+):
+    """The program page's preview at 375 px: both sides of an order one above the other, the
+    table scrolling on its own; nothing wider than the screen."""
+    StaffFactory(username="staff", password=PASSWORD)
+    site = live_server.url
+    problems = watch(page)
+    page.set_viewport_size({"width": 375, "height": 800})
+    log_in(page, site, "/accounts/login/", "staff")
+    page.goto(f"{site}/staff/programs/{shop.pk}/edit/")
+    page.get_by_label("Level 1 sale amount").fill("20.00")
+    page.get_by_label("Replay from").fill("2026-11-01")
+    page.get_by_label("Replay to").fill("2026-11-30")
+    page.get_by_role("button", name="Preview the effect").click()
+
+    expect(page.locator("[data-figure=change]")).to_have_text("+20.00 USD")
+    expect(page.get_by_label("Level 1 sale amount")).to_have_value("20.00")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.locator("#preview-orders").scroll_into_view_if_needed()
+    screenshot()
+    shop.refresh_from_db()
+    assert shop.rates.get(level=1).sale_amount == 10
+    assert problems == []

@@ -390,3 +390,16 @@ def test_the_preview_post_needs_the_csrf_token(shop):
     response = client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
     assert response.status_code == 403
     assert table_snapshot() == before
+
+
+def test_erasing_a_partner_deletes_the_previews(staff_client, shop):
+    """A preview names partners by code and name: erasing one deletes them all."""
+    from partners.models import Partner
+    from partners.services.privacy import partner_erase
+
+    staff_client.post(PREVIEW_URL, {**form_data(levels=1), **RANGE})
+    assert "Jane Roe" in str(SimulationRun.objects.get().answer)
+
+    partner_erase(partner=Partner.objects.get(code="jane"), acting_user=None)
+
+    assert not SimulationRun.objects.exists()
