@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
@@ -194,6 +195,24 @@ def test_an_order_that_changes_hands_shows_both_traces(staff_client, shop, api):
         r"link the contact clicked, 3 days before the order \(tracking cookie\)\.</span>",
         page,
     )
+
+
+def test_settings_saved_inside_the_range_are_named(staff_client, shop):
+    with time_machine.travel(datetime(2026, 11, 15, 9, tzinfo=UTC), tick=False):
+        defaults_update(data={"hold_days": 14}, acting_user=None)
+
+    response = staff_client.post(PREVIEW_URL, {**form_data(levels=1, hold_days=14), **RANGE})
+
+    assert (
+        SimulationRun.objects.get()
+        .answer["settings_changed"][0]["at"]
+        .startswith("2026-11-15T09:00")
+    )
+    assert re.search(
+        r'id="preview-settings-changed">.*?<li>2026-11-15 09:00 UTC, the Referral Partner '
+        r"Defaults: [^<]*hold[^<]*0 → 14[^<]*</li>",
+        text(response),
+    ), text(response)[text(response).find("preview-settings") :][:600]
 
 
 @pytest.mark.parametrize(
