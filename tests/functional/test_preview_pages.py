@@ -82,7 +82,7 @@ def program_post(program: Program, **changes: str) -> dict[str, str]:
         value = field.value()
         if value is True:
             data[field.html_name] = "on"
-        elif value not in (False, None):
+        elif value is not False and value is not None:
             data[field.html_name] = str(value)
     return {**data, **changes}
 
