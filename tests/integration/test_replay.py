@@ -165,3 +165,19 @@ def test_the_api_answers_the_replay_and_names_bad_fields(api, tree):
     assert set(refused.json()) == {"programs"}
     assert table_snapshot() == before
     assert Commission.objects.count() == 2
+
+
+def test_the_history_is_read_as_it_stood_not_with_what_later_events_added(api, tree):
+    """A contact's first order (no cookie) credited nobody; a later order brought a click
+    from before the first one into the contact's history. The replay of the first order
+    must not see it."""
+    defaults_update(data={"tracking_method": "history_and_cookies"}, acting_user=None)
+    clicked = token((tree["first"], T0))
+    api.post(ORDERS, order(1, T0 + timedelta(hours=1), "a@example.com"), format="json")
+    api.post(ORDERS, order(2, T0 + timedelta(hours=2), "a@example.com", clicked), format="json")
+
+    answer = simulation_run(start=T0, end=T0 + timedelta(days=1))
+
+    assert answer["orders_changing_partner"] == 0
+    assert sums(answer) == {("first", "17.00", "17.00"), ("mother", "6.00", "6.00"),
+                            ("grandma", "1.00", "1.00")}  # fmt: skip
