@@ -12,6 +12,7 @@ from commissions.models import Commission
 from commissions.replay import simulation_run
 from partners.models import ReferralDefaults
 from partners.services.defaults import defaults_update
+from partners.services.programs import program_update
 from partners.tokens import TokenClick, encode_token
 from tests.factories import PartnerFactory, ProgramFactory
 from tests.tables import table_snapshot
@@ -181,3 +182,15 @@ def test_the_history_is_read_as_it_stood_not_with_what_later_events_added(api, t
     assert answer["orders_changing_partner"] == 0
     assert sums(answer) == {("first", "17.00", "17.00"), ("mother", "6.00", "6.00"),
                             ("grandma", "1.00", "1.00")}  # fmt: skip
+
+
+def test_settings_saved_inside_the_range_are_named(api, tree, program):
+    api.post(ORDERS, order(1, T0 + timedelta(days=1), "a@example.com"), format="json")
+    defaults_update(data={"partner_selection": "first"}, acting_user=None)
+    program_update(program=program, data={}, rates=[{"level": 1, "sale_percent": D("12")}])
+
+    answer = simulation_run(start=T0, end=T0 + timedelta(days=1))
+
+    words = [(change["what"], change["changes"]) for change in answer["settings_changed"]]
+    assert ("defaults", ["partner selection last → first"]) in words
+    assert (f"program {program.name} (version 2)", ["level 1 sale percent 10 → 12"]) in words
