@@ -338,6 +338,8 @@ WRITE_PERMISSION = {
     ("api/v1/events/orders/", "POST"): "commissions.add_order",
     ("api/v1/events/refunds/", "POST"): "commissions.add_refund",
     ("api/v1/events/payments/", "POST"): "commissions.add_orderpayment",
+    # The what-if replay writes nothing, but shows what commissions would be (issue 19).
+    ("api/v1/simulations/", "POST"): "commissions.view_commission",
     # The commission lifecycle and coupons (issue 17).
     ("api/v1/^commissions/(?P<pk>[^/.]+)/approve/$", "POST"): "commissions.change_commission",
     ("api/v1/^commissions/(?P<pk>[^/.]+)/reject/$", "POST"): "commissions.change_commission",
