@@ -30,10 +30,10 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from partners.models import Click, Partner, PartnerStatus, Program
-from referral_program.dates import DayFilter
+from referral_program.dates import DateInput, DayFilter
 
 from .aggregates import MONEY_FIELD, MoneyTotal, money_sum
-from .forms import DateInput, DateRangeCheckForm
+from .forms import DateRangeCheckForm
 from .ledger import LEDGER_FIGURES, LIFECYCLE_FIGURES, day_after, day_start
 from .lifecycle import status_filter
 from .models import (

@@ -7,28 +7,11 @@ from typing import Any
 from django import forms
 
 from partners.forms import PartnerByCodeField
-from referral_program.dates import DayField
+from referral_program.dates import DateInput, DayField
 
 from .dashboard import PRESET_DAYS, Period, last_days
 from .models import PayoutMethod
 from .money import ZERO
-
-
-class DateInput(forms.DateInput):
-    """A day typed as the pages show dates, 2026-10-31 (a browser's date picker would show
-    it in the reader's locale, 10/31/2026, beside ISO dates everywhere else)."""
-
-    input_type = "text"
-
-    def __init__(self, attrs: dict | None = None) -> None:
-        defaults = {
-            "placeholder": "YYYY-MM-DD",
-            "inputmode": "numeric",
-            "pattern": r"\d{4}-\d{2}-\d{2}",
-            "autocomplete": "off",
-            "class": "date-input",
-        }
-        super().__init__({**defaults, **(attrs or {})}, format="%Y-%m-%d")
 
 
 def _check_range(form: forms.Form, cleaned_data: dict[str, Any]) -> None:

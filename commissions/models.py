@@ -1,7 +1,10 @@
 """Contacts and their referral history (SPEC §4)."""
 
+import datetime
+import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -921,3 +924,63 @@ class Resource(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- What-if replay (SPEC §13): a preview's run, for the page that polls it -----------------
+
+
+class SimulationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class SimulationKind(models.TextChoices):
+    DEFAULTS = "defaults", "Referral Partner Defaults"
+    PROGRAM = "program", "Program"
+
+
+class SimulationRun(models.Model):
+    """One *Preview the effect* of the defaults or program page: the form's unsaved values
+    as posted (`form_data`, validated again by the task), the range, how far the replay has
+    come (`done` of `total` events), and its answer (`commissions.replay.simulation_run`'s)
+    or why it failed (`error`: field → messages). Kept in a table, not in a process, so the
+    worker that runs it and whichever web process the page polls see the same run (SPEC §8).
+    Runs older than a day are deleted when a new one is made."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=8, choices=SimulationKind.choices)
+    program = models.ForeignKey(
+        "partners.Program", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    form_data = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=8, choices=SimulationStatus.choices, default=SimulationStatus.QUEUED
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    answer = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="simulationrun_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} preview {self.id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (SimulationStatus.DONE, SimulationStatus.FAILED)
+
+    @property
+    def last_day(self) -> datetime.date:
+        """The range's last whole UTC day (`end` is the start of the day after it)."""
+        return (self.end - datetime.timedelta(days=1)).date()

@@ -11,9 +11,8 @@ from django.db.models import Q
 from partners.models import Partner, PartnerStatus
 from partners.services.partners import PROFILE_FIELDS
 from partners.tracking import AD_CODE_MAX
-from referral_program.dates import DayField
+from referral_program.dates import DateInput, DayField
 
-from .forms import DateInput
 from .models import BankAccountType, CommissionKind, PayoutDetailsMethod
 
 DEFAULT_LINK = ""  # the link generator's choice for the partner's default URL

@@ -9,7 +9,14 @@ from typing import Any
 
 from partners.models import Partner
 
-from .models import Commission, Notification, Payment, PayoutDetails, PayoutDetailsChange
+from .models import (
+    Commission,
+    Notification,
+    Payment,
+    PayoutDetails,
+    PayoutDetailsChange,
+    SimulationRun,
+)
 from .payout_details import FIELDS as PAYOUT_FIELDS
 
 
@@ -82,3 +89,10 @@ def partner_payout_details_erase(partner: Partner) -> None:
     their changes keeps when and which fields, not even the masked values."""
     PayoutDetails.objects.filter(partner=partner).delete()
     PayoutDetailsChange.objects.filter(partner=partner).update(summary="(erased)", changed_by="")
+
+
+def partner_previews_erase(partner: Partner) -> None:
+    """Erasure: every preview's run goes (SPEC §13; any may name the partner, by code and
+    name, in its table, its orders or the values it replayed). Runs are kept a day at most
+    anyway, and nothing needs them once their page is closed."""
+    SimulationRun.objects.all().delete()

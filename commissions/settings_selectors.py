@@ -1,8 +1,15 @@
-"""Reads of the staff settings pages: webhook endpoints and deliveries, hosted forms."""
+"""Reads of the staff settings pages: webhook endpoints and deliveries, hosted forms, and the
+runs of *Preview the effect* (the defaults and program pages, SPEC §13)."""
 
 from django.db.models import Count, Max, Q, QuerySet
 
-from .models import HostedForm, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
+from .models import (
+    HostedForm,
+    SimulationRun,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
 
 
 def endpoints_with_counts() -> QuerySet[WebhookEndpoint]:
@@ -35,3 +42,8 @@ def deliveries_by_pk(ids: list[str]) -> QuerySet[WebhookDelivery]:
 
 def hosted_forms_list() -> QuerySet[HostedForm]:
     return HostedForm.objects.order_by("code")
+
+
+def simulation_runs() -> QuerySet[SimulationRun]:
+    """The previews' runs (any staff may look at any: they show what the reports show)."""
+    return SimulationRun.objects.select_related("program")

@@ -2,12 +2,43 @@
 
 from django.urls import path
 
-from . import dashboard_views, link_report_views, payout_views, settings_views, views
+from . import (
+    dashboard_views,
+    link_report_views,
+    payout_views,
+    settings_views,
+    simulation_views,
+    views,
+)
 
 app_name = "crm"
 
 urlpatterns = [
     path("", dashboard_views.DashboardView.as_view(), name="dashboard"),
+    # Preview the effect (SPEC §13): the defaults and program pages' forms post here.
+    path(
+        "settings/referral-partner-defaults/preview/",
+        simulation_views.DefaultsPreviewView.as_view(),
+        name="defaults_preview",
+    ),
+    path(
+        "programs/<int:pk>/preview/",
+        simulation_views.ProgramPreviewView.as_view(),
+        name="program_preview",
+    ),
+    path(
+        "simulations/<uuid:pk>/", simulation_views.SimulationDetailView.as_view(), name="simulation"
+    ),
+    path(
+        "simulations/<uuid:pk>/status/",
+        simulation_views.SimulationStatusView.as_view(),
+        name="simulation_status",
+    ),
+    path(
+        "simulations/<uuid:pk>/csv/",
+        simulation_views.SimulationCsvView.as_view(),
+        name="simulation_csv",
+    ),
     path("orders/", views.OrderListView.as_view(), name="orders"),
     path("commissions/", views.CommissionListView.as_view(), name="commissions"),
     path("commissions/review/", views.CommissionReviewView.as_view(), name="commission_review"),

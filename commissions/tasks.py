@@ -10,6 +10,7 @@ hand it to a worker again (docs/reliability.md).
 from celery import shared_task
 
 from .services.notifications import notification_send
+from .services.simulations import preview_run
 from .webhooks import webhook_delivery_attempt
 
 
@@ -42,3 +43,11 @@ def deliver_webhook(self, delivery_id: int) -> str | None:
     while self.request.is_eager and attempt is not None and attempt.retry_in is not None:
         attempt = webhook_delivery_attempt(delivery_id=delivery_id, due_only=False)
     return None if attempt is None else attempt.status
+
+
+@shared_task
+def run_simulation(run_id: str) -> str | None:
+    """Replay one *Preview the effect* run (SPEC §13), writing its progress and answer on its
+    row; its status at the end. Safe to run twice (only a queued run is started). Run
+    in-process (no broker), it runs right after the request that made it commits."""
+    return preview_run(run_id=run_id)

@@ -1,14 +1,18 @@
 """Staff forms and the public sign-up form. They only validate: the views hand the cleaned
 data to partners.services."""
 
+import copy
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
+
+from referral_program.dates import DateInput, DayField
 
 from .models import (
     DEFAULTS_FIELDS,
@@ -367,6 +371,54 @@ class ProgramForm(forms.ModelForm):
     def renewal_rates_data(self) -> list[dict[str, Any]] | None:
         """The renewal rates (SPEC §10), or None: renewals earn the program's rates."""
         return self.rates_data("renewal") if self.cleaned_data["own_renewal_rates"] else None
+
+    def service_arguments(self) -> dict[str, Any]:
+        """What the valid form hands `program_create` and `program_update` (and what a
+        preview of the edit replays, SPEC §13: the same values, unsaved)."""
+        return {
+            "data": self.program_data(),
+            "rates": self.rates_data(),
+            "renewal_rates": self.renewal_rates_data(),
+        }
+
+
+def program_edit_form(program: Program, data: Any = None) -> ProgramForm:
+    """The program page's form for `program` (bound to `data` when given): its Save and its
+    preview read the posted values the same way. The form works on a copy, so validating it
+    never changes `program`."""
+    return ProgramForm(
+        data,
+        instance=copy.copy(program),
+        rates=list(program.rates.all()),
+        renewal_rates=list(program.renewal_rates.all()),
+    )
+
+
+PREVIEW_DAYS = 30  # the range a preview replays unless staff choose another: the last 30 days
+
+
+class PreviewRangeForm(forms.Form):
+    """The range *Preview the effect* replays (SPEC §13), asked on the defaults and program
+    pages beside their own fields (hence the prefixed names, which their Save ignores):
+    whole UTC days, both included."""
+
+    preview_start = DayField(label="Replay from", widget=DateInput())
+    preview_end = DayField(
+        label="Replay to", widget=DateInput(), help_text="Whole UTC days, both included."
+    )
+
+    @classmethod
+    def last_days(cls, *, today: date) -> "PreviewRangeForm":
+        """The unbound form with the default range: the last PREVIEW_DAYS days, today in."""
+        start = today - timedelta(days=PREVIEW_DAYS - 1)
+        return cls(initial={"preview_start": start, "preview_end": today})
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        start, end = cleaned_data.get("preview_start"), cleaned_data.get("preview_end")
+        if start and end and start > end:
+            self.add_error("preview_end", "The end must not be before the start.")
+        return cleaned_data
 
 
 class TrackingLinkForm(forms.ModelForm):

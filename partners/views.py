@@ -35,12 +35,14 @@ from .forms import (
     CouponForm,
     PartnerForm,
     PartnerOverrideTable,
+    PreviewRangeForm,
     ProgramForm,
     ReferralDefaultsForm,
     SignupDecisionForm,
     TrackingLinkForm,
     add_service_errors,
     product_rate_table,
+    program_edit_form,
     rate_text,
 )
 from .links import partner_url
@@ -200,12 +202,17 @@ class DefaultsView(StaffRequiredMixin, View):
                 return redirect("staff:defaults")
         return self.render_page(form, can_change=True)
 
-    def render_page(self, form: ReferralDefaultsForm, *, can_change: bool) -> HttpResponse:
+    def render_page(
+        self, form: ReferralDefaultsForm, *, can_change: bool, **extra: Any
+    ) -> HttpResponse:
+        """The page; `extra` is what a preview adds (`preview_form`, the run `preview`)."""
         defaults = defaults_get()
         context = {
             "section": self.section,
             "form": form,
             "can_change": can_change,
+            "preview_form": PreviewRangeForm.last_days(today=timezone.now().date()),
+            **extra,
             "cookies_only": form["tracking_method"].value() == TrackingMethod.COOKIES_ONLY,
             "example_link": partner_url(
                 code="CODE", prefix=defaults.code_prefix, link_url=defaults.link_url
@@ -779,12 +786,7 @@ class ProgramCreateView(StaffFormView):
         return super().get_context_data(structure=defaults_get(), **kwargs)
 
     def save(self, form: ProgramForm) -> HttpResponse:
-        program = program_create(
-            data=form.program_data(),
-            rates=form.rates_data(),
-            renewal_rates=form.renewal_rates_data(),
-            acting_user=self.request.user,
-        )
+        program = program_create(**form.service_arguments(), acting_user=self.request.user)
         messages.success(self.request, f"Program {program.name} created.")
         return redirect("staff:program_detail", pk=program.pk)
 
@@ -798,21 +800,16 @@ class ProgramUpdateView(StaffFormView):
         return get_object_or_404(Program, pk=self.kwargs["pk"])
 
     def get_form(self, data: Any = None) -> ProgramForm:
-        rates, renewal_rates = list(self.object.rates.all()), list(self.object.renewal_rates.all())
-        return ProgramForm(
-            data, instance=copy.copy(self.object), rates=rates, renewal_rates=renewal_rates
-        )
+        return program_edit_form(self.object, data)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """With the range of *Preview the effect* (SPEC §13; a preview passes its own)."""
+        kwargs.setdefault("preview_form", PreviewRangeForm.last_days(today=timezone.now().date()))
         return super().get_context_data(structure=self.object, **kwargs)
 
     def save(self, form: ProgramForm) -> HttpResponse:
         program = program_update(
-            program=self.object,
-            data=form.program_data(),
-            rates=form.rates_data(),
-            renewal_rates=form.renewal_rates_data(),
-            acting_user=self.request.user,
+            program=self.object, **form.service_arguments(), acting_user=self.request.user
         )
         messages.success(self.request, f"Program {program.name} saved.")
         return redirect("staff:program_detail", pk=program.pk)

@@ -9,7 +9,8 @@ that is not a date, or is too late, is refused naming its field: a 400 on the AP
 CSVs, and on the pages that read their filters from the query string (`QueryErrorsAre400`).
 
 - `parse_day(text)`: the parser, raising `DayError` with the message;
-- `DayField`: the Django form field (forms, and django-filter's `DayFilter`);
+- `DayField`: the Django form field (forms, and django-filter's `DayFilter`), typed in a
+  `DateInput`;
 - `ApiDayField`: the DRF serializer field.
 """
 
@@ -60,6 +61,23 @@ class DayField(forms.DateField):
             return parse_day(value)
         except DayError as error:
             raise ValidationError(str(error), code="invalid") from None
+
+
+class DateInput(forms.DateInput):
+    """A day typed as the pages show dates, 2026-10-31 (a browser's date picker would show
+    it in the reader's locale, 10/31/2026, beside ISO dates everywhere else)."""
+
+    input_type = "text"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        defaults = {
+            "placeholder": "YYYY-MM-DD",
+            "inputmode": "numeric",
+            "pattern": r"\d{4}-\d{2}-\d{2}",
+            "autocomplete": "off",
+            "class": "date-input",
+        }
+        super().__init__({**defaults, **(attrs or {})}, format="%Y-%m-%d")
 
 
 class DayFilter(django_filters.DateFilter):

@@ -54,7 +54,10 @@ if CLICK_IP_RETENTION_DAYS < IP_ATTRIBUTION_MAX_DAYS:
 # (partner) -> sections, so partners never imports commissions.
 PARTNER_EXPORT_SECTIONS = ["commissions.privacy.partner_ledger_sections"]
 # What else a partner's erasure removes, in apps partners does not import: f(partner).
-PARTNER_ERASE_HOOKS = ["commissions.privacy.partner_payout_details_erase"]
+PARTNER_ERASE_HOOKS = [
+    "commissions.privacy.partner_payout_details_erase",
+    "commissions.privacy.partner_previews_erase",
+]
 # The staff partner pages' figures: a function (partners queryset) -> the same annotated with
 # click_count, order_count, earned_total and balance, so partners never imports commissions.
 PARTNER_FIGURES = "commissions.partner_figures.partners_with_figures"

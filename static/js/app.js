@@ -260,3 +260,125 @@
     }
   });
 })();
+
+// Preview the effect (SPEC §13): while a preview's replay runs, the page asks for its status
+// every second, moves the progress bar, and puts the result in when it has finished (the
+// server renders it). Without the script the preview's own page shows the result.
+(function () {
+  "use strict";
+
+  var POLL_MS = 1000;
+  var RETRY_MS = 5000;
+
+  function showProgress(run, state) {
+    var bar = run.querySelector("progress");
+    var count = run.querySelector("[data-preview-count]");
+    if (bar && state.total) {
+      bar.max = state.total;
+      bar.value = state.done;
+    }
+    if (count && state.total) {
+      count.textContent = state.done + " of " + state.total + " events";
+    }
+  }
+
+  function showResult(run, state) {
+    var progress = run.querySelector("[data-preview-progress]");
+    if (progress) {
+      progress.remove();
+    }
+    run.querySelector("[data-preview-result]").innerHTML = state.html;
+    run.setAttribute("data-status", state.status);
+    window.dispatchEvent(new Event("resize")); // the wide-table cues look at the new table
+  }
+
+  function poll(run) {
+    window.fetch(run.getAttribute("data-status-url"), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    })
+      .then(function (response) {
+        if (response.status === 404) {
+          // Deleted (a day old, or a partner's data erased): nothing more will come.
+          return { status: "gone", html: "<p class=\"muted\">This preview is no longer kept: preview again.</p>" };
+        }
+        if (!response.ok) {
+          throw new Error("status " + response.status);
+        }
+        return response.json();
+      })
+      .then(
+        function (state) {
+          if (state.html !== undefined) {
+            showResult(run, state);
+            return;
+          }
+          showProgress(run, state);
+          window.setTimeout(function () { poll(run); }, POLL_MS);
+        },
+        function () {
+          window.setTimeout(function () { poll(run); }, RETRY_MS);
+        }
+      );
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-preview-run]").forEach(function (run) {
+      var status = run.getAttribute("data-status");
+      if (status === "queued" || status === "running") {
+        poll(run);
+      }
+    });
+  });
+})();
+
+// Sortable tables (<table data-sortable>): a header's button sorts the rows by its column,
+// numbers by the cells' data-value (by size with data-sort-by="magnitude"), text as read;
+// a second click turns the order round. The header says how the table is sorted (aria-sort).
+(function () {
+  "use strict";
+
+  function cellKey(row, index, type, magnitude) {
+    var cell = row.cells[index];
+    var text = cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : cell.textContent;
+    if (type !== "number") {
+      return text.trim().toLowerCase();
+    }
+    var number = parseFloat(text);
+    if (isNaN(number)) {
+      return 0;
+    }
+    return magnitude ? Math.abs(number) : number;
+  }
+
+  function sortBy(button) {
+    var header = button.closest("th");
+    var table = header.closest("table");
+    var body = table.tBodies[0];
+    var index = header.cellIndex;
+    var type = button.getAttribute("data-sort");
+    var magnitude = button.getAttribute("data-sort-by") === "magnitude";
+    var current = header.getAttribute("aria-sort");
+    // Numbers biggest first on the first click, text from A.
+    var descending = current ? current === "ascending" : type === "number";
+    var rows = Array.prototype.slice.call(body.rows).filter(function (row) {
+      return row.cells.length > index;
+    });
+    rows.sort(function (a, b) {
+      var x = cellKey(a, index, type, magnitude);
+      var y = cellKey(b, index, type, magnitude);
+      var order = x < y ? -1 : x > y ? 1 : 0;
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    table.querySelectorAll("thead th").forEach(function (th) { th.removeAttribute("aria-sort"); });
+    header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("table[data-sortable] thead .sort-button");
+    if (button) {
+      sortBy(button);
+    }
+  });
+})();

@@ -12,15 +12,25 @@ is put on PUBLIC (with the reason) or given a login.
 
 import json
 import re
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from commissions.creatives import resource_create
-from commissions.models import Commission, Contact, Notification, PayoutBatch
+from commissions.models import (
+    Commission,
+    Contact,
+    Notification,
+    PayoutBatch,
+    SimulationKind,
+    SimulationRun,
+    SimulationStatus,
+)
 from partners.services.api_keys import api_key_create
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, TrackingLinkFactory
 from tests.functional.test_partner_center import partner_with_login, sell
@@ -49,6 +59,29 @@ GROUPS = [
     ("api", r"^api/v1/"),
 ]
 UNKNOWN = "no-such-thing"
+SIMULATION_ANSWER = {
+    "start": "2026-11-01T00:00:00+00:00",
+    "end": "2026-12-01T00:00:00+00:00",
+    "events": 1,
+    "orders": 1,
+    "orders_changing_partner": 0,
+    "currency": "USD",
+    "total_now": "10.00",
+    "total_proposed": "10.00",
+    "change": "0.00",
+    "partners": [
+        {
+            "partner": "alice",
+            "name": "Alice",
+            "currency": "USD",
+            "now": "10.00",
+            "proposed": "10.00",
+            "change": "0.00",
+        }
+    ],
+    "settings_changed": [],
+    "orders_changed": [],
+}
 
 
 def _walk(patterns, prefix: str = "", namespace: str = ""):
@@ -100,6 +133,15 @@ def data(api, settings):
         "resource": resource_create(
             data={"kind": "social", "title": "Post", "text": "Try this shop: {link}"}
         ),
+        # A finished preview (SPEC §13): its page, status and CSV are staff's only.
+        "simulation": SimulationRun.objects.create(
+            kind=SimulationKind.DEFAULTS,
+            created_at=timezone.now(),
+            start=datetime(2026, 11, 1, tzinfo=UTC),
+            end=datetime(2026, 12, 1, tzinfo=UTC),
+            status=SimulationStatus.DONE,
+            answer=SIMULATION_ANSWER,
+        ),
     }
 
 
@@ -112,6 +154,7 @@ PK_OF = [
     (("staff/payouts/", "api/v1/^payouts/"), "batch"),
     (("partner/commissions/", "api/v1/^commissions/"), "commission"),
     (("api/v1/^notifications/",), "notification"),
+    (("staff/simulations/",), "simulation"),
 ]
 
 
@@ -295,6 +338,8 @@ WRITE_PERMISSION = {
     ("api/v1/events/orders/", "POST"): "commissions.add_order",
     ("api/v1/events/refunds/", "POST"): "commissions.add_refund",
     ("api/v1/events/payments/", "POST"): "commissions.add_orderpayment",
+    # The what-if replay writes nothing, but shows what commissions would be (issue 19).
+    ("api/v1/simulations/", "POST"): "commissions.view_commission",
     # The commission lifecycle and coupons (issue 17).
     ("api/v1/^commissions/(?P<pk>[^/.]+)/approve/$", "POST"): "commissions.change_commission",
     ("api/v1/^commissions/(?P<pk>[^/.]+)/reject/$", "POST"): "commissions.change_commission",

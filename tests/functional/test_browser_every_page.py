@@ -29,6 +29,7 @@ from commissions.models import (
     WebhookDelivery,
 )
 from commissions.payouts import payout_batch_create
+from commissions.services.simulations import preview_create
 from commissions.webhooks import webhook_endpoint_create
 from partners.models import Program, TrackingLink
 from partners.services.api_keys import api_key_create
@@ -43,6 +44,7 @@ from tests.factories import (
     StaffFactory,
     TrackingLinkFactory,
 )
+from tests.functional.test_defaults_page import form_data
 
 # transaction=True: the live server's thread must see the test's rows. The flush after such a
 # test re-emits post_migrate, which makes the defaults row again (partners.apps).
@@ -68,6 +70,7 @@ class Site:
     endpoint_pk: int
     hosted_form_pk: int
     commission_pk: int
+    simulation_pk: str
 
 
 def sell(api, event_id: str, day: date, partner: str, price: str = "180.00") -> None:
@@ -131,6 +134,15 @@ def site(api) -> Site:
     partner_login_set_password(partner=boss, password=PARTNER_PASSWORD)
     defaults_update(data={"signup_enabled": True}, acting_user=None)
     order = Order.objects.get(order_id="web-0")
+    # A preview of 1 level instead of 2 over the orders' days (run in-process: no broker).
+    simulation = preview_create(
+        kind="defaults",
+        program=None,
+        form_data={name: [value] for name, value in form_data(levels=1).items()},
+        start=today - timedelta(days=40),
+        end=today,
+        requested_by=None,
+    )
     return Site(
         partner_code=boss.code,
         order_id=order.order_id,
@@ -141,6 +153,7 @@ def site(api) -> Site:
         endpoint_pk=endpoint.pk,
         hosted_form_pk=hosted_form.pk,
         commission_pk=Commission.objects.filter(partner=boss).order_by("pk").first().pk,
+        simulation_pk=str(simulation.pk),
     )
 
 
@@ -192,6 +205,7 @@ def staff_pages(site: Site) -> list[str]:
         "/staff/settings/resources/new/",
         "/staff/settings/api-keys/",
         "/staff/settings/locked-logins/",
+        f"/staff/simulations/{site.simulation_pk}/",
         "/staff/partners/nobody-at-all/",  # the 404 page
     ]
 

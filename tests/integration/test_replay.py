@@ -12,6 +12,7 @@ from commissions.models import Commission
 from commissions.replay import simulation_run
 from partners.models import ReferralDefaults
 from partners.services.defaults import defaults_update
+from partners.services.programs import program_update
 from partners.tokens import TokenClick, encode_token
 from tests.factories import PartnerFactory, ProgramFactory
 from tests.tables import table_snapshot
@@ -165,3 +166,31 @@ def test_the_api_answers_the_replay_and_names_bad_fields(api, tree):
     assert set(refused.json()) == {"programs"}
     assert table_snapshot() == before
     assert Commission.objects.count() == 2
+
+
+def test_the_history_is_read_as_it_stood_not_with_what_later_events_added(api, tree):
+    """A contact's first order (no cookie) credited nobody; a later order brought a click
+    from before the first one into the contact's history. The replay of the first order
+    must not see it."""
+    defaults_update(data={"tracking_method": "history_and_cookies"}, acting_user=None)
+    clicked = token((tree["first"], T0))
+    api.post(ORDERS, order(1, T0 + timedelta(hours=1), "a@example.com"), format="json")
+    api.post(ORDERS, order(2, T0 + timedelta(hours=2), "a@example.com", clicked), format="json")
+
+    answer = simulation_run(start=T0, end=T0 + timedelta(days=1))
+
+    assert answer["orders_changing_partner"] == 0
+    assert sums(answer) == {("first", "17.00", "17.00"), ("mother", "6.00", "6.00"),
+                            ("grandma", "1.00", "1.00")}  # fmt: skip
+
+
+def test_settings_saved_inside_the_range_are_named(api, tree, program):
+    api.post(ORDERS, order(1, T0 + timedelta(days=1), "a@example.com"), format="json")
+    defaults_update(data={"partner_selection": "first"}, acting_user=None)
+    program_update(program=program, data={}, rates=[{"level": 1, "sale_percent": D("12")}])
+
+    answer = simulation_run(start=T0, end=T0 + timedelta(days=1))
+
+    words = [(change["what"], change["changes"]) for change in answer["settings_changed"]]
+    assert ("defaults", ["partner selection last → first"]) in words
+    assert (f"program {program.name} (version 2)", ["level 1 sale percent 10 → 12"]) in words
