@@ -144,7 +144,7 @@ RECORDED, DUPLICATE, VALID, FAILED = "recorded", "duplicate", "valid", "failed"
 BATCH_TRIES = 3
 WRITER_SWITCH_INTERVAL = 0.0005  # seconds; see `_writer`
 # Objects left per line of a batch (made, less freed) before the cycle collector runs; a
-# batch of orders leaves about 8 (what the next batch keeps); see `_garbage_collected_per_batch`.
+# batch of orders leaves about 8 (what the next batch keeps); see `garbage_collected_per_batch`.
 GARBAGE_PER_LINE = 100
 
 
@@ -294,7 +294,7 @@ def events_import(
 
     connection = db()
     overlap = not dry_run and connection.vendor == "postgresql" and not connection.in_atomic_block
-    with _writer(overlap) as submit, _garbage_collected_per_batch(batch_size) as collect:
+    with _writer(overlap) as submit, garbage_collected_per_batch(batch_size) as collect:
         writing: tuple[_Work, Future] | None = None
         for batch in _batches(lines, batch_size):
             work = batch_prepare(batch, dry_run=dry_run, writing=writing and writing[0])
@@ -353,8 +353,9 @@ def _writer(overlap: bool) -> Iterator[Callable[[Callable[[], None]], Future]]:
 
 
 @contextmanager
-def _garbage_collected_per_batch(batch_size: int) -> Iterator[Callable[[], None]]:
-    """Python's cycle collector off during the import: it would otherwise walk the many
+def garbage_collected_per_batch(batch_size: int) -> Iterator[Callable[[], None]]:
+    """Python's cycle collector off during the import (and a what-if replay, which works
+    batches out the same way): it would otherwise walk the many
     objects a batch makes over and over (a fifth of the time). After a batch, it runs only
     once the objects made since its last run, less those freed, pass GARBAGE_PER_LINE per
     line of a batch: a batch's objects are freed by reference counting once it is written
@@ -702,7 +703,8 @@ class Batch:
     file order (`plan`), then make their rows (`prepare`) and write every row in one
     transaction (`write`). `carried`: the contacts of the batch being written meanwhile, as
     it leaves them; `first_orders`: its subscriptions' first orders (SPEC §10); `world`:
-    where it reads the rest (`StoredWorld`: as stored now; a replay's: as it stood)."""
+    where it reads the rest (`StoredWorld`: as stored now; a replay's: as it stood);
+    `traced` False: the commission lines without their traces (a replay only sums them)."""
 
     def __init__(
         self,
@@ -710,9 +712,10 @@ class Batch:
         carried: Mapping[str, "BatchContact"] | None = None,
         first_orders: Mapping[str, FirstOrder] | None = None,
         world: StoredWorld = STORED,
+        traced: bool = True,
     ):
         self.now = timezone.now()
-        self.world = world
+        self.world, self.traced = world, traced
         self.carried = carried or {}
         self.carried_first_orders = first_orders or {}
         tokens: dict[str, list[Touch]] = {}
@@ -907,6 +910,7 @@ class Batch:
                     explicit_sale=event.explicit_sale,
                     email=event.email,
                     order_pk=event.order_pk,
+                    traced=self.traced,
                 )
                 rows["order"].append((event.order_pk, *plan.order))
                 event.lines = (len(rows["commission"]), len(rows["commission"]) + len(plan.lines))

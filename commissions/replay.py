@@ -55,6 +55,7 @@ from .importing import (
     BatchContact,
     Line,
     StoredWorld,
+    garbage_collected_per_batch,
 )
 from .intake.plan import ORDER_FIELDS, chain_partners
 from .models import Commission, CommissionEntry, Event, EventKind, Order
@@ -234,11 +235,13 @@ class Replay:
             events.filter(kind__in=AFTER_ORDERS).values_list("payload__order_id", flat=True)
         )
         done = 0
-        for chunk in _chunks(_stored_events(events), DEFAULT_BATCH_SIZE):
-            self._batch(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
+        with garbage_collected_per_batch(DEFAULT_BATCH_SIZE) as collect:
+            for chunk in _chunks(_stored_events(events), DEFAULT_BATCH_SIZE):
+                self._batch(chunk)
+                collect()
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
 
     def _batch(self, chunk: list[tuple]) -> None:
         lines = _lines(chunk)
@@ -249,7 +252,7 @@ class Replay:
         intake = [line for line in valid if line.kind not in AFTER_ORDERS]
         if intake:
             batch = Batch(intake, carried=self.contacts, first_orders=self.first_orders,
-                          world=self.world)  # fmt: skip
+                          world=self.world, traced=False)  # fmt: skip
             batch.plan()
             for contact in batch.contacts.values():
                 contact.entries = [*contact.carried, *contact.entries]  # nothing is stored

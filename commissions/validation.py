@@ -100,9 +100,11 @@ def _surrogate(text: str) -> str | None:
 
 
 class Field(ABC):
-    """What every field does with a missing value and with null (DRF's `Field`); each kind
-    of field says how it converts a value in `convert`. `help_text` is what the API docs say
-    about it (`commissions.event_schema` writes the OpenAPI schema from these fields)."""
+    """What every field does with a missing value and with null (DRF's `Field`): a missing
+    value is refused when required, else skipped (a `Record` skips it without calling
+    `clean`); each kind of field says how it converts a value in `convert`. `help_text` is
+    what the API docs say about it (`commissions.event_schema` writes the OpenAPI schema
+    from these fields)."""
 
     def __init__(self, *, required: bool = True, allow_null: bool = False, help_text: str = ""):
         self.required = required
@@ -147,8 +149,9 @@ class Text(Field):
         self.allow_blank, self.trim = allow_blank, trim
         self.checks = tuple(checks)
         # Regular expressions that the value must match: tried directly on the fast path.
+        # Compiled here: a validator's own `regex` is a lazy object, a proxy on every call.
         self.patterns = tuple(
-            check.regex
+            re.compile(check.regex.pattern, check.regex.flags)
             for check in self.checks
             if isinstance(check, RegexValidator) and not check.inverse_match
         )
@@ -426,8 +429,11 @@ class Record(Field):
             raise Invalid({NON_FIELD_ERRORS: [message]})
         result, errors = {}, {}
         for name, field in self.fields.items():
+            given = value.get(name, MISSING)
+            if given is MISSING and not field.required:
+                continue  # what every field's `clean` does (raising _Skip), without raising
             try:
-                cleaned = field.clean(value.get(name, MISSING), partners)
+                cleaned = field.clean(given, partners)
                 if name in self.checks:
                     cleaned = self.checks[name](cleaned)
             except Invalid as error:

@@ -105,11 +105,13 @@ def order_plan(
     email: str,
     event_pk: int,
     order_pk: Any,
+    traced: bool = True,
 ) -> EventPlan:
     """An order of the contact `contact_pk` (`email`, normalised; its lead partner before
     the event `contact`): its lead and sale partners (SPEC §4) and its commission lines
     up their chains (§5.2). `order_pk`: the order's id, or the placeholder of a writer
-    that learns it as it writes."""
+    that learns it as it writes. `traced` False: the lines without their traces (a what-if
+    replay, which only sums them)."""
     explicit_lead, explicit_sale = order_named(tracked, explicit_lead, explicit_sale)
     fix, lead_id, lead_trace = contact_lead(contact, explicit_lead or tracked.attribution, at)
     credit = order_credit(
@@ -142,6 +144,7 @@ def order_plan(
         chains=chains,
         policy=engine.policy,
         cycle=subscription_cycle(data),
+        traced=traced,
     )
     if unpaid:
         order = order_unpaid(order, unpaid)
@@ -360,6 +363,7 @@ def order_commission_rows(
     chains: Mapping[int, Chain],
     policy: Policy,
     cycle: int = 1,
+    traced: bool = True,
 ) -> tuple[list[CommissionRow], dict[str, dict[int, str]]]:
     """Every commission line of an order: lead then sale, up each credited partner's chain;
     nothing for a kind nobody is credited for, or that a guard stopped. With them, by kind,
@@ -384,6 +388,7 @@ def order_commission_rows(
                 chain=chains[partner_id],
                 policy=policy,
                 cycle=cycle,
+                traced=traced,
             )
             rows += lines
     return rows, {kind: reasons for kind, reasons in unpaid.items() if reasons}
@@ -403,6 +408,7 @@ def _commission_rows(
     chain: Chain,
     policy: Policy,
     cycle: int = 1,
+    traced: bool = True,
 ) -> tuple[list[CommissionRow], Mapping[int, str]]:
     """The lines one kind pays up the credited partner's chain, each with its trace: one
     per (partner, level, program) (SPEC §10, `calculation.program_lines`); and the programs
@@ -446,18 +452,11 @@ def _commission_rows(
         # A line paid with an override says so per item, as any line beyond §5.2 does.
         simple = one_program and OVERRIDE not in line.rates_paid()
         row_base = base if simple else line.base
-        row_trace = {
-            "attribution": trace,
-            "credited_partner_id": partner_id,
-            "program": programs[line.program_id],
-        }
-        if simple:
-            row_trace["rates"] = _level_rates(line)
-        else:
-            row_trace["items"] = [item.trace() for item in line.items]
-            if uncovered:
-                row_trace["uncovered"] = uncovered
-        row_trace.update(hold_days=hold_days, base=str(row_base), policy=applied)
+        row_trace = _line_trace(
+            line, trace=trace, partner_id=partner_id, program=programs[line.program_id],
+            simple=simple, uncovered=uncovered, hold_days=hold_days, base=row_base,
+            policy=applied,
+        ) if traced else {}  # fmt: skip
         rows.append(
             CommissionRow(
                 partner=line.partner_id,
@@ -477,6 +476,24 @@ def _commission_rows(
             )
         )
     return rows, paid.unpaid
+
+
+def _line_trace(
+    line: ProgramLine, *, trace: dict, partner_id: int, program: dict, simple: bool,
+    uncovered: list, hold_days: int, base: Decimal, policy: dict,
+) -> dict:  # fmt: skip
+    """How a line was worked out: the attribution, the program, the rate of its level (one
+    program without product rates or overrides: SPEC §5.2's trace) or each item's rate, its
+    hold days, base and the policy applied."""
+    row_trace = {"attribution": trace, "credited_partner_id": partner_id, "program": program}
+    if simple:
+        row_trace["rates"] = _level_rates(line)
+    else:
+        row_trace["items"] = [item.trace() for item in line.items]
+        if uncovered:
+            row_trace["uncovered"] = uncovered
+    row_trace.update(hold_days=hold_days, base=str(base), policy=policy)
+    return row_trace
 
 
 def _level_rates(line: ProgramLine) -> dict:
