@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -82,8 +82,10 @@ def programs_structure_write(
     flags differ (its terms with the new flags) and point it at that version; the number of
     programs written. On PostgreSQL one statement: the INSERT of the versions, and the
     UPDATE of the programs joined to what it made. A `program_version_record` of one of
-    them at the same time waits for the save's row lock, or the save for its version's
-    number (then the save fails on the (program, number) key and is made again)."""
+    them at the same time waits for the save's row lock, or, committed after the statement
+    began, makes it fail on the (program, number) key: the statement is undone (a
+    savepoint) and run once more, and then sees that version (docs/decisions.md, "Program
+    versions")."""
     user, actor = acting(acting_user, actor)
     version, program = table(ProgramVersion), table(Program)
     number, terms = quote("number"), quote("terms")
@@ -123,8 +125,14 @@ def programs_structure_write(
             SELECT COUNT(*) FROM written
         """
         params = [flags, at, user_id, actor, flags, *only_params, *values, *only_params]
-        [(written,)] = execute(sql, params)
-        return written
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic():  # a savepoint: a lost race is undone alone
+                    [(written,)] = execute(sql, params)
+                return written
+            except IntegrityError as error:
+                if attempt == 2 or not _numbered_twice(error):
+                    raise
     # Elsewhere (SQLite): the UPDATE, the versions, then the programs pointed at their
     # latest, in three statements.
     written = (programs if programs is not None else Program.objects.all()).update(**structure)
@@ -151,3 +159,9 @@ def programs_structure_write(
         """
     )
     return written
+
+
+def _numbered_twice(error: IntegrityError) -> bool:
+    """Whether the error is a version number taken by another writer meanwhile."""
+    diagnostics = getattr(error.__cause__, "diag", None)
+    return getattr(diagnostics, "constraint_name", None) == "program_version_number_unique"
