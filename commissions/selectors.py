@@ -432,12 +432,10 @@ def _chain_sql() -> tuple[str, str, tuple]:
 
 
 def _version_sql() -> str:
-    """The id of the program's (`pr`) current version (SPEC §10): its latest."""
-    version, number = table(ProgramVersion), quote("number")
-    return (
-        f"(SELECT pv.id FROM {version} pv WHERE pv.program_id = pr.id "
-        f"ORDER BY pv.{number} DESC LIMIT 1)"
-    )
+    """The id of the program's (`pr`) current version (SPEC §10): its latest, which
+    `partners.services.versions` keeps on the program as it makes it (a column: a lookup of
+    the latest per row cost the chain query a sixth of its time)."""
+    return columns(Program, ("current_version",), "pr.")
 
 
 def override_of(

@@ -354,6 +354,22 @@ class Program(ProgramStructure):
         "payment: it is worked out then, but credited as the customer pays.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The latest version (SPEC §10 "Versions"), kept by partners.services.versions in the
+    # statement that makes it, so the engine's chain query reads it as a column instead of
+    # looking the latest up per row. No constraint of its own: a defaults save points
+    # 100,000 programs at their new versions in the UPDATE that writes their flags, and a
+    # checked reference would add a check per program to the commit (docs/decisions.md,
+    # "Program versions"); versions are never deleted but with their program.
+    current_version = models.ForeignKey(
+        "ProgramVersion",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         ordering = ["priority", "id"]

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import DEFAULTS_FIELDS, DefaultsChange, Partner, Program, ReferralDefaults
-from .versions import acting, programs_version_structure
+from .versions import acting, programs_structure_write
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,12 @@ def defaults_update(
         extra.append("earlier_prefixes")
     defaults.save(update_fields=[*changes, *extra, "updated_at"])
     structure = defaults.structure()
-    programs_updated = Program.objects.update(**structure)
     if changes.keys() & structure.keys():
-        programs_version_structure(structure=structure, acting_user=acting_user, actor=actor)
+        programs_updated = programs_structure_write(
+            structure=structure, acting_user=acting_user, actor=actor
+        )
+    else:  # no pay term changed: the flags as they are, no version
+        programs_updated = Program.objects.update(**structure)
     user, actor = acting(acting_user, actor)
     DefaultsChange.objects.create(
         at=timezone.now(),
@@ -98,8 +101,6 @@ def programs_apply_defaults(
     """Give the chosen programs the current structural fields; rates are kept. Those whose
     flags change get their next version."""
     structure = ReferralDefaults.objects.get(pk=ReferralDefaults.SINGLETON_PK).structure()
-    updated = programs.update(**structure)
-    programs_version_structure(
+    return programs_structure_write(
         structure=structure, programs=programs, acting_user=acting_user, actor=actor
     )
-    return updated

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -51,6 +52,9 @@ _UNCHANGED_ON_POSTGRESQL = {
     "BooleanField": (bool, type(None)),
     "UUIDField": (uuid.UUID, type(None)),
     "DateTimeField": (datetime, type(None)),  # aware ones: naive ones are made aware
+    # A Decimal: the ORM makes it a Decimal again (`to_python`, the same digits and
+    # exponent) and PostgreSQL's `adapt_decimalfield_value` hands it on as it is.
+    "DecimalField": (Decimal, type(None)),
     **dict.fromkeys(
         ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
          "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",

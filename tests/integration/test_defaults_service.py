@@ -1,9 +1,11 @@
 """defaults_update: exactly the fields sent, an audit row, one bulk UPDATE of programs."""
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.utils import timezone
 
 from partners.models import DefaultsChange, Program, ProgramRate, ProgramVersion, ReferralDefaults
@@ -125,14 +127,18 @@ def test_query_count_does_not_grow_with_programs(programs, django_assert_num_que
     )
     user = StaffFactory()
 
-    # savepoint, lock, update defaults, one UPDATE of all programs, one INSERT of their
-    # versions, audit row, release
-    with django_assert_num_queries(7):
+    # savepoint, lock, update defaults, the programs' flags and versions (PostgreSQL: one
+    # statement in a savepoint of its own, the INSERT of the versions and the UPDATE of the
+    # programs pointed at them; SQLite: the UPDATE, the INSERT, the pointers), audit row,
+    # release
+    with django_assert_num_queries(8):
         result = defaults_update(data=NEW_STRUCTURE, acting_user=user)
 
     assert result.programs_updated == programs
     assert Program.objects.exclude(**NEW_STRUCTURE).count() == 0
     assert ProgramVersion.objects.filter(number=2, actor=user.username).count() == programs
+    made = ProgramVersion.objects.filter(number=2).values_list("program_id", "pk")
+    assert dict(Program.objects.values_list("pk", "current_version")) == dict(made)
 
 
 @pytest.mark.parametrize(
@@ -169,3 +175,48 @@ def test_invalid_values_name_the_field_and_change_nothing(data, field):
 
     assert field in error.value.message_dict
     assert snapshot() == before
+
+
+def _race_lost_once(monkeypatch, constraint: str) -> list:
+    """`execute` of the defaults save's statement fails once as it does when another
+    writer took one of the version numbers after the statement began."""
+    from partners.services import versions
+
+    calls, real = [], versions.execute
+
+    def racing(sql, params=(), **kwargs):
+        calls.append(sql)
+        if len(calls) == 1:
+            cause = Exception("duplicate key value")  # the driver's, with its diagnostics
+            cause.diag = SimpleNamespace(constraint_name=constraint)
+            raise IntegrityError(str(cause)) from cause
+        return real(sql, params, **kwargs)
+
+    monkeypatch.setattr(versions, "execute", racing)
+    return calls
+
+
+@pytest.mark.postgresql("the save is one statement in a savepoint there")
+def test_a_save_that_lost_a_version_number_to_another_writer_runs_again(monkeypatch):
+    program = ProgramFactory()
+    calls = _race_lost_once(monkeypatch, "program_version_number_unique")
+
+    result = defaults_update(data=NEW_STRUCTURE, acting_user=None)
+
+    assert len(calls) == 2
+    assert result.programs_updated == 1
+    assert Program.objects.get(pk=program.pk).current_version == (
+        ProgramVersion.objects.get(program=program, number=2)
+    )
+
+
+@pytest.mark.postgresql("the save is one statement in a savepoint there")
+def test_any_other_refusal_of_the_save_goes_up_and_writes_nothing(monkeypatch):
+    program = ProgramFactory()
+    _race_lost_once(monkeypatch, "some_other_constraint")
+
+    with pytest.raises(IntegrityError):
+        defaults_update(data=NEW_STRUCTURE, acting_user=None)
+
+    assert DefaultsChange.objects.count() == 0
+    assert list(program.versions.values_list("number", flat=True)) == [1]

@@ -12,9 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from commissions.models import Commission, CommissionEntry
 from partners.models import Program, ProgramVersion
 from partners.selectors import program_history
-from partners.services.defaults import defaults_update
+from partners.services.defaults import defaults_update, programs_apply_defaults
 from partners.services.enrollment import partner_set_programs
-from partners.services.programs import program_create, program_set_product_rates
+from partners.services.programs import program_create, program_set_product_rates, program_update
 from tests.factories import PartnerFactory
 from tests.functional.test_defaults_page import form_data as defaults_form
 from tests.functional.test_staff_pages import page_text
@@ -369,6 +369,38 @@ def test_the_importer_names_the_current_version(api, gold, seller, tmp_path):
     assert (line.amount, line.program_version_id) == (D("24.00"), latest(gold).pk)
     [shown] = api.get("/api/v1/commissions/", {"order": "imported-1"}).json()["results"]
     assert shown["program_version"] == latest(gold).pk
+
+
+def test_an_order_after_a_defaults_save_names_the_version_it_made(api, gold, seller):
+    """The engine reads the program's current version as a column
+    (`Program.current_version`), which the save's one statement points at the version it
+    made; a save that changes no flag leaves it."""
+    api.patch("/api/v1/defaults/", {"payout_on_lead": True}, format="json")
+    made = latest(gold)
+    api.patch("/api/v1/defaults/", {"code_prefix": "x"}, format="json")  # no flag: no version
+
+    assert api.post(ORDERS, order("o-1"), format="json").status_code == 201
+
+    assert versions(gold) == [(1, "setup"), (2, "api key shop")]
+    assert Program.objects.get(pk=gold.pk).current_version_id == made.pk
+    assert {line.program_version_id for line in Commission.objects.all()} == {made.pk}
+
+
+def test_every_way_of_making_a_version_points_the_program_at_it(gold):
+    silver = program_create(data={"name": "Silver", "priority": 2}, actor="setup")
+    bronze = program_create(data={"name": "Bronze", "priority": 3}, actor="setup")
+    Program.objects.filter(pk__in=[gold.pk, silver.pk]).update(levels=3)
+    ProgramVersion.objects.filter(program=gold).update(terms={**gold_terms(), "levels": 3})
+
+    programs_apply_defaults(programs=Program.objects.filter(pk__in=[gold.pk, silver.pk]))
+    program_update(
+        program=gold, data={"name": "Gold"}, rates=[{"level": 1, "sale_percent": D("11")}]
+    )
+
+    pointed = dict(Program.objects.values_list("pk", "current_version"))
+    assert pointed == {p.pk: latest(p).pk for p in (gold, silver, bronze)}
+    assert [v for v, _ in versions(gold)] == [1, 2, 3]
+    assert [v for v, _ in versions(silver)] == [1]  # its version already had these flags
 
 
 def test_each_program_of_a_partner_names_its_own_version(api, gold, seller):
