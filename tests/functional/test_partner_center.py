@@ -423,7 +423,8 @@ def test_dashboard_counts_the_last_30_days_and_all_time(api, jane):
     assert "No clicks yet" not in text
 
 
-def test_dashboard_charts_are_inline_svg_with_the_numbers(api, jane):
+def test_dashboard_charts_are_inline_svg_with_the_numbers(api, jane, fixed_now):
+    # At noon (fixed_now): "an hour ago" is today whatever the hour the suite runs at.
     clicks(jane, 0, 0, 2)
     sell(api, "o1", ago(0, hours=1).isoformat(), "20.00", "jane")
 
