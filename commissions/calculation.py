@@ -37,6 +37,9 @@ class Rate:
     percent: Decimal = ZERO
 
 
+NO_RATE = Rate()  # what a level or kind without a rate pays: one object, not one per lookup
+
+
 @dataclass(frozen=True)
 class Terms:
     """A program as the rules need it: structure, per-level rates, pay-if-unused rates."""
@@ -120,28 +123,27 @@ def commission_lines(
     if not terms.pays(kind) or not chain:
         return []
     lines = []
+    rates, by_amount, by_percent = terms.rates[kind], terms.payout_amount, terms.payout_percent
+    unused_first = terms.pay_if_unused and terms.levels >= 2 and not has_parent
     for member in chain[: terms.levels]:
         if not member.active:
             continue  # an inactive partner gets nothing; the chain goes on above
-        unused = member.level == 1 and terms.pay_if_unused and terms.levels >= 2 and not has_parent
-        rate = (
-            terms.unused.get(kind, Rate())
-            if unused
-            else terms.rates[kind].get(member.level, Rate())
-        )
+        level = member.level
+        unused = unused_first and level == 1
+        rate = terms.unused.get(kind, NO_RATE) if unused else rates.get(level, NO_RATE)
         amount = round_money(level_amount(terms=terms, rate=rate, base=base), currency)
         if amount == ZERO:
             continue
         lines.append(
             Line(
                 partner_id=member.partner_id,
-                level=member.level,
+                level=level,
                 kind=kind,
                 base=base,
                 amount=amount,
-                rate_amount=rate.amount if terms.payout_amount else ZERO,
-                rate_percent=rate.percent if terms.payout_percent else ZERO,
-                rate_name="unused" if unused else f"level {member.level}",
+                rate_amount=rate.amount if by_amount else ZERO,
+                rate_percent=rate.percent if by_percent else ZERO,
+                rate_name="unused" if unused else f"level {level}",
             )
         )
     return lines
@@ -445,18 +447,18 @@ def _item_rate(
     program's default rate. A rate for one sku is paid per unit, the others once per line."""
     by_sku = overrides.get(item.sku) if item.sku else None
     if by_sku is not None:
-        return OVERRIDE, by_sku.rates.get(kind, Rate()), True
+        return OVERRIDE, by_sku.rates.get(kind, NO_RATE), True
     if None in overrides:
-        return OVERRIDE, overrides[None].rates.get(kind, Rate()), False
+        return OVERRIDE, overrides[None].rates.get(kind, NO_RATE), False
     product = program.product_rate(item)
     if unused:
         source = product.unused if product else program.terms.unused
-        return "unused", source.get(kind, Rate()), product is not None
+        return "unused", source.get(kind, NO_RATE), product is not None
     if renewal and program.renewal_rates is not None:
-        return "renewal", program.renewal_rates.get(kind, {}).get(level, Rate()), False
+        return "renewal", program.renewal_rates.get(kind, {}).get(level, NO_RATE), False
     if product is not None:
-        return "product", product.rates.get(kind, {}).get(level, Rate()), True
-    return "default", program.terms.rates.get(kind, {}).get(level, Rate()), False
+        return "product", product.rates.get(kind, {}).get(level, NO_RATE), True
+    return "default", program.terms.rates.get(kind, {}).get(level, NO_RATE), False
 
 
 def _program_line(

@@ -433,29 +433,31 @@ def _commission_rows(
         cycle=cycle,
     )
     one_program = len(chain.programs) == 1 and not chain.programs[0].product_rates
-    uncovered = [{"item": i, "sku": items[i].sku} for i in paid.uncovered]
     # The same for every line (values that are never changed, so the lines share them).
-    programs = {
-        p.id: {"id": p.id, "name": p.terms.name, "levels": p.terms.levels, "version": p.version_id}
-        for p in chain.programs
-    }
-    terms = {p.id: p.terms for p in chain.programs}
+    hold_days = {p.id: p.terms.hold_days for p in chain.programs}
+    payable_at = {pk: at + timedelta(days=days) for pk, days in hold_days.items()}
     on_payment = {p.id for p in chain.programs if p.credit_on == PAYMENT}
-    applied = {
-        "partner_selection": policy.partner_selection,
-        "tracking_method": policy.tracking_method,
-        "use_ip_address": policy.use_ip_address,
-    }
+    if traced:
+        uncovered = [{"item": i, "sku": items[i].sku} for i in paid.uncovered]
+        programs = {
+            p.id: {"id": p.id, "name": p.terms.name, "levels": p.terms.levels,
+                   "version": p.version_id}
+            for p in chain.programs
+        }  # fmt: skip
+        applied = {
+            "partner_selection": policy.partner_selection,
+            "tracking_method": policy.tracking_method,
+            "use_ip_address": policy.use_ip_address,
+        }
     rows = []
     for line in paid.lines:
-        hold_days = terms[line.program_id].hold_days
         # A line paid with an override says so per item, as any line beyond §5.2 does.
         simple = one_program and OVERRIDE not in line.rates_paid()
         row_base = base if simple else line.base
         row_trace = _line_trace(
             line, trace=trace, partner_id=partner_id, program=programs[line.program_id],
-            simple=simple, uncovered=uncovered, hold_days=hold_days, base=row_base,
-            policy=applied,
+            simple=simple, uncovered=uncovered, hold_days=hold_days[line.program_id],
+            base=row_base, policy=applied,
         ) if traced else {}  # fmt: skip
         rows.append(
             CommissionRow(
@@ -470,7 +472,7 @@ def _commission_rows(
                 program=line.program_id,
                 program_version=line.program_version_id,
                 occurred_at=at,
-                payable_at=at + timedelta(days=hold_days),
+                payable_at=payable_at[line.program_id],
                 trace=row_trace,
                 credited=ZERO if line.program_id in on_payment else None,
             )
