@@ -1,6 +1,6 @@
 """Micro-benchmark of the events' field rules (`commissions.validation`) on stored orders.
 
-    .venv/bin/python bench/validation.py --compare /tmp/validation_before.py
+    .venv/bin/python bench/validation.py --before 9636150 --write-docs
 
 The what-if replay and the bulk importer validate every order again with
 `RULES["order"].validate(payload, partners)`. This times that call alone, in one process
@@ -13,8 +13,8 @@ are unsaved `Partner` rows (active, codes like bench/events.py's), the tokens ma
 
 Each round times, in turn (each round starting with another): the baseline, `json.loads`
 of every line (what the replay does with each payload anyway), then the rules over the
-decoded payloads; with --compare FILE also that file's rules (a copy of an older
-`commissions/validation.py`, loaded as a module of its own), whose answers must equal the
+decoded payloads; with --before REV also the rules of `commissions/validation.py` as
+commit REV has it (`git show`, loaded as a module of its own), whose answers must equal the
 current ones. It reports the medians of --rounds rounds in microseconds per order, and the
 ratios to the baseline. --profile N: cProfile of N validations, the top functions by own
 time. With --write-docs the figures replace the "Validation of events" section of
@@ -25,12 +25,12 @@ import argparse
 import cProfile
 import gc
 import importlib
-import importlib.util
 import io
 import json
 import platform
 import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +41,7 @@ from types import ModuleType, SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import code_version, load_average, report_end, seeded, setup_django
+from bench._common import BASE_DIR, code_version, load_average, report_end, seeded, setup_django
 
 # Never connected to: the rules read no database (setup_django needs a URL).
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rp_bench_validation"
@@ -65,8 +65,8 @@ def main() -> int:
         lines = path.read_text().splitlines()
     payloads = [json.loads(line) for line in lines]
     rules: dict[str, Callable] = {"current": validation.ORDER.validate}
-    if args.compare:
-        rules["compare"] = module_from(args.compare).ORDER.validate
+    if args.before:
+        rules["before"] = module_at(args.before).ORDER.validate
     problems = answer_checks(rules, payloads, partners)
     runs: dict[str, list[float]] = {"baseline": [], **{name: [] for name in rules}}
     gc.collect()
@@ -100,7 +100,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20_000, help="orders (20,000)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds, the median kept (7)")
-    parser.add_argument("--compare", type=Path, help="an older validation.py to time as well")
+    parser.add_argument("--before", help="a commit whose commissions/validation.py to time too")
     parser.add_argument("--profile", type=int, default=0, help="cProfile N validations")
     parser.add_argument("--seed", type=int, help="seed of the data")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
@@ -134,12 +134,16 @@ def bench_data(rng) -> tuple[SimpleNamespace, dict]:
     return SimpleNamespace(leaves=leaves, tokens=tokens), partners
 
 
-def module_from(path: Path) -> ModuleType:
-    """A copy of commissions/validation.py from another version, as a module of its own
-    inside the `commissions` package (its relative imports work)."""
-    spec = importlib.util.spec_from_file_location("commissions._validation_compared", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def module_at(commit: str) -> ModuleType:
+    """commissions/validation.py as `commit` has it, as a module of its own inside the
+    `commissions` package (its relative imports work)."""
+    source = subprocess.run(
+        ["git", "show", f"{commit}:commissions/validation.py"],
+        cwd=BASE_DIR, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    module = ModuleType("commissions._validation_before")
+    module.__package__ = "commissions"
+    exec(compile(source, f"{commit}:commissions/validation.py", "exec"), module.__dict__)
     return module
 
 
@@ -192,12 +196,12 @@ def profile_text(validate: Callable, payloads: list, partners: dict, count: int)
 def markdown_report(*, args, seed: int, runs: dict[str, list[float]], load) -> str:
     medians = {name: statistics.median(seconds) * 1e6 for name, seconds in runs.items()}
     command = f".venv/bin/python bench/validation.py --orders {args.orders} --rounds {args.rounds}"
-    if args.compare:
-        command += f" --compare {args.compare}"
+    if args.before:
+        command += f" --before {args.before}"
     labels = {
         "baseline": "baseline: `json.loads` of the line",
         "current": "`ORDER.validate` (this code)",
-        "compare": f"`ORDER.validate` of `{args.compare}` (before)",
+        "before": f"`ORDER.validate` as of {args.before} (before)",
     }
     lines = [
         f"Command: `{command} --write-docs`",
@@ -218,11 +222,11 @@ def markdown_report(*, args, seed: int, runs: dict[str, list[float]], load) -> s
             for name, median in medians.items()
         ),
     ]
-    if "compare" in medians:
+    if "before" in medians:
         lines += [
             "",
-            f"**{medians['compare']:.1f} → {medians['current']:.1f} µs per order** "
-            f"({medians['compare'] / medians['current']:.2f} x as fast), the same answers "
+            f"**{medians['before']:.1f} → {medians['current']:.1f} µs per order** "
+            f"({medians['before'] / medians['current']:.2f} x as fast), the same answers "
             "(checked on every order, values and types).",
         ]
     return "\n".join(lines)
