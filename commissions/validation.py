@@ -16,7 +16,9 @@ fields on generated input.
 """
 
 import contextlib
+import functools
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -156,6 +158,9 @@ class Text(Field):
             if isinstance(check, RegexValidator) and not check.inverse_match
         )
         self.only_patterns = len(self.patterns) == len(self.checks)
+        # The length bounds as the fast path compares them (no bound: 0 and sys.maxsize).
+        self.shortest = min_length or 0
+        self.longest = sys.maxsize if max_length is None else max_length
 
     def clean(self, value: Any, partners: Mapping) -> Any:
         if type(value) is str:  # the usual case, first
@@ -187,11 +192,10 @@ class Text(Field):
     def validated(self, text: str) -> str:
         if (
             self.only_patterns
-            and all(pattern.search(text) for pattern in self.patterns)
-            and (self.max_length is None or len(text) <= self.max_length)
-            and (self.min_length is None or len(text) >= self.min_length)
+            and self.shortest <= len(text) <= self.longest
             and text.isascii()
             and "\x00" not in text
+            and (not self.patterns or all(pattern.search(text) for pattern in self.patterns))
             and self.fine(text)
         ):
             return text
@@ -223,13 +227,39 @@ class Text(Field):
         return []
 
 
+# Django's email validator's own patterns, compiled here (its are lazy proxies).
+EMAIL_USER = re.compile(validate_email.user_regex.pattern, validate_email.user_regex.flags)
+EMAIL_DOMAIN = re.compile(validate_email.domain_regex.pattern, validate_email.domain_regex.flags)
+EMAIL_MAX_LENGTH = 320  # the validator's own limit (RFC 3696)
+
+
+@functools.lru_cache(maxsize=1024)
+def email_domain_plain(domain: str) -> bool:
+    """A host name Django's email validator takes, by its own pattern; kept by domain, as
+    the orders of a shop's customers share a few domains."""
+    return EMAIL_DOMAIN.match(domain) is not None
+
+
+def email_plainly_valid(text: str) -> bool:
+    """Django's email validator's own tests without its rarer ways to pass (the allowlist,
+    an address literal): true only where the validator takes the text too."""
+    user, at, domain = text.rpartition("@")
+    return (
+        at == "@"
+        and len(text) <= EMAIL_MAX_LENGTH
+        and EMAIL_USER.match(user) is not None
+        and email_domain_plain(domain)
+    )
+
+
 class Email(Text):
-    """DRF's `EmailField` (Django's email validator)."""
+    """DRF's `EmailField` (Django's email validator). The common address passes on its
+    fast path (`email_plainly_valid`); any other goes through the validator itself."""
 
     invalid = EMAIL
 
     def fine(self, text: str) -> bool:
-        return not self.problems(text)
+        return email_plainly_valid(text) or not self.problems(text)
 
     def problems(self, text: str) -> list[str]:
         try:
@@ -295,6 +325,11 @@ _CENTS = Decimal(1).scaleb(-MONEY_PLACES)
 _MONEY_CONTEXT = getcontext().copy()
 _MONEY_CONTEXT.prec = MONEY_DIGITS
 _INFINITIES = (Decimal("Inf"), Decimal("-Inf"))
+# A plain amount, which every check of `Money` takes as it is: ASCII digits, as many as the
+# columns hold before the point, and at most their places after it.
+PLAIN_AMOUNT = re.compile(
+    rf"[0-9]{{1,{MONEY_DIGITS - MONEY_PLACES}}}(?:\.[0-9]{{1,{MONEY_PLACES}}})?\Z"
+)
 
 
 class Money(Field):
@@ -307,6 +342,8 @@ class Money(Field):
         return super().clean(value, partners)
 
     def convert(self, value: Any, partners: Mapping) -> Decimal:
+        if type(value) is str and PLAIN_AMOUNT.match(text := value.strip()):
+            return Decimal(text).quantize(_CENTS, context=_MONEY_CONTEXT)  # the fast path
         text = smart_str(value).strip()
         if len(text) > MAX_STRING_LENGTH:
             raise Invalid(["String value too large."])
@@ -352,14 +389,11 @@ class When(Field):
     """DRF's `DateTimeField` (ISO 8601, made aware in UTC), at most a day ahead."""
 
     def convert(self, value: Any, partners: Mapping) -> datetime:
-        parsed = None
-        with contextlib.suppress(ValueError, TypeError):
-            parsed = parse_datetime(value)
-        if parsed is None:
-            try:
-                parsed = datetime.strptime(value, ISO_8601)  # noqa: DTZ007 (made aware below)
-            except (ValueError, TypeError):
-                raise Invalid([WHEN]) from None
+        try:
+            # The fast path: what `parse_datetime` tries first, and returns when it works.
+            parsed = datetime.fromisoformat(value)
+        except (ValueError, TypeError):
+            parsed = self.parsed(value)
         zone = timezone.get_current_timezone()
         if timezone.is_aware(parsed):
             try:
@@ -370,10 +404,26 @@ class When(Field):
             parsed = timezone.make_aware(parsed, zone)
         return not_too_far_ahead(parsed)
 
+    def parsed(self, value: Any) -> datetime:
+        """`value` read as DRF reads it (`parse_datetime`, then the format's name literally
+        as `strptime` takes it), naive or aware as given."""
+        parsed = None
+        with contextlib.suppress(ValueError, TypeError):
+            parsed = parse_datetime(value)
+        if parsed is None:
+            try:
+                parsed = datetime.strptime(value, ISO_8601)  # noqa: DTZ007 (made aware below)
+            except (ValueError, TypeError):
+                raise Invalid([WHEN]) from None
+        return parsed
+
+
+A_DAY = timedelta(days=1)
+
 
 def not_too_far_ahead(value: datetime) -> datetime:
     """An event's (or a referral's) time: at most a day ahead of now."""
-    if value > timezone.now() + timedelta(days=1):
+    if value > timezone.now() + A_DAY:
         raise Invalid([TOO_FAR_AHEAD])
     return value
 
@@ -422,20 +472,26 @@ class Record(Field):
         self.fields = fields
         self.checks = checks or {}
         self.final = final
+        # What `convert` needs of each field, in the fields' order, looked up once.
+        self.steps = tuple(
+            (name, field.required, field.clean, self.checks.get(name))
+            for name, field in fields.items()
+        )
 
     def convert(self, value: Any, partners: Mapping) -> dict:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             message = NOT_A_DICT.format(datatype=type(value).__name__)
             raise Invalid({NON_FIELD_ERRORS: [message]})
         result, errors = {}, {}
-        for name, field in self.fields.items():
-            given = value.get(name, MISSING)
-            if given is MISSING and not field.required:
+        get = value.get
+        for name, required, clean, check in self.steps:
+            given = get(name, MISSING)
+            if given is MISSING and not required:
                 continue  # what every field's `clean` does (raising _Skip), without raising
             try:
-                cleaned = field.clean(given, partners)
-                if name in self.checks:
-                    cleaned = self.checks[name](cleaned)
+                cleaned = clean(given, partners)
+                if check is not None:
+                    cleaned = check(cleaned)
             except Invalid as error:
                 errors[name] = error.detail
             except _Skip:
@@ -450,7 +506,7 @@ class Record(Field):
 
     def validate(self, data: Any, partners: Mapping | None = None) -> dict:
         """The validated data of a whole event; raises Invalid with a dict of errors."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             message = NOT_A_DICT.format(datatype=type(data).__name__)
             raise Invalid({NON_FIELD_ERRORS: [message]})
         return self.convert(data, partners or {})

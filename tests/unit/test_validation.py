@@ -7,14 +7,16 @@ under the same names, in the same order.
 """
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as zones
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.core.validators import validate_email
 from django.utils import timezone
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework import serializers
@@ -386,3 +388,126 @@ def test_the_one_currency_with_fewer_places_is_checked_like_drf(settings):
         "discount": ["At most 0 decimal places."],
         "items": {"0": {"unit_price": ["At most 0 decimal places."]}},
     }
+
+
+# --- The fast paths: each answers as the full rule (DRF's field) does -------------------------
+
+
+def exactly(value):
+    """A value with its type and its form: 1.5 and 1.50, or the same time in two zones,
+    differ."""
+    return (type(value), repr(value), getattr(value, "tzinfo", None))
+
+
+plain_amounts = st.tuples(
+    st.sampled_from(["", " ", "\t"]),
+    st.from_regex(r"[0-9]{1,13}(\.[0-9]{0,3})?", fullmatch=True),
+    st.sampled_from(["", " ", "\n"]),
+).map("".join)
+
+
+@examples
+@given(plain_amounts)
+def test_an_amount_is_converted_as_drf_converts_it(text):
+    field = validation.Money()
+    if validation.PLAIN_AMOUNT.match(text.strip()):  # on the fast path
+        assert exactly(field.clean(text, {})) == exactly(money().run_validation(text))
+        return
+    try:
+        expected = exactly(money().run_validation(text))
+    except serializers.ValidationError as error:
+        with pytest.raises(validation.Invalid) as raised:
+            field.clean(text, {})
+        assert raised.value.detail == plain(error.detail)
+    else:
+        assert exactly(field.clean(text, {})) == expected
+
+
+def test_the_usual_amounts_take_the_fast_path():
+    assert all(validation.PLAIN_AMOUNT.match(text) for text in ["0", "4.99", "151.25", "7.5"])
+    assert not any(validation.PLAIN_AMOUNT.match(text) for text in ["1e2", "-1", "1.005", "٣"])
+
+
+email_texts = st.one_of(
+    st.emails().map(lambda text: text[:330]),
+    st.tuples(
+        st.one_of(
+            st.from_regex(r"[a-zA-Z0-9.+\-\"@ _\\]{0,12}", fullmatch=True),
+            st.text(max_size=6),
+        ),
+        st.one_of(
+            st.sampled_from(
+                [
+                    "example.com",
+                    "EXAMPLE.COM",
+                    "buyers.example",
+                    "localhost",
+                    "[127.0.0.1]",
+                    "b",
+                    "xn--bcher-kva.example",
+                    "-a.com",
+                    "a-.com",
+                    "a.b-",
+                    "a..com",
+                    "é.example",
+                ]
+            ),
+            st.from_regex(r"[a-z0-9.\-\[\]:]{0,20}", fullmatch=True),
+        ),
+    ).map("@".join),
+    st.text(max_size=20),
+)
+
+
+@examples
+@given(email_texts)
+def test_an_email_the_fast_path_takes_the_validator_takes(text):
+    if validation.email_plainly_valid(text):
+        validate_email(text)  # raises if it does not take it
+
+
+def test_the_usual_emails_take_the_fast_path():
+    assert validation.email_plainly_valid("ada@example.com")
+    assert validation.email_plainly_valid("v-0@buyers.example")
+    for text in ["a@localhost", "a@[127.0.0.1]", "a..b@example.com", "a@b", "no-at"]:
+        assert not validation.email_plainly_valid(text)  # the validator itself decides
+
+
+def _offsets():
+    return st.one_of(
+        st.none(),
+        st.just(UTC),
+        st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
+            lambda minutes: zones(timedelta(minutes=minutes))
+        ),
+    )
+
+
+times = st.one_of(
+    st.builds(
+        lambda at, sep, spec: at.isoformat(sep=sep, timespec=spec).replace("+00:00", "Z"),
+        st.datetimes(
+            min_value=datetime(1, 1, 2),
+            max_value=datetime(2025, 12, 31),
+            timezones=_offsets(),
+        ),
+        st.sampled_from(["T", " "]),
+        st.sampled_from(["auto", "minutes", "seconds", "milliseconds", "microseconds"]),
+    ),
+    st.text(alphabet="0123456789-:T .+Z", max_size=26),
+)
+
+
+@examples
+@given(times)
+def test_a_time_is_read_as_drf_reads_it(text):
+    field = validation.When()
+    try:
+        expected = serializers.DateTimeField().run_validation(text)
+    except serializers.ValidationError as error:
+        with pytest.raises(validation.Invalid) as raised:
+            field.clean(text, {})
+        assert raised.value.detail == plain(error.detail)
+    else:
+        assume(expected <= timezone.now() + timedelta(days=1))  # else too far ahead: ours only
+        assert exactly(field.clean(text, {})) == exactly(expected)
