@@ -511,7 +511,9 @@ class Record(Field):
             raise Invalid({NON_FIELD_ERRORS: [message]})
         return self.convert(data, partners or {})
 
+    @functools.cached_property
     def partner_fields(self) -> tuple[str, ...]:
+        """The names of its fields that name a partner by code."""
         return tuple(n for n, f in self.fields.items() if isinstance(f, PartnerCode))
 
 
@@ -720,6 +722,6 @@ def codes_named(record: Record, data: Any) -> set[str]:
         return set()
     return {
         value.lower()
-        for name in record.partner_fields()
+        for name in record.partner_fields
         if isinstance(value := data.get(name), str) and value
     }
