@@ -41,6 +41,7 @@ __all__ = [
     "BROWSER",
     "DOCS",
     "WORKERS",
+    "bench_django",
     "bench_env",
     "celery_worker",
     "code_version",
@@ -291,6 +292,16 @@ def require_bench_database() -> str | None:
             "database whose name contains 'bench'."
         )
     return None
+
+
+def bench_django(default_database_url: str) -> bool:
+    """`setup_django`, then `require_bench_database`: False, with the reason printed, when
+    the database is not one a benchmark may reset (its `main` then returns 2)."""
+    setup_django(default_database_url)
+    if refusal := require_bench_database():
+        print(refusal, file=sys.stderr)
+        return False
+    return True
 
 
 def load_average() -> float:

@@ -20,12 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    bench_django,
     code_version,
     docs_section_write,
     load_average,
     machine,
-    require_bench_database,
-    setup_django,
 )
 
 HEADING = "## Defaults save (bench/defaults.py)"
@@ -37,7 +36,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
-    setup_django("postgres://postgres@127.0.0.1:5432/rp_bench_defaults")
+    if not bench_django("postgres://postgres@127.0.0.1:5432/rp_bench_defaults"):
+        return 2
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
@@ -46,10 +46,6 @@ def main() -> int:
     from partners.services.defaults import defaults_update
     from partners.terms import program_terms
 
-    refusal = require_bench_database()
-    if refusal:
-        print(refusal, file=sys.stderr)
-        return 2
     call_command("migrate", verbosity=0)
     if Program.objects.count() != args.programs or ProgramVersion.objects.count() == 0:
         Program.objects.all().delete()

@@ -51,6 +51,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    bench_django,
     code_version,
     free_port,
     gunicorn,
@@ -60,9 +61,7 @@ from bench._common import (
     postgres_cpu_spent,
     query_timer,
     report_end,
-    require_bench_database,
     seeded,
-    setup_django,
     wait_until_ready,
     workers_cpu_seconds,
     wrk_run,
@@ -230,9 +229,7 @@ def main() -> int:
     if args.notify == "broker":  # read by the settings, here and in gunicorn
         os.environ["CELERY_BROKER_URL"] = BROKER_URL
         os.environ["CELERY_QUEUE"] = BROKER_QUEUE
-    setup_django(DEFAULT_DATABASE_URL)
-    if refusal := require_bench_database():
-        print(refusal, file=sys.stderr)
+    if not bench_django(DEFAULT_DATABASE_URL):
         return 2
     from django.conf import settings
     from django.db import connection

@@ -48,15 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     BASE_DIR,
+    bench_django,
     code_version,
     load_average,
     machine,
     postgres_cpu_seconds,
     postgres_cpu_spent,
     report_end,
-    require_bench_database,
     seeded,
-    setup_django,
 )
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rp_bench_import"
@@ -71,9 +70,7 @@ TARGET_RSS_MB = 300
 
 def main() -> int:
     args = parse_args()
-    setup_django(DEFAULT_DATABASE_URL)
-    if refusal := require_bench_database():
-        print(refusal, file=sys.stderr)
+    if not bench_django(DEFAULT_DATABASE_URL):
         return 2
     from django.conf import settings
 

@@ -57,6 +57,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    bench_django,
     code_version,
     free_port,
     gunicorn,
@@ -64,8 +65,6 @@ from bench._common import (
     machine,
     query_timer,
     report_end,
-    require_bench_database,
-    setup_django,
     wait_until_ready,
 )
 
@@ -164,9 +163,7 @@ class Measurement:
 
 def main() -> int:
     args = parse_args()
-    setup_django(DEFAULT_DATABASE_URL)
-    if refusal := require_bench_database():
-        print(refusal, file=sys.stderr)
+    if not bench_django(DEFAULT_DATABASE_URL):
         return 2
     from django.conf import settings
 

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     BROWSER,
     WORKERS,
+    bench_django,
     celery_worker,
     code_version,
     free_port,
@@ -53,9 +54,7 @@ from bench._common import (
     machine,
     process_cpu_seconds,
     report_end,
-    require_bench_database,
     seeded,
-    setup_django,
     wait_until_ready,
     workers_cpu_seconds,
 )
@@ -92,9 +91,7 @@ KINDS = [
 
 def main() -> int:
     args = parse_args()
-    setup_django(DEFAULT_DATABASE_URL)
-    if refusal := require_bench_database():
-        print(refusal, file=sys.stderr)
+    if not bench_django(DEFAULT_DATABASE_URL):
         return 2
     seed, _ = seeded(args.seed)
     print(f"Preparing the database: {args.roots} x {args.fanout} partners (seed {seed})")

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     BROWSER,
     WORKERS,
+    bench_django,
     celery_worker,
     code_version,
     free_port,
@@ -56,9 +57,7 @@ from bench._common import (
     machine,
     process_cpu_seconds,
     report_end,
-    require_bench_database,
     seeded,
-    setup_django,
     wait_until_ready,
     workers_cpu_seconds,
     wrk_run,
@@ -167,9 +166,7 @@ def main() -> int:
     if wrk is None:
         print("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)", file=sys.stderr)
         return 2
-    setup_django(DEFAULT_DATABASE_URL)
-    if refusal := require_bench_database():
-        print(refusal, file=sys.stderr)
+    if not bench_django(DEFAULT_DATABASE_URL):
         return 2
 
     from django.conf import settings

@@ -55,12 +55,12 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    bench_django,
     code_version,
     load_average,
     machine,
     process_cpu_seconds,
     report_end,
-    require_bench_database,
     seeded,
     setup_django,
 )
@@ -79,9 +79,7 @@ OTHER_SELECTION = {"last": "first", "first": "last"}
 
 def main() -> int:
     args = parse_args()
-    setup_django(DEFAULT_DATABASE_URL)
-    if refusal := require_bench_database():
-        print(refusal, file=sys.stderr)
+    if not bench_django(DEFAULT_DATABASE_URL):
         return 2
     from django.conf import settings
     from django.core.management import call_command

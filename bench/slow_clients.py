@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import BROWSER, free_port, gunicorn, require_bench_database, setup_django
+from bench._common import BROWSER, bench_django, free_port, gunicorn
 
 # The proxy settings of docs/deployment.md, for one upstream on 127.0.0.1 (no TLS here).
 NGINX_CONF = """
@@ -173,10 +173,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=35.0, help="wait after the slow ones")
     args = parser.parse_args()
 
-    setup_django("postgres://postgres@127.0.0.1:5432/rp_bench")
-    refusal = require_bench_database()
-    if refusal:
-        sys.exit(refusal)
+    if not bench_django("postgres://postgres@127.0.0.1:5432/rp_bench"):
+        return 2
     from django.core.management import call_command
 
     from partners.models import Partner

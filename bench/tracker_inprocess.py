@@ -54,12 +54,10 @@ def main() -> int:
 
     os.environ["CLICK_BUFFER_URL"] = ""  # the tracker writes each click itself
     os.environ["TRUSTED_PROXY_DEPTH"] = "1"  # each request another visitor, as in wrk
-    from bench._common import require_bench_database, setup_django
+    from bench._common import bench_django
     from bench.redirect import prepare_data
 
-    setup_django("postgres://postgres@127.0.0.1:5432/rp_bench_inprocess")
-    if reason := require_bench_database():
-        print(reason, file=sys.stderr)
+    if not bench_django("postgres://postgres@127.0.0.1:5432/rp_bench_inprocess"):
         return 2
     rng = random.Random(args.seed)
     codes, baseline_partner_id = prepare_data(partners=args.partners, rng=rng)
