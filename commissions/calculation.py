@@ -689,19 +689,16 @@ def refund_shares(
     at_order = [n for n, c in enumerate(credited) if c is None]
     on_payment = [n for n, c in enumerate(credited) if c is not None]
     shares = [ZERO] * len(lines)
-    common = {"refunded_before": refunded_before, "refund": refund, "currency": currency}
-    if at_order:
+    # Each group by `clawbacks`: over the lines and the order total, or (what
+    # `payment_clawbacks` is) over what each line was credited and what was paid.
+    for group, amounts, total in ((at_order, lines, order_total), (on_payment, credited, paid)):
+        if not group:
+            continue
         got = clawbacks(
-            lines=[lines[n] for n in at_order], taken=[taken[n] for n in at_order],
-            order_total=order_total, **common,
+            lines=[amounts[n] for n in group], taken=[taken[n] for n in group],
+            order_total=total, refunded_before=refunded_before, refund=refund,
+            currency=currency,
         )  # fmt: skip
-        for n, share in zip(at_order, got, strict=True):
-            shares[n] = share
-    if on_payment:
-        got = payment_clawbacks(
-            credited=[credited[n] for n in on_payment], taken=[taken[n] for n in on_payment],
-            paid=paid, **common,
-        )  # fmt: skip
-        for n, share in zip(on_payment, got, strict=True):
+        for n, share in zip(group, got, strict=True):
             shares[n] = share
     return shares
