@@ -40,6 +40,7 @@ __all__ = [
     "BASE_DIR",
     "BROWSER",
     "DOCS",
+    "MEASURED_APPS",
     "WORKERS",
     "bench_django",
     "bench_env",
@@ -54,6 +55,7 @@ __all__ = [
     "process_cpu_seconds",
     "query_timer",
     "report_end",
+    "report_head",
     "require_bench_database",
     "seeded",
     "setup_django",
@@ -302,6 +304,22 @@ def bench_django(default_database_url: str) -> bool:
         print(refusal, file=sys.stderr)
         return False
     return True
+
+
+MEASURED_APPS = ("partners", "commissions", "referral_program", "bench")
+
+
+def report_head(command: str, apps: tuple[str, ...] = MEASURED_APPS) -> list[str]:
+    """A report's first lines: the command that makes it (with --write-docs), the machine,
+    and the version of the code measured (`apps`)."""
+    return [
+        f"Command: `{command} --write-docs`",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Code: {code_version(*apps)}.",
+        "",
+    ]
 
 
 def load_average() -> float:

@@ -52,15 +52,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     bench_django,
-    code_version,
     free_port,
     gunicorn,
     load_average,
-    machine,
     postgres_cpu_seconds,
     postgres_cpu_spent,
     query_timer,
     report_end,
+    report_head,
     seeded,
     wait_until_ready,
     workers_cpu_seconds,
@@ -757,12 +756,7 @@ def markdown_report(
             f"and {checks['published']:,} tasks waited in Redis, one per order"
         )
     lines = [
-        f"Command: `{command} --write-docs`",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Code: {code_version('partners', 'commissions', 'referral_program', 'bench')}.",
-        "",
+        *report_head(command),
         f"Set-up: gunicorn, {WORKERS} sync workers, `bench.settings`, DEBUG off, no access log, "
         f"CONN_MAX_AGE={CONN_MAX_AGE}; database `{database}`. Defaults: 3 levels, lead and "
         "sale payouts, amount and percent; one program (the default) with a lead and a sale "

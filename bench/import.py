@@ -49,12 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     BASE_DIR,
     bench_django,
-    code_version,
     load_average,
-    machine,
     postgres_cpu_seconds,
     postgres_cpu_spent,
     report_end,
+    report_head,
     seeded,
 )
 
@@ -388,12 +387,7 @@ def markdown_report(
     rows_written = sum(everything["rows"].values())
     cpu_needed = run["cpu_seconds"] + run["postgres_cpu_seconds"]
     lines = [
-        f"Command: `{command} --write-docs`",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Code: {code_version('partners', 'commissions', 'referral_program', 'bench')}.",
-        "",
+        *report_head(command),
         f"Set-up: the data of bench/events.py in database `{database}` (3 levels, lead and sale, "
         f"amount and percent; {args.roots} x {args.fanout} x {args.fanout} partners; "
         f"{args.tokens} tracking tokens of level-3 partners). The file: {orders:,} orders "

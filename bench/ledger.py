@@ -58,13 +58,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     bench_django,
-    code_version,
     free_port,
     gunicorn,
     load_average,
-    machine,
     query_timer,
     report_end,
+    report_head,
     wait_until_ready,
 )
 
@@ -939,12 +938,7 @@ def markdown_report(
         command += " --explain"
     start, end = MONTH
     lines = [
-        f"Command: `{command} --write-docs`",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Code: {code_version(*MEASURED_CODE)}.",
-        "",
+        *report_head(command, MEASURED_CODE),
         f"Data (database `{database}`, built once and kept; `--reuse` skips the build): "
         f"{figures['partners']:,} partners in a tree of 3 levels; {figures['orders']:,} orders "
         f"from {START:%Y-%m-%d} to {month_starts()[-1] - timedelta(days=1):%Y-%m-%d}, "

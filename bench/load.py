@@ -47,13 +47,12 @@ from bench._common import (
     WORKERS,
     bench_django,
     celery_worker,
-    code_version,
     free_port,
     gunicorn,
     load_average,
-    machine,
     process_cpu_seconds,
     report_end,
+    report_head,
     seeded,
     wait_until_ready,
     workers_cpu_seconds,
@@ -460,12 +459,7 @@ def markdown_report(
     table.append(f"| all | {sent:,} | {good / elapsed:,.1f} | | | |")
     return "\n".join(
         [
-            f"Command: `{command} --write-docs`",
-            "",
-            f"Machine: {machine()}.",
-            "",
-            f"Code: {code_version('partners', 'commissions', 'referral_program', 'bench')}.",
-            "",
+            *report_head(command),
             f"Set-up: gunicorn, {WORKERS} sync workers, CONN_MAX_AGE={CONN_MAX_AGE}, "
             f"`bench.settings`, DEBUG off; the click buffer and Celery on Redis "
             f"(`{BROKER}`); one Celery worker (solo pool, with beat) draining clicks and "

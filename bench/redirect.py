@@ -50,13 +50,12 @@ from bench._common import (
     WORKERS,
     bench_django,
     celery_worker,
-    code_version,
     free_port,
     gunicorn,
     http_get,
-    machine,
     process_cpu_seconds,
     report_end,
+    report_head,
     seeded,
     wait_until_ready,
     workers_cpu_seconds,
@@ -511,12 +510,7 @@ def markdown_report(
     else:
         writes = "the tracker writes each click itself (CLICK_BUFFER_URL empty)"
     lines = [
-        f"Command: `{command} --write-docs`",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Code: {code_version('partners', 'referral_program', 'bench')}.",
-        "",
+        *report_head(command, ("partners", "referral_program", "bench")),
         f"Set-up: gunicorn, {WORKERS} sync workers, no access log, not the project's "
         "`gunicorn.conf.py` (no worker recycling); `bench.settings` (the project's settings "
         "plus the baseline URLs), DEBUG off; database "

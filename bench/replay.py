@@ -56,11 +56,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     bench_django,
-    code_version,
     load_average,
-    machine,
     process_cpu_seconds,
     report_end,
+    report_head,
     seeded,
     setup_django,
 )
@@ -533,12 +532,7 @@ def markdown_report(
         )
 
     lines = [
-        f"Command: `{command} --write-docs`",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Code: {code_version('partners', 'commissions', 'referral_program', 'bench')}.",
-        "",
+        *report_head(command),
         f"Data: bench/import.py's, in database `{database}`: the defaults at 3 levels, lead "
         f"and sale, amount and percent, `partner_selection` {data['partner_selection']}; "
         f"{ROOTS} x {FANOUT} x {FANOUT} partners; {args.orders:,} orders (seed {seed}), each "
