@@ -278,9 +278,9 @@ def copy_baseline(tmp: Path, models: list, *, rounds: int) -> dict:
     files = {name: tmp / f"{name}.copy" for name in tables}
     with connection.cursor() as cursor:
         for name in tables:
-            with files[name].open("w") as out:
+            with files[name].open("wb") as out:
                 cursor.cursor.copy_expert(f"COPY {name} TO STDOUT", out)
-    rows = {model: sum(1 for _ in files[model._meta.db_table].open()) for model in models}
+    rows = {model: sum(1 for _ in files[model._meta.db_table].open("rb")) for model in models}
     times, postgres = [], []
     for _ in range(rounds):
         with connection.cursor() as cursor:
@@ -290,8 +290,9 @@ def copy_baseline(tmp: Path, models: list, *, rounds: int) -> dict:
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             for name in tables:
-                with files[name].open() as source:
-                    cursor.cursor.copy_expert(f"COPY {name} FROM STDIN", source)
+                # bytes in 1 MB reads, as the import's `copy_send` sends them
+                with files[name].open("rb") as source:
+                    cursor.cursor.copy_expert(f"COPY {name} FROM STDIN", source, size=1 << 20)
         times.append(time.perf_counter() - started)
         postgres.append(postgres_cpu_spent(postgres_before, postgres_cpu_seconds()))
     return {

@@ -132,3 +132,25 @@ def test_a_dry_run_validates_and_writes_nothing(tmp_path, shop):
     assert "3 lines: 2 valid, 0 already recorded, 1 failed." in out
     assert error is not None
     assert rows() == {"Event": 0, "Contact": 0, "Order": 0, "Refund": 0, "Commission": 0}
+
+
+def test_text_beyond_ascii_is_written_as_it_came(tmp_path, shop):
+    """The COPY text goes to PostgreSQL as UTF-8 bytes (`copy_send`): names, SKUs and the
+    stored payload keep every character, accents, other scripts and emoji alike."""
+    order = {
+        "event_id": "o-1",
+        "contact": {"email": "zoe@example.com", "first_name": "Zoë", "last_name": "Ångström 日本"},
+        "sale_partner": "jane",
+        "items": [{"sku": "TÉ-☕", "quantity": 1, "unit_price": "100.00"}],
+        "occurred_at": "2026-10-02T10:00:00Z",
+    }
+
+    out, _, error = run(write(tmp_path, [order]))
+
+    assert error is None, out
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.last_name) == ("Zoë", "Ångström 日本")
+    event = Event.objects.get()
+    assert (event.event_id, event.payload["items"][0]["sku"]) == ("o-1", "TÉ-☕")
+    assert Order.objects.get().items[0]["sku"] == "TÉ-☕"
+    assert Commission.objects.get().amount == Decimal("10.00")
