@@ -463,12 +463,16 @@ def _chains(rows: Iterable[list]) -> dict[int, Chain]:
     grouped: dict[int, list] = {}
     for row in rows:
         grouped.setdefault(row[0], []).append(row)
-    return {pk: _chain(group) for pk, group in grouped.items()}
+    programs: dict[int, tuple] = {}
+    return {pk: _chain(group, programs) for pk, group in grouped.items()}
 
 
-def _chain(rows: list[list]) -> Chain:
+def _chain(rows: list[list], programs: dict[int, tuple]) -> Chain:
     """One partner's chain from its rows (one per rate level of its program, or per
-    override of the member at that level)."""
+    override of the member at that level). `programs`: the terms and paying programs
+    already made from the same statement's rows, by program id: in one statement a program
+    has the same columns and rates on every partner's rows, so the chains of a batch's
+    thousand partners share a few programs' objects instead of making them each."""
     values = iter(rows[0])
 
     def take(count: int) -> list:
@@ -486,8 +490,6 @@ def _chain(rows: list[list]) -> Chain:
     # At the end of each row: the renewal rate, the rate and the override of its level.
     width, tail = len(CHAIN_RATE), len(CHAIN_OVERRIDE)
     rate_at = -tail - width
-    rates = {row[rate_at]: row[rate_at + 1 : -tail] for row in rows}
-    renewal = {row[rate_at - width]: row[rate_at - width + 1 : rate_at] for row in rows}
     overrides = {tuple(row[-tail:-4]): row[-4:] for row in rows if row[-tail] is not None}
     partners = []
     for pk, code, status, cookie_days, notify_lead, notify_sale, _ in [
@@ -506,15 +508,11 @@ def _chain(rows: list[list]) -> Chain:
                 notify_sale=notify_sale,
             )
         )
-    terms = _terms(program, rates, hold_days)
-    return Chain(
-        members=tuple(
-            ChainMember(p.id, level, p.active) for level, p in enumerate(partners, start=1)
-        ),
-        has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
-        program_id=own[CHAIN_PARTNER_OWN.index("program")],
-        terms=terms,
-        programs=(
+    if (made := programs.get(program[0])) is None:
+        rates = {row[rate_at]: row[rate_at + 1 : -tail] for row in rows}
+        renewal = {row[rate_at - width]: row[rate_at - width + 1 : rate_at] for row in rows}
+        terms = _terms(program, rates, hold_days)
+        paying = (
             ()
             if terms is None
             else (
@@ -528,7 +526,17 @@ def _chain(rows: list[list]) -> Chain:
                     credit_on=credit_on,
                 ),
             )
+        )
+        made = programs[program[0]] = (terms, paying)
+    terms, paying = made
+    return Chain(
+        members=tuple(
+            ChainMember(p.id, level, p.active) for level, p in enumerate(partners, start=1)
         ),
+        has_parent=own[CHAIN_PARTNER.index("parent")] is not None,
+        program_id=own[CHAIN_PARTNER_OWN.index("program")],
+        terms=terms,
+        programs=paying,
         more_programs=bool(terms is not None and (enrolled > 1 or has_products)),
         overrides=tuple(override_of(*key, *rate) for key, rate in overrides.items()),
         partners=tuple(partners),
