@@ -53,6 +53,7 @@ from referral_program.db import (
     db,
     ids_reserve,
     insert,
+    plans_renewed,
     table,
 )
 from referral_program.parsers import MAX_DEPTH, document_errors, with_token_kept
@@ -993,6 +994,7 @@ class Batch:
             if self.paid and _webhooks_wanted():
                 for order_pk, lines in self.paid:
                     webhook_commission_created(order_pk=order_pk, lines=lines)
+        plans_renewed()  # the next batch's foreign-key checks planned for the tables as they are
         for event in self.events:
             event.line.outcome = RECORDED
 

@@ -6,7 +6,8 @@ the one `PREPARED_STATEMENTS` setting governs every statement (docs/architecture
 - `rows`: table and column names from the models, values as the ORM sends them, rows as
   the ORM reads them;
 - `statements`: `execute`, prepared once per connection on PostgreSQL;
-- `bulk`: one INSERT of many rows, the rows of several tables in one statement, COPY.
+- `bulk`: one INSERT of many rows, the rows of several tables in one statement, COPY,
+  and a bulk writer's plans made again as its tables grow.
 """
 
 from .bulk import (
@@ -19,6 +20,7 @@ from .bulk import (
     ids_reserve,
     insert,
     insert_together,
+    plans_renewed,
 )
 from .rows import columns, converted, converted_rows, db, fields, json_text, prepared, quote, table
 from .statements import execute, prepared_lost
@@ -40,6 +42,7 @@ __all__ = [
     "insert",
     "insert_together",
     "json_text",
+    "plans_renewed",
     "prepared",
     "prepared_lost",
     "quote",

@@ -284,6 +284,18 @@ def copy_send(data: CopyData | None) -> int:
     return data.rows
 
 
+def plans_renewed() -> None:
+    """This connection's cached plans made again when next used, for the tables as they are
+    then (PostgreSQL's `DISCARD PLANS`; prepared statements stay prepared). PostgreSQL
+    plans each foreign-key check once per connection: planned while a few hundred rows made
+    a new database's table a few pages long, a check scans the whole table for every row
+    written after (a bulk writer's thousands of rows a second then slow down as the table
+    grows: 90 s instead of 14 for bench/import.py's 50,000 orders in batches from 250). Not
+    through `execute`: PostgreSQL prepares no DISCARD."""
+    with db().cursor() as cursor:
+        cursor.execute("DISCARD PLANS")
+
+
 # The sequence of each table's id, by database and table, found once per process: nextval
 # of a sequence named in the statement is ten times faster than of one found per row.
 _sequences: dict[tuple[str, str], str] = {}

@@ -1,6 +1,7 @@
 """`manage.py import_events`: backfills through the API's rules (issue 6)."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -154,3 +155,56 @@ def test_text_beyond_ascii_is_written_as_it_came(tmp_path, shop):
     assert (event.event_id, event.payload["items"][0]["sku"]) == ("o-1", "TÉ-☕")
     assert Order.objects.get().items[0]["sku"] == "TÉ-☕"
     assert Commission.objects.get().amount == Decimal("10.00")
+
+
+def _contact_scans() -> int:
+    """Whole-table scans of the contacts so far, once every other connection's count is in
+    (the import's writer reports its own as its connection closes)."""
+    from django.db import connection
+
+    counts = []
+    for _ in range(50):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = %s",
+                [Contact._meta.db_table],
+            )
+            counts.append(cursor.fetchone()[0])
+        if len(counts) >= 3 and counts[-1] == counts[-3]:
+            break
+        time.sleep(0.1)
+    return counts[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_foreign_key_checks_are_planned_for_the_tables_as_they_grow(tmp_path, shop):
+    """PostgreSQL plans each foreign-key check once per connection. Planned while the first
+    batch left a contacts table analyzed when small a few pages long, an order's check of
+    its contact would scan the whole table, for every order after (the import then slows
+    as the table grows). The writer's plans are made again after each batch."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plans of its foreign-key checks")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Contact._meta.db_table}")  # statistics of an empty table
+    orders = [
+        {
+            "event_id": f"o{n}",
+            "contact": {"email": f"c{n}@example.com"},
+            "sale_partner": "jane",
+            "items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
+            "occurred_at": "2026-10-02T10:00:00Z",
+        }
+        for n in range(3000)
+    ]
+    before = _contact_scans()
+
+    out, _, error = run(write(tmp_path, orders), "--batch-size", "250")
+
+    assert error is None, out
+    assert Order.objects.count() == 3000
+    # A scan per order while the table is a few pages long (the first batches), then the
+    # primary key's index; without the plans made again: a scan for each of the 3,000.
+    assert _contact_scans() - before < 1000
