@@ -643,33 +643,6 @@ def payment_credits(
     )  # fmt: skip
 
 
-def payment_clawbacks(
-    *,
-    credited: Sequence[Decimal],
-    taken: Sequence[Decimal],
-    paid: Decimal,
-    refunded_before: Decimal,
-    refund: Decimal,
-    currency: str,
-) -> list[Decimal]:
-    """What a refund of an order credited on payment takes back from each line (negative).
-
-    `credited` is what each line has been credited so far, `taken` what earlier refunds
-    took back from it, `paid` what the customer has paid so far. Each line loses credited x
-    refund / paid (half-up), never more than is left credited; the refund that completes
-    what was paid takes back exactly what is left. A refund beyond what was paid raises.
-    This is `clawbacks` over what was credited and paid instead of the lines and the total.
-    """
-    return clawbacks(
-        lines=credited,
-        taken=taken,
-        order_total=paid,
-        refunded_before=refunded_before,
-        refund=refund,
-        currency=currency,
-    )
-
-
 def refund_shares(
     *,
     lines: Sequence[Decimal],
@@ -684,13 +657,15 @@ def refund_shares(
     """What a refund takes back from each commission line of an order (negative), in the
     lines' order (SPEC §5.4, §10): a line credited at the order (`credited` None) loses the
     refund's share of the order total (`clawbacks`), a line credited on payment the same
-    share of what it was credited (`payment_clawbacks`). `taken`: what earlier refunds and
-    rejections took back from each line (positive)."""
+    share of what it was credited: `clawbacks` over what each line was credited and what
+    the customer paid, so that a refund beyond what was paid raises, and the refund that
+    completes what was paid takes back exactly what is left. `taken`: what earlier refunds
+    and rejections took back from each line (positive)."""
     at_order = [n for n, c in enumerate(credited) if c is None]
     on_payment = [n for n, c in enumerate(credited) if c is not None]
     shares = [ZERO] * len(lines)
-    # Each group by `clawbacks`: over the lines and the order total, or (what
-    # `payment_clawbacks` is) over what each line was credited and what was paid.
+    # Each group by `clawbacks`: over the lines and the order total, or over what each
+    # line was credited and what was paid.
     for group, amounts, total in ((at_order, lines, order_total), (on_payment, credited, paid)):
         if not group:
             continue

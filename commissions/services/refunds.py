@@ -1,7 +1,7 @@
 """Refunds and cancellations: each commission line gives back the refund's share (SPEC §5.4).
 
 A line of a program that credits on payment (SPEC §10) gives back the same share of what it
-was credited (credited x refunded / paid so far, `calculation.payment_clawbacks`), and an
+was credited (credited x refunded / paid so far, `calculation.refund_shares`), and an
 order with such lines cannot be refunded beyond what the customer paid.
 """
 

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from commissions.calculation import payment_clawbacks, payment_credits
+from commissions.calculation import clawbacks, payment_credits
 
 
 def pay(*, lines, order_total, payments, currency="USD") -> tuple[list[list[Decimal]], list]:
@@ -31,10 +31,11 @@ def claw_back(*, credited, paid, refunds, currency="USD") -> tuple[list[list[Dec
     refunded = Decimal(0)
     steps = []
     for refund in refunds:
-        shares = payment_clawbacks(
-            credited=credited,
+        # a line credited on payment: `clawbacks` over what was credited and what was paid
+        shares = clawbacks(
+            lines=credited,
             taken=taken,
-            paid=paid,
+            order_total=paid,
             refunded_before=refunded,
             refund=refund,
             currency=currency,

@@ -15,10 +15,10 @@ from commissions.calculation import (
     Program,
     Rate,
     Terms,
+    clawbacks,
     discount_shares,
     item_bases,
     item_programs,
-    payment_clawbacks,
     program_lines,
     renewal_limit_reason,
 )
@@ -366,8 +366,10 @@ def test_an_order_paid_in_three_parts_and_refunded_in_two():
 def test_a_refund_cannot_exceed_what_was_paid():
     """Paid 30.00 of 100.00, credited 3.00 of a line of 10.00: a refund of 30.01 is
     refused; one of 30.00 takes back the 3.00 credited, not the line's 10.00."""
-    kwargs = {"credited": [D("3.00")], "taken": [D("0")], "paid": D("30.00"), "currency": "USD"}
+    kwargs = {
+        "lines": [D("3.00")], "taken": [D("0")], "order_total": D("30.00"), "currency": "USD"
+    }  # fmt: skip
     with pytest.raises(ValueError, match="exceeds"):
-        payment_clawbacks(**kwargs, refunded_before=D("0"), refund=D("30.01"))
-    assert payment_clawbacks(**kwargs, refunded_before=D("0"), refund=D("30.00")) == [D("-3.00")]
-    assert payment_clawbacks(**kwargs, refunded_before=D("0"), refund=D("10.00")) == [D("-1.00")]
+        clawbacks(**kwargs, refunded_before=D("0"), refund=D("30.01"))
+    assert clawbacks(**kwargs, refunded_before=D("0"), refund=D("30.00")) == [D("-3.00")]
+    assert clawbacks(**kwargs, refunded_before=D("0"), refund=D("10.00")) == [D("-1.00")]
