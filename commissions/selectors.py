@@ -463,11 +463,11 @@ def _chains(rows: Iterable[list]) -> dict[int, Chain]:
     grouped: dict[int, list] = {}
     for row in rows:
         grouped.setdefault(row[0], []).append(row)
-    programs: dict[int, tuple] = {}
+    programs: dict[int | None, tuple] = {}  # by program id; None: no program
     return {pk: _chain(group, programs) for pk, group in grouped.items()}
 
 
-def _chain(rows: list[list], programs: dict[int, tuple]) -> Chain:
+def _chain(rows: list[list], programs: dict[int | None, tuple]) -> Chain:
     """One partner's chain from its rows (one per rate level of its program, or per
     override of the member at that level). `programs`: the terms and paying programs
     already made from the same statement's rows, by program id: in one statement a program
